@@ -1,0 +1,192 @@
+//! Command-line types (clap). No behaviour here.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "keyshift",
+    version,
+    about = "Migrate machine credentials off deprecated access profiles onto API keys",
+    long_about = "Migrate machine credentials off deprecated access profiles onto API keys.\n\n\
+        Pipeline: export → plan → apply → verify (→ cutover), with status and report at any time.\n\
+        Connections come from the environment (KEYSHIFT_WORKATO_URL, KEYSHIFT_WORKATO_TOKEN, …; \
+        docs/cli.md). Try `keyshift demo` first."
+)]
+pub struct Cli {
+    /// State file (SQLite) that holds the inventory, the plan and the journal.
+    #[arg(long, global = true, default_value = "keyshift.db", value_name = "DB")]
+    pub state: PathBuf,
+    /// Judge deadlines as of this date (YYYY-MM-DD or RFC 3339), or `system`. For `sandbox`:
+    /// where its clock starts.
+    #[arg(long, global = true, value_name = "DATE|system")]
+    pub now: Option<String>,
+    /// JSON-lines events on stdout instead of human output.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Only errors.
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
+    /// More log detail on stderr (-v, -vv, -vvv). Logs never contain secrets.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Allow plain http:// to hosts other than loopback.
+    #[arg(long, global = true)]
+    pub allow_insecure_http: bool,
+    /// Non-secret settings file (default: ./keyshift.toml if present). For `sandbox`: the
+    /// sandbox's own settings (docs/sandbox.md).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Read every source object into the state file (never writes remotely).
+    Export(ExportArgs),
+    /// Map the inventory into target operations and findings; a dry run (never writes remotely).
+    Plan(PlanArgs),
+    /// Execute the saved plan; resumable, journaled.
+    Apply(ApplyArgs),
+    /// Read the targets back and compare them with the plan.
+    Verify(VerifyArgs),
+    /// Progress: counts by state, findings, deadlines, rate budget and ETA.
+    Status,
+    /// Render the run's report.
+    Report(ReportArgs),
+    /// Read back the secrets written by apply, for the hand-over.
+    Secrets(SecretsArgs),
+    /// Run the local emulator of the vendor APIs.
+    Sandbox(SandboxArgs),
+    /// Start an embedded sandbox with realistic data and run the whole pipeline against it.
+    Demo(DemoArgs),
+}
+
+#[derive(Debug, Args, Default, Clone)]
+pub struct ExportArgs {
+    /// Mapping file path, or a shipped mapping's name (default workato-legacy-to-v2).
+    #[arg(long, value_name = "M")]
+    pub mapping: Option<String>,
+    /// Which Workato API to read (default: the mapping's [source] api).
+    #[arg(long, value_parser = ["developer", "embedded"])]
+    pub api: Option<String>,
+    /// Embedded only: `all` or a comma-separated list of workspace ids / external ids.
+    #[arg(long, value_name = "all|ID,...")]
+    pub workspaces: Option<String>,
+}
+
+#[derive(Debug, Args, Default, Clone)]
+pub struct PlanArgs {
+    /// Use this mapping instead of the one recorded by export.
+    #[arg(long, value_name = "M")]
+    pub mapping: Option<String>,
+}
+
+#[derive(Debug, Args, Default, Clone)]
+pub struct ApplyArgs {
+    /// Do not ask; required when not on a terminal.
+    #[arg(long)]
+    pub yes: bool,
+    /// Stay below this many requests per minute (per quota scope).
+    #[arg(long, value_name = "N/min", value_parser = parse_rate)]
+    pub max_rate: Option<f64>,
+    /// Try operations that failed in an earlier run again.
+    #[arg(long)]
+    pub retry_failed: bool,
+    /// Requests in flight at once (within the rate budget).
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub concurrency: u16,
+}
+
+fn parse_rate(s: &str) -> Result<f64, String> {
+    let n = s.trim_end_matches("/min");
+    match n.parse::<f64>() {
+        Ok(v) if v > 0.0 => Ok(v),
+        _ => Err(format!("{s:?} is not a rate — write e.g. 30 or 30/min")),
+    }
+}
+
+#[derive(Debug, Args, Default, Clone)]
+pub struct VerifyArgs {
+    /// Also prove each new key authenticates (not yet available for Workato; see docs).
+    #[arg(long)]
+    pub live: bool,
+    /// Treat unverifiable keys as failures.
+    #[arg(long)]
+    pub strict: bool,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum ReportFormat {
+    Md,
+    Json,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct ReportArgs {
+    #[arg(long, value_enum)]
+    pub format: ReportFormat,
+    /// Write here instead of stdout.
+    #[arg(long, value_name = "PATH")]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct SecretsArgs {
+    #[command(subcommand)]
+    pub action: SecretsAction,
+}
+
+#[derive(Debug, Subcommand, Clone)]
+pub enum SecretsAction {
+    /// List the usable secret per key (without printing secrets unless --reveal).
+    Show {
+        /// Print the secret values too.
+        #[arg(long)]
+        reveal: bool,
+    },
+    /// Write the usable secret per key as JSON lines to a 0600 file.
+    Export {
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct SandboxArgs {
+    /// Port on 127.0.0.1 (0 = any free port).
+    #[arg(long, default_value_t = 0)]
+    pub port: u16,
+    /// RNG seed: same seed, same inventory.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Workato workspaces in total (the first is the admin workspace).
+    #[arg(long, default_value_t = 1)]
+    pub workspaces: u32,
+    /// Workato access profiles in total.
+    #[arg(long, default_value_t = 300)]
+    pub profiles: u32,
+    /// Load this inventory (the shape of /_sandbox/state) instead of generating one.
+    #[arg(long, value_name = "FILE")]
+    pub fixture: Option<PathBuf>,
+    /// Fault injection, e.g. `error_rate=0.1,latency=5ms`.
+    #[arg(long, value_name = "SPEC")]
+    pub faults: Option<String>,
+    /// Scale every rate limit (20 = 20× faster windows; 0 = unlimited).
+    #[arg(long, default_value_t = 1.0)]
+    pub rate_scale: f64,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct DemoArgs {
+    /// Where to write the state file, reports and secrets.
+    #[arg(long, default_value = "keyshift-demo")]
+    pub dir: PathBuf,
+    /// Access profiles in the demo inventory.
+    #[arg(long, default_value_t = 300)]
+    pub profiles: u32,
+    /// Seed of the demo inventory.
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
+}

@@ -1,0 +1,147 @@
+//! `keyshift demo`: start an embedded sandbox with a realistic inventory and run the whole
+//! pipeline against it — export → plan → apply → verify — writing everything a real run
+//! writes into one directory.
+
+use anyhow::{Context, Result};
+use std::time::Instant;
+
+use crate::cli::{ApplyArgs, DemoArgs, ExportArgs, PlanArgs, ReportFormat, VerifyArgs};
+use crate::context::{ConfigFile, Ctx, Env};
+use crate::errors::ExitCode;
+use crate::providers::workato::DEVELOPER_LIMIT_PER_MINUTE;
+use crate::report::Report;
+use crate::sandbox::{Sandbox, SandboxOptions};
+use crate::secrets::create_private_dir;
+use crate::state::StateDb;
+
+/// The sandbox runs the vendors' real pacing, this much faster (contract §10).
+const DEMO_RATE_SCALE: f64 = 20.0;
+/// One date for the sandbox clock and the tool (before the freeze: every route works).
+const DEMO_NOW: &str = "2025-11-15T00:00:00Z";
+
+pub async fn run(ctx: &Ctx, args: &DemoArgs) -> Result<ExitCode> {
+    let dir = &args.dir;
+    create_private_dir(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    // A demo is a fresh rehearsal: remove what an earlier demo left here.
+    for name in [
+        "keyshift.db",
+        "keyshift.db-wal",
+        "keyshift.db-shm",
+        "keyshift.db.key",
+        "secrets.jsonl",
+        "plan-report.md",
+        "report.md",
+        "report.json",
+    ] {
+        let _ = std::fs::remove_file(dir.join(name));
+    }
+    let p = &ctx.printer;
+    p.line(format!(
+        "keyshift demo: starting a sandbox with {} Workato access profiles (seed {}) at {}× the real rate limits",
+        args.profiles, args.seed, DEMO_RATE_SCALE
+    ));
+    let sandbox = Sandbox::start(SandboxOptions {
+        port: 0,
+        seed: args.seed,
+        workspaces: 1,
+        profiles: args.profiles,
+        rate_scale: DEMO_RATE_SCALE,
+        now: Some(DEMO_NOW.into()),
+        ..SandboxOptions::default()
+    })
+    .await?;
+    p.line(format!("sandbox listening on {}", sandbox.url()));
+
+    let mut env = Env::default();
+    for (name, value) in sandbox.env() {
+        env.set(name, &value);
+    }
+    let state = dir.join("keyshift.db");
+    let secrets = dir.join("secrets.jsonl");
+    env.set("KEYSHIFT_SECRETS", &secrets.display().to_string());
+    let demo = Ctx {
+        printer: ctx.printer.clone(),
+        env,
+        config: ConfigFile::default(),
+        state_path: state.clone(),
+        now_override: crate::mapping::parse_instant(DEMO_NOW),
+        allow_insecure_http: false,
+    };
+
+    let started = Instant::now();
+    p.line("\n== export ==");
+    super::export::run(&demo, &ExportArgs::default()).await?;
+    p.line("\n== plan ==");
+    let plan_code = super::plan::run(&demo, &PlanArgs::default())?;
+    let db = StateDb::open(&state, false)?;
+    let plan_report = Report::build(&db, super::judged_now(&demo, &db)?)?;
+    super::report::write_private(
+        &dir.join("plan-report.md"),
+        &super::report::render(&plan_report, ReportFormat::Md)?,
+    )?;
+    p.line("\n== apply ==");
+    let apply_code = super::apply::run(
+        &demo,
+        &ApplyArgs {
+            yes: true,
+            concurrency: 8,
+            ..ApplyArgs::default()
+        },
+    )
+    .await?;
+    p.line("\n== verify ==");
+    let verify_code = super::verify::run(&demo, &VerifyArgs::default()).await?;
+
+    let report = Report::build(&db, super::judged_now(&demo, &db)?)?;
+    super::report::write_private(
+        &dir.join("report.md"),
+        &super::report::render(&report, ReportFormat::Md)?,
+    )?;
+    super::report::write_private(
+        &dir.join("report.json"),
+        &super::report::render(&report, ReportFormat::Json)?,
+    )?;
+    let elapsed = started.elapsed();
+    let requests = total_requests(&db)?;
+    sandbox.shutdown().await;
+
+    let s = &report.summary;
+    p.line("\n== summary ==");
+    p.line(format!(
+        "{} legacy clients, {} access profiles → {} v2 API clients, {} API keys migrated, {} \
+         profiles blocked by bad data (see the report)",
+        s.legacy_clients, s.profiles, s.created_clients, s.migrated_keys, s.blocked_profiles
+    ));
+    p.line(format!(
+        "{requests} requests in {:.1}s at {}× speed; at Workato's real limit ({} requests/min) \
+         the same run takes about {:.0} minutes",
+        elapsed.as_secs_f64(),
+        DEMO_RATE_SCALE,
+        DEVELOPER_LIMIT_PER_MINUTE,
+        requests as f64 / DEVELOPER_LIMIT_PER_MINUTE
+    ));
+    p.line(format!("written to {}/:", dir.display()));
+    p.line("  keyshift.db      state: inventory, plan, journal, events (no secrets)");
+    p.line("  plan-report.md   the dry-run report");
+    p.line("  report.md/.json  the final report");
+    p.line("  secrets.jsonl    every new key's secret, once (0600)");
+    p.line(format!(
+        "try: keyshift --state {} status",
+        state.display()
+    ));
+    // Blocked profiles are expected in the demo's data; the run itself succeeded.
+    let _ = plan_code;
+    Ok(apply_code.and(verify_code))
+}
+
+/// Requests the run sent, from the events export/apply/verify recorded.
+fn total_requests(db: &StateDb) -> Result<u64> {
+    let mut total = 0;
+    for kind in ["export", "apply.end", "verify"] {
+        for (_, _, _, detail) in db.events(Some(kind))? {
+            let v: serde_json::Value = serde_json::from_str(&detail)?;
+            total += v.get("requests").and_then(|r| r.as_u64()).unwrap_or(0);
+        }
+    }
+    Ok(total)
+}

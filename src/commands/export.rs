@@ -1,0 +1,110 @@
+//! `keyshift export`: read every source object into the state DB. Never writes remotely.
+
+use anyhow::Result;
+use serde_json::json;
+
+use crate::cli::ExportArgs;
+use crate::context::Ctx;
+use crate::errors::{ExitCode, KeyshiftError};
+use crate::mapping::{Mapping, DEFAULT_MAPPING};
+use crate::model::Inventory;
+use crate::providers::workato::{source_fingerprint, Api, WorkatoSource};
+use crate::state::StateDb;
+
+pub async fn run(ctx: &Ctx, args: &ExportArgs) -> Result<ExitCode> {
+    let db = StateDb::open(&ctx.state_path, true)?;
+    // A re-export keeps the recorded mapping unless told otherwise.
+    let mapping = match (&args.mapping, db.meta("mapping.text")?) {
+        (Some(m), _) => Mapping::load(m)?,
+        (None, Some(text)) => {
+            Mapping::parse(&db.meta("mapping.origin")?.unwrap_or_default(), &text)?
+        }
+        (None, None) => Mapping::load(DEFAULT_MAPPING)?,
+    };
+    let api_name = args
+        .api
+        .clone()
+        .unwrap_or_else(|| mapping.file.source.api.clone());
+    let api = Api::parse(&api_name).ok_or_else(|| {
+        KeyshiftError::Usage(format!("--api {api_name:?}: use developer or embedded"))
+    })?;
+    let filter: Option<Vec<String>> = match args.workspaces.as_deref() {
+        None | Some("all") => None,
+        Some(list) => Some(list.split(',').map(|s| s.trim().to_string()).collect()),
+    };
+    if filter.is_some() && api == Api::Developer {
+        return Err(KeyshiftError::Usage(
+            "--workspaces applies to the Embedded API only — add --api embedded".into(),
+        )
+        .into());
+    }
+
+    let conn = ctx.workato(None)?;
+    let source = WorkatoSource::new(conn.clone());
+    let workspaces = source.workspaces(api, filter.as_deref()).await?;
+    if workspaces.is_empty() {
+        ctx.printer
+            .warn("no workspace matched — check --workspaces against `GET /api/managed_users`");
+    }
+    let bar = ctx.printer.progress(workspaces.len() as u64, "export");
+    let mut inv = Inventory {
+        workspaces: workspaces.clone(),
+        ..Inventory::default()
+    };
+    for ws in &workspaces {
+        bar.set_message(ws.name.clone());
+        source.export_workspace(ws, &mut inv).await?;
+        bar.inc(1);
+        ctx.printer.event(
+            "export.workspace",
+            json!({ "workspace": ws.id, "profiles": inv.profiles.iter().filter(|p| p.workspace == ws.id).count() }),
+        );
+    }
+    bar.finish_and_clear();
+
+    let fingerprint = source_fingerprint(&inv.legacy_clients, &inv.profiles);
+    db.save_inventory(&inv)?;
+    db.set_meta("mapping.origin", &mapping.origin)?;
+    db.set_meta("mapping.text", &mapping.text)?;
+    db.set_meta("export.fingerprint", &fingerprint)?;
+    db.set_meta("export.api", api.as_str())?;
+    db.set_meta("export.at", &crate::state::now())?;
+    if let Some(server_now) = conn.http().server_now() {
+        let offset = (server_now - chrono::Utc::now()).num_seconds();
+        db.set_meta("export.server_offset_secs", &offset.to_string())?;
+    }
+    let requests = conn.http().requests_sent();
+    db.event(
+        "export",
+        None,
+        &json!({
+            "workspaces": inv.workspaces.len(),
+            "legacy_clients": inv.legacy_clients.len(),
+            "profiles": inv.profiles.len(),
+            "collections": inv.collections.len(),
+            "fingerprint": fingerprint,
+            "requests": requests,
+        }),
+    )?;
+    ctx.printer.line(format!(
+        "exported {} workspace(s): {} legacy API clients, {} access profiles, {} API collections \
+         ({} requests) into {}",
+        inv.workspaces.len(),
+        inv.legacy_clients.len(),
+        inv.profiles.len(),
+        inv.collections.len(),
+        requests,
+        ctx.state_path.display()
+    ));
+    ctx.printer.line("next: keyshift plan");
+    ctx.printer.event(
+        "export.done",
+        json!({
+            "workspaces": inv.workspaces.len(),
+            "legacy_clients": inv.legacy_clients.len(),
+            "profiles": inv.profiles.len(),
+            "fingerprint": fingerprint,
+        }),
+    );
+    Ok(ExitCode::Ok)
+}

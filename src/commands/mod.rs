@@ -1,0 +1,154 @@
+//! One file per command; orchestration only. [`run`] builds the context and maps the outcome
+//! to an exit code.
+
+pub mod apply;
+pub mod demo;
+pub mod export;
+pub mod plan;
+pub mod report;
+pub mod sandbox;
+pub mod secrets;
+pub mod status;
+pub mod verify;
+
+use anyhow::Result;
+use chrono::{DateTime, Utc};
+use std::io::IsTerminal;
+
+use crate::cli::{Cli, Command};
+use crate::context::{ConfigFile, Ctx, Env};
+use crate::errors::{exit_code_for, one_line, ExitCode, KeyshiftError};
+use crate::mapping::{parse_instant, Deadlines, Mapping};
+use crate::printer::{Mode, Printer};
+use crate::state::StateDb;
+
+/// Run one command line. Errors are printed here, as one line.
+pub async fn run(cli: Cli, env: Env) -> ExitCode {
+    let mode = if cli.json {
+        Mode::Json
+    } else if cli.quiet {
+        Mode::Quiet
+    } else {
+        Mode::Human
+    };
+    let printer = Printer::new(mode);
+    match dispatch(cli, env, printer.clone()).await {
+        Ok(code) => code,
+        Err(err) => {
+            printer.error(one_line(&err));
+            printer.event("error", serde_json::json!({ "message": one_line(&err) }));
+            exit_code_for(&err)
+        }
+    }
+}
+
+async fn dispatch(cli: Cli, env: Env, printer: Printer) -> Result<ExitCode> {
+    let now_override = match cli.now.as_deref() {
+        None | Some("system") => None,
+        Some(s) => Some(parse_instant(s).ok_or_else(|| {
+            KeyshiftError::Usage(format!(
+                "--now {s:?} is not a date — write YYYY-MM-DD, an RFC 3339 instant, or `system`"
+            ))
+        })?),
+    };
+    // The sandbox reads --config and --now as its own settings.
+    if let Command::Sandbox(args) = &cli.command {
+        return sandbox::run(&printer, args, cli.config.as_deref(), cli.now.as_deref()).await;
+    }
+    let config = ConfigFile::load(cli.config.as_deref())?;
+    let ctx = Ctx {
+        printer,
+        env,
+        config,
+        state_path: cli.state.clone(),
+        now_override,
+        allow_insecure_http: cli.allow_insecure_http,
+    };
+    match &cli.command {
+        Command::Export(a) => export::run(&ctx, a).await,
+        Command::Plan(a) => plan::run(&ctx, a),
+        Command::Apply(a) => apply::run(&ctx, a).await,
+        Command::Verify(a) => verify::run(&ctx, a).await,
+        Command::Status => status::run(&ctx),
+        Command::Report(a) => report::run(&ctx, a),
+        Command::Secrets(a) => secrets::run(&ctx, a),
+        Command::Demo(a) => demo::run(&ctx, a).await,
+        Command::Sandbox(_) => unreachable!("handled above"),
+    }
+}
+
+/// The mapping a run uses: the one export recorded.
+pub fn recorded_mapping(db: &StateDb) -> Result<Mapping> {
+    let origin = db.meta("mapping.origin")?.unwrap_or_default();
+    let text = db.meta("mapping.text")?.ok_or_else(|| {
+        KeyshiftError::State(format!(
+            "state file {} has no export yet — run `keyshift export` first",
+            db.path().display()
+        ))
+    })?;
+    Mapping::parse(&origin, &text)
+}
+
+/// "Now" for deadlines: `--now`, else the vendor's clock as last seen, else ours.
+pub fn judged_now(ctx: &Ctx, db: &StateDb) -> Result<DateTime<Utc>> {
+    let offset = db
+        .meta("export.server_offset_secs")?
+        .and_then(|s| s.parse::<i64>().ok());
+    Ok(ctx.now(offset.map(|o| Utc::now() + chrono::Duration::seconds(o))))
+}
+
+/// Where a run stands against the vendor's dates, in one sentence.
+pub fn deadline_stance(now: DateTime<Utc>, d: &Deadlines) -> (String, &'static str) {
+    let fmt = |t: DateTime<Utc>| t.format("%Y-%m-%d").to_string();
+    let days = |t: DateTime<Utc>| (t - now).num_days();
+    if now < d.legacy_frozen {
+        (
+            format!(
+                "{} days until legacy clients and profiles freeze ({}); legacy tokens stop \
+                 working on {} — migrate and cut over before the freeze",
+                days(d.legacy_frozen),
+                fmt(d.legacy_frozen),
+                fmt(d.legacy_tokens_invalid)
+            ),
+            "before_freeze",
+        )
+    } else if now < d.legacy_tokens_invalid {
+        (
+            format!(
+                "legacy objects are frozen since {} (read-only, cannot be disabled); legacy \
+                 tokens stop working in {} days ({}) — consumers must switch to their new keys \
+                 before then",
+                fmt(d.legacy_frozen),
+                days(d.legacy_tokens_invalid),
+                fmt(d.legacy_tokens_invalid)
+            ),
+            "frozen",
+        )
+    } else {
+        (
+            format!(
+                "legacy tokens stopped working on {}; the legacy API may be gone — consumers \
+                 without a new key are already failing",
+                fmt(d.legacy_tokens_invalid)
+            ),
+            "sunset",
+        )
+    }
+}
+
+/// Ask on a TTY; refuse without `--yes` elsewhere (contract §1).
+pub fn confirm(ctx: &Ctx, yes: bool, summary: &str) -> Result<bool> {
+    if yes {
+        return Ok(true);
+    }
+    if !std::io::stdin().is_terminal() || ctx.printer.mode() == Mode::Json {
+        return Err(KeyshiftError::Usage(format!(
+            "{summary} — not on a terminal, so nothing was done; pass --yes to go ahead"
+        ))
+        .into());
+    }
+    ctx.printer.line(format!("{summary}. Go ahead? [y/N]"));
+    let mut answer = String::new();
+    std::io::stdin().read_line(&mut answer)?;
+    Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
+}

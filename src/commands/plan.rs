@@ -1,0 +1,98 @@
+//! `keyshift plan`: map the exported inventory into a plan and findings; the dry run.
+//!
+//! Planning takes no network client at all: it reads the state DB and the mapping, calls the
+//! pure engine, and saves the result. It cannot write anywhere remote.
+
+use anyhow::Result;
+use serde_json::json;
+use std::collections::BTreeMap;
+
+use super::{deadline_stance, judged_now, recorded_mapping};
+use crate::cli::PlanArgs;
+use crate::context::Ctx;
+use crate::errors::ExitCode;
+use crate::mapping::{engine, Mapping};
+use crate::model::FindingKind;
+use crate::secrets::SigningIndex;
+use crate::state::StateDb;
+
+pub fn run(ctx: &Ctx, args: &PlanArgs) -> Result<ExitCode> {
+    let db = StateDb::open(&ctx.state_path, false)?;
+    let mapping = match &args.mapping {
+        Some(m) => {
+            let m = Mapping::load(m)?;
+            db.set_meta("mapping.origin", &m.origin)?;
+            db.set_meta("mapping.text", &m.text)?;
+            m
+        }
+        None => recorded_mapping(&db)?,
+    };
+    let inv = db.load_inventory()?;
+    let signing = match ctx.signing_secrets()? {
+        Some(s) => s.index(&ctx.fingerprint_key()?),
+        None => SigningIndex::default(),
+    };
+    let plan = engine::plan(&inv, &mapping, &signing);
+    db.save_plan(&plan)?;
+    let fingerprint = db.meta("export.fingerprint")?.unwrap_or_default();
+    db.set_meta("plan.fingerprint", &fingerprint)?;
+    db.set_meta("plan.at", &crate::state::now())?;
+
+    let mut by_kind: BTreeMap<FindingKind, usize> = BTreeMap::new();
+    for f in &plan.findings {
+        *by_kind.entry(f.kind).or_default() += 1;
+    }
+    let blocked_profiles: std::collections::BTreeSet<(&str, &str)> = plan
+        .findings
+        .iter()
+        .filter(|f| f.kind == FindingKind::Blocker && f.object_kind == "profile")
+        .map(|f| (f.workspace.as_str(), f.object_id.as_str()))
+        .collect();
+    let now = judged_now(ctx, &db)?;
+    let (stance, stance_code) = deadline_stance(now, &mapping.deadlines);
+    db.event(
+        "plan",
+        None,
+        &json!({ "clients": plan.clients.len(), "keys": plan.key_count(),
+                 "blocked_profiles": blocked_profiles.len(), "findings": plan.findings.len() }),
+    )?;
+
+    let p = &ctx.printer;
+    p.line(format!(
+        "plan (dry run, mapping {}): {} access profiles → {} v2 API clients with {} API keys",
+        mapping.origin,
+        inv.profiles.len(),
+        plan.clients.len(),
+        plan.key_count()
+    ));
+    if !by_kind.is_empty() {
+        let counts: Vec<String> = by_kind.iter().map(|(k, n)| format!("{n} {k}")).collect();
+        p.line(format!("findings: {}", counts.join(", ")));
+    }
+    for f in plan.findings.iter().filter(|f| f.kind == FindingKind::Blocker) {
+        p.line(format!("  {f}"));
+    }
+    if !blocked_profiles.is_empty() {
+        p.line(format!(
+            "{} profile(s) are blocked and wait; everything else is planned",
+            blocked_profiles.len()
+        ));
+    }
+    p.line(format!("deadlines (as of {}): {stance}", now.format("%Y-%m-%d")));
+    p.line("full dry-run report: keyshift report --format md; next: keyshift apply");
+    p.event(
+        "plan.done",
+        json!({
+            "clients": plan.clients.len(),
+            "keys": plan.key_count(),
+            "blocked_profiles": blocked_profiles.len(),
+            "findings": by_kind.iter().map(|(k, n)| (k.as_str().to_string(), *n)).collect::<BTreeMap<_, _>>(),
+            "deadline": stance_code,
+        }),
+    );
+    Ok(if blocked_profiles.is_empty() {
+        ExitCode::Ok
+    } else {
+        ExitCode::Blockers
+    })
+}

@@ -1,0 +1,42 @@
+//! `keyshift report`: render the run's report (before apply: the dry-run report).
+
+use anyhow::{Context, Result};
+use std::io::Write;
+
+use super::judged_now;
+use crate::cli::{ReportArgs, ReportFormat};
+use crate::context::Ctx;
+use crate::errors::ExitCode;
+use crate::report::{markdown, Report};
+use crate::secrets::open_private;
+use crate::state::StateDb;
+
+pub fn run(ctx: &Ctx, args: &ReportArgs) -> Result<ExitCode> {
+    let db = StateDb::open(&ctx.state_path, false)?;
+    let report = Report::build(&db, judged_now(ctx, &db)?)?;
+    let text = render(&report, args.format)?;
+    match &args.out {
+        Some(path) => {
+            write_private(path, &text)?;
+            ctx.printer
+                .line(format!("report written to {}", path.display()));
+        }
+        None => ctx.printer.raw(text.trim_end()),
+    }
+    Ok(ExitCode::Ok)
+}
+
+pub fn render(report: &Report, format: ReportFormat) -> Result<String> {
+    Ok(match format {
+        ReportFormat::Md => markdown::render(report),
+        ReportFormat::Json => serde_json::to_string_pretty(report)? + "\n",
+    })
+}
+
+/// Reports are written 0600: they name every credential's owner.
+pub fn write_private(path: &std::path::Path, text: &str) -> Result<()> {
+    let mut f = open_private(path, false)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    f.write_all(text.as_bytes())?;
+    Ok(())
+}

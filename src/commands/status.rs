@@ -1,0 +1,70 @@
+//! `keyshift status`: where the run stands, from the state DB alone (no network).
+
+use anyhow::Result;
+use serde_json::json;
+use std::collections::BTreeMap;
+
+use super::{deadline_stance, judged_now, recorded_mapping};
+use crate::context::Ctx;
+use crate::errors::ExitCode;
+use crate::providers::workato::{DEVELOPER_LIMIT_PER_MINUTE, EMBEDDED_LIMIT_PER_MINUTE};
+use crate::state::{OpState, StateDb};
+
+pub fn run(ctx: &Ctx) -> Result<ExitCode> {
+    let db = StateDb::open(&ctx.state_path, false)?;
+    let mapping = recorded_mapping(&db)?;
+    let plan = db.load_plan()?;
+    let ops = db.operations()?;
+    let mut by_state: BTreeMap<&str, usize> = BTreeMap::new();
+    for o in &ops {
+        *by_state.entry(o.state.as_str()).or_default() += 1;
+    }
+    let open = ops
+        .iter()
+        .filter(|o| matches!(o.state, OpState::Pending | OpState::Intent))
+        .count();
+    let api = db.meta("export.api")?.unwrap_or_else(|| "developer".into());
+    let limit = if api == "embedded" {
+        EMBEDDED_LIMIT_PER_MINUTE
+    } else {
+        DEVELOPER_LIMIT_PER_MINUTE
+    };
+    let per_minute = limit * ctx.rate_scale()?.max(f64::MIN_POSITIVE);
+    let eta_minutes = open as f64 / per_minute;
+    let now = judged_now(ctx, &db)?;
+    let (stance, code) = deadline_stance(now, &mapping.deadlines);
+    let p = &ctx.printer;
+    p.line(format!("state: {}", ctx.state_path.display()));
+    for (label, key) in [
+        ("exported", "export.at"),
+        ("planned", "plan.at"),
+        ("verified", "verify.at"),
+    ] {
+        if let Some(at) = db.meta(key)? {
+            p.line(format!("  {label:<9} {at}"));
+        }
+    }
+    p.line(format!(
+        "plan: {} v2 API clients, {} API keys, {} finding(s) ({} blocker)",
+        plan.clients.len(),
+        plan.key_count(),
+        plan.findings.len(),
+        plan.blockers()
+    ));
+    let counts: Vec<String> = by_state.iter().map(|(s, n)| format!("{n} {s}")).collect();
+    p.line(format!("operations: {}", if counts.is_empty() { "none".into() } else { counts.join(", ") }));
+    if open > 0 {
+        p.line(format!(
+            "rate budget: {per_minute:.0} requests/min ({api} API); about {:.1} min for the {open} open operation(s)",
+            eta_minutes
+        ));
+    }
+    p.line(format!("deadlines (as of {}): {stance}", now.format("%Y-%m-%d")));
+    p.event(
+        "status",
+        json!({ "operations": by_state, "open": open, "clients": plan.clients.len(),
+                "keys": plan.key_count(), "blockers": plan.blockers(),
+                "rate_per_minute": per_minute, "eta_minutes": eta_minutes, "deadline": code }),
+    );
+    Ok(ExitCode::Ok)
+}

@@ -1,0 +1,208 @@
+//! The small context every command runs in: output, environment, state path, clock.
+//!
+//! Nothing in the library reads process globals; `main.rs` collects the environment once and
+//! tests (and `demo`) build a context of their own.
+
+use anyhow::Result;
+use chrono::{DateTime, Utc};
+use secrecy::SecretString;
+use serde::Deserialize;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use crate::errors::KeyshiftError;
+use crate::http::{check_transport, HttpClient};
+use crate::printer::Printer;
+use crate::providers::workato::{WorkatoConn, WorkatoSettings};
+use crate::secrets::{FingerprintKey, SigningSecrets};
+
+/// Environment variables, with the `NAME_FILE` convention for secrets.
+#[derive(Debug, Clone, Default)]
+pub struct Env {
+    vars: HashMap<String, String>,
+}
+
+impl Env {
+    pub fn from_process() -> Env {
+        Env {
+            vars: std::env::vars().collect(),
+        }
+    }
+
+    pub fn from_pairs<I: IntoIterator<Item = (String, String)>>(pairs: I) -> Env {
+        Env {
+            vars: pairs.into_iter().collect(),
+        }
+    }
+
+    pub fn set(&mut self, name: &str, value: &str) {
+        self.vars.insert(name.into(), value.into());
+    }
+
+    /// `NAME`, else the contents of the file named by `NAME_FILE` (trimmed).
+    pub fn get(&self, name: &str) -> Result<Option<String>> {
+        if let Some(v) = self.vars.get(name).filter(|v| !v.is_empty()) {
+            return Ok(Some(v.clone()));
+        }
+        let file_var = format!("{name}_FILE");
+        if let Some(path) = self.vars.get(&file_var).filter(|v| !v.is_empty()) {
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                KeyshiftError::Config(format!("{file_var}: cannot read {path}: {e}"))
+            })?;
+            return Ok(Some(text.trim().to_string()));
+        }
+        Ok(None)
+    }
+
+    pub fn secret(&self, name: &str) -> Result<Option<SecretString>> {
+        Ok(self.get(name)?.map(SecretString::from))
+    }
+}
+
+/// Non-secret settings from `keyshift.toml` (secrets only ever come from the environment).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    #[serde(default)]
+    pub workato: WorkatoConfig,
+    #[serde(default)]
+    pub secrets: SecretsConfig,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkatoConfig {
+    pub url: Option<String>,
+    pub gateway_url: Option<String>,
+    /// The id used in markers for the Developer API's own workspace (default "1").
+    pub workspace_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecretsConfig {
+    pub sink: Option<PathBuf>,
+    pub signing_secrets: Option<PathBuf>,
+}
+
+impl ConfigFile {
+    pub fn load(explicit: Option<&Path>) -> Result<ConfigFile> {
+        let path = match explicit {
+            Some(p) => p.to_path_buf(),
+            None => {
+                let p = PathBuf::from("keyshift.toml");
+                if !p.exists() {
+                    return Ok(ConfigFile::default());
+                }
+                p
+            }
+        };
+        let text = std::fs::read_to_string(&path).map_err(|e| {
+            KeyshiftError::Config(format!("config file {}: cannot read it: {e}", path.display()))
+        })?;
+        toml::from_str(&text).map_err(|e| {
+            KeyshiftError::Config(format!(
+                "config file {}: {} — see docs/cli.md for its keys",
+                path.display(),
+                e.message()
+            ))
+            .into()
+        })
+    }
+}
+
+pub struct Ctx {
+    pub printer: Printer,
+    pub env: Env,
+    pub config: ConfigFile,
+    pub state_path: PathBuf,
+    /// `--now`, when given.
+    pub now_override: Option<DateTime<Utc>>,
+    pub allow_insecure_http: bool,
+}
+
+impl Ctx {
+    /// KEYSHIFT_RATE_SCALE (rehearsals against a scaled sandbox), default 1.
+    pub fn rate_scale(&self) -> Result<f64> {
+        match self.env.get("KEYSHIFT_RATE_SCALE")? {
+            None => Ok(1.0),
+            Some(v) => v.parse::<f64>().ok().filter(|x| *x >= 0.0).ok_or_else(|| {
+                KeyshiftError::Config(format!(
+                    "KEYSHIFT_RATE_SCALE={v:?} is not a number ≥ 0 — unset it outside rehearsals"
+                ))
+                .into()
+            }),
+        }
+    }
+
+    pub fn workato(&self, max_rate: Option<f64>) -> Result<std::sync::Arc<WorkatoConn>> {
+        let url = match self.env.get("KEYSHIFT_WORKATO_URL")? {
+            Some(u) => u,
+            None => self.config.workato.url.clone().ok_or_else(|| {
+                KeyshiftError::Config(
+                    "KEYSHIFT_WORKATO_URL is not set — point it at your Workato host (e.g. \
+                     https://www.workato.com), or start `keyshift sandbox` and load its env lines"
+                        .into(),
+                )
+            })?,
+        };
+        check_transport("KEYSHIFT_WORKATO_URL", &url, self.allow_insecure_http)?;
+        let token = self.env.secret("KEYSHIFT_WORKATO_TOKEN")?.ok_or_else(|| {
+            KeyshiftError::Config(
+                "KEYSHIFT_WORKATO_TOKEN is not set — export the Developer API client token, or \
+                 put it in a file named by KEYSHIFT_WORKATO_TOKEN_FILE"
+                    .into(),
+            )
+        })?;
+        let http = std::sync::Arc::new(HttpClient::new()?);
+        Ok(WorkatoConn::new(
+            http,
+            WorkatoSettings {
+                base_url: url,
+                token,
+                admin_workspace: self
+                    .config
+                    .workato
+                    .workspace_id
+                    .clone()
+                    .unwrap_or_else(|| "1".into()),
+                rate_scale: self.rate_scale()?,
+                max_rate,
+            },
+        ))
+    }
+
+    /// Where new secrets go (contract §2: default `<state>.secrets.jsonl`).
+    pub fn sink_path(&self) -> Result<PathBuf> {
+        if let Some(p) = self.env.get("KEYSHIFT_SECRETS")? {
+            return Ok(PathBuf::from(p));
+        }
+        if let Some(p) = &self.config.secrets.sink {
+            return Ok(p.clone());
+        }
+        Ok(with_suffix(&self.state_path, ".secrets.jsonl"))
+    }
+
+    pub fn signing_secrets(&self) -> Result<Option<SigningSecrets>> {
+        let path = match self.env.get("KEYSHIFT_SIGNING_SECRETS")? {
+            Some(p) => Some(PathBuf::from(p)),
+            None => self.config.secrets.signing_secrets.clone(),
+        };
+        path.map(|p| SigningSecrets::load(&p)).transpose()
+    }
+
+    pub fn fingerprint_key(&self) -> Result<FingerprintKey> {
+        FingerprintKey::load_or_create(&with_suffix(&self.state_path, ".key"))
+    }
+
+    /// "Now" for deadlines: `--now`, else the server's clock as seen by `seen`, else ours.
+    pub fn now(&self, server_now: Option<DateTime<Utc>>) -> DateTime<Utc> {
+        self.now_override.or(server_now).unwrap_or_else(Utc::now)
+    }
+}
+
+pub fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+    let mut s = path.as_os_str().to_os_string();
+    s.push(suffix);
+    PathBuf::from(s)
+}

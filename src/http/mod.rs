@@ -1,0 +1,473 @@
+//! Shared HTTP: one reqwest client, a rate budget per vendor quota scope, retries that honour
+//! `Retry-After`, and errors that never carry a credential.
+//!
+//! Which failures are retried is decided in one place, [`HttpError::retry_class`], and tested
+//! below. A request that may have reached the vendor (a write answered by 502/504, or whose
+//! connection broke after sending) is *not* retried here: the caller journals it as
+//! unknown and reconciles by looking the object up before trying again.
+
+use backon::{ExponentialBuilder, Retryable};
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use reqwest::{Method, StatusCode};
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::Value;
+use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Pace at this share of the documented limit: requests leave evenly spaced, but they reach
+/// the vendor with jitter, and a rolling-window limiter counts arrivals.
+const PACING_MARGIN: f64 = 0.98;
+/// Statuses that are retried for every request: the vendor did not apply it.
+pub const RETRY_ALWAYS: &[u16] = &[429, 503];
+/// Statuses retried only for reads (and idempotent writes): a gateway error on a create may
+/// come after the vendor committed it.
+pub const RETRY_IF_IDEMPOTENT: &[u16] = &[502, 504];
+/// Without a Retry-After on a 429, wait this long (spec SD-W1), with jitter.
+const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(60);
+
+/// A request budget for one vendor quota scope (e.g. Workato Developer API, 60/min).
+pub struct RateBudget {
+    pub name: String,
+    /// Requests per minute this budget allows (after scaling and `--max-rate`); `None` =
+    /// unlimited.
+    pub per_minute: Option<f64>,
+    limiter: Option<DefaultDirectRateLimiter>,
+}
+
+impl RateBudget {
+    /// `limit_per_minute` is the vendor's documented limit; `scale` is KEYSHIFT_RATE_SCALE
+    /// (rehearsal only: 0 = unlimited); `max_rate` is the user's `--max-rate`.
+    pub fn new(name: &str, limit_per_minute: f64, scale: f64, max_rate: Option<f64>) -> RateBudget {
+        let scaled = if scale <= 0.0 {
+            None
+        } else {
+            Some(limit_per_minute * scale)
+        };
+        let per_minute = match (scaled, max_rate) {
+            (Some(s), Some(m)) => Some(s.min(m * scale.max(1.0))),
+            (Some(s), None) => Some(s),
+            (None, m) => m,
+        };
+        let limiter = per_minute.map(|rpm| {
+            let period = Duration::from_secs_f64(60.0 / (rpm * PACING_MARGIN));
+            RateLimiter::direct(
+                Quota::with_period(period.max(Duration::from_nanos(1)))
+                    .expect("positive period")
+                    .allow_burst(NonZeroU32::MIN),
+            )
+        });
+        RateBudget {
+            name: name.into(),
+            per_minute,
+            limiter,
+        }
+    }
+
+    pub async fn acquire(&self) {
+        if let Some(l) = &self.limiter {
+            l.until_ready().await;
+        }
+    }
+}
+
+/// What went wrong with a request. Messages name method and route, never a credential.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum HttpError {
+    #[error("{method} {route}: HTTP {status}: {message}")]
+    Status {
+        method: String,
+        route: String,
+        status: u16,
+        message: String,
+        retry_after: Option<Duration>,
+        body: Option<Value>,
+    },
+    #[error("{method} {route}: {message}")]
+    Transport {
+        method: String,
+        route: String,
+        message: String,
+        /// true when the request may have reached the server.
+        maybe_sent: bool,
+    },
+}
+
+/// How a failed request may be treated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RetryClass {
+    /// Not applied by the vendor: safe to send again.
+    Retry,
+    /// May have been applied: a read may be repeated, a create must be reconciled first.
+    Ambiguous,
+    /// A definite answer (4xx other than 429, or 500): retrying changes nothing.
+    Permanent,
+}
+
+impl HttpError {
+    pub fn retry_class(&self) -> RetryClass {
+        match self {
+            HttpError::Status { status, .. } if RETRY_ALWAYS.contains(status) => RetryClass::Retry,
+            HttpError::Status { status, .. } if RETRY_IF_IDEMPOTENT.contains(status) => {
+                RetryClass::Ambiguous
+            }
+            HttpError::Status { .. } => RetryClass::Permanent,
+            HttpError::Transport { maybe_sent: false, .. } => RetryClass::Retry,
+            HttpError::Transport { maybe_sent: true, .. } => RetryClass::Ambiguous,
+        }
+    }
+
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            HttpError::Status { status, .. } => Some(*status),
+            HttpError::Transport { .. } => None,
+        }
+    }
+
+    pub fn body(&self) -> Option<&Value> {
+        match self {
+            HttpError::Status { body, .. } => body.as_ref(),
+            HttpError::Transport { .. } => None,
+        }
+    }
+
+    fn retry_after(&self) -> Option<Duration> {
+        match self {
+            HttpError::Status {
+                status: 429,
+                retry_after,
+                ..
+            } => Some(retry_after.unwrap_or(DEFAULT_RETRY_AFTER)),
+            HttpError::Status { retry_after, .. } => *retry_after,
+            HttpError::Transport { .. } => None,
+        }
+    }
+}
+
+/// One request, described without credentials so it can be retried and reported.
+pub struct Request<'a> {
+    pub method: Method,
+    pub url: String,
+    /// Path pattern for messages and stats (`/api/v2/api_clients/:id`), never the query.
+    pub route: String,
+    pub body: Option<&'a Value>,
+    pub bearer: &'a SecretString,
+    /// Reads and idempotent writes are retried on ambiguous failures too.
+    pub idempotent: bool,
+}
+
+/// The shared client: connection pool, retry policy, the server's clock and a request count.
+pub struct HttpClient {
+    inner: reqwest::Client,
+    /// Server `Date` minus local clock, in seconds, from the last response (0 = unknown).
+    server_offset: AtomicI64,
+    seen_date: AtomicU64,
+    requests: AtomicU64,
+    max_attempts: usize,
+    deadline: Duration,
+}
+
+impl HttpClient {
+    pub fn new() -> anyhow::Result<HttpClient> {
+        let inner = reqwest::Client::builder()
+            .use_rustls_tls()
+            .timeout(Duration::from_secs(60))
+            .connect_timeout(Duration::from_secs(10))
+            .pool_max_idle_per_host(32)
+            .user_agent(concat!("keyshift/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        Ok(HttpClient {
+            inner,
+            server_offset: AtomicI64::new(0),
+            seen_date: AtomicU64::new(0),
+            requests: AtomicU64::new(0),
+            max_attempts: 8,
+            deadline: Duration::from_secs(600),
+        })
+    }
+
+    /// Requests sent so far (every attempt counts).
+    pub fn requests_sent(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
+    }
+
+    /// The server's clock as of its last `Date` header, if one was seen.
+    pub fn server_now(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        if self.seen_date.load(Ordering::Relaxed) == 0 {
+            return None;
+        }
+        let offset = self.server_offset.load(Ordering::Relaxed);
+        Some(chrono::Utc::now() + chrono::Duration::seconds(offset))
+    }
+
+    /// Send with pacing and retries; returns the parsed JSON body (Null for an empty one).
+    pub async fn send(&self, budget: &RateBudget, req: &Request<'_>) -> Result<Value, HttpError> {
+        let idempotent = req.idempotent;
+        let attempt = || async {
+            budget.acquire().await;
+            self.send_once(req).await
+        };
+        attempt
+            .retry(
+                ExponentialBuilder::default()
+                    .with_min_delay(Duration::from_millis(200))
+                    .with_max_delay(Duration::from_secs(30))
+                    .with_max_times(self.max_attempts)
+                    .with_total_delay(Some(self.deadline))
+                    .with_jitter(),
+            )
+            .sleep(tokio::time::sleep)
+            .when(move |e: &HttpError| match e.retry_class() {
+                RetryClass::Retry => true,
+                RetryClass::Ambiguous => idempotent,
+                RetryClass::Permanent => false,
+            })
+            .adjust(|e: &HttpError, backoff| match (e.retry_after(), backoff) {
+                // Retry-After is the vendor's word; add a little jitter so parallel
+                // workers do not return in lock-step.
+                (Some(ra), Some(_)) => Some(ra + Duration::from_millis(rand::random::<u64>() % 250)),
+                (_, b) => b,
+            })
+            .await
+    }
+
+    async fn send_once(&self, req: &Request<'_>) -> Result<Value, HttpError> {
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        let mut rb = self
+            .inner
+            .request(req.method.clone(), &req.url)
+            .bearer_auth(req.bearer.expose_secret())
+            .header("accept", "application/json");
+        if let Some(body) = req.body {
+            rb = rb.json(body);
+        }
+        let method = req.method.to_string();
+        let resp = rb.send().await.map_err(|e| HttpError::Transport {
+            method: method.clone(),
+            route: req.route.clone(),
+            message: describe_transport(&e),
+            maybe_sent: !(e.is_connect() || e.is_builder()),
+        })?;
+        self.note_date(resp.headers());
+        let status = resp.status();
+        let retry_after = resp
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(parse_retry_after);
+        let bytes = resp.bytes().await.map_err(|e| HttpError::Transport {
+            method: method.clone(),
+            route: req.route.clone(),
+            message: describe_transport(&e),
+            maybe_sent: true,
+        })?;
+        let body: Option<Value> = serde_json::from_slice(&bytes).ok();
+        if status.is_success() {
+            return Ok(body.unwrap_or(Value::Null));
+        }
+        Err(HttpError::Status {
+            method,
+            route: req.route.clone(),
+            status: status.as_u16(),
+            message: error_message(status, body.as_ref()),
+            retry_after,
+            body,
+        })
+    }
+
+    fn note_date(&self, headers: &reqwest::header::HeaderMap) {
+        let Some(date) = headers
+            .get(reqwest::header::DATE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|s| chrono::DateTime::parse_from_rfc2822(s).ok())
+        else {
+            return;
+        };
+        let offset = date.timestamp() - chrono::Utc::now().timestamp();
+        self.server_offset.store(offset, Ordering::Relaxed);
+        self.seen_date.store(1, Ordering::Relaxed);
+    }
+}
+
+/// `Retry-After` as integer seconds or an HTTP date.
+pub fn parse_retry_after(v: &str) -> Option<Duration> {
+    if let Ok(secs) = v.trim().parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let at = chrono::DateTime::parse_from_rfc2822(v.trim()).ok()?;
+    let wait = at.timestamp() - chrono::Utc::now().timestamp();
+    Some(Duration::from_secs(wait.max(1) as u64))
+}
+
+/// The vendor's own words from an error body, without echoing anything else.
+fn error_message(status: StatusCode, body: Option<&Value>) -> String {
+    let Some(body) = body else {
+        return status.canonical_reason().unwrap_or("error").to_string();
+    };
+    let mut msg = body
+        .get("message")
+        .or_else(|| body.get("error"))
+        .or_else(|| body.get("errorDescription"))
+        .and_then(Value::as_str)
+        .unwrap_or_else(|| status.canonical_reason().unwrap_or("error"))
+        .to_string();
+    if let Some(errors) = body.get("errors").and_then(Value::as_object) {
+        let details: Vec<String> = errors
+            .iter()
+            .map(|(field, v)| {
+                let text = match v {
+                    Value::Array(items) => items
+                        .iter()
+                        .filter_map(Value::as_str)
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                format!("{field} {text}")
+            })
+            .collect();
+        if !details.is_empty() {
+            msg = format!("{msg} ({})", details.join("; "));
+        }
+    }
+    msg
+}
+
+fn describe_transport(e: &reqwest::Error) -> String {
+    // reqwest's Display includes the URL; ours is built from the configured base and holds
+    // no credential, but keep it out anyway and say what kind of failure it was.
+    let kind = if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "could not connect"
+    } else if e.is_body() || e.is_decode() {
+        "the response broke off"
+    } else {
+        "the connection failed"
+    };
+    let mut source = std::error::Error::source(e);
+    let mut detail = String::new();
+    while let Some(s) = source {
+        detail = s.to_string();
+        source = s.source();
+    }
+    if detail.is_empty() {
+        kind.to_string()
+    } else {
+        format!("{kind} ({detail})")
+    }
+}
+
+/// Refuse plain HTTP to anything but loopback unless the user allowed it.
+pub fn check_transport(name: &str, url: &str, allow_insecure: bool) -> anyhow::Result<()> {
+    let parsed = url::Url::parse(url).map_err(|e| {
+        crate::errors::KeyshiftError::Config(format!(
+            "{name}: {url:?} is not a URL ({e}) — give e.g. https://www.workato.com"
+        ))
+    })?;
+    if parsed.scheme() == "https" || allow_insecure {
+        return Ok(());
+    }
+    let loopback = match parsed.host() {
+        Some(url::Host::Domain(d)) => d == "localhost",
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    };
+    if parsed.scheme() == "http" && loopback {
+        return Ok(());
+    }
+    Err(crate::errors::KeyshiftError::Config(format!(
+        "{name}: refusing plain {}:// to {} — credentials would cross the network unencrypted; \
+         use https, or pass --allow-insecure-http if you really mean it",
+        parsed.scheme(),
+        parsed.host_str().unwrap_or("?")
+    ))
+    .into())
+}
+
+/// A shared, cheaply clonable handle.
+pub type Http = Arc<HttpClient>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status(code: u16) -> HttpError {
+        HttpError::Status {
+            method: "POST".into(),
+            route: "/x".into(),
+            status: code,
+            message: String::new(),
+            retry_after: None,
+            body: None,
+        }
+    }
+
+    /// The retry table, in one place: a change here is a change of behaviour.
+    #[test]
+    fn retried_statuses_and_errors() {
+        let table: Vec<(u16, RetryClass)> = [400, 401, 403, 404, 409, 410, 422, 429, 500, 502, 503, 504]
+            .iter()
+            .map(|c| (*c, status(*c).retry_class()))
+            .collect();
+        assert_eq!(
+            table,
+            vec![
+                (400, RetryClass::Permanent),
+                (401, RetryClass::Permanent),
+                (403, RetryClass::Permanent),
+                (404, RetryClass::Permanent),
+                (409, RetryClass::Permanent),
+                (410, RetryClass::Permanent),
+                (422, RetryClass::Permanent),
+                (429, RetryClass::Retry),
+                (500, RetryClass::Permanent),
+                (502, RetryClass::Ambiguous),
+                (503, RetryClass::Retry),
+                (504, RetryClass::Ambiguous),
+            ]
+        );
+        let t = |maybe_sent| HttpError::Transport {
+            method: "GET".into(),
+            route: "/x".into(),
+            message: String::new(),
+            maybe_sent,
+        };
+        assert_eq!(t(false).retry_class(), RetryClass::Retry);
+        assert_eq!(t(true).retry_class(), RetryClass::Ambiguous);
+    }
+
+    #[test]
+    fn retry_after_forms() {
+        assert_eq!(parse_retry_after("3"), Some(Duration::from_secs(3)));
+        let later = (chrono::Utc::now() + chrono::Duration::seconds(30)).to_rfc2822();
+        let d = parse_retry_after(&later).unwrap();
+        assert!(d >= Duration::from_secs(28) && d <= Duration::from_secs(31));
+        assert_eq!(parse_retry_after("soon"), None);
+        // 429 without Retry-After waits the documented default.
+        assert_eq!(status(429).retry_after(), Some(DEFAULT_RETRY_AFTER));
+    }
+
+    #[test]
+    fn plain_http_only_on_loopback() {
+        assert!(check_transport("u", "http://127.0.0.1:8080/workato", false).is_ok());
+        assert!(check_transport("u", "http://localhost:1", false).is_ok());
+        assert!(check_transport("u", "https://www.workato.com", false).is_ok());
+        let err = check_transport("KEYSHIFT_WORKATO_URL", "http://www.workato.com", false)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("refusing plain http://"), "{err}");
+        assert!(check_transport("u", "http://www.workato.com", true).is_ok());
+    }
+
+    #[test]
+    fn budgets_scale() {
+        assert_eq!(RateBudget::new("w", 60.0, 1.0, None).per_minute, Some(60.0));
+        assert_eq!(RateBudget::new("w", 60.0, 20.0, None).per_minute, Some(1200.0));
+        assert_eq!(RateBudget::new("w", 60.0, 0.0, None).per_minute, None);
+        assert_eq!(RateBudget::new("w", 60.0, 1.0, Some(30.0)).per_minute, Some(30.0));
+    }
+}

@@ -1,0 +1,587 @@
+//! The mapping engine: inventory + mapping → plan + findings.
+//!
+//! Pure and synchronous: it takes no HTTP client, no database handle and no secret, so the
+//! planning step cannot write anywhere remote (design invariant 1). HMAC signing secrets
+//! reach it only as keyed fingerprints (enough to group profiles that share one).
+
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+
+use super::{render, Mapping};
+use crate::model::{
+    AuthType, ClientSettings, ClientSpec, Finding, FindingKind, Inventory, KeySpec, LegacyClient,
+    Plan, Profile, SigningSecretRef,
+};
+use crate::secrets::SigningIndex;
+
+const VENDOR: &str = "workato";
+
+/// Map an inventory to a plan. Profiles that cannot be mapped become blocker findings; all
+/// others are planned.
+pub fn plan(inv: &Inventory, mapping: &Mapping, signing: &SigningIndex) -> Plan {
+    let mut findings = Vec::new();
+    let collections: HashSet<(&str, i64)> = inv
+        .collections
+        .iter()
+        .map(|c| (c.workspace.as_str(), c.id))
+        .collect();
+    let clients: HashMap<(&str, i64), &LegacyClient> = inv
+        .legacy_clients
+        .iter()
+        .map(|c| ((c.workspace.as_str(), c.id), c))
+        .collect();
+
+    // (workspace, legacy client id, settings) → profiles, in a stable order.
+    type GroupKey = (String, i64, ClientSettings);
+    let mut groups: BTreeMap<GroupKey, (Vec<&Profile>, Option<SigningSecretRef>)> =
+        BTreeMap::new();
+    let mut profiles: Vec<&Profile> = inv.profiles.iter().collect();
+    profiles.sort_by(|a, b| {
+        (natural(&a.workspace), a.legacy_client_id, a.id).cmp(&(
+            natural(&b.workspace),
+            b.legacy_client_id,
+            b.id,
+        ))
+    });
+    for p in profiles {
+        if !clients.contains_key(&(p.workspace.as_str(), p.legacy_client_id)) {
+            findings.push(blocker(
+                p,
+                "api_client_id",
+                format!("legacy API client {} was not found", p.legacy_client_id),
+                "re-run export; if the client is gone, the profile cannot be migrated",
+            ));
+            continue;
+        }
+        match settings_for(p, mapping, signing, &collections) {
+            Ok((settings, signing_ref)) => {
+                let entry = groups
+                    .entry((p.workspace.clone(), p.legacy_client_id, settings))
+                    .or_insert_with(|| (Vec::new(), None));
+                entry.0.push(p);
+                if entry.1.is_none() {
+                    entry.1 = signing_ref;
+                }
+            }
+            Err(mut problems) => findings.append(&mut problems),
+        }
+    }
+
+    // Chunk groups, name clients and keys.
+    let max = mapping.file.client.max_keys_per_client;
+    let mut per_legacy_client: BTreeMap<(String, i64), Vec<(ClientSettings, Vec<&Profile>, Option<SigningSecretRef>)>> =
+        BTreeMap::new();
+    for ((ws, client_id, settings), (members, signing_ref)) in groups {
+        let list = per_legacy_client.entry((ws, client_id)).or_default();
+        for chunk in members.chunks(max) {
+            list.push((settings.clone(), chunk.to_vec(), signing_ref.clone()));
+        }
+    }
+
+    let mut specs = Vec::new();
+    let mut taken_client_names: HashSet<(String, String)> = HashSet::new();
+    let mut ordered: Vec<_> = per_legacy_client.into_iter().collect();
+    ordered.sort_by_key(|((ws, id), _)| (natural(ws), *id));
+    for ((ws, client_id), chunks) in ordered {
+        let legacy = clients[&(ws.as_str(), client_id)];
+        let split = chunks.len() > 1;
+        for (index, (settings, members, signing_ref)) in chunks.into_iter().enumerate() {
+            let group_no = (index + 1).to_string();
+            let client_id_s = client_id.to_string();
+            let values = [
+                ("legacy_client.name", legacy.name.as_str()),
+                ("legacy_client.id", client_id_s.as_str()),
+                ("auth_type", settings.auth_type.as_str()),
+                ("group", group_no.as_str()),
+                ("workspace", ws.as_str()),
+            ];
+            let template = if split {
+                &mapping.file.client.name_when_split
+            } else {
+                &mapping.file.client.name
+            };
+            let mut name = render(template, &values);
+            if !taken_client_names.insert((ws.clone(), name.clone())) {
+                let renamed = format!("{name} ({client_id})");
+                findings.push(Finding {
+                    kind: FindingKind::Transformed,
+                    vendor: VENDOR.into(),
+                    workspace: ws.clone(),
+                    object_kind: "legacy_client".into(),
+                    object_id: client_id_s.clone(),
+                    object_name: legacy.name.clone(),
+                    field: "name".into(),
+                    found: format!("another planned v2 client is already named {name:?}"),
+                    fix: format!("named {renamed:?} instead (v2 client names are unique)"),
+                });
+                name = renamed;
+                taken_client_names.insert((ws.clone(), name.clone()));
+            }
+            let marker = format!(
+                "keyshift:{VENDOR}:{ws}:group:{}",
+                group_digest(&ws, client_id, &settings, index)
+            );
+            let description = format!(
+                "{marker} — migrated by keyshift from legacy API client {client_id} \"{}\"",
+                legacy.name
+            );
+            let keys = key_specs(&ws, legacy, &members, mapping, &mut findings);
+            field_findings(&ws, &marker, &name, &settings, mapping, &mut findings);
+            specs.push(ClientSpec {
+                marker,
+                workspace: ws.clone(),
+                legacy_client_id: client_id,
+                legacy_client_name: legacy.name.clone(),
+                name,
+                description,
+                project_id: legacy.project_id,
+                settings,
+                signing_secret: signing_ref,
+                keys,
+            });
+        }
+    }
+    Plan {
+        clients: specs,
+        findings,
+    }
+}
+
+/// Workspace ids sort numerically where they are numbers.
+fn natural(ws: &str) -> (u64, String) {
+    (ws.parse().unwrap_or(u64::MAX), ws.to_string())
+}
+
+fn key_specs(
+    ws: &str,
+    legacy: &LegacyClient,
+    members: &[&Profile],
+    mapping: &Mapping,
+    findings: &mut Vec<Finding>,
+) -> Vec<KeySpec> {
+    let mut seen: HashSet<String> = HashSet::new();
+    let mut keys = Vec::with_capacity(members.len());
+    for p in members {
+        let id = p.id.to_string();
+        let values = [
+            ("profile.name", p.name.as_str()),
+            ("profile.id", id.as_str()),
+            ("legacy_client.name", legacy.name.as_str()),
+            ("workspace", ws),
+        ];
+        let mut name = render(&mapping.file.key.name, &values);
+        if !seen.insert(name.clone()) {
+            let renamed = render(&mapping.file.key.name_when_taken, &values);
+            findings.push(Finding {
+                kind: FindingKind::Transformed,
+                vendor: VENDOR.into(),
+                workspace: ws.into(),
+                object_kind: "profile".into(),
+                object_id: id.clone(),
+                object_name: p.name.clone(),
+                field: "name".into(),
+                found: format!(
+                    "another profile of legacy client {} with the same settings is also named {name:?}; \
+                     key names must be unique within a client",
+                    legacy.id
+                ),
+                fix: format!(
+                    "the key is named {renamed:?}; rename the profile first if another name is wanted"
+                ),
+            });
+            name = renamed;
+            seen.insert(name.clone());
+        }
+        keys.push(KeySpec {
+            source: p.marker(VENDOR),
+            profile_id: p.id,
+            profile_name: p.name.clone(),
+            name,
+            active: p.active,
+            ip_allow_list: p.ip_allow_list.clone(),
+        });
+    }
+    keys
+}
+
+/// Conditional field treatments from the mapping file, one finding per matching group.
+fn field_findings(
+    ws: &str,
+    marker: &str,
+    client_name: &str,
+    settings: &ClientSettings,
+    mapping: &Mapping,
+    findings: &mut Vec<Finding>,
+) {
+    for (field, rule) in &mapping.file.fields {
+        if !rule.is_conditional() {
+            continue;
+        }
+        if !rule.auth_types.is_empty()
+            && !rule
+                .auth_types
+                .iter()
+                .any(|a| a == settings.auth_type.as_str())
+        {
+            continue;
+        }
+        let value = match field.as_str() {
+            "auth_type" => Some(settings.auth_type.as_str().to_string()),
+            "jwt_method" => settings.jwt_method.clone(),
+            "oidc_issuer" => settings.oidc_issuer.clone(),
+            "oidc_jwks_uri" => settings.oidc_jwks_uri.clone(),
+            "access_profile_claim" => settings.access_profile_claim.clone(),
+            "api_policy_id" => settings.policy_id.map(|p| p.to_string()),
+            _ => None,
+        };
+        if let Some(want) = &rule.when {
+            if value.as_deref() != Some(want.as_str()) {
+                continue;
+            }
+        }
+        findings.push(Finding {
+            kind: rule.kind(),
+            vendor: VENDOR.into(),
+            workspace: ws.into(),
+            object_kind: "group".into(),
+            object_id: marker.into(),
+            object_name: client_name.into(),
+            field: field.clone(),
+            found: match &value {
+                Some(v) => format!("{field} = {v}: {}", rule.message),
+                None => rule.message.clone(),
+            },
+            fix: if rule.fix.is_empty() {
+                "nothing to do".into()
+            } else {
+                rule.fix.clone()
+            },
+        });
+    }
+}
+
+fn blocker(p: &Profile, field: &str, found: String, fix: &str) -> Finding {
+    Finding {
+        kind: FindingKind::Blocker,
+        vendor: VENDOR.into(),
+        workspace: p.workspace.clone(),
+        object_kind: "profile".into(),
+        object_id: p.id.to_string(),
+        object_name: p.name.clone(),
+        field: field.into(),
+        found,
+        fix: fix.into(),
+    }
+}
+
+/// The client settings of one profile, or the blockers that keep it from migrating.
+fn settings_for(
+    p: &Profile,
+    mapping: &Mapping,
+    signing: &SigningIndex,
+    collections: &HashSet<(&str, i64)>,
+) -> Result<(ClientSettings, Option<SigningSecretRef>), Vec<Finding>> {
+    let mut problems = Vec::new();
+    let mut signing_ref = None;
+    let mut jwt_secret_fingerprint = None;
+
+    match &p.auth_type {
+        AuthType::Unknown(other) => problems.push(blocker(
+            p,
+            "auth_type",
+            format!("unknown auth type {other:?}"),
+            "set auth_type to token, jwt, oauth2 or oidc in the source, or exclude the profile",
+        )),
+        AuthType::Jwt => match p.jwt_method.as_deref() {
+            Some("rsa") => {
+                if p.jwt_public_key.as_deref().unwrap_or("").trim().is_empty() {
+                    problems.push(blocker(
+                        p,
+                        "jwt_secret",
+                        "RSA-signed JWT profile without a public key (jwt_secret is empty)".into(),
+                        "set the consumer's RSA public key (PEM) as the profile's jwt_secret, or \
+                         exclude the profile",
+                    ));
+                }
+            }
+            Some("hmac") => match signing.lookup(&p.workspace, p.id, p.legacy_client_id) {
+                Some((fingerprint, reference)) => {
+                    jwt_secret_fingerprint = Some(fingerprint);
+                    signing_ref = Some(reference);
+                }
+                None => problems.push(blocker(
+                    p,
+                    "jwt_secret",
+                    "HMAC-signed JWT, but no signing secret was supplied (Workato never returns \
+                     HMAC secrets)"
+                        .into(),
+                    "add it to the signing-secrets file (KEYSHIFT_SIGNING_SECRETS, see \
+                     docs/security.md) or exclude the profile",
+                )),
+            },
+            other => problems.push(blocker(
+                p,
+                "jwt_method",
+                format!("JWT profile with jwt_method {other:?}"),
+                "set jwt_method to \"hmac\" or \"rsa\" in the source, or exclude the profile",
+            )),
+        },
+        AuthType::Oidc => {
+            if p.oidc_issuer.is_some() == p.oidc_jwks_uri.is_some() {
+                problems.push(blocker(
+                    p,
+                    "oidc_issuer",
+                    "an OIDC profile needs exactly one of oidc_issuer and oidc_jwks_uri".into(),
+                    "set one of them in the source, or exclude the profile",
+                ));
+            }
+        }
+        AuthType::Token | AuthType::Oauth2 => {}
+    }
+
+    if p.collection_ids.is_empty() {
+        problems.push(blocker(
+            p,
+            "api_collection_ids",
+            "the profile grants no API collection".into(),
+            "grant at least one collection in the source, or exclude the profile",
+        ));
+    }
+    for id in &p.collection_ids {
+        if !collections.contains(&(p.workspace.as_str(), *id)) {
+            problems.push(blocker(
+                p,
+                "api_collection_ids",
+                format!(
+                    "API collection {id} does not exist in workspace {}",
+                    p.workspace
+                ),
+                "remove the collection from the profile, or re-run export if it was just created",
+            ));
+        }
+    }
+    for entry in &p.ip_allow_list {
+        if !valid_ip_entry(entry) {
+            problems.push(blocker(
+                p,
+                "ip_allow_list",
+                format!("{entry:?} is not an IPv4/IPv6 address or CIDR range"),
+                "correct the entry in the source (e.g. 203.0.113.0/24), or exclude the profile",
+            ));
+        }
+    }
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+
+    let g = |f: &str| mapping.groups_by(f);
+    let settings = ClientSettings {
+        auth_type: p.auth_type.clone(),
+        jwt_method: p.jwt_method.clone().filter(|_| g("jwt_method")),
+        jwt_public_key: p.jwt_public_key.clone().filter(|_| g("jwt_secret")),
+        jwt_secret_fingerprint: jwt_secret_fingerprint.filter(|_| g("jwt_secret")),
+        oidc_issuer: p.oidc_issuer.clone().filter(|_| g("oidc_issuer")),
+        oidc_jwks_uri: p.oidc_jwks_uri.clone().filter(|_| g("oidc_jwks_uri")),
+        access_profile_claim: p
+            .access_profile_claim
+            .clone()
+            .filter(|_| g("access_profile_claim")),
+        required_claims: sorted_if(&p.required_claims, g("required_claims")),
+        allowed_issuers: sorted_if(&p.allowed_issuers, g("allowed_issuers")),
+        collection_ids: p.collection_ids.iter().copied().collect(),
+        policy_id: p.policy_id.filter(|_| g("api_policy_id")),
+    };
+    Ok((settings, signing_ref))
+}
+
+fn sorted_if(v: &[String], keep: bool) -> BTreeSet<String> {
+    if keep {
+        v.iter().cloned().collect()
+    } else {
+        BTreeSet::new()
+    }
+}
+
+/// An IPv4/IPv6 address, optionally with a CIDR prefix.
+pub fn valid_ip_entry(entry: &str) -> bool {
+    entry.parse::<std::net::IpAddr>().is_ok() || entry.parse::<ipnet::IpNet>().is_ok()
+}
+
+fn group_digest(ws: &str, legacy_client_id: i64, settings: &ClientSettings, chunk: usize) -> String {
+    let mut h = Sha256::new();
+    h.update(ws.as_bytes());
+    h.update(b"\0");
+    h.update(legacy_client_id.to_string().as_bytes());
+    h.update(b"\0");
+    h.update(serde_json::to_vec(settings).unwrap_or_default());
+    h.update(b"\0");
+    h.update(chunk.to_string().as_bytes());
+    hex::encode(&h.finalize()[..6])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Collection, Workspace};
+    use proptest::prelude::*;
+
+    fn mapping() -> Mapping {
+        Mapping::load("workato-legacy-to-v2").unwrap()
+    }
+
+    fn profile(id: i64, client: i64, name: &str) -> Profile {
+        Profile {
+            workspace: "1".into(),
+            id,
+            name: name.into(),
+            legacy_client_id: client,
+            collection_ids: vec![10],
+            active: true,
+            auth_type: AuthType::Token,
+            jwt_method: None,
+            jwt_public_key: None,
+            oidc_issuer: None,
+            oidc_jwks_uri: None,
+            access_profile_claim: None,
+            required_claims: vec![],
+            allowed_issuers: vec![],
+            ip_allow_list: vec![],
+            policy_id: None,
+            oauth_client_id: None,
+        }
+    }
+
+    fn inventory(profiles: Vec<Profile>) -> Inventory {
+        let mut clients: Vec<i64> = profiles.iter().map(|p| p.legacy_client_id).collect();
+        clients.dedup();
+        Inventory {
+            workspaces: vec![Workspace {
+                id: "1".into(),
+                external_id: None,
+                name: "Admin".into(),
+                admin: true,
+            }],
+            collections: [10, 11]
+                .iter()
+                .map(|id| Collection {
+                    workspace: "1".into(),
+                    id: *id,
+                    name: format!("c{id}"),
+                    url: None,
+                })
+                .collect(),
+            legacy_clients: clients
+                .iter()
+                .map(|id| LegacyClient {
+                    workspace: "1".into(),
+                    id: *id,
+                    name: format!("Client {id}"),
+                    project_id: None,
+                })
+                .collect(),
+            profiles,
+        }
+    }
+
+    #[test]
+    fn splits_by_settings_and_at_twenty() {
+        let mut ps: Vec<Profile> = (0..25).map(|i| profile(100 + i, 1, &format!("p{i}"))).collect();
+        let mut other = profile(200, 1, "other");
+        other.collection_ids = vec![11];
+        ps.push(other);
+        let plan = plan(&inventory(ps), &mapping(), &SigningIndex::default());
+        let sizes: Vec<usize> = plan.clients.iter().map(|c| c.keys.len()).collect();
+        assert_eq!(sizes, vec![20, 5, 1]);
+        let names: Vec<&str> = plan.clients.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(
+            names,
+            vec!["Client 1 · token 1", "Client 1 · token 2", "Client 1 · token 3"]
+        );
+        assert!(plan.findings.iter().all(|f| f.kind != FindingKind::Blocker));
+    }
+
+    #[test]
+    fn bad_data_becomes_blockers_naming_field_and_fix() {
+        let mut unknown = profile(1, 1, "u");
+        unknown.auth_type = AuthType::Unknown("saml".into());
+        let mut badip = profile(2, 1, "ip");
+        badip.ip_allow_list = vec!["300.1.2.3".into()];
+        let mut missing = profile(3, 1, "col");
+        missing.collection_ids = vec![999];
+        let mut jwt = profile(4, 1, "jwt");
+        jwt.auth_type = AuthType::Jwt;
+        jwt.jwt_method = Some("rsa".into());
+        let good = profile(5, 1, "good");
+        let plan = plan(
+            &inventory(vec![unknown, badip, missing, jwt, good]),
+            &mapping(),
+            &SigningIndex::default(),
+        );
+        assert_eq!(plan.key_count(), 1);
+        let fields: Vec<(&str, &str)> = plan
+            .findings
+            .iter()
+            .filter(|f| f.kind == FindingKind::Blocker)
+            .map(|f| (f.object_id.as_str(), f.field.as_str()))
+            .collect();
+        assert_eq!(
+            fields,
+            vec![
+                ("1", "auth_type"),
+                ("2", "ip_allow_list"),
+                ("3", "api_collection_ids"),
+                ("4", "jwt_secret")
+            ]
+        );
+        assert!(plan.findings.iter().all(|f| !f.fix.is_empty()));
+    }
+
+    #[test]
+    fn duplicate_names_in_a_group_are_made_unique() {
+        let plan = plan(
+            &inventory(vec![profile(1, 1, "Same"), profile(2, 1, "Same")]),
+            &mapping(),
+            &SigningIndex::default(),
+        );
+        let names: Vec<&str> = plan.clients[0].keys.iter().map(|k| k.name.as_str()).collect();
+        assert_eq!(names, vec!["Same", "Same (2)"]);
+        assert!(plan
+            .findings
+            .iter()
+            .any(|f| f.kind == FindingKind::Transformed && f.object_id == "2" && f.field == "name"));
+    }
+
+    proptest! {
+        /// Every valid profile lands in exactly one key, inside a client whose settings equal
+        /// the profile's, with at most 20 keys per client and unique names.
+        #[test]
+        fn grouping_is_a_partition(specs in proptest::collection::vec((0i64..4, 0usize..2, 0usize..3, any::<bool>()), 0..80)) {
+            let profiles: Vec<Profile> = specs.iter().enumerate().map(|(i, (client, coll, policy, active))| {
+                let mut p = profile(1000 + i as i64, *client, if i % 7 == 0 { "dup" } else { "p" });
+                p.collection_ids = vec![10 + *coll as i64];
+                p.policy_id = if *policy == 0 { None } else { Some(*policy as i64) };
+                p.active = *active;
+                p
+            }).collect();
+            let inv = inventory(profiles.clone());
+            let plan = plan(&inv, &mapping(), &SigningIndex::default());
+            prop_assert_eq!(plan.key_count(), profiles.len());
+            let mut seen = HashSet::new();
+            let mut names = HashSet::new();
+            for c in &plan.clients {
+                prop_assert!(c.keys.len() <= 20 && !c.keys.is_empty());
+                prop_assert!(names.insert((c.workspace.clone(), c.name.clone())));
+                let mut key_names = HashSet::new();
+                for k in &c.keys {
+                    prop_assert!(seen.insert(k.profile_id));
+                    prop_assert!(key_names.insert(k.name.clone()));
+                    let p = profiles.iter().find(|p| p.id == k.profile_id).unwrap();
+                    prop_assert_eq!(p.legacy_client_id, c.legacy_client_id);
+                    prop_assert_eq!(&c.settings.collection_ids, &p.collection_ids.iter().copied().collect());
+                    prop_assert_eq!(c.settings.policy_id, p.policy_id);
+                    prop_assert_eq!(k.active, p.active);
+                }
+            }
+        }
+    }
+}

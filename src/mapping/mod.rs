@@ -1,0 +1,490 @@
+//! Mapping files: parse, validate, and name every mistake with file, key and fix.
+//!
+//! A mapping file declares a source→target pair (see `mappings/` and docs/mapping.md).
+//! Shipped mappings are compiled into the binary; a user passes a path to their own copy.
+//! Parsing is strict (unknown keys are errors) because a typo in a mapping file silently
+//! ignored would change what gets migrated.
+
+pub mod engine;
+
+use anyhow::Result;
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use crate::errors::KeyshiftError;
+use crate::model::FindingKind;
+
+/// The shipped mappings, by name.
+pub const SHIPPED: &[(&str, &str)] = &[(
+    "workato-legacy-to-v2",
+    include_str!("../../mappings/workato-legacy-to-v2.toml"),
+)];
+
+pub const DEFAULT_MAPPING: &str = "workato-legacy-to-v2";
+
+/// Fields a v2 client can be grouped by (specs/workato.md §6.2).
+pub const GROUP_FIELDS: &[&str] = &[
+    "auth_type",
+    "jwt_method",
+    "jwt_secret",
+    "oidc_issuer",
+    "oidc_jwks_uri",
+    "access_profile_claim",
+    "required_claims",
+    "allowed_issuers",
+    "api_collection_ids",
+    "api_policy_id",
+];
+
+/// Source fields a treatment may be declared for.
+pub const SOURCE_FIELDS: &[&str] = &[
+    "name",
+    "api_collection_ids",
+    "auth_type",
+    "jwt_method",
+    "jwt_secret",
+    "oidc_issuer",
+    "oidc_jwks_uri",
+    "access_profile_claim",
+    "required_claims",
+    "allowed_issuers",
+    "ip_allow_list",
+    "api_policy_id",
+    "active",
+    "secret",
+    "oauth_client_id",
+    "created_at",
+];
+
+const CLIENT_PLACEHOLDERS: &[&str] = &[
+    "legacy_client.name",
+    "legacy_client.id",
+    "auth_type",
+    "group",
+    "workspace",
+];
+const KEY_PLACEHOLDERS: &[&str] = &[
+    "profile.name",
+    "profile.id",
+    "legacy_client.name",
+    "workspace",
+];
+
+/// A parsed and validated mapping file.
+#[derive(Debug, Clone)]
+pub struct Mapping {
+    /// Where it came from: a shipped name or a path, for messages and reports.
+    pub origin: String,
+    /// The file's text, kept in the state DB so later commands of a run use the same mapping.
+    pub text: String,
+    pub file: MappingFile,
+    pub deadlines: Deadlines,
+}
+
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+pub struct Deadlines {
+    pub legacy_frozen: DateTime<Utc>,
+    pub legacy_tokens_invalid: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MappingFile {
+    pub pair: Pair,
+    #[serde(default)]
+    pub source: SourceSection,
+    pub deadlines: DeadlineSection,
+    pub client: ClientSection,
+    #[serde(default)]
+    pub key: KeySection,
+    #[serde(default)]
+    pub fields: BTreeMap<String, FieldRule>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Pair {
+    pub source: String,
+    pub target: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceSection {
+    #[serde(default = "default_api")]
+    pub api: String,
+}
+
+impl Default for SourceSection {
+    fn default() -> Self {
+        SourceSection { api: default_api() }
+    }
+}
+
+fn default_api() -> String {
+    "developer".into()
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeadlineSection {
+    pub legacy_frozen: String,
+    pub legacy_tokens_invalid: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientSection {
+    pub group_by: Vec<String>,
+    #[serde(default = "default_max_keys")]
+    pub max_keys_per_client: usize,
+    #[serde(default = "default_client_name")]
+    pub name: String,
+    #[serde(default = "default_client_name_split")]
+    pub name_when_split: String,
+}
+
+fn default_max_keys() -> usize {
+    20
+}
+fn default_client_name() -> String {
+    "{legacy_client.name}".into()
+}
+fn default_client_name_split() -> String {
+    "{legacy_client.name} · {auth_type} {group}".into()
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeySection {
+    #[serde(default = "default_key_name")]
+    pub name: String,
+    #[serde(default = "default_key_name_taken")]
+    pub name_when_taken: String,
+}
+
+impl Default for KeySection {
+    fn default() -> Self {
+        KeySection {
+            name: default_key_name(),
+            name_when_taken: default_key_name_taken(),
+        }
+    }
+}
+
+fn default_key_name() -> String {
+    "{profile.name}".into()
+}
+fn default_key_name_taken() -> String {
+    "{profile.name} ({profile.id})".into()
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FieldRule {
+    pub treatment: String,
+    #[serde(default)]
+    pub when: Option<String>,
+    #[serde(default)]
+    pub auth_types: Vec<String>,
+    #[serde(default)]
+    pub message: String,
+    #[serde(default)]
+    pub fix: String,
+}
+
+impl FieldRule {
+    pub fn kind(&self) -> FindingKind {
+        // Validated at load time.
+        FindingKind::parse(&self.treatment).unwrap_or(FindingKind::Advice)
+    }
+
+    /// A conditional rule yields a finding per matching group; an unconditional one is only
+    /// listed in the report's field table.
+    pub fn is_conditional(&self) -> bool {
+        self.when.is_some() || !self.auth_types.is_empty()
+    }
+}
+
+impl Mapping {
+    /// `spec` is a shipped mapping's name or a path to a TOML file.
+    pub fn load(spec: &str) -> Result<Mapping> {
+        if let Some((name, text)) = SHIPPED.iter().find(|(n, _)| *n == spec) {
+            return Mapping::parse(name, text);
+        }
+        let path = Path::new(spec);
+        if !path.exists() {
+            let names: Vec<&str> = SHIPPED.iter().map(|(n, _)| *n).collect();
+            return Err(KeyshiftError::Config(format!(
+                "mapping {spec:?}: no such file and no shipped mapping of that name — pass a path \
+                 to a mapping file or one of: {}",
+                names.join(", ")
+            ))
+            .into());
+        }
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            KeyshiftError::Config(format!("mapping file {}: cannot read it: {e}", path.display()))
+        })?;
+        Mapping::parse(&path.display().to_string(), &text)
+    }
+
+    /// Parse and validate. Every problem is reported at once, each naming file, key and fix.
+    pub fn parse(origin: &str, text: &str) -> Result<Mapping> {
+        let file: MappingFile = toml::from_str(text).map_err(|e| {
+            let msg = e.message().trim().to_string();
+            let line = e
+                .span()
+                .map(|s| text[..s.start.min(text.len())].lines().count().max(1));
+            let at = line.map(|l| format!(" (line {l})")).unwrap_or_default();
+            KeyshiftError::Config(format!(
+                "mapping file {origin}{at}: {msg} — fix the key as docs/mapping.md describes"
+            ))
+        })?;
+        let mut problems = Vec::new();
+        let deadlines = validate(&file, &mut problems);
+        if !problems.is_empty() {
+            let list = problems
+                .iter()
+                .map(|p| format!("mapping file {origin}: {p}"))
+                .collect::<Vec<_>>()
+                .join("\n");
+            return Err(KeyshiftError::Config(list).into());
+        }
+        Ok(Mapping {
+            origin: origin.to_string(),
+            text: text.to_string(),
+            file,
+            deadlines: deadlines.expect("validated"),
+        })
+    }
+
+    pub fn groups_by(&self, field: &str) -> bool {
+        self.file.client.group_by.iter().any(|f| f == field)
+    }
+}
+
+fn validate(file: &MappingFile, problems: &mut Vec<String>) -> Option<Deadlines> {
+    if file.pair.source != "workato-legacy" || file.pair.target != "workato-v2" {
+        problems.push(format!(
+            "key pair: {} → {} is not a pair this version migrates — use source = \
+             \"workato-legacy\", target = \"workato-v2\"",
+            file.pair.source, file.pair.target
+        ));
+    }
+    if !["developer", "embedded"].contains(&file.source.api.as_str()) {
+        problems.push(format!(
+            "key source.api: {:?} is not an API — use \"developer\" or \"embedded\"",
+            file.source.api
+        ));
+    }
+    for field in &file.client.group_by {
+        if !GROUP_FIELDS.contains(&field.as_str()) {
+            problems.push(format!(
+                "key client.group_by: unknown field {field:?} — use any of {}",
+                GROUP_FIELDS.join(", ")
+            ));
+        }
+    }
+    for must in ["auth_type", "api_collection_ids"] {
+        if !file.client.group_by.iter().any(|f| f == must) {
+            problems.push(format!(
+                "key client.group_by: {must:?} is missing — a v2 client has exactly one {must}, \
+                 so profiles that differ in it cannot share a client; add it"
+            ));
+        }
+    }
+    if !(1..=20).contains(&file.client.max_keys_per_client) {
+        problems.push(format!(
+            "key client.max_keys_per_client: {} is out of range — Workato allows 1 to 20 keys \
+             per client",
+            file.client.max_keys_per_client
+        ));
+    }
+    check_template(
+        "client.name",
+        &file.client.name,
+        CLIENT_PLACEHOLDERS,
+        problems,
+    );
+    check_template(
+        "client.name_when_split",
+        &file.client.name_when_split,
+        CLIENT_PLACEHOLDERS,
+        problems,
+    );
+    if !file.client.name_when_split.contains("{group}") {
+        problems.push(
+            "key client.name_when_split: it must contain {group}, or split clients would share \
+             one name — add {group}"
+                .into(),
+        );
+    }
+    check_template("key.name", &file.key.name, KEY_PLACEHOLDERS, problems);
+    check_template(
+        "key.name_when_taken",
+        &file.key.name_when_taken,
+        KEY_PLACEHOLDERS,
+        problems,
+    );
+    if !file.key.name_when_taken.contains("{profile.id}") {
+        problems.push(
+            "key key.name_when_taken: it must contain {profile.id} to make names unique — add it"
+                .into(),
+        );
+    }
+    for (field, rule) in &file.fields {
+        if !SOURCE_FIELDS.contains(&field.as_str()) {
+            problems.push(format!(
+                "key fields.{field}: unknown source field — use any of {}",
+                SOURCE_FIELDS.join(", ")
+            ));
+        }
+        if FindingKind::parse(&rule.treatment).is_none() {
+            problems.push(format!(
+                "key fields.{field}.treatment: {:?} is not a treatment — use carried, \
+                 transformed, lossy, manual, advice or blocker",
+                rule.treatment
+            ));
+        }
+        for a in &rule.auth_types {
+            if !["token", "jwt", "oauth2", "oidc"].contains(&a.as_str()) {
+                problems.push(format!(
+                    "key fields.{field}.auth_types: {a:?} is not an auth type — use token, jwt, \
+                     oauth2 or oidc"
+                ));
+            }
+        }
+    }
+    let frozen = parse_deadline(
+        "deadlines.legacy_frozen",
+        &file.deadlines.legacy_frozen,
+        problems,
+    );
+    let invalid = parse_deadline(
+        "deadlines.legacy_tokens_invalid",
+        &file.deadlines.legacy_tokens_invalid,
+        problems,
+    );
+    match (frozen, invalid) {
+        (Some(f), Some(i)) if f > i => {
+            problems.push(
+                "key deadlines: legacy_frozen comes after legacy_tokens_invalid — tokens cannot \
+                 die before their profiles freeze; swap or correct the dates"
+                    .into(),
+            );
+            None
+        }
+        (Some(f), Some(i)) => Some(Deadlines {
+            legacy_frozen: f,
+            legacy_tokens_invalid: i,
+        }),
+        _ => None,
+    }
+}
+
+fn check_template(key: &str, template: &str, allowed: &[&str], problems: &mut Vec<String>) {
+    if template.trim().is_empty() {
+        problems.push(format!("key {key}: empty — give a name template"));
+    }
+    for placeholder in placeholders(template) {
+        if !allowed.contains(&placeholder.as_str()) {
+            problems.push(format!(
+                "key {key}: unknown placeholder {{{placeholder}}} — use any of {}",
+                allowed
+                    .iter()
+                    .map(|a| format!("{{{a}}}"))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            ));
+        }
+    }
+}
+
+fn placeholders(template: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest = template;
+    while let Some(start) = rest.find('{') {
+        let Some(len) = rest[start..].find('}') else {
+            break;
+        };
+        out.push(rest[start + 1..start + len].to_string());
+        rest = &rest[start + len + 1..];
+    }
+    out
+}
+
+/// Fill `{name}` placeholders from `values`.
+pub fn render(template: &str, values: &[(&str, &str)]) -> String {
+    let mut out = template.to_string();
+    for (k, v) in values {
+        out = out.replace(&format!("{{{k}}}"), v);
+    }
+    out
+}
+
+/// A date (`2025-12-01`, midnight UTC) or an RFC 3339 instant.
+pub fn parse_instant(s: &str) -> Option<DateTime<Utc>> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Some(t.with_timezone(&Utc));
+    }
+    NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|d| d.and_utc())
+}
+
+fn parse_deadline(key: &str, value: &str, problems: &mut Vec<String>) -> Option<DateTime<Utc>> {
+    let parsed = parse_instant(value);
+    if parsed.is_none() {
+        problems.push(format!(
+            "key {key}: {value:?} is not a date — write YYYY-MM-DD or an RFC 3339 instant"
+        ));
+    }
+    parsed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shipped_mappings_are_valid() {
+        for (name, _) in SHIPPED {
+            Mapping::load(name).unwrap();
+        }
+    }
+
+    #[test]
+    fn mistakes_name_file_key_and_fix() {
+        let text = SHIPPED[0]
+            .1
+            .replace("max_keys_per_client = 20", "max_keys_per_client = 25")
+            .replace("\"api_policy_id\"]", "\"api_policy\"]")
+            .replace("{legacy_client.name} · {auth_type} {group}", "{client} {auth_type}");
+        let err = Mapping::parse("my.toml", &text).unwrap_err().to_string();
+        assert!(err.contains("my.toml: key client.max_keys_per_client: 25"), "{err}");
+        assert!(err.contains("unknown field \"api_policy\""), "{err}");
+        assert!(err.contains("unknown placeholder {client}"), "{err}");
+        assert!(err.contains("must contain {group}"), "{err}");
+    }
+
+    #[test]
+    fn unknown_keys_are_errors_with_a_line() {
+        let text = SHIPPED[0].1.replace("max_keys_per_client", "max_key_per_client");
+        let err = Mapping::parse("m.toml", &text).unwrap_err().to_string();
+        assert!(err.contains("m.toml (line"), "{err}");
+        assert!(err.contains("max_key_per_client"), "{err}");
+    }
+
+    #[test]
+    fn dates_parse_both_ways() {
+        assert_eq!(
+            parse_instant("2025-12-01").unwrap().to_rfc3339(),
+            "2025-12-01T00:00:00+00:00"
+        );
+        assert!(parse_instant("2025-12-01T10:00:00+02:00").is_some());
+        assert!(parse_instant("tomorrow").is_none());
+    }
+}

@@ -1,0 +1,282 @@
+//! Vendor-neutral types: the inventory a source exports, the plan the mapping engine makes,
+//! and findings. Wire types stay inside `providers/<vendor>/`; everything else sees these.
+//!
+//! Nothing in here ever holds a secret value: HMAC signing secrets are represented by a keyed
+//! fingerprint, new credentials never pass through the model at all.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
+use std::fmt;
+
+/// A workspace (account) of a vendor. Workato's admin/Developer workspace is `"1"` in the
+/// sandbox; Embedded customer workspaces are addressed by numeric id.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Workspace {
+    pub id: String,
+    pub external_id: Option<String>,
+    pub name: String,
+    /// true for the workspace the management token belongs to (Developer API).
+    pub admin: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Collection {
+    pub workspace: String,
+    pub id: i64,
+    pub name: String,
+    pub url: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct LegacyClient {
+    pub workspace: String,
+    pub id: i64,
+    pub name: String,
+    pub project_id: Option<i64>,
+}
+
+/// How a consumer authenticates. Unknown values are kept verbatim so that bad data becomes
+/// a finding rather than an export failure.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum AuthType {
+    Token,
+    Jwt,
+    Oauth2,
+    Oidc,
+    Unknown(String),
+}
+
+impl AuthType {
+    pub fn parse(s: &str) -> AuthType {
+        match s {
+            "token" => AuthType::Token,
+            "jwt" => AuthType::Jwt,
+            "oauth2" => AuthType::Oauth2,
+            "oidc" => AuthType::Oidc,
+            other => AuthType::Unknown(other.to_string()),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        match self {
+            AuthType::Token => "token",
+            AuthType::Jwt => "jwt",
+            AuthType::Oauth2 => "oauth2",
+            AuthType::Oidc => "oidc",
+            AuthType::Unknown(s) => s,
+        }
+    }
+}
+
+impl fmt::Display for AuthType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for AuthType {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for AuthType {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Ok(AuthType::parse(&s))
+    }
+}
+
+/// A legacy access profile as exported: access settings + per-credential fields.
+/// `jwt_public_key` holds an RSA public key PEM when the source returns one (never an HMAC
+/// secret: the source does not return those, and the tool would not store one).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Profile {
+    pub workspace: String,
+    pub id: i64,
+    pub name: String,
+    pub legacy_client_id: i64,
+    pub collection_ids: Vec<i64>,
+    pub active: bool,
+    pub auth_type: AuthType,
+    pub jwt_method: Option<String>,
+    pub jwt_public_key: Option<String>,
+    pub oidc_issuer: Option<String>,
+    pub oidc_jwks_uri: Option<String>,
+    pub access_profile_claim: Option<String>,
+    pub required_claims: Vec<String>,
+    pub allowed_issuers: Vec<String>,
+    pub ip_allow_list: Vec<String>,
+    pub policy_id: Option<i64>,
+    pub oauth_client_id: Option<String>,
+}
+
+impl Profile {
+    pub fn marker(&self, vendor: &str) -> String {
+        format!("keyshift:{vendor}:{}:profile:{}", self.workspace, self.id)
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Policy {
+    pub workspace: String,
+    pub id: i64,
+    pub name: String,
+}
+
+/// Everything `export` read from the source.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Inventory {
+    pub workspaces: Vec<Workspace>,
+    pub collections: Vec<Collection>,
+    pub legacy_clients: Vec<LegacyClient>,
+    pub profiles: Vec<Profile>,
+}
+
+/// The access settings a v2 client carries. Two profiles of one legacy client with equal
+/// settings share a v2 client. `jwt_secret_fingerprint` stands in for an HMAC secret
+/// supplied by the operator; the secret itself is looked up at apply time.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ClientSettings {
+    pub auth_type: AuthType,
+    pub jwt_method: Option<String>,
+    pub jwt_public_key: Option<String>,
+    pub jwt_secret_fingerprint: Option<String>,
+    pub oidc_issuer: Option<String>,
+    pub oidc_jwks_uri: Option<String>,
+    pub access_profile_claim: Option<String>,
+    pub required_claims: BTreeSet<String>,
+    pub allowed_issuers: BTreeSet<String>,
+    pub collection_ids: BTreeSet<i64>,
+    pub policy_id: Option<i64>,
+}
+
+/// Where the HMAC signing secret of a planned client comes from (the signing-secrets file).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct SigningSecretRef {
+    pub workspace: String,
+    pub profile_id: Option<i64>,
+    pub legacy_client_id: Option<i64>,
+}
+
+/// One target client to create, with the keys that go in it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ClientSpec {
+    /// Provenance marker, also the idempotency key (first in the remote description).
+    pub marker: String,
+    pub workspace: String,
+    pub legacy_client_id: i64,
+    pub legacy_client_name: String,
+    pub name: String,
+    pub description: String,
+    pub project_id: Option<i64>,
+    pub settings: ClientSettings,
+    pub signing_secret: Option<SigningSecretRef>,
+    pub keys: Vec<KeySpec>,
+}
+
+/// One target key to create: one per source profile.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct KeySpec {
+    /// Provenance marker of the source profile.
+    pub source: String,
+    pub profile_id: i64,
+    pub profile_name: String,
+    pub name: String,
+    pub active: bool,
+    pub ip_allow_list: Vec<String>,
+}
+
+/// What the mapping engine produced.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Plan {
+    pub clients: Vec<ClientSpec>,
+    pub findings: Vec<Finding>,
+}
+
+impl Plan {
+    pub fn key_count(&self) -> usize {
+        self.clients.iter().map(|c| c.keys.len()).sum()
+    }
+
+    pub fn blockers(&self) -> usize {
+        self.findings
+            .iter()
+            .filter(|f| f.kind == FindingKind::Blocker)
+            .count()
+    }
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[serde(rename_all = "lowercase")]
+pub enum FindingKind {
+    Carried,
+    Transformed,
+    Lossy,
+    Manual,
+    Advice,
+    Blocker,
+}
+
+impl FindingKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FindingKind::Carried => "carried",
+            FindingKind::Transformed => "transformed",
+            FindingKind::Lossy => "lossy",
+            FindingKind::Manual => "manual",
+            FindingKind::Advice => "advice",
+            FindingKind::Blocker => "blocker",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<FindingKind> {
+        Some(match s {
+            "carried" => FindingKind::Carried,
+            "transformed" => FindingKind::Transformed,
+            "lossy" => FindingKind::Lossy,
+            "manual" => FindingKind::Manual,
+            "advice" => FindingKind::Advice,
+            "blocker" => FindingKind::Blocker,
+            _ => return None,
+        })
+    }
+}
+
+impl fmt::Display for FindingKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A statement about one object: what was found in which field, and the fix (contract §7).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Finding {
+    pub kind: FindingKind,
+    pub vendor: String,
+    pub workspace: String,
+    /// `profile`, `legacy_client`, `group`, `mapping`.
+    pub object_kind: String,
+    pub object_id: String,
+    pub object_name: String,
+    pub field: String,
+    pub found: String,
+    pub fix: String,
+}
+
+impl fmt::Display for Finding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "[{}] workspace {}, {} {} \"{}\", field {}: {} — {}",
+            self.kind,
+            self.workspace,
+            self.object_kind.replace('_', " "),
+            self.object_id,
+            self.object_name,
+            self.field,
+            self.found,
+            self.fix
+        )
+    }
+}

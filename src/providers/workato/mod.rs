@@ -1,0 +1,617 @@
+//! Workato: legacy API clients + access profiles (source) and v2 API clients + API keys
+//! (target), over the Developer API or the Embedded API (`managed_users`).
+//!
+//! [`WorkatoSource`] can only read. [`WorkatoTarget`] writes; only `apply` (and later
+//! `cutover`/`rollback`) construct one, so planning code has no way to reach a write
+//! endpoint. Paths are joined onto the configured base without dropping its path prefix
+//! (pitfall 14).
+
+pub mod wire;
+
+use anyhow::{anyhow, Context, Result};
+use reqwest::Method;
+use secrecy::SecretString;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use std::sync::Arc;
+
+use crate::http::{Http, HttpError, RateBudget, Request};
+use crate::model::{
+    AuthType, ClientSpec, Collection, Inventory, KeySpec, LegacyClient, Profile, Workspace,
+};
+
+pub const VENDOR: &str = "workato";
+/// Documented limits (specs/workato.md §5).
+pub const DEVELOPER_LIMIT_PER_MINUTE: f64 = 60.0;
+pub const EMBEDDED_LIMIT_PER_MINUTE: f64 = 1000.0;
+const PER_PAGE: usize = 100;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Api {
+    Developer,
+    Embedded,
+}
+
+impl Api {
+    pub fn parse(s: &str) -> Option<Api> {
+        match s {
+            "developer" => Some(Api::Developer),
+            "embedded" => Some(Api::Embedded),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Api::Developer => "developer",
+            Api::Embedded => "embedded",
+        }
+    }
+}
+
+/// Connection settings, from the environment or config file (contract §2).
+pub struct WorkatoSettings {
+    pub base_url: String,
+    pub token: SecretString,
+    /// The id keyshift uses for the Developer API's own workspace in markers.
+    pub admin_workspace: String,
+    pub rate_scale: f64,
+    pub max_rate: Option<f64>,
+}
+
+/// The shared connection: base URL, token, and one budget per quota scope.
+pub struct WorkatoConn {
+    http: Http,
+    base: String,
+    token: SecretString,
+    admin_workspace: String,
+    developer: RateBudget,
+    embedded: RateBudget,
+}
+
+/// How a workspace is addressed on the wire.
+#[derive(Debug, Clone)]
+pub struct WsAddr {
+    pub id: String,
+    /// Customer workspace of an Embedded admin: routes go through `managed_users/:id`.
+    pub managed: bool,
+}
+
+impl WsAddr {
+    pub fn for_workspace(ws: &Workspace) -> WsAddr {
+        WsAddr {
+            id: ws.id.clone(),
+            managed: !ws.admin,
+        }
+    }
+}
+
+impl WorkatoConn {
+    pub fn new(http: Http, s: WorkatoSettings) -> Arc<WorkatoConn> {
+        Arc::new(WorkatoConn {
+            http,
+            base: s.base_url.trim_end_matches('/').to_string(),
+            token: s.token,
+            admin_workspace: s.admin_workspace,
+            developer: RateBudget::new(
+                "workato developer API",
+                DEVELOPER_LIMIT_PER_MINUTE,
+                s.rate_scale,
+                s.max_rate,
+            ),
+            embedded: RateBudget::new(
+                "workato embedded API",
+                EMBEDDED_LIMIT_PER_MINUTE,
+                s.rate_scale,
+                s.max_rate,
+            ),
+        })
+    }
+
+    pub fn http(&self) -> &Http {
+        &self.http
+    }
+
+    /// The budget of the scope a workspace's calls count against.
+    pub fn budget(&self, ws: &WsAddr) -> &RateBudget {
+        if ws.managed {
+            &self.embedded
+        } else {
+            &self.developer
+        }
+    }
+
+    /// `(url, route)` for a legacy (`v2 = false`) or v2 path of a workspace.
+    fn path(&self, ws: &WsAddr, v2: bool, rest: &str, route_rest: &str) -> (String, String) {
+        let (prefix, route_prefix) = match (v2, ws.managed) {
+            (false, false) => ("/api".to_string(), "/api".to_string()),
+            (true, false) => ("/api/v2".to_string(), "/api/v2".to_string()),
+            (false, true) => (
+                format!("/api/managed_users/{}", ws.id),
+                "/api/managed_users/:managed_user_id".to_string(),
+            ),
+            (true, true) => (
+                format!("/api/v2/managed_users/{}", ws.id),
+                "/api/v2/managed_users/:managed_user_id".to_string(),
+            ),
+        };
+        (
+            format!("{}{prefix}/{rest}", self.base),
+            format!("{route_prefix}/{route_rest}"),
+        )
+    }
+
+    async fn call(
+        &self,
+        ws: &WsAddr,
+        method: Method,
+        url: String,
+        route: String,
+        body: Option<&Value>,
+    ) -> Result<Value, HttpError> {
+        let idempotent = method == Method::GET || method == Method::PUT || method == Method::DELETE;
+        let req = Request {
+            method,
+            url,
+            route,
+            body,
+            bearer: &self.token,
+            idempotent,
+        };
+        self.http.send(self.budget(ws), &req).await
+    }
+
+    /// Every item of a paginated list. Stops on a short page, or when a v2 `count` says so.
+    async fn list_all(
+        &self,
+        ws: &WsAddr,
+        v2: bool,
+        rest: &str,
+        route_rest: &str,
+    ) -> Result<Vec<Value>> {
+        let mut out = Vec::new();
+        for page in 1.. {
+            let sep = if rest.contains('?') { '&' } else { '?' };
+            let (url, route) = self.path(
+                ws,
+                v2,
+                &format!("{rest}{sep}page={page}&per_page={PER_PAGE}"),
+                route_rest,
+            );
+            let body = self.call(ws, Method::GET, url, route.clone(), None).await?;
+            let total = body.get("count").and_then(Value::as_u64);
+            let items = wire::list_items(body).map_err(|e| anyhow!("GET {route}: {e}"))?;
+            let n = items.len();
+            out.extend(items);
+            let done_by_count = total.is_some_and(|t| out.len() as u64 >= t);
+            if n < PER_PAGE || done_by_count {
+                break;
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn parse<T: serde::de::DeserializeOwned>(what: &str, v: Value) -> Result<T> {
+    serde_json::from_value(v).with_context(|| format!("unexpected {what} from Workato"))
+}
+
+/// Read-only access to the legacy side.
+pub struct WorkatoSource {
+    conn: Arc<WorkatoConn>,
+}
+
+impl WorkatoSource {
+    pub fn new(conn: Arc<WorkatoConn>) -> WorkatoSource {
+        WorkatoSource { conn }
+    }
+
+    /// The workspaces a run covers: the Developer API's own, or the Embedded customers.
+    pub async fn workspaces(&self, api: Api, filter: Option<&[String]>) -> Result<Vec<Workspace>> {
+        let admin = WsAddr {
+            id: self.conn.admin_workspace.clone(),
+            managed: false,
+        };
+        let all = match api {
+            Api::Developer => vec![Workspace {
+                id: self.conn.admin_workspace.clone(),
+                external_id: None,
+                name: "Developer API workspace".into(),
+                admin: true,
+            }],
+            Api::Embedded => {
+                // Counted in the Embedded scope (SD-W19).
+                let admin_embedded = WsAddr {
+                    managed: true,
+                    ..admin
+                };
+                let mut out = Vec::new();
+                for page in 1.. {
+                    let url = format!(
+                        "{}/api/managed_users?page={page}&per_page={PER_PAGE}",
+                        self.conn.base
+                    );
+                    let body = self
+                        .conn
+                        .call(
+                            &admin_embedded,
+                            Method::GET,
+                            url,
+                            "/api/managed_users".into(),
+                            None,
+                        )
+                        .await?;
+                    let items = wire::list_items(body)
+                        .map_err(|e| anyhow!("GET /api/managed_users: {e}"))?;
+                    let n = items.len();
+                    for item in items {
+                        let u: wire::ManagedUser = parse("managed user", item)?;
+                        out.push(Workspace {
+                            id: u.id.to_string(),
+                            external_id: u.external_id,
+                            name: u.name,
+                            admin: false,
+                        });
+                    }
+                    if n < PER_PAGE {
+                        break;
+                    }
+                }
+                out
+            }
+        };
+        Ok(match filter {
+            None => all,
+            Some(f) => all
+                .into_iter()
+                .filter(|w| {
+                    f.iter()
+                        .any(|x| *x == w.id || Some(x.as_str()) == w.external_id.as_deref())
+                })
+                .collect(),
+        })
+    }
+
+    /// Read one workspace's legacy clients, profiles and collections.
+    pub async fn export_workspace(&self, ws: &Workspace, inv: &mut Inventory) -> Result<()> {
+        let (clients, profiles) = self.read_legacy(ws).await?;
+        let addr = WsAddr::for_workspace(ws);
+        for item in self
+            .conn
+            .list_all(&addr, false, "api_collections", "api_collections")
+            .await?
+        {
+            let c: wire::Collection = parse("API collection", item)?;
+            inv.collections.push(Collection {
+                workspace: ws.id.clone(),
+                id: c.id,
+                name: c.name,
+                url: c.url,
+            });
+        }
+        inv.legacy_clients.extend(clients);
+        inv.profiles.extend(profiles);
+        Ok(())
+    }
+
+    /// The legacy list pages (L1 + L3): what the export fingerprint covers, and what apply
+    /// re-reads to detect a stale plan.
+    pub async fn read_legacy(&self, ws: &Workspace) -> Result<(Vec<LegacyClient>, Vec<Profile>)> {
+        let addr = WsAddr::for_workspace(ws);
+        let mut clients = Vec::new();
+        for item in self.conn.list_all(&addr, false, "api_clients", "api_clients").await? {
+            let c: wire::LegacyClient = parse("legacy API client", item)?;
+            clients.push(LegacyClient {
+                workspace: ws.id.clone(),
+                id: c.id,
+                name: c.name,
+                project_id: c.project_id,
+            });
+        }
+        let mut profiles = Vec::new();
+        for item in self
+            .conn
+            .list_all(&addr, false, "api_access_profiles", "api_access_profiles")
+            .await?
+        {
+            let p: wire::AccessProfile = parse("access profile", item)?;
+            profiles.push(profile_from_wire(&ws.id, p));
+        }
+        Ok((clients, profiles))
+    }
+}
+
+fn profile_from_wire(ws: &str, p: wire::AccessProfile) -> Profile {
+    let auth_type = AuthType::parse(p.auth_type.as_deref().unwrap_or(""));
+    // Only an RSA public key is kept; an HMAC secret echoed by a server is dropped unread.
+    let jwt_public_key = match p.jwt_method.as_deref() {
+        Some("rsa") => p.jwt_secret.filter(|s| !s.trim().is_empty()),
+        _ => None,
+    };
+    Profile {
+        workspace: ws.to_string(),
+        id: p.id,
+        name: p.name,
+        legacy_client_id: p.api_client_id,
+        collection_ids: p.api_collection_ids,
+        active: p.active,
+        auth_type,
+        jwt_method: p.jwt_method,
+        jwt_public_key,
+        oidc_issuer: p.oidc_issuer,
+        oidc_jwks_uri: p.oidc_jwks_uri,
+        access_profile_claim: p.access_profile_claim,
+        required_claims: p.required_claims,
+        allowed_issuers: p.allowed_issuers,
+        ip_allow_list: p.ip_allow_list,
+        policy_id: p.api_policy_id,
+        oauth_client_id: p.oauth_client_id,
+    }
+}
+
+/// The fingerprint of what the source held: legacy clients and profiles, order-independent.
+pub fn source_fingerprint(clients: &[LegacyClient], profiles: &[Profile]) -> String {
+    let mut c: Vec<&LegacyClient> = clients.iter().collect();
+    c.sort_by(|a, b| (&a.workspace, a.id).cmp(&(&b.workspace, b.id)));
+    let mut p: Vec<&Profile> = profiles.iter().collect();
+    p.sort_by(|a, b| (&a.workspace, a.id).cmp(&(&b.workspace, b.id)));
+    let mut h = Sha256::new();
+    h.update(serde_json::to_vec(&(c, p)).unwrap_or_default());
+    hex::encode(h.finalize())
+}
+
+/// A v2 client as read back.
+#[derive(Debug, Clone)]
+pub struct RemoteClient {
+    pub id: i64,
+    pub name: String,
+    pub description: String,
+    pub auth_type: Option<String>,
+    pub collection_ids: Option<Vec<i64>>,
+    pub policy_id: Option<Option<i64>>,
+    pub jwt_method: Option<String>,
+    pub oidc_issuer: Option<String>,
+    pub oidc_jwks_uri: Option<String>,
+    pub access_profile_claim: Option<String>,
+    pub required_claims: Option<Vec<String>>,
+    pub allowed_issuers: Option<Vec<String>>,
+}
+
+impl RemoteClient {
+    /// The provenance marker at the start of the description, if it is one of ours.
+    pub fn marker(&self) -> Option<&str> {
+        let first = self.description.split_whitespace().next()?;
+        first.starts_with("keyshift:").then_some(first)
+    }
+}
+
+/// A key as read back.
+#[derive(Debug, Clone)]
+pub struct RemoteKey {
+    pub id: i64,
+    pub name: String,
+    pub active: bool,
+    pub ip_allow_list: Vec<String>,
+    pub ip_deny_list: Vec<String>,
+}
+
+/// A freshly issued credential. `Debug` redacts.
+#[derive(Debug)]
+pub struct Issued {
+    pub key_id: i64,
+    pub secret: SecretString,
+    /// `auth_token` or `oauth_client_secret`.
+    pub kind: &'static str,
+    pub oauth_client_id: Option<String>,
+}
+
+/// Write access to the v2 side. Constructed only by commands that write.
+pub struct WorkatoTarget {
+    conn: Arc<WorkatoConn>,
+}
+
+impl WorkatoTarget {
+    pub fn new(conn: Arc<WorkatoConn>) -> WorkatoTarget {
+        WorkatoTarget { conn }
+    }
+
+    pub fn conn(&self) -> &WorkatoConn {
+        &self.conn
+    }
+
+    /// Our side of V1: the non-legacy clients of a workspace.
+    pub async fn list_clients(&self, ws: &WsAddr) -> Result<Vec<RemoteClient>> {
+        let mut out = Vec::new();
+        for item in self.conn.list_all(ws, true, "api_clients", "api_clients").await? {
+            let c: wire::ApiClient = parse("API client", item)?;
+            if c.is_legacy {
+                continue;
+            }
+            out.push(RemoteClient {
+                id: c.id,
+                name: c.name,
+                description: c.description.unwrap_or_default(),
+                auth_type: c.auth_type,
+                collection_ids: c
+                    .api_collections
+                    .map(|v| v.into_iter().map(|x| x.id).collect()),
+                policy_id: c.api_policies.map(|v| v.first().map(|x| x.id)),
+                jwt_method: c.jwt_method,
+                oidc_issuer: c.oidc_issuer,
+                oidc_jwks_uri: c.oidc_jwks_uri,
+                access_profile_claim: c.access_profile_claim,
+                required_claims: c.required_claims,
+                allowed_issuers: c.allowed_issuers,
+            });
+        }
+        Ok(out)
+    }
+
+    /// V2. `hmac_secret` is sent only here, only for HMAC JWT clients.
+    pub async fn create_client(
+        &self,
+        ws: &WsAddr,
+        spec: &ClientSpec,
+        hmac_secret: Option<&SecretString>,
+    ) -> Result<i64, HttpError> {
+        let s = &spec.settings;
+        let mut body = json!({
+            "name": spec.name,
+            "description": spec.description,
+            "auth_type": s.auth_type.as_str(),
+            "api_collection_ids": s.collection_ids.iter().collect::<Vec<_>>(),
+        });
+        let obj = body.as_object_mut().expect("object");
+        // Absent optionals are omitted, never sent as null (pitfall 6).
+        if let Some(p) = spec.project_id {
+            obj.insert("project_id".into(), json!(p));
+        }
+        if let Some(p) = s.policy_id {
+            obj.insert("api_policy_id".into(), json!(p));
+        }
+        if let Some(m) = &s.jwt_method {
+            obj.insert("jwt_method".into(), json!(m));
+        }
+        if let Some(pem) = &s.jwt_public_key {
+            obj.insert("jwt_secret".into(), json!(pem));
+        }
+        if let Some(secret) = hmac_secret {
+            use secrecy::ExposeSecret;
+            obj.insert("jwt_secret".into(), json!(secret.expose_secret()));
+        }
+        for (k, v) in [
+            ("oidc_issuer", &s.oidc_issuer),
+            ("oidc_jwks_uri", &s.oidc_jwks_uri),
+            ("access_profile_claim", &s.access_profile_claim),
+        ] {
+            if let Some(v) = v {
+                obj.insert(k.into(), json!(v));
+            }
+        }
+        if !s.required_claims.is_empty() {
+            obj.insert("required_claims".into(), json!(s.required_claims));
+        }
+        if !s.allowed_issuers.is_empty() {
+            obj.insert("allowed_issuers".into(), json!(s.allowed_issuers));
+        }
+        let (url, route) = self.conn.path(ws, true, "api_clients", "api_clients");
+        let resp = self
+            .conn
+            .call(ws, Method::POST, url, route.clone(), Some(&body))
+            .await?;
+        created_id(resp, "POST", &route)
+    }
+
+    /// K1: every key of one of our clients.
+    pub async fn list_keys(&self, ws: &WsAddr, client_id: i64) -> Result<Vec<RemoteKey>> {
+        let rest = format!("api_clients/{client_id}/api_keys");
+        let mut out = Vec::new();
+        for item in self
+            .conn
+            .list_all(ws, true, &rest, "api_clients/:api_client_id/api_keys")
+            .await?
+        {
+            let k: wire::ApiKey = parse("API key", item)?;
+            out.push(RemoteKey {
+                id: k.id,
+                name: k.name,
+                active: k.active,
+                ip_allow_list: k.ip_allow_list,
+                ip_deny_list: k.ip_deny_list,
+            });
+        }
+        Ok(out)
+    }
+
+    /// K2. The response carries the key's only copy of its secret.
+    pub async fn create_key(
+        &self,
+        ws: &WsAddr,
+        client_id: i64,
+        key: &KeySpec,
+    ) -> Result<Issued, HttpError> {
+        let body = json!({
+            "name": key.name,
+            "active": key.active,
+            "ip_allow_list": key.ip_allow_list,
+            "ip_deny_list": [],
+        });
+        let (url, route) = self.conn.path(
+            ws,
+            true,
+            &format!("api_clients/{client_id}/api_keys"),
+            "api_clients/:api_client_id/api_keys",
+        );
+        let resp = self
+            .conn
+            .call(ws, Method::POST, url, route.clone(), Some(&body))
+            .await?;
+        issued(resp, "POST", &route, None)
+    }
+
+    /// K7 on one of *our* keys (never a legacy profile): a new secret for a key whose first
+    /// one was lost before it reached the sink.
+    pub async fn refresh_key(
+        &self,
+        ws: &WsAddr,
+        client_id: i64,
+        key_id: i64,
+    ) -> Result<Issued, HttpError> {
+        let (url, route) = self.conn.path(
+            ws,
+            true,
+            &format!("api_clients/{client_id}/api_keys/{key_id}/refresh_secret"),
+            "api_clients/:api_client_id/api_keys/:api_key_id/refresh_secret",
+        );
+        // Not idempotent in effect (each call issues a new secret), but a repeat after an
+        // ambiguous failure only supersedes a secret nobody has yet.
+        let resp = self
+            .conn
+            .call(ws, Method::PUT, url, route.clone(), None)
+            .await?;
+        issued(resp, "PUT", &route, Some(key_id))
+    }
+}
+
+fn protocol_error(method: &str, route: &str, what: &str) -> HttpError {
+    HttpError::Status {
+        method: method.into(),
+        route: route.into(),
+        status: 200,
+        message: format!("unexpected response: {what}"),
+        retry_after: None,
+        body: None,
+    }
+}
+
+fn created_id(resp: Value, method: &str, route: &str) -> Result<i64, HttpError> {
+    let obj = wire::object(resp);
+    serde_json::from_value::<wire::IdName>(obj)
+        .map(|x| x.id)
+        .map_err(|_| protocol_error(method, route, "no id in the created object"))
+}
+
+fn issued(
+    resp: Value,
+    method: &str,
+    route: &str,
+    known_id: Option<i64>,
+) -> Result<Issued, HttpError> {
+    let k: wire::IssuedKey = serde_json::from_value(wire::object(resp))
+        .map_err(|_| protocol_error(method, route, "not an API key"))?;
+    let key_id = k
+        .id
+        .or(known_id)
+        .ok_or_else(|| protocol_error(method, route, "no key id"))?;
+    let (secret, kind) = match (k.oauth_client_secret, k.auth_token) {
+        (Some(s), _) => (s, "oauth_client_secret"),
+        (None, Some(t)) => (t, "auth_token"),
+        (None, None) => return Err(protocol_error(method, route, "no secret in the response")),
+    };
+    Ok(Issued {
+        key_id,
+        secret,
+        kind,
+        oauth_client_id: k.oauth_client_id,
+    })
+}

@@ -1,0 +1,216 @@
+//! Workato wire types: lenient on read (specs/workato.md §8, "client must also accept").
+//!
+//! Secrets are never deserialized from reads. Create/refresh responses are parsed by
+//! [`IssuedKey`], which holds them as `SecretString` from the first moment.
+
+use secrecy::SecretString;
+use serde::{Deserialize, Deserializer};
+use serde_json::Value;
+
+/// An id sent as a number or a numeric string.
+pub fn id<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+    match Value::deserialize(d)? {
+        Value::Number(n) => n
+            .as_i64()
+            .ok_or_else(|| serde::de::Error::custom("id is not an integer")),
+        Value::String(s) => s
+            .trim()
+            .parse()
+            .map_err(|_| serde::de::Error::custom(format!("id {s:?} is not numeric"))),
+        other => Err(serde::de::Error::custom(format!("id {other} is not a number"))),
+    }
+}
+
+pub fn opt_id<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    match Value::deserialize(d)? {
+        Value::Null => Ok(None),
+        Value::Number(n) => Ok(n.as_i64()),
+        Value::String(s) if s.trim().is_empty() => Ok(None),
+        Value::String(s) => Ok(s.trim().parse().ok()),
+        _ => Ok(None),
+    }
+}
+
+fn ids<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<i64>, D::Error> {
+    let v = Option::<Vec<Value>>::deserialize(d)?.unwrap_or_default();
+    Ok(v.into_iter()
+        .filter_map(|x| match x {
+            Value::Number(n) => n.as_i64(),
+            Value::String(s) => s.trim().parse().ok(),
+            _ => None,
+        })
+        .collect())
+}
+
+fn strings<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    Ok(Option::<Vec<String>>::deserialize(d)?.unwrap_or_default())
+}
+
+fn default_true() -> bool {
+    true
+}
+
+/// The list inside any of the wrappers the spec allows: bare array, `result`, `data`.
+pub fn list_items(body: Value) -> Result<Vec<Value>, String> {
+    match body {
+        Value::Array(items) => Ok(items),
+        Value::Object(mut map) => {
+            for key in ["data", "result", "items"] {
+                if let Some(Value::Array(items)) = map.remove(key) {
+                    return Ok(items);
+                }
+            }
+            Err("expected a list (bare, or under data/result)".into())
+        }
+        _ => Err("expected a list".into()),
+    }
+}
+
+/// The object inside `{"data": …}` / `{"result": …}` or bare.
+pub fn object(body: Value) -> Value {
+    match body {
+        Value::Object(mut map) => {
+            for key in ["data", "result"] {
+                if matches!(map.get(key), Some(Value::Object(_))) {
+                    return map.remove(key).unwrap_or(Value::Null);
+                }
+            }
+            Value::Object(map)
+        }
+        other => other,
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct LegacyClient {
+    #[serde(deserialize_with = "id")]
+    pub id: i64,
+    pub name: String,
+    #[serde(default, deserialize_with = "opt_id")]
+    pub project_id: Option<i64>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ManagedUser {
+    #[serde(deserialize_with = "id")]
+    pub id: i64,
+    #[serde(default)]
+    pub external_id: Option<String>,
+    #[serde(default)]
+    pub name: String,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Collection {
+    #[serde(deserialize_with = "id")]
+    pub id: i64,
+    pub name: String,
+    #[serde(default)]
+    pub url: Option<String>,
+}
+
+/// A legacy access profile as read (L3). No credential field is read from it.
+#[derive(Debug, Deserialize)]
+pub struct AccessProfile {
+    #[serde(deserialize_with = "id")]
+    pub id: i64,
+    pub name: String,
+    #[serde(deserialize_with = "id")]
+    pub api_client_id: i64,
+    #[serde(default, deserialize_with = "ids")]
+    pub api_collection_ids: Vec<i64>,
+    #[serde(default = "default_true")]
+    pub active: bool,
+    #[serde(default)]
+    pub auth_type: Option<String>,
+    #[serde(default)]
+    pub jwt_method: Option<String>,
+    /// RSA public key PEM; for HMAC it must be ignored even if a server returns it.
+    #[serde(default)]
+    pub jwt_secret: Option<String>,
+    #[serde(default)]
+    pub oidc_issuer: Option<String>,
+    #[serde(default)]
+    pub oidc_jwks_uri: Option<String>,
+    #[serde(default)]
+    pub access_profile_claim: Option<String>,
+    #[serde(default, deserialize_with = "strings")]
+    pub required_claims: Vec<String>,
+    #[serde(default, deserialize_with = "strings")]
+    pub allowed_issuers: Vec<String>,
+    #[serde(default, alias = "ip_whitelist", deserialize_with = "strings")]
+    pub ip_allow_list: Vec<String>,
+    #[serde(default, alias = "api_policy", deserialize_with = "opt_id")]
+    pub api_policy_id: Option<i64>,
+    #[serde(default)]
+    pub oauth_client_id: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct IdName {
+    #[serde(deserialize_with = "id")]
+    pub id: i64,
+}
+
+/// A v2 client as read back (V1/V3).
+#[derive(Debug, Deserialize)]
+pub struct ApiClient {
+    #[serde(deserialize_with = "id")]
+    pub id: i64,
+    pub name: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub is_legacy: bool,
+    #[serde(default)]
+    pub auth_type: Option<String>,
+    #[serde(default)]
+    pub api_collections: Option<Vec<IdName>>,
+    #[serde(default)]
+    pub api_policies: Option<Vec<IdName>>,
+    #[serde(default)]
+    pub jwt_method: Option<String>,
+    #[serde(default)]
+    pub oidc_issuer: Option<String>,
+    #[serde(default)]
+    pub oidc_jwks_uri: Option<String>,
+    #[serde(default)]
+    pub access_profile_claim: Option<String>,
+    #[serde(default)]
+    pub required_claims: Option<Vec<String>>,
+    #[serde(default)]
+    pub allowed_issuers: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "opt_id")]
+    pub project_id: Option<i64>,
+}
+
+/// A key as read back (K1). Any credential a server might echo is not read.
+#[derive(Debug, Deserialize)]
+pub struct ApiKey {
+    #[serde(deserialize_with = "id")]
+    pub id: i64,
+    pub name: String,
+    #[serde(default = "default_true")]
+    pub active: bool,
+    #[serde(default, deserialize_with = "strings")]
+    pub ip_allow_list: Vec<String>,
+    #[serde(default, deserialize_with = "strings")]
+    pub ip_deny_list: Vec<String>,
+    #[serde(default, alias = "client_id")]
+    pub oauth_client_id: Option<String>,
+}
+
+/// A create (K2) or refresh (K7) response: the key and the secret it was issued with.
+#[derive(Debug, Deserialize)]
+pub struct IssuedKey {
+    #[serde(default, deserialize_with = "opt_id")]
+    pub id: Option<i64>,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub auth_token: Option<SecretString>,
+    #[serde(default, alias = "client_id")]
+    pub oauth_client_id: Option<String>,
+    #[serde(default, alias = "client_secret")]
+    pub oauth_client_secret: Option<SecretString>,
+}

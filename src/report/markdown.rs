@@ -1,0 +1,168 @@
+//! Markdown rendering: fits a CI job summary and reads well as a file.
+
+use std::fmt::Write;
+
+use super::Report;
+
+fn cell(s: &str) -> String {
+    s.replace('|', "\\|").replace('\n', " ")
+}
+
+pub fn render(r: &Report) -> String {
+    let mut o = String::new();
+    let s = &r.summary;
+    let title = if r.stage == "plan" {
+        "keyshift dry-run report (plan)"
+    } else {
+        "keyshift migration report"
+    };
+    let _ = writeln!(o, "# {title}\n");
+    let _ = writeln!(
+        o,
+        "Mapping `{}` · {} API · state `{}` · generated {}\n",
+        r.mapping, r.api, r.state_file, r.generated_at
+    );
+    let _ = writeln!(o, "**Deadlines** (as of {}): {}\n", &r.deadlines.now[..10], r.deadlines.stance);
+    let _ = writeln!(o, "## Summary\n");
+    let _ = writeln!(o, "| | count |\n|---|---:|");
+    for (label, n) in [
+        ("workspaces", s.workspaces),
+        ("legacy API clients", s.legacy_clients),
+        ("access profiles", s.profiles),
+        ("planned v2 API clients", s.planned_clients),
+        ("planned API keys", s.planned_keys),
+        ("blocked profiles", s.blocked_profiles),
+        ("v2 API clients created", s.created_clients),
+        ("API keys migrated", s.migrated_keys),
+        ("API keys pending", s.pending_keys),
+        ("failed", s.failed),
+    ] {
+        let _ = writeln!(o, "| {label} | {n} |");
+    }
+    if !s.findings.is_empty() {
+        let counts: Vec<String> = s.findings.iter().map(|(k, n)| format!("{n} {k}")).collect();
+        let _ = writeln!(o, "\nFindings: {}.", counts.join(", "));
+    }
+    if let Some(v) = &r.verify {
+        let drift = v.get("drift").and_then(|d| d.as_array()).map_or(0, Vec::len);
+        let _ = writeln!(
+            o,
+            "\n**Verify** ({}): {} of {} keys match the plan; {} difference(s).",
+            v.get("at").and_then(|x| x.as_str()).unwrap_or("?"),
+            v.get("ok_keys").and_then(|x| x.as_u64()).unwrap_or(0),
+            v.get("checked_keys").and_then(|x| x.as_u64()).unwrap_or(0),
+            drift
+        );
+        if let Some(items) = v.get("drift").and_then(|d| d.as_array()) {
+            for d in items.iter().take(50) {
+                let _ = writeln!(
+                    o,
+                    "- workspace {}, {}: {} expected {}, found {}",
+                    d["workspace"].as_str().unwrap_or(""),
+                    d["object"].as_str().unwrap_or(""),
+                    d["field"].as_str().unwrap_or(""),
+                    d["expected"].as_str().unwrap_or(""),
+                    d["found"].as_str().unwrap_or("")
+                );
+            }
+        }
+    }
+
+    let blockers: Vec<_> = r.findings.iter().filter(|f| f.kind.as_str() == "blocker").collect();
+    if !blockers.is_empty() {
+        let _ = writeln!(o, "\n## Blockers ({})\n", blockers.len());
+        let _ = writeln!(o, "| workspace | object | field | found | fix |\n|---|---|---|---|---|");
+        for f in blockers {
+            let _ = writeln!(
+                o,
+                "| {} | {} {} \"{}\" | `{}` | {} | {} |",
+                f.workspace,
+                f.object_kind.replace('_', " "),
+                f.object_id,
+                cell(&f.object_name),
+                f.field,
+                cell(&f.found),
+                cell(&f.fix)
+            );
+        }
+    }
+    let others: Vec<_> = r.findings.iter().filter(|f| f.kind.as_str() != "blocker").collect();
+    if !others.is_empty() {
+        let _ = writeln!(o, "\n## Other findings ({})\n", others.len());
+        let _ = writeln!(o, "| kind | workspace | object | field | found | fix |\n|---|---|---|---|---|---|");
+        for f in others {
+            let _ = writeln!(
+                o,
+                "| {} | {} | {} \"{}\" | `{}` | {} | {} |",
+                f.kind,
+                f.workspace,
+                f.object_kind.replace('_', " "),
+                cell(&f.object_name),
+                f.field,
+                cell(&f.found),
+                cell(&f.fix)
+            );
+        }
+    }
+
+    let _ = writeln!(o, "\n## Field treatments (mapping `{}`)\n", r.mapping);
+    let _ = writeln!(o, "| field | treatment | applies to | what happens |\n|---|---|---|---|");
+    for t in &r.field_treatments {
+        let _ = writeln!(
+            o,
+            "| `{}` | {} | {} | {} |",
+            t.field,
+            t.treatment,
+            t.applies_to,
+            cell(&t.message)
+        );
+    }
+
+    let _ = writeln!(o, "\n## v2 API clients ({})\n", r.clients.len());
+    let _ = writeln!(
+        o,
+        "| workspace | name | from legacy client | auth | collections | policy | keys | status | id |\n|---|---|---|---|---|---|---:|---|---|"
+    );
+    for c in &r.clients {
+        let _ = writeln!(
+            o,
+            "| {} | {} | {} \"{}\" | {} | {:?} | {} | {} | {} | {} |",
+            c.workspace,
+            cell(&c.name),
+            c.legacy_client_id,
+            cell(&c.legacy_client_name),
+            c.auth_type,
+            c.collection_ids,
+            c.policy_id.map(|p| p.to_string()).unwrap_or_else(|| "—".into()),
+            c.keys,
+            c.status,
+            c.client_id.map(|p| p.to_string()).unwrap_or_else(|| "—".into()),
+        );
+    }
+
+    let _ = writeln!(o, "\n## Access profiles ({})\n", r.profiles.len());
+    let _ = writeln!(
+        o,
+        "| workspace | profile | auth | active | status | → v2 client | key | note |\n|---|---|---|---|---|---|---|---|"
+    );
+    for p in &r.profiles {
+        let _ = writeln!(
+            o,
+            "| {} | {} \"{}\" | {} | {} | {} | {} | {} | {} |",
+            p.workspace,
+            p.profile_id,
+            cell(&p.profile_name),
+            p.auth_type,
+            if p.active { "yes" } else { "no" },
+            p.status,
+            p.client_name.as_deref().map(cell).unwrap_or_else(|| "—".into()),
+            match (&p.key_name, p.key_id) {
+                (Some(n), Some(id)) => format!("{} (#{id})", cell(n)),
+                (Some(n), None) => cell(n),
+                _ => "—".into(),
+            },
+            p.note.as_deref().map(cell).unwrap_or_default(),
+        );
+    }
+    o
+}

@@ -1,0 +1,263 @@
+//! One report model, several renderers. The model is built from the state DB only (no
+//! network), and holds no secret: the sink is referenced by path, never read.
+
+pub mod markdown;
+
+use anyhow::Result;
+use serde::Serialize;
+use std::collections::{BTreeMap, HashMap};
+
+use crate::commands::deadline_stance;
+use crate::mapping::Mapping;
+use crate::model::{Finding, FindingKind};
+use crate::state::{client_op_id, key_op_id, OpState, StateDb};
+
+pub const FORMAT_VERSION: u32 = 1;
+
+#[derive(Debug, Serialize)]
+pub struct Report {
+    pub format_version: u32,
+    pub generated_at: String,
+    /// `plan` before anything was applied (the dry-run report), `run` after.
+    pub stage: &'static str,
+    pub state_file: String,
+    pub mapping: String,
+    pub api: String,
+    pub deadlines: DeadlineView,
+    pub summary: Summary,
+    pub verify: Option<serde_json::Value>,
+    pub field_treatments: Vec<FieldTreatment>,
+    pub clients: Vec<ClientRow>,
+    pub profiles: Vec<ProfileRow>,
+    pub findings: Vec<Finding>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct DeadlineView {
+    pub now: String,
+    pub legacy_frozen: String,
+    pub legacy_tokens_invalid: String,
+    pub stance: String,
+    pub stance_code: String,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct Summary {
+    pub workspaces: usize,
+    pub legacy_clients: usize,
+    pub profiles: usize,
+    pub planned_clients: usize,
+    pub planned_keys: usize,
+    pub blocked_profiles: usize,
+    pub migrated_keys: usize,
+    pub created_clients: usize,
+    pub pending_keys: usize,
+    pub failed: usize,
+    pub findings: BTreeMap<String, usize>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct FieldTreatment {
+    pub field: String,
+    pub treatment: String,
+    pub applies_to: String,
+    pub message: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ClientRow {
+    pub workspace: String,
+    pub marker: String,
+    pub name: String,
+    pub legacy_client_id: i64,
+    pub legacy_client_name: String,
+    pub auth_type: String,
+    pub collection_ids: Vec<i64>,
+    pub policy_id: Option<i64>,
+    pub keys: usize,
+    pub status: String,
+    pub client_id: Option<i64>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ProfileRow {
+    pub workspace: String,
+    pub profile_id: i64,
+    pub profile_name: String,
+    pub legacy_client_id: i64,
+    pub auth_type: String,
+    pub active: bool,
+    /// `migrated`, `planned`, `in_progress`, `failed`, `blocked`.
+    pub status: String,
+    pub client_name: Option<String>,
+    pub client_id: Option<i64>,
+    pub key_name: Option<String>,
+    pub key_id: Option<i64>,
+    pub note: Option<String>,
+}
+
+impl Report {
+    pub fn build(db: &StateDb, now: chrono::DateTime<chrono::Utc>) -> Result<Report> {
+        let mapping = crate::commands::recorded_mapping(db)?;
+        let inv = db.load_inventory()?;
+        let plan = db.load_plan()?;
+        let ops: HashMap<String, crate::state::Operation> = db
+            .operations()?
+            .into_iter()
+            .map(|o| (o.op_id.clone(), o))
+            .collect();
+        let (stance, code) = deadline_stance(now, &mapping.deadlines);
+
+        let mut summary = Summary {
+            workspaces: inv.workspaces.len(),
+            legacy_clients: inv.legacy_clients.len(),
+            profiles: inv.profiles.len(),
+            planned_clients: plan.clients.len(),
+            planned_keys: plan.key_count(),
+            ..Summary::default()
+        };
+        for f in &plan.findings {
+            *summary.findings.entry(f.kind.to_string()).or_default() += 1;
+        }
+        let blockers: HashMap<(String, String), &Finding> = plan
+            .findings
+            .iter()
+            .filter(|f| f.kind == FindingKind::Blocker && f.object_kind == "profile")
+            .map(|f| ((f.workspace.clone(), f.object_id.clone()), f))
+            .collect();
+
+        let mut placed: HashMap<(String, i64), (&crate::model::ClientSpec, &crate::model::KeySpec)> =
+            HashMap::new();
+        let mut clients = Vec::new();
+        for c in &plan.clients {
+            let op = ops.get(&client_op_id(&c.marker));
+            let status = op.map(|o| o.state.as_str()).unwrap_or("pending");
+            if op.is_some_and(|o| o.state == OpState::Done) {
+                summary.created_clients += 1;
+            }
+            clients.push(ClientRow {
+                workspace: c.workspace.clone(),
+                marker: c.marker.clone(),
+                name: c.name.clone(),
+                legacy_client_id: c.legacy_client_id,
+                legacy_client_name: c.legacy_client_name.clone(),
+                auth_type: c.settings.auth_type.to_string(),
+                collection_ids: c.settings.collection_ids.iter().copied().collect(),
+                policy_id: c.settings.policy_id,
+                keys: c.keys.len(),
+                status: status.into(),
+                client_id: op.and_then(|o| o.remote_id),
+            });
+            for k in &c.keys {
+                placed.insert((c.workspace.clone(), k.profile_id), (c, k));
+            }
+        }
+
+        let mut profiles = Vec::new();
+        let mut any_applied = false;
+        for p in &inv.profiles {
+            let mut row = ProfileRow {
+                workspace: p.workspace.clone(),
+                profile_id: p.id,
+                profile_name: p.name.clone(),
+                legacy_client_id: p.legacy_client_id,
+                auth_type: p.auth_type.to_string(),
+                active: p.active,
+                status: "planned".into(),
+                client_name: None,
+                client_id: None,
+                key_name: None,
+                key_id: None,
+                note: None,
+            };
+            if let Some(b) = blockers.get(&(p.workspace.clone(), p.id.to_string())) {
+                summary.blocked_profiles += 1;
+                row.status = "blocked".into();
+                row.note = Some(format!("{}: {} — {}", b.field, b.found, b.fix));
+            } else if let Some((c, k)) = placed.get(&(p.workspace.clone(), p.id)) {
+                row.client_name = Some(c.name.clone());
+                row.client_id = ops.get(&client_op_id(&c.marker)).and_then(|o| o.remote_id);
+                row.key_name = Some(k.name.clone());
+                let op = ops.get(&key_op_id(&k.source));
+                row.key_id = op.and_then(|o| o.remote_id);
+                match op.map(|o| o.state) {
+                    Some(OpState::Done) => {
+                        any_applied = true;
+                        summary.migrated_keys += 1;
+                        row.status = "migrated".into();
+                    }
+                    Some(OpState::Failed) => {
+                        any_applied = true;
+                        summary.failed += 1;
+                        row.status = "failed".into();
+                        row.note = op.and_then(|o| o.error.clone());
+                    }
+                    Some(OpState::Intent) => {
+                        any_applied = true;
+                        summary.pending_keys += 1;
+                        row.status = "in_progress".into();
+                    }
+                    _ => summary.pending_keys += 1,
+                }
+            }
+            profiles.push(row);
+        }
+        let verify = db
+            .events(Some("verify"))?
+            .last()
+            .and_then(|(at, _, _, detail)| {
+                let mut v: serde_json::Value = serde_json::from_str(detail).ok()?;
+                v.as_object_mut()?.insert("at".into(), at.clone().into());
+                Some(v)
+            });
+
+        Ok(Report {
+            format_version: FORMAT_VERSION,
+            generated_at: crate::state::now(),
+            stage: if any_applied { "run" } else { "plan" },
+            state_file: db.path().display().to_string(),
+            mapping: mapping.origin.clone(),
+            api: db.meta("export.api")?.unwrap_or_else(|| "developer".into()),
+            deadlines: DeadlineView {
+                now: now.to_rfc3339(),
+                legacy_frozen: mapping.deadlines.legacy_frozen.to_rfc3339(),
+                legacy_tokens_invalid: mapping.deadlines.legacy_tokens_invalid.to_rfc3339(),
+                stance,
+                stance_code: code.into(),
+            },
+            summary,
+            verify,
+            field_treatments: field_treatments(&mapping),
+            clients,
+            profiles,
+            findings: plan.findings,
+        })
+    }
+}
+
+fn field_treatments(mapping: &Mapping) -> Vec<FieldTreatment> {
+    mapping
+        .file
+        .fields
+        .iter()
+        .map(|(field, rule)| {
+            let mut applies = Vec::new();
+            if !rule.auth_types.is_empty() {
+                applies.push(format!("auth types {}", rule.auth_types.join(", ")));
+            }
+            if let Some(w) = &rule.when {
+                applies.push(format!("when {field} = {w}"));
+            }
+            FieldTreatment {
+                field: field.clone(),
+                treatment: rule.treatment.clone(),
+                applies_to: if applies.is_empty() {
+                    "all profiles".into()
+                } else {
+                    applies.join("; ")
+                },
+                message: rule.message.clone(),
+            }
+        })
+        .collect()
+}

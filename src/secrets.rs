@@ -1,0 +1,336 @@
+//! Secret types, the signing-secrets input, keyed fingerprints and the secret sink.
+//!
+//! What this module guarantees:
+//! - a secret lives in memory only as [`SecretString`], whose `Debug` redacts;
+//! - the only place a new credential is written is the sink (JSON lines, 0600, fsynced
+//!   before the operation that produced it is marked done — contract §6);
+//! - the state DB only ever sees [`fingerprint`]s: HMAC-SHA-256 under a random key kept in
+//!   `<state>.key` (0600), so a stolen state DB does not reveal or confirm a secret without
+//!   that key.
+
+use anyhow::{Context, Result};
+use hmac::{Hmac, Mac};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize, Serializer};
+use sha2::Sha256;
+use std::collections::HashMap;
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use crate::errors::KeyshiftError;
+use crate::model::SigningSecretRef;
+
+/// Create (or open for append) a file readable by its owner only.
+pub fn open_private(path: &Path, append: bool) -> std::io::Result<File> {
+    let mut opts = OpenOptions::new();
+    opts.create(true);
+    if append {
+        opts.append(true);
+    } else {
+        opts.write(true).truncate(true);
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    opts.open(path)
+}
+
+/// Create a directory (and parents) readable by its owner only.
+pub fn create_private_dir(path: &Path) -> std::io::Result<()> {
+    let mut b = std::fs::DirBuilder::new();
+    b.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        b.mode(0o700);
+    }
+    b.create(path)
+}
+
+/// The key under which secrets are fingerprinted for the state DB.
+pub struct FingerprintKey([u8; 32]);
+
+impl FingerprintKey {
+    /// Read `<state>.key`, creating it (0600, random) on first use.
+    pub fn load_or_create(path: &Path) -> Result<FingerprintKey> {
+        if let Ok(bytes) = std::fs::read(path) {
+            let arr: [u8; 32] = bytes.as_slice().try_into().map_err(|_| {
+                KeyshiftError::State(format!(
+                    "fingerprint key {} is damaged (expected 32 bytes) — restore it from backup, \
+                     or remove it and re-run plan",
+                    path.display()
+                ))
+            })?;
+            return Ok(FingerprintKey(arr));
+        }
+        let key: [u8; 32] = rand::random();
+        let mut f = open_private(path, false)
+            .with_context(|| format!("cannot create fingerprint key {}", path.display()))?;
+        f.write_all(&key)?;
+        f.sync_all()?;
+        Ok(FingerprintKey(key))
+    }
+
+    pub fn fingerprint(&self, secret: &SecretString) -> String {
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.0).expect("any key length");
+        mac.update(secret.expose_secret().as_bytes());
+        hex::encode(&mac.finalize().into_bytes()[..16])
+    }
+}
+
+impl std::fmt::Debug for FingerprintKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("FingerprintKey([redacted])")
+    }
+}
+
+/// The operator's signing-secrets file (contract §5).
+#[derive(Debug, Default, Deserialize)]
+pub struct SigningSecrets {
+    #[serde(default)]
+    pub hmac: Vec<HmacEntry>,
+    #[serde(default)]
+    pub probe_keys: Vec<ProbeKey>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct HmacEntry {
+    pub workspace: String,
+    #[serde(default)]
+    pub profile_id: Option<i64>,
+    #[serde(default)]
+    pub legacy_client_id: Option<i64>,
+    pub secret: SecretString,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ProbeKey {
+    pub workspace: String,
+    pub profile_id: i64,
+    pub private_key_pem: SecretString,
+    #[serde(default)]
+    pub kid: Option<String>,
+}
+
+impl SigningSecrets {
+    pub fn load(path: &Path) -> Result<SigningSecrets> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            KeyshiftError::Config(format!(
+                "signing-secrets file {}: cannot read it: {e} — check KEYSHIFT_SIGNING_SECRETS",
+                path.display()
+            ))
+        })?;
+        // serde_json's error names line and column, never the content.
+        serde_json::from_str(&text).map_err(|e| {
+            KeyshiftError::Config(format!(
+                "signing-secrets file {}: {e} — the format is in docs/security.md",
+                path.display()
+            ))
+            .into()
+        })
+    }
+
+    /// Fingerprints only, for the planner.
+    pub fn index(&self, key: &FingerprintKey) -> SigningIndex {
+        let mut idx = SigningIndex::default();
+        for e in &self.hmac {
+            let fp = key.fingerprint(&e.secret);
+            if let Some(p) = e.profile_id {
+                idx.by_profile.insert((e.workspace.clone(), p), fp);
+            } else if let Some(c) = e.legacy_client_id {
+                idx.by_client.insert((e.workspace.clone(), c), fp);
+            }
+        }
+        idx
+    }
+
+    /// The HMAC secret a planned client refers to.
+    pub fn hmac_for(&self, r: &SigningSecretRef) -> Option<&SecretString> {
+        let by_profile = r.profile_id.and_then(|p| {
+            self.hmac
+                .iter()
+                .find(|e| e.workspace == r.workspace && e.profile_id == Some(p))
+        });
+        let by_client = || {
+            r.legacy_client_id.and_then(|c| {
+                self.hmac.iter().find(|e| {
+                    e.workspace == r.workspace
+                        && e.profile_id.is_none()
+                        && e.legacy_client_id == Some(c)
+                })
+            })
+        };
+        by_profile.or_else(by_client).map(|e| &e.secret)
+    }
+}
+
+/// Which HMAC secrets the operator supplied, as fingerprints: enough to group profiles.
+#[derive(Debug, Default, Clone)]
+pub struct SigningIndex {
+    by_profile: HashMap<(String, i64), String>,
+    by_client: HashMap<(String, i64), String>,
+}
+
+impl SigningIndex {
+    /// A profile entry wins over its client's (contract §5).
+    pub fn lookup(
+        &self,
+        ws: &str,
+        profile_id: i64,
+        legacy_client_id: i64,
+    ) -> Option<(String, SigningSecretRef)> {
+        if let Some(fp) = self.by_profile.get(&(ws.to_string(), profile_id)) {
+            return Some((
+                fp.clone(),
+                SigningSecretRef {
+                    workspace: ws.into(),
+                    profile_id: Some(profile_id),
+                    legacy_client_id: None,
+                },
+            ));
+        }
+        self.by_client
+            .get(&(ws.to_string(), legacy_client_id))
+            .map(|fp| {
+                (
+                    fp.clone(),
+                    SigningSecretRef {
+                        workspace: ws.into(),
+                        profile_id: None,
+                        legacy_client_id: Some(legacy_client_id),
+                    },
+                )
+            })
+    }
+}
+
+/// One line of the secret sink (contract §6). `Debug` redacts the secret.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SinkRecord {
+    pub v: u32,
+    pub op_id: String,
+    pub vendor: String,
+    pub workspace: String,
+    pub source: String,
+    pub target_kind: String,
+    pub client_id: Option<i64>,
+    pub key_id: Option<i64>,
+    pub key_name: String,
+    pub kind: String,
+    #[serde(serialize_with = "expose")]
+    pub secret: SecretString,
+    pub oauth_client_id: Option<String>,
+    pub issued_at: String,
+    pub supersedes: Option<String>,
+}
+
+fn expose<S: Serializer>(s: &SecretString, ser: S) -> Result<S::Ok, S::Error> {
+    ser.serialize_str(s.expose_secret())
+}
+
+/// Where new secrets go. The default is a JSON-lines file.
+pub struct SecretSink {
+    path: PathBuf,
+    file: Mutex<File>,
+}
+
+impl SecretSink {
+    pub fn open(path: &Path) -> Result<SecretSink> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            create_private_dir(dir)
+                .with_context(|| format!("cannot create directory {}", dir.display()))?;
+        }
+        let file = open_private(path, true).map_err(|e| {
+            KeyshiftError::Config(format!(
+                "secret sink {}: cannot open it for appending: {e} — set KEYSHIFT_SECRETS to a \
+                 writable path",
+                path.display()
+            ))
+        })?;
+        Ok(SecretSink {
+            path: path.to_path_buf(),
+            file: Mutex::new(file),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Append one record and fsync it. Returns only when the secret is durable.
+    pub fn append(&self, record: &SinkRecord) -> Result<()> {
+        let mut line = serde_json::to_vec(record).context("cannot encode a sink record")?;
+        line.push(b'\n');
+        let mut f = self.file.lock().unwrap_or_else(|p| p.into_inner());
+        f.write_all(&line)
+            .and_then(|_| f.sync_data())
+            .with_context(|| format!("cannot write to secret sink {}", self.path.display()))
+    }
+}
+
+/// Read a sink file back (for `secrets show` and for resuming). Lines that do not parse
+/// (a torn last line after a crash) are skipped.
+pub fn read_sink(path: &Path) -> Result<Vec<SinkRecord>> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+    };
+    Ok(text
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_never_shows_a_secret() {
+        let r = SinkRecord {
+            v: 1,
+            op_id: "o".into(),
+            vendor: "workato".into(),
+            workspace: "1".into(),
+            source: "s".into(),
+            target_kind: "api_key".into(),
+            client_id: Some(1),
+            key_id: Some(2),
+            key_name: "k".into(),
+            kind: "auth_token".into(),
+            secret: SecretString::from("planted-secret-123".to_string()),
+            oauth_client_id: None,
+            issued_at: "now".into(),
+            supersedes: None,
+        };
+        assert!(!format!("{r:?}").contains("planted-secret-123"));
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.jsonl");
+        let sink = SecretSink::open(&path).unwrap();
+        sink.append(&r).unwrap();
+        let back = read_sink(&path).unwrap();
+        assert_eq!(back[0].secret.expose_secret(), "planted-secret-123");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+    }
+
+    #[test]
+    fn fingerprints_are_keyed() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = FingerprintKey::load_or_create(&dir.path().join("a.key")).unwrap();
+        let b = FingerprintKey::load_or_create(&dir.path().join("b.key")).unwrap();
+        let s = SecretString::from("hmac-secret".to_string());
+        assert_ne!(a.fingerprint(&s), b.fingerprint(&s));
+        let a2 = FingerprintKey::load_or_create(&dir.path().join("a.key")).unwrap();
+        assert_eq!(a.fingerprint(&s), a2.fingerprint(&s));
+    }
+}

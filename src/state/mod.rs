@@ -1,0 +1,486 @@
+//! The state DB: one SQLite file holding the exported inventory, the plan, the operations
+//! journal and an append-only event log.
+//!
+//! # Durability
+//! WAL mode with `synchronous=FULL`: a journal entry that `record_*` returned from survives a
+//! power cut. Every remote write is preceded by [`StateDb::mark_intent`] (committed before the
+//! request leaves) and followed by an outcome. An operation found in `intent` on start-up may
+//! or may not have reached the vendor; apply reconciles it by looking the object up by its
+//! marker before anything is retried.
+//!
+//! # Compatibility
+//! `PRAGMA application_id` marks the file as keyshift's, `PRAGMA user_version` is the schema
+//! version; migrations are append-only. A file of another program, or of a newer keyshift,
+//! is refused with a one-line error rather than touched.
+//!
+//! # Secrets
+//! Nothing secret is ever stored here: no credential, only keyed fingerprints of signing
+//! secrets (see `secrets.rs`).
+
+mod schema;
+
+use anyhow::{Context, Result};
+use chrono::Utc;
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
+use serde::{de::DeserializeOwned, Serialize};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use crate::errors::KeyshiftError;
+use crate::model::{ClientSpec, Finding, Inventory, Plan};
+
+pub use schema::{APPLICATION_ID, SCHEMA_VERSION};
+
+/// Lifecycle of one remote write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OpState {
+    /// Planned, nothing sent yet.
+    Pending,
+    /// Recorded as intended; the request may have left. Outcome unknown until reconciled.
+    Intent,
+    /// Done: the object exists and (for keys) its secret is in the sink.
+    Done,
+    /// Failed permanently for this run; `apply --retry-failed` tries again.
+    Failed,
+}
+
+impl OpState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OpState::Pending => "pending",
+            OpState::Intent => "intent",
+            OpState::Done => "done",
+            OpState::Failed => "failed",
+        }
+    }
+
+    fn parse(s: &str) -> OpState {
+        match s {
+            "intent" => OpState::Intent,
+            "done" => OpState::Done,
+            "failed" => OpState::Failed,
+            _ => OpState::Pending,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OpKind {
+    CreateClient,
+    CreateKey,
+}
+
+impl OpKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            OpKind::CreateClient => "create_client",
+            OpKind::CreateKey => "create_key",
+        }
+    }
+}
+
+/// One row of the operations journal.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Operation {
+    pub op_id: String,
+    pub kind: OpKind,
+    pub workspace: String,
+    /// The marker of what it creates (group marker or profile marker).
+    pub target: String,
+    /// For keys: the marker of the client they go in.
+    pub parent: Option<String>,
+    pub state: OpState,
+    pub remote_id: Option<i64>,
+    pub attempts: i64,
+    pub error: Option<String>,
+    pub updated_at: String,
+}
+
+pub fn client_op_id(marker: &str) -> String {
+    format!("client/{marker}")
+}
+
+pub fn key_op_id(source: &str) -> String {
+    format!("key/{source}")
+}
+
+/// The open state DB. One connection behind a mutex: SQLite serializes writers anyway, and
+/// every statement here is short.
+pub struct StateDb {
+    path: PathBuf,
+    conn: Mutex<Connection>,
+}
+
+impl std::fmt::Debug for StateDb {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "StateDb({})", self.path.display())
+    }
+}
+
+fn state_error(path: &Path, what: impl std::fmt::Display) -> anyhow::Error {
+    KeyshiftError::State(format!("state file {}: {what}", path.display())).into()
+}
+
+impl StateDb {
+    /// Open an existing state DB, or create one when `create` is set.
+    pub fn open(path: &Path, create: bool) -> Result<StateDb> {
+        if path.is_dir() {
+            return Err(state_error(
+                path,
+                "is a directory — pass a file path with --state (e.g. --state ./keyshift.db)",
+            ));
+        }
+        let exists = path.exists();
+        if !exists && !create {
+            return Err(state_error(
+                path,
+                "does not exist — run `keyshift export` first, or pass --state to the file it wrote",
+            ));
+        }
+        if !exists {
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                if !dir.exists() {
+                    crate::secrets::create_private_dir(dir).map_err(|e| {
+                        state_error(path, format!("cannot create its directory: {e}"))
+                    })?;
+                }
+            }
+            // Create it 0600 before SQLite does, so it never exists world-readable.
+            crate::secrets::open_private(path, true)
+                .map_err(|e| state_error(path, format!("cannot create it: {e} — choose a writable path with --state")))?;
+        }
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(path, flags).map_err(|e| {
+            state_error(path, format!("cannot open it: {} — check its permissions", plain(&e)))
+        })?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        let db = StateDb {
+            path: path.to_path_buf(),
+            conn: Mutex::new(conn),
+        };
+        db.check_and_migrate()?;
+        Ok(db)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
+        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn check_and_migrate(&self) -> Result<()> {
+        let conn = self.conn();
+        let probe = |conn: &Connection| -> rusqlite::Result<(i64, i64, i64)> {
+            let app: i64 = conn.query_row("PRAGMA application_id", [], |r| r.get(0))?;
+            let ver: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+            let tables: i64 =
+                conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))?;
+            Ok((app, ver, tables))
+        };
+        let (app, ver, tables) = probe(&conn).map_err(|e| {
+            state_error(
+                &self.path,
+                format!(
+                    "is not a readable SQLite database ({}) — it may be truncated or corrupted; \
+                     restore it from a backup or start over with a new --state path",
+                    plain(&e)
+                ),
+            )
+        })?;
+        if app != APPLICATION_ID as i64 && (app != 0 || tables > 0) {
+            return Err(state_error(
+                &self.path,
+                "is another program's SQLite database, not a keyshift state file — choose \
+                 another --state path",
+            ));
+        }
+        if ver > SCHEMA_VERSION {
+            return Err(state_error(
+                &self.path,
+                format!(
+                    "was written by a newer keyshift (schema {ver}, this one knows {SCHEMA_VERSION}) \
+                     — upgrade keyshift"
+                ),
+            ));
+        }
+        conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;")
+            .map_err(|e| state_error(&self.path, format!("cannot be written: {} — check its permissions", plain(&e))))?;
+        schema::migrate(&conn, ver).map_err(|e| {
+            state_error(
+                &self.path,
+                format!("cannot be initialised: {} — check that it is writable", plain(&e)),
+            )
+        })?;
+        Ok(())
+    }
+
+    // ---- meta ---------------------------------------------------------------------------
+
+    pub fn set_meta(&self, key: &str, value: &str) -> Result<()> {
+        self.conn().execute(
+            "INSERT INTO meta(key, value) VALUES (?1, ?2)
+             ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            params![key, value],
+        )?;
+        Ok(())
+    }
+
+    pub fn meta(&self, key: &str) -> Result<Option<String>> {
+        Ok(self
+            .conn()
+            .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+            .optional()?)
+    }
+
+    // ---- events -------------------------------------------------------------------------
+
+    pub fn event(&self, kind: &str, op_id: Option<&str>, detail: &serde_json::Value) -> Result<()> {
+        self.conn().execute(
+            "INSERT INTO events(at, kind, op_id, detail) VALUES (?1, ?2, ?3, ?4)",
+            params![now(), kind, op_id, detail.to_string()],
+        )?;
+        Ok(())
+    }
+
+    pub fn events(&self, kind: Option<&str>) -> Result<Vec<(String, String, Option<String>, String)>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT at, kind, op_id, detail FROM events WHERE ?1 IS NULL OR kind = ?1 ORDER BY seq",
+        )?;
+        let rows = stmt
+            .query_map([kind], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
+    }
+
+    // ---- inventory ----------------------------------------------------------------------
+
+    /// Replace the inventory in one transaction.
+    pub fn save_inventory(&self, inv: &Inventory) -> Result<()> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        tx.execute("DELETE FROM inventory", [])?;
+        {
+            let mut ins = tx.prepare(
+                "INSERT INTO inventory(workspace, kind, id, name, body) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?;
+            for w in &inv.workspaces {
+                ins.execute(params![w.id, "workspace", 0, w.name, to_json(w)?])?;
+            }
+            for c in &inv.collections {
+                ins.execute(params![c.workspace, "collection", c.id, c.name, to_json(c)?])?;
+            }
+            for c in &inv.legacy_clients {
+                ins.execute(params![c.workspace, "legacy_client", c.id, c.name, to_json(c)?])?;
+            }
+            for p in &inv.profiles {
+                ins.execute(params![p.workspace, "profile", p.id, p.name, to_json(p)?])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    pub fn load_inventory(&self) -> Result<Inventory> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare("SELECT kind, body FROM inventory ORDER BY rowid")?;
+        let mut inv = Inventory::default();
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+        for row in rows {
+            let (kind, body) = row?;
+            match kind.as_str() {
+                "workspace" => inv.workspaces.push(from_json(&body)?),
+                "collection" => inv.collections.push(from_json(&body)?),
+                "legacy_client" => inv.legacy_clients.push(from_json(&body)?),
+                "profile" => inv.profiles.push(from_json(&body)?),
+                _ => {}
+            }
+        }
+        Ok(inv)
+    }
+
+    // ---- plan ---------------------------------------------------------------------------
+
+    /// Replace the plan and its findings; add a pending operation for every planned object
+    /// that has none yet (operations already journaled keep their state, so re-planning
+    /// never forgets what was done).
+    pub fn save_plan(&self, plan: &Plan) -> Result<()> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        tx.execute("DELETE FROM plan_clients", [])?;
+        tx.execute("DELETE FROM findings", [])?;
+        {
+            let mut ins = tx.prepare(
+                "INSERT INTO plan_clients(marker, ord, workspace, spec) VALUES (?1, ?2, ?3, ?4)",
+            )?;
+            let mut op = tx.prepare(
+                "INSERT OR IGNORE INTO operations(op_id, kind, workspace, target, parent, state, attempts, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, 'pending', 0, ?6)",
+            )?;
+            let at = now();
+            for (i, c) in plan.clients.iter().enumerate() {
+                ins.execute(params![c.marker, i as i64, c.workspace, to_json(c)?])?;
+                op.execute(params![
+                    client_op_id(&c.marker),
+                    OpKind::CreateClient.as_str(),
+                    c.workspace,
+                    c.marker,
+                    Option::<String>::None,
+                    at
+                ])?;
+                for k in &c.keys {
+                    op.execute(params![
+                        key_op_id(&k.source),
+                        OpKind::CreateKey.as_str(),
+                        c.workspace,
+                        k.source,
+                        c.marker,
+                        at
+                    ])?;
+                }
+            }
+            let mut f = tx.prepare("INSERT INTO findings(body) VALUES (?1)")?;
+            for finding in &plan.findings {
+                f.execute([to_json(finding)?])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    pub fn load_plan(&self) -> Result<Plan> {
+        let conn = self.conn();
+        let clients = conn
+            .prepare("SELECT spec FROM plan_clients ORDER BY ord")?
+            .query_map([], |r| r.get::<_, String>(0))?
+            .map(|r| Ok(from_json::<ClientSpec>(&r?)?))
+            .collect::<Result<Vec<_>>>()?;
+        let findings = conn
+            .prepare("SELECT body FROM findings ORDER BY seq")?
+            .query_map([], |r| r.get::<_, String>(0))?
+            .map(|r| Ok(from_json::<Finding>(&r?)?))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Plan { clients, findings })
+    }
+
+    // ---- operations journal -------------------------------------------------------------
+
+    pub fn operations(&self) -> Result<Vec<Operation>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT op_id, kind, workspace, target, parent, state, remote_id, attempts, error, updated_at
+             FROM operations ORDER BY rowid",
+        )?;
+        let ops = stmt
+            .query_map([], |r| {
+                Ok(Operation {
+                    op_id: r.get(0)?,
+                    kind: if r.get::<_, String>(1)? == "create_client" {
+                        OpKind::CreateClient
+                    } else {
+                        OpKind::CreateKey
+                    },
+                    workspace: r.get(2)?,
+                    target: r.get(3)?,
+                    parent: r.get(4)?,
+                    state: OpState::parse(&r.get::<_, String>(5)?),
+                    remote_id: r.get(6)?,
+                    attempts: r.get(7)?,
+                    error: r.get(8)?,
+                    updated_at: r.get(9)?,
+                })
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(ops)
+    }
+
+    fn transition(
+        &self,
+        op_id: &str,
+        state: OpState,
+        remote_id: Option<i64>,
+        error: Option<&str>,
+        event: serde_json::Value,
+    ) -> Result<()> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let at = now();
+        let bump = i64::from(state == OpState::Intent);
+        let n = tx.execute(
+            "UPDATE operations SET state = ?2, remote_id = COALESCE(?3, remote_id), error = ?4,
+                 attempts = attempts + ?5, updated_at = ?6 WHERE op_id = ?1",
+            params![op_id, state.as_str(), remote_id, error, bump, at],
+        )?;
+        if n != 1 {
+            anyhow::bail!("operation {op_id} is not in the journal");
+        }
+        tx.execute(
+            "INSERT INTO events(at, kind, op_id, detail) VALUES (?1, ?2, ?3, ?4)",
+            params![at, state.as_str(), op_id, event.to_string()],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Journal the intent of a write. Must return before the request leaves.
+    pub fn mark_intent(&self, op_id: &str, detail: serde_json::Value) -> Result<()> {
+        self.transition(op_id, OpState::Intent, None, None, detail)
+            .with_context(|| format!("cannot journal operation {op_id}"))
+    }
+
+    /// Record the remote id of an object whose request succeeded, while keeping the
+    /// operation open (a key is only done once its secret is in the sink).
+    pub fn record_remote_id(&self, op_id: &str, remote_id: i64) -> Result<()> {
+        self.conn().execute(
+            "UPDATE operations SET remote_id = ?2, updated_at = ?3 WHERE op_id = ?1",
+            params![op_id, remote_id, now()],
+        )?;
+        Ok(())
+    }
+
+    pub fn mark_done(&self, op_id: &str, remote_id: i64, detail: serde_json::Value) -> Result<()> {
+        self.transition(op_id, OpState::Done, Some(remote_id), None, detail)
+    }
+
+    pub fn mark_failed(&self, op_id: &str, error: &str) -> Result<()> {
+        self.transition(
+            op_id,
+            OpState::Failed,
+            None,
+            Some(error),
+            serde_json::json!({ "error": error }),
+        )
+    }
+
+    /// Put failed operations back in line (`apply --retry-failed`).
+    pub fn reset_failed(&self) -> Result<usize> {
+        Ok(self.conn().execute(
+            "UPDATE operations SET state = 'pending', error = NULL WHERE state = 'failed'",
+            [],
+        )?)
+    }
+}
+
+/// rusqlite's message without the error-code noise.
+fn plain(e: &rusqlite::Error) -> String {
+    match e {
+        rusqlite::Error::SqliteFailure(_, Some(msg)) => msg.clone(),
+        other => other.to_string(),
+    }
+}
+
+pub fn now() -> String {
+    Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+fn to_json<T: Serialize>(v: &T) -> Result<String> {
+    Ok(serde_json::to_string(v)?)
+}
+
+fn from_json<T: DeserializeOwned>(s: &str) -> Result<T> {
+    serde_json::from_str(s).context("the state DB holds a record this version cannot read")
+}

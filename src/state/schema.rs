@@ -1,0 +1,39 @@
+//! Schema versions. Append-only: never edit a released migration, add the next one.
+
+use rusqlite::Connection;
+
+/// "KSHF" — marks a SQLite file as keyshift's state.
+pub const APPLICATION_ID: i32 = 0x4B53_4846;
+pub const SCHEMA_VERSION: i64 = 1;
+
+const MIGRATIONS: &[&str] = &[
+    // 1: inventory, plan, operations journal, events.
+    "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+     CREATE TABLE inventory (
+         workspace TEXT NOT NULL, kind TEXT NOT NULL, id INTEGER NOT NULL,
+         name TEXT NOT NULL, body TEXT NOT NULL,
+         PRIMARY KEY (workspace, kind, id));
+     CREATE TABLE plan_clients (
+         marker TEXT PRIMARY KEY, ord INTEGER NOT NULL, workspace TEXT NOT NULL,
+         spec TEXT NOT NULL);
+     CREATE TABLE findings (seq INTEGER PRIMARY KEY AUTOINCREMENT, body TEXT NOT NULL);
+     CREATE TABLE operations (
+         op_id TEXT PRIMARY KEY, kind TEXT NOT NULL, workspace TEXT NOT NULL,
+         target TEXT NOT NULL, parent TEXT,
+         state TEXT NOT NULL CHECK (state IN ('pending','intent','done','failed')),
+         remote_id INTEGER, attempts INTEGER NOT NULL DEFAULT 0, error TEXT,
+         updated_at TEXT NOT NULL);
+     CREATE TABLE events (
+         seq INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, kind TEXT NOT NULL,
+         op_id TEXT, detail TEXT NOT NULL);",
+];
+
+pub fn migrate(conn: &Connection, from: i64) -> rusqlite::Result<()> {
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(from as usize) {
+        let version = i as i64 + 1;
+        conn.execute_batch(&format!(
+            "BEGIN IMMEDIATE; {sql}; PRAGMA application_id = {APPLICATION_ID}; PRAGMA user_version = {version}; COMMIT;"
+        ))?;
+    }
+    Ok(())
+}
