@@ -1,0 +1,208 @@
+//! Test harness: the real `keyshift` binary, the real sandbox on 127.0.0.1:0 (started as a
+//! child process, as a user would), and a real SQLite file in a temp dir.
+#![allow(dead_code)]
+
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_keyshift");
+
+/// A running `keyshift sandbox`, killed on drop.
+pub struct Sandbox {
+    child: Child,
+    pub env: Vec<(String, String)>,
+    pub url: String,
+}
+
+impl Sandbox {
+    pub fn start(args: &[&str]) -> Sandbox {
+        let mut cmd = Command::new(BIN);
+        cmd.arg("sandbox").args(["--port", "0"]).args(args);
+        clean_env(&mut cmd);
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start keyshift sandbox");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let mut env = Vec::new();
+        while env.len() < 11 {
+            let line = lines
+                .next()
+                .expect("sandbox printed its env lines")
+                .expect("read line");
+            let (k, v) = line.split_once('=').expect("NAME=value line");
+            env.push((k.to_string(), v.to_string()));
+        }
+        // Keep draining stdout so the sandbox never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        let url = env
+            .iter()
+            .find(|(k, _)| k == "KEYSHIFT_SANDBOX_URL")
+            .expect("KEYSHIFT_SANDBOX_URL")
+            .1
+            .clone();
+        Sandbox { child, env, url }
+    }
+
+    pub fn var(&self, name: &str) -> String {
+        self.env
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_else(|| panic!("{name} not printed by the sandbox"))
+    }
+
+    pub fn state(&self) -> Value {
+        reqwest::blocking::get(format!("{}/_sandbox/state", self.url))
+            .expect("GET /_sandbox/state")
+            .json()
+            .expect("state JSON")
+    }
+
+    pub fn stats(&self) -> Value {
+        reqwest::blocking::get(format!("{}/_sandbox/stats", self.url))
+            .expect("GET /_sandbox/stats")
+            .json()
+            .expect("stats JSON")
+    }
+
+    /// Requests seen so far, by (vendor, method), summed over routes and statuses.
+    pub fn request_counts(&self) -> HashMap<(String, String), u64> {
+        let mut out = HashMap::new();
+        for r in self.stats()["requests"].as_array().expect("requests") {
+            let key = (
+                r["vendor"].as_str().unwrap().to_string(),
+                r["method"].as_str().unwrap().to_string(),
+            );
+            *out.entry(key).or_default() += r["count"].as_u64().unwrap();
+        }
+        out
+    }
+
+    /// Write requests (anything but GET) seen so far.
+    pub fn writes(&self) -> u64 {
+        self.request_counts()
+            .iter()
+            .filter(|((_, m), _)| m != "GET")
+            .map(|(_, n)| n)
+            .sum()
+    }
+
+    /// The admin workspace's state.
+    pub fn workspace(&self, id: i64) -> Value {
+        self.state()["workato"]["workspaces"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|w| w["id"].as_i64() == Some(id) || w["id"].as_str() == Some(&id.to_string()))
+            .cloned()
+            .expect("workspace in state")
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Strip the user's keyshift settings so a developer's setup cannot leak into a test.
+pub fn clean_env(cmd: &mut Command) {
+    for (k, _) in std::env::vars() {
+        if k.starts_with("KEYSHIFT_") {
+            cmd.env_remove(k);
+        }
+    }
+}
+
+/// A temp dir with a state file path, running the binary against a sandbox.
+pub struct Run {
+    pub dir: tempfile::TempDir,
+    pub env: Vec<(String, String)>,
+}
+
+pub struct Done {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    pub fn new(sandbox: &Sandbox) -> Run {
+        Run {
+            dir: tempfile::tempdir().expect("tempdir"),
+            env: sandbox.env.clone(),
+        }
+    }
+
+    pub fn state(&self) -> PathBuf {
+        self.dir.path().join("keyshift.db")
+    }
+
+    pub fn sink(&self) -> PathBuf {
+        self.dir.path().join("keyshift.db.secrets.jsonl")
+    }
+
+    pub fn ks(&self, args: &[&str]) -> Done {
+        self.ks_with(args, &[])
+    }
+
+    pub fn ks_with(&self, args: &[&str], extra_env: &[(&str, &str)]) -> Done {
+        let mut cmd = Command::new(BIN);
+        clean_env(&mut cmd);
+        cmd.current_dir(self.dir.path())
+            .arg("--state")
+            .arg(self.state())
+            .args(args)
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .envs(extra_env.iter().copied())
+            .stdin(Stdio::null());
+        let out: Output = cmd.output().expect("run keyshift");
+        Done {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// Run and insist on an exit code, showing the output when it differs.
+    pub fn ok(&self, args: &[&str], code: i32) -> Done {
+        let d = self.ks(args);
+        assert_eq!(
+            d.code, code,
+            "keyshift {args:?} exited {}, expected {code}\nstdout:\n{}\nstderr:\n{}",
+            d.code, d.stdout, d.stderr
+        );
+        d
+    }
+
+    pub fn sink_records(&self) -> Vec<Value> {
+        read_jsonl(&self.sink())
+    }
+}
+
+pub fn read_jsonl(path: &Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("sink line is JSON"))
+        .collect()
+}
+
+pub fn sha256_hex(s: &str) -> String {
+    hex::encode(Sha256::digest(s.as_bytes()))
+}
+
+/// A fixture file in the shape of `/_sandbox/state`.
+pub fn write_fixture(dir: &Path, fixture: &Value) -> PathBuf {
+    let path = dir.join("fixture.json");
+    std::fs::write(&path, serde_json::to_vec_pretty(fixture).unwrap()).unwrap();
+    path
+}
