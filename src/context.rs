@@ -98,7 +98,10 @@ impl ConfigFile {
             }
         };
         let text = std::fs::read_to_string(&path).map_err(|e| {
-            KeyshiftError::Config(format!("config file {}: cannot read it: {e}", path.display()))
+            KeyshiftError::Config(format!(
+                "config file {}: cannot read it: {e}",
+                path.display()
+            ))
         })?;
         toml::from_str(&text).map_err(|e| {
             KeyshiftError::Config(format!(

@@ -68,7 +68,11 @@ fn bad_data_gives_findings_and_every_valid_profile_migrates() {
     let plan = run.ok(&["plan"], 3);
     // Each bad profile is named with its field and a fix.
     for (id, field, fix) in [
-        ("201", "auth_type", "set auth_type to token, jwt, oauth2 or oidc"),
+        (
+            "201",
+            "auth_type",
+            "set auth_type to token, jwt, oauth2 or oidc",
+        ),
         ("202", "jwt_secret", "RSA public key"),
         ("203", "ip_allow_list", "correct the entry"),
         ("204", "api_collection_ids", "remove the collection"),
@@ -76,11 +80,19 @@ fn bad_data_gives_findings_and_every_valid_profile_migrates() {
         let line = plan
             .stdout
             .lines()
-            .find(|l| l.contains(&format!("profile {id} ")) && l.contains(&format!("field {field}")))
-            .unwrap_or_else(|| panic!("no finding for profile {id} field {field}:\n{}", plan.stdout));
+            .find(|l| {
+                l.contains(&format!("profile {id} ")) && l.contains(&format!("field {field}"))
+            })
+            .unwrap_or_else(|| {
+                panic!(
+                    "no finding for profile {id} field {field}:\n{}",
+                    plan.stdout
+                )
+            });
         assert!(line.contains("[blocker]") && line.contains(fix), "{line}");
     }
-    let report: Value = serde_json::from_str(&run.ok(&["report", "--format", "json"], 0).stdout).unwrap();
+    let report: Value =
+        serde_json::from_str(&run.ok(&["report", "--format", "json"], 0).stdout).unwrap();
     let dup = report["findings"]
         .as_array()
         .unwrap()
@@ -98,13 +110,22 @@ fn bad_data_gives_findings_and_every_valid_profile_migrates() {
     names.sort();
     assert_eq!(
         names,
-        vec!["Night batch", "Ops", "Partner A", "Partner A (206)", "Reporting"]
+        vec![
+            "Night batch",
+            "Ops",
+            "Partner A",
+            "Partner A (206)",
+            "Reporting"
+        ]
     );
     // 100's valid profiles share a client; 101 splits by collection/policy into two.
     assert_eq!(ws["v2_clients"].as_array().unwrap().len(), 3);
     let night = keys.iter().find(|k| k["name"] == "Night batch").unwrap();
     assert_eq!(night["active"], false);
-    assert_eq!(night["ip_allow_list"], json!(["203.0.113.0/24", "2001:db8::/32"]));
+    assert_eq!(
+        night["ip_allow_list"],
+        json!(["203.0.113.0/24", "2001:db8::/32"])
+    );
     // The blocked profiles were not touched, and their keys do not exist.
     assert_eq!(run.sink_records().len(), 5);
 }
@@ -122,7 +143,10 @@ fn expect_one_line_error(args: &[&str], state: &std::path::Path, what: &str) {
     assert!(!stderr.contains("panicked"), "{what}: {stderr}");
     let lines: Vec<&str> = stderr.lines().collect();
     assert_eq!(lines.len(), 1, "{what}: one line, got {stderr}");
-    assert!(lines[0].starts_with("error: state file"), "{what}: {stderr}");
+    assert!(
+        lines[0].starts_with("error: state file"),
+        "{what}: {stderr}"
+    );
 }
 
 #[test]
@@ -138,14 +162,20 @@ fn bad_state_paths_give_one_line_errors() {
     // Another program's SQLite database.
     let foreign = dir.path().join("other.db");
     let conn = rusqlite::Connection::open(&foreign).unwrap();
-    conn.execute_batch("CREATE TABLE notes(id INTEGER, body TEXT); INSERT INTO notes VALUES (1, 'x');")
-        .unwrap();
+    conn.execute_batch(
+        "CREATE TABLE notes(id INTEGER, body TEXT); INSERT INTO notes VALUES (1, 'x');",
+    )
+    .unwrap();
     drop(conn);
     expect_one_line_error(&["status"], &foreign, "foreign sqlite");
     expect_one_line_error(&["export"], &foreign, "foreign sqlite");
     // Not a database at all, and a truncated one.
     let garbage = dir.path().join("garbage.db");
-    std::fs::write(&garbage, b"this is not a database, just text that is long enough").unwrap();
+    std::fs::write(
+        &garbage,
+        b"this is not a database, just text that is long enough",
+    )
+    .unwrap();
     expect_one_line_error(&["status"], &garbage, "garbage");
     // Missing state for a read command.
     expect_one_line_error(&["status"], &dir.path().join("none.db"), "missing");

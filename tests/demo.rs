@@ -25,7 +25,13 @@ fn demo_runs_the_pipeline_and_writes_its_files() {
         "{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    for name in ["keyshift.db", "plan-report.md", "report.md", "report.json", "secrets.jsonl"] {
+    for name in [
+        "keyshift.db",
+        "plan-report.md",
+        "report.md",
+        "report.json",
+        "secrets.jsonl",
+    ] {
         assert!(out_dir.join(name).is_file(), "{name} missing");
     }
     let report: Value =

@@ -18,7 +18,11 @@ fn sorted_ids(v: &Value) -> BTreeSet<i64> {
 
 fn strings(v: &Value) -> BTreeSet<String> {
     v.as_array()
-        .map(|a| a.iter().filter_map(|x| x.as_str().map(String::from)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|x| x.as_str().map(String::from))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -62,7 +66,11 @@ fn seeded_inventory_migrates_every_planned_profile_exactly_once() {
     let keys: Vec<&Value> = ws["api_keys"].as_array().unwrap().iter().collect();
 
     let rows = report["profiles"].as_array().unwrap();
-    assert_eq!(rows.len(), legacy.len(), "every legacy profile is in the report");
+    assert_eq!(
+        rows.len(),
+        legacy.len(),
+        "every legacy profile is in the report"
+    );
     let migrated: Vec<&Value> = rows.iter().filter(|r| r["status"] == "migrated").collect();
     let blocked: Vec<&Value> = rows.iter().filter(|r| r["status"] == "blocked").collect();
     assert_eq!(
@@ -71,7 +79,11 @@ fn seeded_inventory_migrates_every_planned_profile_exactly_once() {
         "every profile is migrated or blocked"
     );
     assert!(!blocked.is_empty() && blocked.len() < rows.len() / 4);
-    assert_eq!(keys.len(), migrated.len(), "exactly one key per migrated profile");
+    assert_eq!(
+        keys.len(),
+        migrated.len(),
+        "exactly one key per migrated profile"
+    );
 
     let mut seen_keys = HashSet::new();
     for row in &migrated {
@@ -84,7 +96,10 @@ fn seeded_inventory_migrates_every_planned_profile_exactly_once() {
             .expect("key exists in the sandbox");
         let client = clients[&key["api_client_id"].as_i64().unwrap()];
         assert_eq!(key["active"], profile["active"], "active state carried");
-        assert_eq!(strings(&key["ip_allow_list"]), strings(&profile["ip_allow_list"]));
+        assert_eq!(
+            strings(&key["ip_allow_list"]),
+            strings(&profile["ip_allow_list"])
+        );
         assert_eq!(client["auth_type"], profile["auth_type"]);
         assert_eq!(
             sorted_ids(&client["api_collections"]),
@@ -93,9 +108,17 @@ fn seeded_inventory_migrates_every_planned_profile_exactly_once() {
         let policy: BTreeSet<i64> = sorted_ids(&client["api_policies"]);
         assert_eq!(
             policy,
-            profile["api_policy_id"].as_i64().into_iter().collect::<BTreeSet<_>>()
+            profile["api_policy_id"]
+                .as_i64()
+                .into_iter()
+                .collect::<BTreeSet<_>>()
         );
-        for f in ["jwt_method", "oidc_issuer", "oidc_jwks_uri", "access_profile_claim"] {
+        for f in [
+            "jwt_method",
+            "oidc_issuer",
+            "oidc_jwks_uri",
+            "access_profile_claim",
+        ] {
             assert_eq!(client[f], profile[f], "client {f} equals the profile's");
         }
         let name = key["name"].as_str().unwrap();
@@ -108,10 +131,15 @@ fn seeded_inventory_migrates_every_planned_profile_exactly_once() {
     // Grouping: no v2 client over 20 keys, and some legacy client split into several.
     let mut per_client: HashMap<i64, usize> = HashMap::new();
     for k in &keys {
-        *per_client.entry(k["api_client_id"].as_i64().unwrap()).or_default() += 1;
+        *per_client
+            .entry(k["api_client_id"].as_i64().unwrap())
+            .or_default() += 1;
     }
     assert!(per_client.values().all(|n| *n <= 20));
-    assert!(per_client.values().any(|n| *n == 20), "a group over 20 was split at 20");
+    assert!(
+        per_client.values().any(|n| *n == 20),
+        "a group over 20 was split at 20"
+    );
     assert!(clients.len() > report["summary"]["legacy_clients"].as_u64().unwrap() as usize / 2);
 
     // Every key's secret is in the sink exactly once, and it is the key's real secret.
@@ -132,7 +160,10 @@ fn seeded_inventory_migrates_every_planned_profile_exactly_once() {
         assert_eq!(digest, want, "sink holds the key's secret");
         assert_eq!(r["v"], 1);
         assert_eq!(r["vendor"], "workato");
-        assert!(r["source"].as_str().unwrap().starts_with("keyshift:workato:1:profile:"));
+        assert!(r["source"]
+            .as_str()
+            .unwrap()
+            .starts_with("keyshift:workato:1:profile:"));
     }
     #[cfg(unix)]
     {
@@ -147,7 +178,10 @@ fn seeded_inventory_migrates_every_planned_profile_exactly_once() {
     let writes = sandbox.writes();
     outputs.push(run.ok(&["apply", "--yes"], 0));
     assert_eq!(sandbox.writes(), writes, "second apply wrote something");
-    assert_eq!(sandbox.workspace(1)["api_keys"].as_array().unwrap().len(), keys.len());
+    assert_eq!(
+        sandbox.workspace(1)["api_keys"].as_array().unwrap().len(),
+        keys.len()
+    );
 
     // No secret anywhere but the sink: outputs, the state DB's bytes, reports.
     let mut haystacks: Vec<Vec<u8>> = outputs
@@ -196,7 +230,11 @@ fn apply_refuses_a_stale_plan() {
     let writes = sandbox.writes();
     let d = run.ks(&["apply", "--yes"]);
     assert_eq!(d.code, 5, "{}\n{}", d.stdout, d.stderr);
-    assert!(d.stderr.contains("re-run `keyshift export`"), "{}", d.stderr);
+    assert!(
+        d.stderr.contains("re-run `keyshift export`"),
+        "{}",
+        d.stderr
+    );
     assert_eq!(sandbox.writes(), writes, "nothing written on a stale plan");
 }
 

@@ -50,7 +50,8 @@ pub async fn run(ctx: &Ctx, args: &ApplyArgs) -> Result<ExitCode> {
     if args.retry_failed {
         let n = db.reset_failed()?;
         if n > 0 {
-            ctx.printer.line(format!("retrying {n} failed operation(s)"));
+            ctx.printer
+                .line(format!("retrying {n} failed operation(s)"));
         }
     }
     let ops: HashMap<String, Operation> = db
@@ -76,8 +77,10 @@ pub async fn run(ctx: &Ctx, args: &ApplyArgs) -> Result<ExitCode> {
             "nothing to do: all {} v2 API clients and {total_keys} API keys of the plan exist",
             plan.clients.len()
         ));
-        ctx.printer
-            .event("apply.done", json!({ "created_clients": 0, "created_keys": 0, "failed": 0 }));
+        ctx.printer.event(
+            "apply.done",
+            json!({ "created_clients": 0, "created_keys": 0, "failed": 0 }),
+        );
         return Ok(ExitCode::Ok);
     }
     let keys_todo: usize = todo
@@ -98,7 +101,12 @@ pub async fn run(ctx: &Ctx, args: &ApplyArgs) -> Result<ExitCode> {
 
     let conn = ctx.workato(args.max_rate)?;
     let inv = db.load_inventory()?;
-    check_source_unchanged(&WorkatoSource::new(conn.clone()), &inv.workspaces, export_fp).await?;
+    check_source_unchanged(
+        &WorkatoSource::new(conn.clone()),
+        &inv.workspaces,
+        export_fp,
+    )
+    .await?;
 
     let signing = ctx.signing_secrets()?.unwrap_or_default();
     let sink = SecretSink::open(&ctx.sink_path()?)?;
@@ -128,7 +136,11 @@ pub async fn run(ctx: &Ctx, args: &ApplyArgs) -> Result<ExitCode> {
         bar: ctx.printer.progress(keys_todo as u64, "apply"),
         printer: &ctx.printer,
     };
-    db.event("apply.start", None, &json!({ "clients": todo.len(), "keys": keys_todo }))?;
+    db.event(
+        "apply.start",
+        None,
+        &json!({ "clients": todo.len(), "keys": keys_todo }),
+    )?;
 
     let started = std::time::Instant::now();
     for round in 0..MAX_ROUNDS {
@@ -217,7 +229,10 @@ pub async fn run(ctx: &Ctx, args: &ApplyArgs) -> Result<ExitCode> {
         ));
     }
     if failed.len() > 20 {
-        p.line(format!("  … and {} more (keyshift report)", failed.len() - 20));
+        p.line(format!(
+            "  … and {} more (keyshift report)",
+            failed.len() - 20
+        ));
     }
     p.event("apply.done", summary);
     if stop.load(Ordering::SeqCst) {
@@ -237,7 +252,8 @@ fn is_done(ops: &HashMap<String, Operation>, op_id: &str) -> bool {
 }
 
 fn group_done(c: &ClientSpec, ops: &HashMap<String, Operation>) -> bool {
-    is_done(ops, &client_op_id(&c.marker)) && c.keys.iter().all(|k| is_done(ops, &key_op_id(&k.source)))
+    is_done(ops, &client_op_id(&c.marker))
+        && c.keys.iter().all(|k| is_done(ops, &key_op_id(&k.source)))
 }
 
 /// Nothing left that this run may try: every open operation of the group has failed.

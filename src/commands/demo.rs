@@ -125,10 +125,7 @@ pub async fn run(ctx: &Ctx, args: &DemoArgs) -> Result<ExitCode> {
     p.line("  plan-report.md   the dry-run report");
     p.line("  report.md/.json  the final report");
     p.line("  secrets.jsonl    every new key's secret, once (0600)");
-    p.line(format!(
-        "try: keyshift --state {} status",
-        state.display()
-    ));
+    p.line(format!("try: keyshift --state {} status", state.display()));
     // Blocked profiles are expected in the demo's data; the run itself succeeded.
     let _ = plan_code;
     Ok(apply_code.and(verify_code))

@@ -69,7 +69,11 @@ pub fn run(ctx: &Ctx, args: &PlanArgs) -> Result<ExitCode> {
         let counts: Vec<String> = by_kind.iter().map(|(k, n)| format!("{n} {k}")).collect();
         p.line(format!("findings: {}", counts.join(", ")));
     }
-    for f in plan.findings.iter().filter(|f| f.kind == FindingKind::Blocker) {
+    for f in plan
+        .findings
+        .iter()
+        .filter(|f| f.kind == FindingKind::Blocker)
+    {
         p.line(format!("  {f}"));
     }
     if !blocked_profiles.is_empty() {
@@ -78,7 +82,10 @@ pub fn run(ctx: &Ctx, args: &PlanArgs) -> Result<ExitCode> {
             blocked_profiles.len()
         ));
     }
-    p.line(format!("deadlines (as of {}): {stance}", now.format("%Y-%m-%d")));
+    p.line(format!(
+        "deadlines (as of {}): {stance}",
+        now.format("%Y-%m-%d")
+    ));
     p.line("full dry-run report: keyshift report --format md; next: keyshift apply");
     p.event(
         "plan.done",

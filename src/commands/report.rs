@@ -35,8 +35,8 @@ pub fn render(report: &Report, format: ReportFormat) -> Result<String> {
 
 /// Reports are written 0600: they name every credential's owner.
 pub fn write_private(path: &std::path::Path, text: &str) -> Result<()> {
-    let mut f = open_private(path, false)
-        .with_context(|| format!("cannot write {}", path.display()))?;
+    let mut f =
+        open_private(path, false).with_context(|| format!("cannot write {}", path.display()))?;
     f.write_all(text.as_bytes())?;
     Ok(())
 }

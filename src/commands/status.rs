@@ -52,14 +52,24 @@ pub fn run(ctx: &Ctx) -> Result<ExitCode> {
         plan.blockers()
     ));
     let counts: Vec<String> = by_state.iter().map(|(s, n)| format!("{n} {s}")).collect();
-    p.line(format!("operations: {}", if counts.is_empty() { "none".into() } else { counts.join(", ") }));
+    p.line(format!(
+        "operations: {}",
+        if counts.is_empty() {
+            "none".into()
+        } else {
+            counts.join(", ")
+        }
+    ));
     if open > 0 {
         p.line(format!(
             "rate budget: {per_minute:.0} requests/min ({api} API); about {:.1} min for the {open} open operation(s)",
             eta_minutes
         ));
     }
-    p.line(format!("deadlines (as of {}): {stance}", now.format("%Y-%m-%d")));
+    p.line(format!(
+        "deadlines (as of {}): {stance}",
+        now.format("%Y-%m-%d")
+    ));
     p.event(
         "status",
         json!({ "operations": by_state, "open": open, "clients": plan.clients.len(),

@@ -242,7 +242,11 @@ fn compare_client(spec: &ClientSpec, rc: &RemoteClient, drift: &mut Vec<Drift>) 
     let opt = |v: &Option<String>| format!("{v:?}");
     if s.auth_type.as_str() == "jwt" || s.auth_type.as_str() == "oidc" {
         check("jwt_method", opt(&s.jwt_method), Some(opt(&rc.jwt_method)));
-        check("oidc_issuer", opt(&s.oidc_issuer), Some(opt(&rc.oidc_issuer)));
+        check(
+            "oidc_issuer",
+            opt(&s.oidc_issuer),
+            Some(opt(&rc.oidc_issuer)),
+        );
         check(
             "oidc_jwks_uri",
             opt(&s.oidc_jwks_uri),

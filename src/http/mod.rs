@@ -113,8 +113,12 @@ impl HttpError {
                 RetryClass::Ambiguous
             }
             HttpError::Status { .. } => RetryClass::Permanent,
-            HttpError::Transport { maybe_sent: false, .. } => RetryClass::Retry,
-            HttpError::Transport { maybe_sent: true, .. } => RetryClass::Ambiguous,
+            HttpError::Transport {
+                maybe_sent: false, ..
+            } => RetryClass::Retry,
+            HttpError::Transport {
+                maybe_sent: true, ..
+            } => RetryClass::Ambiguous,
         }
     }
 
@@ -226,7 +230,9 @@ impl HttpClient {
             .adjust(|e: &HttpError, backoff| match (e.retry_after(), backoff) {
                 // Retry-After is the vendor's word; add a little jitter so parallel
                 // workers do not return in lock-step.
-                (Some(ra), Some(_)) => Some(ra + Duration::from_millis(rand::random::<u64>() % 250)),
+                (Some(ra), Some(_)) => {
+                    Some(ra + Duration::from_millis(rand::random::<u64>() % 250))
+                }
                 (_, b) => b,
             })
             .await
@@ -409,10 +415,11 @@ mod tests {
     /// The retry table, in one place: a change here is a change of behaviour.
     #[test]
     fn retried_statuses_and_errors() {
-        let table: Vec<(u16, RetryClass)> = [400, 401, 403, 404, 409, 410, 422, 429, 500, 502, 503, 504]
-            .iter()
-            .map(|c| (*c, status(*c).retry_class()))
-            .collect();
+        let table: Vec<(u16, RetryClass)> =
+            [400, 401, 403, 404, 409, 410, 422, 429, 500, 502, 503, 504]
+                .iter()
+                .map(|c| (*c, status(*c).retry_class()))
+                .collect();
         assert_eq!(
             table,
             vec![
@@ -466,8 +473,14 @@ mod tests {
     #[test]
     fn budgets_scale() {
         assert_eq!(RateBudget::new("w", 60.0, 1.0, None).per_minute, Some(60.0));
-        assert_eq!(RateBudget::new("w", 60.0, 20.0, None).per_minute, Some(1200.0));
+        assert_eq!(
+            RateBudget::new("w", 60.0, 20.0, None).per_minute,
+            Some(1200.0)
+        );
         assert_eq!(RateBudget::new("w", 60.0, 0.0, None).per_minute, None);
-        assert_eq!(RateBudget::new("w", 60.0, 1.0, Some(30.0)).per_minute, Some(30.0));
+        assert_eq!(
+            RateBudget::new("w", 60.0, 1.0, Some(30.0)).per_minute,
+            Some(30.0)
+        );
     }
 }

@@ -33,8 +33,7 @@ pub fn plan(inv: &Inventory, mapping: &Mapping, signing: &SigningIndex) -> Plan 
 
     // (workspace, legacy client id, settings) → profiles, in a stable order.
     type GroupKey = (String, i64, ClientSettings);
-    let mut groups: BTreeMap<GroupKey, (Vec<&Profile>, Option<SigningSecretRef>)> =
-        BTreeMap::new();
+    let mut groups: BTreeMap<GroupKey, (Vec<&Profile>, Option<SigningSecretRef>)> = BTreeMap::new();
     let mut profiles: Vec<&Profile> = inv.profiles.iter().collect();
     profiles.sort_by(|a, b| {
         (natural(&a.workspace), a.legacy_client_id, a.id).cmp(&(
@@ -69,8 +68,10 @@ pub fn plan(inv: &Inventory, mapping: &Mapping, signing: &SigningIndex) -> Plan 
 
     // Chunk groups, name clients and keys.
     let max = mapping.file.client.max_keys_per_client;
-    let mut per_legacy_client: BTreeMap<(String, i64), Vec<(ClientSettings, Vec<&Profile>, Option<SigningSecretRef>)>> =
-        BTreeMap::new();
+    let mut per_legacy_client: BTreeMap<
+        (String, i64),
+        Vec<(ClientSettings, Vec<&Profile>, Option<SigningSecretRef>)>,
+    > = BTreeMap::new();
     for ((ws, client_id, settings), (members, signing_ref)) in groups {
         let list = per_legacy_client.entry((ws, client_id)).or_default();
         for chunk in members.chunks(max) {
@@ -407,7 +408,12 @@ pub fn valid_ip_entry(entry: &str) -> bool {
     entry.parse::<std::net::IpAddr>().is_ok() || entry.parse::<ipnet::IpNet>().is_ok()
 }
 
-fn group_digest(ws: &str, legacy_client_id: i64, settings: &ClientSettings, chunk: usize) -> String {
+fn group_digest(
+    ws: &str,
+    legacy_client_id: i64,
+    settings: &ClientSettings,
+    chunk: usize,
+) -> String {
     let mut h = Sha256::new();
     h.update(ws.as_bytes());
     h.update(b"\0");
@@ -485,7 +491,9 @@ mod tests {
 
     #[test]
     fn splits_by_settings_and_at_twenty() {
-        let mut ps: Vec<Profile> = (0..25).map(|i| profile(100 + i, 1, &format!("p{i}"))).collect();
+        let mut ps: Vec<Profile> = (0..25)
+            .map(|i| profile(100 + i, 1, &format!("p{i}")))
+            .collect();
         let mut other = profile(200, 1, "other");
         other.collection_ids = vec![11];
         ps.push(other);
@@ -495,7 +503,11 @@ mod tests {
         let names: Vec<&str> = plan.clients.iter().map(|c| c.name.as_str()).collect();
         assert_eq!(
             names,
-            vec!["Client 1 · token 1", "Client 1 · token 2", "Client 1 · token 3"]
+            vec![
+                "Client 1 · token 1",
+                "Client 1 · token 2",
+                "Client 1 · token 3"
+            ]
         );
         assert!(plan.findings.iter().all(|f| f.kind != FindingKind::Blocker));
     }
@@ -543,12 +555,18 @@ mod tests {
             &mapping(),
             &SigningIndex::default(),
         );
-        let names: Vec<&str> = plan.clients[0].keys.iter().map(|k| k.name.as_str()).collect();
+        let names: Vec<&str> = plan.clients[0]
+            .keys
+            .iter()
+            .map(|k| k.name.as_str())
+            .collect();
         assert_eq!(names, vec!["Same", "Same (2)"]);
         assert!(plan
             .findings
             .iter()
-            .any(|f| f.kind == FindingKind::Transformed && f.object_id == "2" && f.field == "name"));
+            .any(|f| f.kind == FindingKind::Transformed
+                && f.object_id == "2"
+                && f.field == "name"));
     }
 
     proptest! {

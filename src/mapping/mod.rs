@@ -225,7 +225,10 @@ impl Mapping {
             .into());
         }
         let text = std::fs::read_to_string(path).map_err(|e| {
-            KeyshiftError::Config(format!("mapping file {}: cannot read it: {e}", path.display()))
+            KeyshiftError::Config(format!(
+                "mapping file {}: cannot read it: {e}",
+                path.display()
+            ))
         })?;
         Mapping::parse(&path.display().to_string(), &text)
     }
@@ -462,9 +465,15 @@ mod tests {
             .1
             .replace("max_keys_per_client = 20", "max_keys_per_client = 25")
             .replace("\"api_policy_id\"]", "\"api_policy\"]")
-            .replace("{legacy_client.name} · {auth_type} {group}", "{client} {auth_type}");
+            .replace(
+                "{legacy_client.name} · {auth_type} {group}",
+                "{client} {auth_type}",
+            );
         let err = Mapping::parse("my.toml", &text).unwrap_err().to_string();
-        assert!(err.contains("my.toml: key client.max_keys_per_client: 25"), "{err}");
+        assert!(
+            err.contains("my.toml: key client.max_keys_per_client: 25"),
+            "{err}"
+        );
         assert!(err.contains("unknown field \"api_policy\""), "{err}");
         assert!(err.contains("unknown placeholder {client}"), "{err}");
         assert!(err.contains("must contain {group}"), "{err}");
@@ -472,7 +481,9 @@ mod tests {
 
     #[test]
     fn unknown_keys_are_errors_with_a_line() {
-        let text = SHIPPED[0].1.replace("max_keys_per_client", "max_key_per_client");
+        let text = SHIPPED[0]
+            .1
+            .replace("max_keys_per_client", "max_key_per_client");
         let err = Mapping::parse("m.toml", &text).unwrap_err().to_string();
         assert!(err.contains("m.toml (line"), "{err}");
         assert!(err.contains("max_key_per_client"), "{err}");

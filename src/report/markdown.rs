@@ -22,7 +22,12 @@ pub fn render(r: &Report) -> String {
         "Mapping `{}` · {} API · state `{}` · generated {}\n",
         r.mapping, r.api, r.state_file, r.generated_at
     );
-    let _ = writeln!(o, "**Deadlines** (as of {}): {}\n", &r.deadlines.now[..10], r.deadlines.stance);
+    let _ = writeln!(
+        o,
+        "**Deadlines** (as of {}): {}\n",
+        &r.deadlines.now[..10],
+        r.deadlines.stance
+    );
     let _ = writeln!(o, "## Summary\n");
     let _ = writeln!(o, "| | count |\n|---|---:|");
     for (label, n) in [
@@ -44,7 +49,10 @@ pub fn render(r: &Report) -> String {
         let _ = writeln!(o, "\nFindings: {}.", counts.join(", "));
     }
     if let Some(v) = &r.verify {
-        let drift = v.get("drift").and_then(|d| d.as_array()).map_or(0, Vec::len);
+        let drift = v
+            .get("drift")
+            .and_then(|d| d.as_array())
+            .map_or(0, Vec::len);
         let _ = writeln!(
             o,
             "\n**Verify** ({}): {} of {} keys match the plan; {} difference(s).",
@@ -68,10 +76,17 @@ pub fn render(r: &Report) -> String {
         }
     }
 
-    let blockers: Vec<_> = r.findings.iter().filter(|f| f.kind.as_str() == "blocker").collect();
+    let blockers: Vec<_> = r
+        .findings
+        .iter()
+        .filter(|f| f.kind.as_str() == "blocker")
+        .collect();
     if !blockers.is_empty() {
         let _ = writeln!(o, "\n## Blockers ({})\n", blockers.len());
-        let _ = writeln!(o, "| workspace | object | field | found | fix |\n|---|---|---|---|---|");
+        let _ = writeln!(
+            o,
+            "| workspace | object | field | found | fix |\n|---|---|---|---|---|"
+        );
         for f in blockers {
             let _ = writeln!(
                 o,
@@ -86,10 +101,17 @@ pub fn render(r: &Report) -> String {
             );
         }
     }
-    let others: Vec<_> = r.findings.iter().filter(|f| f.kind.as_str() != "blocker").collect();
+    let others: Vec<_> = r
+        .findings
+        .iter()
+        .filter(|f| f.kind.as_str() != "blocker")
+        .collect();
     if !others.is_empty() {
         let _ = writeln!(o, "\n## Other findings ({})\n", others.len());
-        let _ = writeln!(o, "| kind | workspace | object | field | found | fix |\n|---|---|---|---|---|---|");
+        let _ = writeln!(
+            o,
+            "| kind | workspace | object | field | found | fix |\n|---|---|---|---|---|---|"
+        );
         for f in others {
             let _ = writeln!(
                 o,
@@ -106,7 +128,10 @@ pub fn render(r: &Report) -> String {
     }
 
     let _ = writeln!(o, "\n## Field treatments (mapping `{}`)\n", r.mapping);
-    let _ = writeln!(o, "| field | treatment | applies to | what happens |\n|---|---|---|---|");
+    let _ = writeln!(
+        o,
+        "| field | treatment | applies to | what happens |\n|---|---|---|---|"
+    );
     for t in &r.field_treatments {
         let _ = writeln!(
             o,
@@ -133,10 +158,14 @@ pub fn render(r: &Report) -> String {
             cell(&c.legacy_client_name),
             c.auth_type,
             c.collection_ids,
-            c.policy_id.map(|p| p.to_string()).unwrap_or_else(|| "—".into()),
+            c.policy_id
+                .map(|p| p.to_string())
+                .unwrap_or_else(|| "—".into()),
             c.keys,
             c.status,
-            c.client_id.map(|p| p.to_string()).unwrap_or_else(|| "—".into()),
+            c.client_id
+                .map(|p| p.to_string())
+                .unwrap_or_else(|| "—".into()),
         );
     }
 
@@ -155,7 +184,10 @@ pub fn render(r: &Report) -> String {
             p.auth_type,
             if p.active { "yes" } else { "no" },
             p.status,
-            p.client_name.as_deref().map(cell).unwrap_or_else(|| "—".into()),
+            p.client_name
+                .as_deref()
+                .map(cell)
+                .unwrap_or_else(|| "—".into()),
             match (&p.key_name, p.key_id) {
                 (Some(n), Some(id)) => format!("{} (#{id})", cell(n)),
                 (Some(n), None) => cell(n),

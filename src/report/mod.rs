@@ -126,8 +126,10 @@ impl Report {
             .map(|f| ((f.workspace.clone(), f.object_id.clone()), f))
             .collect();
 
-        let mut placed: HashMap<(String, i64), (&crate::model::ClientSpec, &crate::model::KeySpec)> =
-            HashMap::new();
+        let mut placed: HashMap<
+            (String, i64),
+            (&crate::model::ClientSpec, &crate::model::KeySpec),
+        > = HashMap::new();
         let mut clients = Vec::new();
         for c in &plan.clients {
             let op = ops.get(&client_op_id(&c.marker));

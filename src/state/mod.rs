@@ -148,12 +148,19 @@ impl StateDb {
                 }
             }
             // Create it 0600 before SQLite does, so it never exists world-readable.
-            crate::secrets::open_private(path, true)
-                .map_err(|e| state_error(path, format!("cannot create it: {e} — choose a writable path with --state")))?;
+            crate::secrets::open_private(path, true).map_err(|e| {
+                state_error(
+                    path,
+                    format!("cannot create it: {e} — choose a writable path with --state"),
+                )
+            })?;
         }
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let conn = Connection::open_with_flags(path, flags).map_err(|e| {
-            state_error(path, format!("cannot open it: {} — check its permissions", plain(&e)))
+            state_error(
+                path,
+                format!("cannot open it: {} — check its permissions", plain(&e)),
+            )
         })?;
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
         let db = StateDb {
@@ -207,12 +214,22 @@ impl StateDb {
                 ),
             ));
         }
-        conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;")
-            .map_err(|e| state_error(&self.path, format!("cannot be written: {} — check its permissions", plain(&e))))?;
+        conn.execute_batch(
+            "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;",
+        )
+        .map_err(|e| {
+            state_error(
+                &self.path,
+                format!("cannot be written: {} — check its permissions", plain(&e)),
+            )
+        })?;
         schema::migrate(&conn, ver).map_err(|e| {
             state_error(
                 &self.path,
-                format!("cannot be initialised: {} — check that it is writable", plain(&e)),
+                format!(
+                    "cannot be initialised: {} — check that it is writable",
+                    plain(&e)
+                ),
             )
         })?;
         Ok(())
@@ -246,7 +263,10 @@ impl StateDb {
         Ok(())
     }
 
-    pub fn events(&self, kind: Option<&str>) -> Result<Vec<(String, String, Option<String>, String)>> {
+    pub fn events(
+        &self,
+        kind: Option<&str>,
+    ) -> Result<Vec<(String, String, Option<String>, String)>> {
         let conn = self.conn();
         let mut stmt = conn.prepare(
             "SELECT at, kind, op_id, detail FROM events WHERE ?1 IS NULL OR kind = ?1 ORDER BY seq",
@@ -272,10 +292,22 @@ impl StateDb {
                 ins.execute(params![w.id, "workspace", 0, w.name, to_json(w)?])?;
             }
             for c in &inv.collections {
-                ins.execute(params![c.workspace, "collection", c.id, c.name, to_json(c)?])?;
+                ins.execute(params![
+                    c.workspace,
+                    "collection",
+                    c.id,
+                    c.name,
+                    to_json(c)?
+                ])?;
             }
             for c in &inv.legacy_clients {
-                ins.execute(params![c.workspace, "legacy_client", c.id, c.name, to_json(c)?])?;
+                ins.execute(params![
+                    c.workspace,
+                    "legacy_client",
+                    c.id,
+                    c.name,
+                    to_json(c)?
+                ])?;
             }
             for p in &inv.profiles {
                 ins.execute(params![p.workspace, "profile", p.id, p.name, to_json(p)?])?;

@@ -299,7 +299,11 @@ impl WorkatoSource {
     pub async fn read_legacy(&self, ws: &Workspace) -> Result<(Vec<LegacyClient>, Vec<Profile>)> {
         let addr = WsAddr::for_workspace(ws);
         let mut clients = Vec::new();
-        for item in self.conn.list_all(&addr, false, "api_clients", "api_clients").await? {
+        for item in self
+            .conn
+            .list_all(&addr, false, "api_clients", "api_clients")
+            .await?
+        {
             let c: wire::LegacyClient = parse("legacy API client", item)?;
             clients.push(LegacyClient {
                 workspace: ws.id.clone(),
@@ -422,7 +426,11 @@ impl WorkatoTarget {
     /// Our side of V1: the non-legacy clients of a workspace.
     pub async fn list_clients(&self, ws: &WsAddr) -> Result<Vec<RemoteClient>> {
         let mut out = Vec::new();
-        for item in self.conn.list_all(ws, true, "api_clients", "api_clients").await? {
+        for item in self
+            .conn
+            .list_all(ws, true, "api_clients", "api_clients")
+            .await?
+        {
             let c: wire::ApiClient = parse("API client", item)?;
             if c.is_legacy {
                 continue;
@@ -599,10 +607,9 @@ fn issued(
 ) -> Result<Issued, HttpError> {
     let k: wire::IssuedKey = serde_json::from_value(wire::object(resp))
         .map_err(|_| protocol_error(method, route, "not an API key"))?;
-    let key_id = k
-        .id
-        .or(known_id)
-        .ok_or_else(|| protocol_error(method, route, "no key id"))?;
+    let key_id =
+        k.id.or(known_id)
+            .ok_or_else(|| protocol_error(method, route, "no key id"))?;
     let (secret, kind) = match (k.oauth_client_secret, k.auth_token) {
         (Some(s), _) => (s, "oauth_client_secret"),
         (None, Some(t)) => (t, "auth_token"),

@@ -17,7 +17,9 @@ pub fn id<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
             .trim()
             .parse()
             .map_err(|_| serde::de::Error::custom(format!("id {s:?} is not numeric"))),
-        other => Err(serde::de::Error::custom(format!("id {other} is not a number"))),
+        other => Err(serde::de::Error::custom(format!(
+            "id {other} is not a number"
+        ))),
     }
 }
 

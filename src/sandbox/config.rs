@@ -1,0 +1,164 @@
+//! The sandbox's `--config FILE` (TOML).
+//!
+//! Small on purpose: the management credentials the sandbox accepts, the Workato freeze and
+//! sunset dates, rate limits and the propagation delay. Every key is optional; the defaults are
+//! the values in `docs/sandbox.md`. Unknown keys are an error so a typo does not silently fall
+//! back to a default.
+
+use std::path::Path;
+
+use anyhow::Context;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Deserializer};
+
+use super::clock::parse_instant;
+
+/// The admin (Embed admin / Developer) workspace's management token.
+pub const DEFAULT_WORKATO_TOKEN: &str = "wrk-sandbox-admin-token";
+/// A token of the same workspace without Embedded (`oem_vendor`) rights: `managed_users`
+/// routes answer 403 to it.
+pub const DEFAULT_WORKATO_DEVELOPER_TOKEN: &str = "wrk-sandbox-developer-token";
+/// Bifrost management token printed as `KEYSHIFT_BIFROST_TOKEN`.
+pub const DEFAULT_BIFROST_TOKEN: &str = "bfst-sandbox-admin-token";
+/// Descope project id (SD-D1).
+pub const DEFAULT_DESCOPE_PROJECT_ID: &str = "P2aAc4T2V93bddihGEx2Ryhc8e5Z";
+/// Descope management key printed as `KEYSHIFT_DESCOPE_MANAGEMENT_KEY`.
+pub const DEFAULT_DESCOPE_MANAGEMENT_KEY: &str = "K2sandboxkeyshiftmanagementkey000";
+
+/// The whole configuration file.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SandboxConfig {
+    /// `[workato]`
+    pub workato: WorkatoConfig,
+    /// `[bifrost]`
+    pub bifrost: BifrostConfig,
+    /// `[descope]`
+    pub descope: DescopeConfig,
+}
+
+/// `[workato]` settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WorkatoConfig {
+    /// Bearer token with Developer and Embedded rights on the admin workspace.
+    pub token: String,
+    /// Bearer token with Developer rights only (403 on `managed_users` routes).
+    pub developer_token: String,
+    /// From this instant legacy writes answer 400 (SD-W4).
+    #[serde(deserialize_with = "de_instant")]
+    pub freeze: DateTime<Utc>,
+    /// From this instant every legacy route answers 410 (SD-W5).
+    #[serde(deserialize_with = "de_instant")]
+    pub sunset: DateTime<Utc>,
+    /// Developer API budget per rolling minute, per workspace (SD-W1). 0 = unlimited.
+    pub developer_rate_per_minute: u32,
+    /// Embedded API budget per rolling minute, shared by the admin workspace (SD-W1). 0 = unlimited.
+    pub embedded_rate_per_minute: u32,
+    /// Delay before a new or refreshed key is accepted by the gateway (SD-W17).
+    pub propagation_delay_ms: u64,
+}
+
+impl Default for WorkatoConfig {
+    fn default() -> Self {
+        Self {
+            token: DEFAULT_WORKATO_TOKEN.to_owned(),
+            developer_token: DEFAULT_WORKATO_DEVELOPER_TOKEN.to_owned(),
+            freeze: fixed("2025-12-01T00:00:00Z"),
+            sunset: fixed("2026-07-01T00:00:00Z"),
+            developer_rate_per_minute: 60,
+            embedded_rate_per_minute: 1000,
+            propagation_delay_ms: 0,
+        }
+    }
+}
+
+/// `[bifrost]` settings (only what the env lines need so far).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BifrostConfig {
+    /// Management Bearer token.
+    pub token: String,
+}
+
+impl Default for BifrostConfig {
+    fn default() -> Self {
+        Self {
+            token: DEFAULT_BIFROST_TOKEN.to_owned(),
+        }
+    }
+}
+
+/// `[descope]` settings (only what the env lines need so far).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DescopeConfig {
+    /// Project id.
+    pub project_id: String,
+    /// Management key.
+    pub management_key: String,
+}
+
+impl Default for DescopeConfig {
+    fn default() -> Self {
+        Self {
+            project_id: DEFAULT_DESCOPE_PROJECT_ID.to_owned(),
+            management_key: DEFAULT_DESCOPE_MANAGEMENT_KEY.to_owned(),
+        }
+    }
+}
+
+impl SandboxConfig {
+    /// Read and parse a config file.
+    pub fn load(path: &Path) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading sandbox config {}", path.display()))?;
+        Self::parse(&text).with_context(|| format!("sandbox config {}", path.display()))
+    }
+
+    /// Parse config text.
+    pub fn parse(text: &str) -> anyhow::Result<Self> {
+        Ok(toml::from_str(text)?)
+    }
+}
+
+fn fixed(s: &str) -> DateTime<Utc> {
+    // Only called with the literal defaults above, which are valid.
+    parse_instant(s).unwrap_or_default()
+}
+
+/// Accept a TOML string (`"2025-12-01"`, `"2025-12-01T00:00:00Z"`) or a TOML date/date-time.
+fn de_instant<'de, D: Deserializer<'de>>(d: D) -> Result<DateTime<Utc>, D::Error> {
+    let v = toml::Value::deserialize(d)?;
+    let text = match v {
+        toml::Value::String(s) => s,
+        toml::Value::Datetime(dt) => dt.to_string(),
+        other => {
+            return Err(serde::de::Error::custom(format!(
+                "expected a date, got {}",
+                other.type_str()
+            )))
+        }
+    };
+    parse_instant(&text).map_err(serde::de::Error::custom)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_and_overrides() {
+        let c = SandboxConfig::parse("").unwrap();
+        assert_eq!(c.workato.developer_rate_per_minute, 60);
+        assert_eq!(c.workato.token, DEFAULT_WORKATO_TOKEN);
+        let c = SandboxConfig::parse(
+            "[workato]\nfreeze = 2025-11-20\nsunset = \"2026-01-01T00:00:00Z\"\ndeveloper_rate_per_minute = 5\n",
+        )
+        .unwrap();
+        assert_eq!(c.workato.freeze, parse_instant("2025-11-20").unwrap());
+        assert_eq!(c.workato.sunset, parse_instant("2026-01-01").unwrap());
+        assert_eq!(c.workato.developer_rate_per_minute, 5);
+        assert!(SandboxConfig::parse("[workato]\ntoken_typo = \"x\"\n").is_err());
+    }
+}

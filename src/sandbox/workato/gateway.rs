@@ -1,0 +1,595 @@
+//! The Workato API gateway (`<url>/workato-apim`, SD-W2, SD-W13): what API consumers call, and
+//! what `verify --live` probes.
+//!
+//! - `ANY /:prefix/:collection[/*path]` — any path under a collection `url` answers 200
+//!   `{"status":"ok","api_client_id":…,"api_key_id":…}` to an authorized caller (legacy
+//!   profiles answer with `api_access_profile_id` instead of `api_key_id`). Credentials: the
+//!   `api-token` header, HTTP Basic `api-token:<token>`, `?api_token=`, or `Authorization:
+//!   Bearer` with an OAuth2 access token from `/oauth2/token` or an HMAC-signed JWT.
+//!   A bad/absent credential, an inactive key or one still inside its propagation delay
+//!   (SD-W17) → 401; a collection the client was not granted, or a caller IP (TCP peer, or the
+//!   sandbox-only `X-Sandbox-Peer` header) outside the allow list / inside the deny list → 403.
+//!   Legacy profile credentials work until the sunset.
+//! - `POST /oauth2/token` — client credentials grant (§4.8): opaque tokens, 7200 s.
+//! - `GET /_idp/jwks.json`, `GET /_idp/.well-known/openid-configuration` — a small OIDC
+//!   provider publishing the built-in RSA keys, so seeded OIDC profiles have a live JWKS.
+//!
+//! The gateway is never rate limited and never gets injected faults.
+
+use std::net::IpAddr;
+
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, RawPathParams, RawQuery, Request, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get, post};
+use axum::{Json, Router};
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::Engine as _;
+use chrono::{DateTime, Duration, Utc};
+use hmac::{Hmac, Mac};
+use ipnet::IpNet;
+use serde_json::{json, Map, Value};
+use sha2::{Sha256, Sha384, Sha512};
+
+use super::fresh_secret;
+use super::model::{
+    sha256_hex, AccessProfile, ApiKey, Credential, OAuthGrant, V2Client, WorkatoState, Workspace,
+};
+use super::request::ApiError;
+use crate::sandbox::faults::ConnInfo;
+use crate::sandbox::keys::KEYPAIRS;
+use crate::sandbox::AppState;
+
+/// Lifetime of an issued OAuth2 access token.
+pub const ACCESS_TOKEN_TTL_SECS: i64 = 7200;
+
+/// Gateway routes, relative to the mount.
+pub(crate) fn router() -> Router<AppState> {
+    Router::new()
+        .route("/_idp/jwks.json", get(jwks))
+        .route("/_idp/.well-known/openid-configuration", get(discovery))
+        .route("/oauth2/token", post(issue_token))
+        .route("/{prefix}/{collection}", any(call))
+        .route("/{prefix}/{collection}/{*path}", any(call))
+}
+
+async fn jwks() -> Json<Value> {
+    let keys: Vec<Value> = KEYPAIRS
+        .iter()
+        .map(|k| json!({"kty": "RSA", "kid": k.kid, "alg": "RS256", "use": "sig", "n": k.n, "e": k.e}))
+        .collect();
+    Json(json!({ "keys": keys }))
+}
+
+async fn discovery(State(app): State<AppState>) -> Json<Value> {
+    let issuer = format!("{}{}/_idp", app.base_url, super::GATEWAY_MOUNT);
+    Json(json!({
+        "issuer": issuer,
+        "jwks_uri": format!("{issuer}/jwks.json"),
+        "id_token_signing_alg_values_supported": ["RS256"],
+    }))
+}
+
+/// What the caller presented.
+enum Presented {
+    /// An API token (header, Basic or query).
+    Token(String),
+    /// `Authorization: Bearer …`: an OAuth2 access token or a JWT.
+    Bearer(String),
+}
+
+fn presented(headers: &HeaderMap, query: Option<&str>) -> Option<Presented> {
+    if let Some(t) = headers.get("api-token").and_then(|v| v.to_str().ok()) {
+        return Some(Presented::Token(t.trim().to_owned()));
+    }
+    if let Some(auth) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    {
+        if let Some((scheme, rest)) = auth.trim().split_once(' ') {
+            if scheme.eq_ignore_ascii_case("bearer") {
+                return Some(Presented::Bearer(rest.trim().to_owned()));
+            }
+            if scheme.eq_ignore_ascii_case("basic") {
+                if let Some((user, pass)) = basic(rest) {
+                    if user == "api-token" {
+                        return Some(Presented::Token(pass));
+                    }
+                }
+            }
+        }
+    }
+    url::form_urlencoded::parse(query.unwrap_or("").as_bytes())
+        .find(|(k, _)| k == "api_token")
+        .map(|(_, v)| Presented::Token(v.into_owned()))
+}
+
+fn basic(b64: &str) -> Option<(String, String)> {
+    let raw = STANDARD.decode(b64.trim()).ok()?;
+    let text = String::from_utf8(raw).ok()?;
+    let (u, p) = text.split_once(':')?;
+    Some((u.to_owned(), p.to_owned()))
+}
+
+/// The caller's address: `X-Sandbox-Peer` if sent, else the TCP peer.
+fn peer_ip(req: &Request) -> Option<IpAddr> {
+    if let Some(h) = req
+        .headers()
+        .get("x-sandbox-peer")
+        .and_then(|v| v.to_str().ok())
+    {
+        return h.trim().parse().ok();
+    }
+    req.extensions()
+        .get::<ConnectInfo<ConnInfo>>()
+        .map(|c| c.0.peer.ip())
+}
+
+fn ip_matches(entry: &str, ip: IpAddr) -> bool {
+    if let Ok(a) = entry.parse::<IpAddr>() {
+        return a == ip;
+    }
+    entry.parse::<IpNet>().is_ok_and(|n| n.contains(&ip))
+}
+
+/// Allow list empty = any IP; invalid entries never match (SD-W7, SD-W13).
+fn ip_allowed(allow: &[String], deny: &[String], ip: Option<IpAddr>) -> bool {
+    let Some(ip) = ip else {
+        return allow.is_empty();
+    };
+    (allow.is_empty() || allow.iter().any(|e| ip_matches(e, ip)))
+        && !deny.iter().any(|e| ip_matches(e, ip))
+}
+
+/// Who a credential belongs to.
+enum Holder<'a> {
+    Key(&'a ApiKey, &'a V2Client),
+    Profile(&'a AccessProfile),
+}
+
+fn matches(s: &Option<super::model::StoredSecret>, presented_sha: &str) -> bool {
+    s.as_ref().is_some_and(|s| s.sha256() == presented_sha)
+}
+
+fn token_holder<'a>(ws: &'a Workspace, token: &str, legacy_alive: bool) -> Option<Holder<'a>> {
+    let h = sha256_hex(token);
+    for k in ws.keys.values() {
+        if matches(&k.auth_token, &h) {
+            if let Some(c) = ws.v2_clients.get(&k.api_client_id) {
+                if c.auth_type == "token" {
+                    return Some(Holder::Key(k, c));
+                }
+            }
+        }
+    }
+    if legacy_alive {
+        return ws
+            .profiles
+            .values()
+            .find(|p| p.auth_type == "token" && matches(&p.secret, &h))
+            .map(Holder::Profile);
+    }
+    None
+}
+
+/// Active, past its propagation delay, granted the collection, IP allowed.
+fn admit(
+    holder: &Holder,
+    collection_id: u64,
+    ip: Option<IpAddr>,
+    now: DateTime<Utc>,
+) -> Result<Value, ApiError> {
+    match holder {
+        Holder::Key(k, c) => {
+            if !k.active || k.usable_from > now {
+                return Err(ApiError::unauthorized());
+            }
+            if !c.api_collection_ids.contains(&collection_id)
+                || !ip_allowed(&k.ip_allow_list, &k.ip_deny_list, ip)
+            {
+                return Err(ApiError::forbidden());
+            }
+            Ok(json!({"status": "ok", "api_client_id": c.id, "api_key_id": k.id}))
+        }
+        Holder::Profile(p) => {
+            if !p.active {
+                return Err(ApiError::unauthorized());
+            }
+            if !p.api_collection_ids.contains(&collection_id)
+                || !ip_allowed(&p.ip_allow_list, &[], ip)
+            {
+                return Err(ApiError::forbidden());
+            }
+            Ok(json!({"status": "ok", "api_client_id": p.api_client_id,
+                      "api_access_profile_id": p.id}))
+        }
+    }
+}
+
+/// Any request under a collection URL.
+async fn call(
+    State(app): State<AppState>,
+    params: RawPathParams,
+    RawQuery(query): RawQuery,
+    req: Request,
+) -> Response {
+    let param = |name: &str| {
+        params
+            .iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.to_owned())
+            .unwrap_or_default()
+    };
+    let (prefix, collection) = (param("prefix"), param("collection"));
+    let ip = peer_ip(&req);
+    let cred = presented(req.headers(), query.as_deref());
+    let inner = app.lock();
+    let now = inner.clock.now();
+    let legacy_alive = now < app.config.workato.sunset;
+    let result = authorize(
+        &inner.workato,
+        &prefix,
+        &collection,
+        cred,
+        ip,
+        now,
+        legacy_alive,
+    );
+    drop(inner);
+    match result {
+        Ok(v) => (StatusCode::OK, Json(v)).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+fn authorize(
+    w: &WorkatoState,
+    prefix: &str,
+    collection: &str,
+    cred: Option<Presented>,
+    ip: Option<IpAddr>,
+    now: DateTime<Utc>,
+    legacy_alive: bool,
+) -> Result<Value, ApiError> {
+    let ws = w
+        .workspaces
+        .values()
+        .find(|ws| ws.prefix == prefix)
+        .ok_or_else(ApiError::not_found)?;
+    let coll = ws
+        .collections
+        .values()
+        .find(|c| format!("{}-v{}", c.slug, c.version) == collection)
+        .ok_or_else(ApiError::not_found)?;
+    let holder = match cred {
+        None => return Err(ApiError::unauthorized()),
+        Some(Presented::Token(t)) => token_holder(ws, &t, legacy_alive),
+        Some(Presented::Bearer(b)) => match w.oauth_tokens.get(&b) {
+            Some(grant) => grant_holder(ws, grant, now, legacy_alive),
+            None if b.split('.').count() == 3 => jwt_holder(ws, &b, now, legacy_alive),
+            None => None,
+        },
+    };
+    let holder = holder.ok_or_else(ApiError::unauthorized)?;
+    admit(&holder, coll.id, ip, now)
+}
+
+fn grant_holder<'a>(
+    ws: &'a Workspace,
+    grant: &OAuthGrant,
+    now: DateTime<Utc>,
+    legacy_alive: bool,
+) -> Option<Holder<'a>> {
+    if grant.expires_at <= now || grant.workspace_id != ws.id {
+        return None;
+    }
+    match grant.credential {
+        Credential::Key(id) => {
+            let k = ws.keys.get(&id)?;
+            let c = ws.v2_clients.get(&k.api_client_id)?;
+            Some(Holder::Key(k, c))
+        }
+        Credential::Profile(id) if legacy_alive => ws.profiles.get(&id).map(Holder::Profile),
+        Credential::Profile(_) => None,
+    }
+}
+
+/// A decoded (not yet verified) JWT.
+struct Jwt {
+    header: Map<String, Value>,
+    claims: Map<String, Value>,
+    signing_input: String,
+    signature: Vec<u8>,
+}
+
+fn decode_jwt(token: &str) -> Option<Jwt> {
+    let mut parts = token.split('.');
+    let (h, p, s) = (parts.next()?, parts.next()?, parts.next()?);
+    if p.len() > 10_240 * 4 / 3 + 4 {
+        return None; // payload above the 10,240-byte limit
+    }
+    let header: Map<String, Value> =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(h).ok()?).ok()?;
+    let claims: Map<String, Value> =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(p).ok()?).ok()?;
+    Some(Jwt {
+        header,
+        claims,
+        signing_input: format!("{h}.{p}"),
+        signature: URL_SAFE_NO_PAD.decode(s).ok()?,
+    })
+}
+
+fn hmac_ok(jwt: &Jwt, secret: &str) -> bool {
+    fn check<M: Mac + hmac::digest::KeyInit>(key: &[u8], input: &[u8], sig: &[u8]) -> bool {
+        match <M as Mac>::new_from_slice(key) {
+            Ok(mut m) => {
+                m.update(input);
+                m.verify_slice(sig).is_ok()
+            }
+            Err(_) => false,
+        }
+    }
+    let (key, input, sig) = (
+        secret.as_bytes(),
+        jwt.signing_input.as_bytes(),
+        &jwt.signature[..],
+    );
+    match jwt.header.get("alg").and_then(Value::as_str) {
+        Some("HS256") => check::<Hmac<Sha256>>(key, input, sig),
+        Some("HS384") => check::<Hmac<Sha384>>(key, input, sig),
+        Some("HS512") => check::<Hmac<Sha512>>(key, input, sig),
+        _ => false,
+    }
+}
+
+/// The claim value carrying the key token (§3.4): the configured claim only, else the first
+/// non-empty of `https://www.workato.com/sub`, `workato_sub`, `sub`, header `kid`.
+fn claim_value(jwt: &Jwt, access_profile_claim: Option<&str>) -> Option<String> {
+    let text = |v: Option<&Value>| {
+        v.and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+    };
+    if let Some(c) = access_profile_claim {
+        return text(jwt.claims.get(c));
+    }
+    ["https://www.workato.com/sub", "workato_sub", "sub"]
+        .iter()
+        .find_map(|k| text(jwt.claims.get(*k)))
+        .or_else(|| text(jwt.header.get("kid")))
+}
+
+/// `exp`/`nbf` when present, `required_claims` present, `allowed_issuers` containing `iss`.
+fn claims_ok(
+    jwt: &Jwt,
+    required: &[String],
+    allowed_issuers: &[String],
+    now: DateTime<Utc>,
+) -> bool {
+    let t = now.timestamp();
+    if jwt
+        .claims
+        .get("exp")
+        .and_then(Value::as_i64)
+        .is_some_and(|exp| exp <= t)
+    {
+        return false;
+    }
+    if jwt
+        .claims
+        .get("nbf")
+        .and_then(Value::as_i64)
+        .is_some_and(|nbf| nbf > t)
+    {
+        return false;
+    }
+    if required.iter().any(|c| !jwt.claims.contains_key(c)) {
+        return false;
+    }
+    if !allowed_issuers.is_empty() {
+        let iss = jwt.claims.get("iss").and_then(Value::as_str);
+        if !iss.is_some_and(|i| allowed_issuers.iter().any(|a| a == i)) {
+            return false;
+        }
+    }
+    true
+}
+
+/// HMAC JWTs (SD-W13): the signature must verify with the client's (or legacy profile's)
+/// shared secret, and the claim value must be one of that client's key tokens (or the
+/// profile's credential).
+fn jwt_holder<'a>(
+    ws: &'a Workspace,
+    token: &str,
+    now: DateTime<Utc>,
+    legacy_alive: bool,
+) -> Option<Holder<'a>> {
+    let jwt = decode_jwt(token)?;
+    for c in ws.v2_clients.values() {
+        if c.auth_type != "jwt" || c.jwt_method.as_deref() != Some("hmac") {
+            continue;
+        }
+        let Some(secret) = c.jwt_secret.as_ref().and_then(|s| s.clear()) else {
+            continue;
+        };
+        if !hmac_ok(&jwt, secret) || !claims_ok(&jwt, &c.required_claims, &c.allowed_issuers, now) {
+            continue;
+        }
+        let Some(value) = claim_value(&jwt, c.access_profile_claim.as_deref()) else {
+            continue;
+        };
+        let h = sha256_hex(&value);
+        if let Some(k) = ws.keys_of(c.id).find(|k| matches(&k.auth_token, &h)) {
+            return Some(Holder::Key(k, c));
+        }
+    }
+    if !legacy_alive {
+        return None;
+    }
+    for p in ws.profiles.values() {
+        if p.auth_type != "jwt" || p.jwt_method.as_deref() != Some("hmac") {
+            continue;
+        }
+        let Some(secret) = p.jwt_secret.as_ref().and_then(|s| s.clear()) else {
+            continue;
+        };
+        if !hmac_ok(&jwt, secret) || !claims_ok(&jwt, &p.required_claims, &p.allowed_issuers, now) {
+            continue;
+        }
+        let value = claim_value(&jwt, p.access_profile_claim.as_deref());
+        if value.is_some_and(|v| matches(&p.secret, &sha256_hex(&v))) {
+            return Some(Holder::Profile(p));
+        }
+    }
+    None
+}
+
+fn oauth_error(status: StatusCode, error: &str) -> Response {
+    (status, Json(json!({ "error": error }))).into_response()
+}
+
+/// `POST /oauth2/token` (§4.8): client credentials via Basic auth, a form body or a JSON body.
+async fn issue_token(State(app): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let mut fields: Vec<(String, String)> = Vec::new();
+    if content_type.starts_with("application/json") {
+        match serde_json::from_slice::<Value>(&body) {
+            Ok(Value::Object(m)) => {
+                for (k, v) in m {
+                    if let Some(s) = v.as_str() {
+                        fields.push((k, s.to_owned()));
+                    }
+                }
+            }
+            _ => return oauth_error(StatusCode::BAD_REQUEST, "invalid_request"),
+        }
+    } else if content_type.starts_with("application/x-www-form-urlencoded") {
+        fields = url::form_urlencoded::parse(&body)
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+    } else if !body.is_empty() {
+        return oauth_error(StatusCode::BAD_REQUEST, "invalid_request");
+    }
+    let field = |name: &str| {
+        fields
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    };
+    match field("grant_type").as_deref() {
+        None => return oauth_error(StatusCode::BAD_REQUEST, "invalid_request"),
+        Some("client_credentials") => {}
+        Some(_) => return oauth_error(StatusCode::BAD_REQUEST, "unsupported_grant_type"),
+    }
+    let from_basic = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|a| a.trim().split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("basic"))
+        .and_then(|(_, rest)| basic(rest));
+    let (id, secret) = match from_basic {
+        Some(pair) => pair,
+        None => match (field("client_id"), field("client_secret")) {
+            (Some(i), Some(s)) => (i, s),
+            _ => return oauth_error(StatusCode::BAD_REQUEST, "invalid_request"),
+        },
+    };
+    let mut inner = app.lock();
+    let now = inner.clock.now();
+    let legacy_alive = now < app.config.workato.sunset;
+    let Some((workspace_id, credential)) =
+        oauth_client(&inner.workato, &id, &secret, now, legacy_alive)
+    else {
+        return oauth_error(StatusCode::UNAUTHORIZED, "invalid_client");
+    };
+    let token = fresh_secret();
+    inner.workato.oauth_tokens.retain(|_, g| g.expires_at > now);
+    inner.workato.oauth_tokens.insert(
+        token.clone(),
+        OAuthGrant {
+            workspace_id,
+            credential,
+            expires_at: now + Duration::seconds(ACCESS_TOKEN_TTL_SECS),
+        },
+    );
+    Json(
+        json!({"access_token": token, "token_type": "Bearer", "expires_in": ACCESS_TOKEN_TTL_SECS}),
+    )
+    .into_response()
+}
+
+/// The active oauth2 key (or legacy profile) with this client id and secret.
+fn oauth_client(
+    w: &WorkatoState,
+    id: &str,
+    secret: &str,
+    now: DateTime<Utc>,
+    legacy_alive: bool,
+) -> Option<(u64, Credential)> {
+    let h = sha256_hex(secret);
+    for ws in w.workspaces.values() {
+        for k in ws.keys.values() {
+            if k.oauth_client_id.as_deref() != Some(id) || !matches(&k.oauth_client_secret, &h) {
+                continue;
+            }
+            let client_ok = ws
+                .v2_clients
+                .get(&k.api_client_id)
+                .is_some_and(|c| c.auth_type == "oauth2");
+            if client_ok && k.active && k.usable_from <= now {
+                return Some((ws.id, Credential::Key(k.id)));
+            }
+        }
+        if legacy_alive {
+            for p in ws.profiles.values() {
+                if p.auth_type == "oauth2"
+                    && p.active
+                    && p.oauth_client_id.as_deref() == Some(id)
+                    && matches(&p.oauth_client_secret, &h)
+                {
+                    return Some((ws.id, Credential::Profile(p.id)));
+                }
+            }
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ip_rules() {
+        let ip: IpAddr = "203.0.113.9".parse().unwrap();
+        assert!(ip_allowed(&[], &[], Some(ip)));
+        assert!(ip_allowed(&["203.0.113.0/24".into()], &[], Some(ip)));
+        assert!(!ip_allowed(&["198.51.100.7".into()], &[], Some(ip)));
+        assert!(!ip_allowed(&[], &["203.0.113.9".into()], Some(ip)));
+        assert!(!ip_allowed(&["300.1.2.3".into()], &[], Some(ip)));
+    }
+
+    #[test]
+    fn hs256_jwt_verifies() {
+        let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"HS256","typ":"JWT"}"#);
+        let payload = URL_SAFE_NO_PAD.encode(br#"{"sub":"tok","iss":"me"}"#);
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(b"k").unwrap();
+        mac.update(format!("{header}.{payload}").as_bytes());
+        let sig = URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes());
+        let jwt = decode_jwt(&format!("{header}.{payload}.{sig}")).unwrap();
+        assert!(hmac_ok(&jwt, "k"));
+        assert!(!hmac_ok(&jwt, "other"));
+        assert_eq!(claim_value(&jwt, None).as_deref(), Some("tok"));
+        assert_eq!(claim_value(&jwt, Some("nope")), None);
+        let now = Utc::now();
+        assert!(claims_ok(&jwt, &["iss".into()], &["me".into()], now));
+        assert!(!claims_ok(&jwt, &["aud".into()], &[], now));
+        assert!(!claims_ok(&jwt, &[], &["you".into()], now));
+    }
+}
