@@ -69,12 +69,23 @@ pub fn run(ctx: &Ctx, args: &PlanArgs) -> Result<ExitCode> {
         let counts: Vec<String> = by_kind.iter().map(|(k, n)| format!("{n} {k}")).collect();
         p.line(format!("findings: {}", counts.join(", ")));
     }
-    for f in plan
+    const SHOWN: usize = 10;
+    let blockers: Vec<_> = plan
         .findings
         .iter()
         .filter(|f| f.kind == FindingKind::Blocker)
-    {
+        .collect();
+    for f in blockers.iter().take(SHOWN) {
         p.line(format!("  {f}"));
+    }
+    if blockers.len() > SHOWN {
+        p.line(format!(
+            "  … and {} more blocker(s): keyshift report --format md",
+            blockers.len() - SHOWN
+        ));
+    }
+    for f in &plan.findings {
+        p.event("plan.finding", serde_json::to_value(f)?);
     }
     if !blocked_profiles.is_empty() {
         p.line(format!(

@@ -68,10 +68,8 @@ pub fn plan(inv: &Inventory, mapping: &Mapping, signing: &SigningIndex) -> Plan 
 
     // Chunk groups, name clients and keys.
     let max = mapping.file.client.max_keys_per_client;
-    let mut per_legacy_client: BTreeMap<
-        (String, i64),
-        Vec<(ClientSettings, Vec<&Profile>, Option<SigningSecretRef>)>,
-    > = BTreeMap::new();
+    type Chunk<'a> = (ClientSettings, Vec<&'a Profile>, Option<SigningSecretRef>);
+    let mut per_legacy_client: BTreeMap<(String, i64), Vec<Chunk>> = BTreeMap::new();
     for ((ws, client_id, settings), (members, signing_ref)) in groups {
         let list = per_legacy_client.entry((ws, client_id)).or_default();
         for chunk in members.chunks(max) {

@@ -31,6 +31,9 @@ use crate::model::{ClientSpec, Finding, Inventory, Plan};
 
 pub use schema::{APPLICATION_ID, SCHEMA_VERSION};
 
+/// One row of the event log: `(at, kind, op_id, detail JSON)`.
+pub type EventRow = (String, String, Option<String>, String);
+
 /// Lifecycle of one remote write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -263,10 +266,7 @@ impl StateDb {
         Ok(())
     }
 
-    pub fn events(
-        &self,
-        kind: Option<&str>,
-    ) -> Result<Vec<(String, String, Option<String>, String)>> {
+    pub fn events(&self, kind: Option<&str>) -> Result<Vec<EventRow>> {
         let conn = self.conn();
         let mut stmt = conn.prepare(
             "SELECT at, kind, op_id, detail FROM events WHERE ?1 IS NULL OR kind = ?1 ORDER BY seq",
@@ -389,12 +389,12 @@ impl StateDb {
         let clients = conn
             .prepare("SELECT spec FROM plan_clients ORDER BY ord")?
             .query_map([], |r| r.get::<_, String>(0))?
-            .map(|r| Ok(from_json::<ClientSpec>(&r?)?))
+            .map(|r| from_json::<ClientSpec>(&r?))
             .collect::<Result<Vec<_>>>()?;
         let findings = conn
             .prepare("SELECT body FROM findings ORDER BY seq")?
             .query_map([], |r| r.get::<_, String>(0))?
-            .map(|r| Ok(from_json::<Finding>(&r?)?))
+            .map(|r| from_json::<Finding>(&r?))
             .collect::<Result<Vec<_>>>()?;
         Ok(Plan { clients, findings })
     }

@@ -1,0 +1,42 @@
+//! Design invariant 1: planning holds no write capability. The planner is a pure function;
+//! this guards against someone handing it a network client later.
+
+use std::path::Path;
+
+fn source(path: &str) -> String {
+    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(path)).unwrap()
+}
+
+#[test]
+fn planning_code_reaches_no_network_client() {
+    let mut files = vec!["src/commands/plan.rs".to_string()];
+    for entry in
+        std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("src/mapping")).unwrap()
+    {
+        files.push(format!(
+            "src/mapping/{}",
+            entry.unwrap().file_name().to_string_lossy()
+        ));
+    }
+    for file in files {
+        let text = source(&file);
+        for forbidden in [
+            "WorkatoTarget",
+            "WorkatoConn",
+            "HttpClient",
+            "reqwest",
+            "ctx.workato",
+            "crate::http",
+        ] {
+            assert!(
+                !text.contains(forbidden),
+                "{file} mentions {forbidden}: planning must not hold a network capability"
+            );
+        }
+    }
+    // And the engine's entry point takes only data.
+    let engine = source("src/mapping/engine.rs");
+    assert!(engine.contains(
+        "pub fn plan(inv: &Inventory, mapping: &Mapping, signing: &SigningIndex) -> Plan"
+    ));
+}
