@@ -55,6 +55,12 @@ pub enum Command {
     Status,
     /// Render the run's report.
     Report(ReportArgs),
+    /// Write handover.csv and handover.json: per profile, the new key and what its consumer
+    /// must change (no secrets; each row names its line in the secret sink).
+    Handover {
+        #[arg(long, default_value = ".", value_name = "DIR")]
+        out: PathBuf,
+    },
     /// Read back the secrets written by apply, for the hand-over.
     Secrets(SecretsArgs),
     /// Run the local emulator of the vendor APIs.
@@ -109,12 +115,15 @@ fn parse_rate(s: &str) -> Result<f64, String> {
 
 #[derive(Debug, Args, Default, Clone)]
 pub struct VerifyArgs {
-    /// Also prove each new key authenticates (not yet available for Workato; see docs).
+    /// Also prove each new key authenticates at the consumer side (the API gateway).
     #[arg(long)]
     pub live: bool,
     /// Treat unverifiable keys as failures.
     #[arg(long)]
     pub strict: bool,
+    /// How long a live probe keeps polling a refused key (propagation delay), in seconds.
+    #[arg(long, default_value_t = 60, value_name = "SECS")]
+    pub probe_deadline: u64,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]

@@ -32,6 +32,8 @@ pub async fn run(ctx: &Ctx, args: &DemoArgs) -> Result<ExitCode> {
         "plan-report.md",
         "report.md",
         "report.json",
+        "handover.csv",
+        "handover.json",
     ] {
         let _ = std::fs::remove_file(dir.join(name));
     }
@@ -101,6 +103,7 @@ pub async fn run(ctx: &Ctx, args: &DemoArgs) -> Result<ExitCode> {
         &dir.join("report.json"),
         &super::report::render(&report, ReportFormat::Json)?,
     )?;
+    super::handover::write(&demo, &db, dir)?;
     let elapsed = started.elapsed();
     let requests = total_requests(&db)?;
     sandbox.shutdown().await;
@@ -125,6 +128,7 @@ pub async fn run(ctx: &Ctx, args: &DemoArgs) -> Result<ExitCode> {
     p.line("  plan-report.md   the dry-run report");
     p.line("  report.md/.json  the final report");
     p.line("  secrets.jsonl    every new key's secret, once (0600)");
+    p.line("  handover.csv/.json  per profile: new client and key, what its consumer changes");
     p.line(format!("try: keyshift --state {} status", state.display()));
     // Blocked profiles are expected in the demo's data; the run itself succeeded.
     let _ = plan_code;

@@ -4,6 +4,7 @@
 pub mod apply;
 pub mod demo;
 pub mod export;
+pub mod handover;
 pub mod plan;
 pub mod report;
 pub mod sandbox;
@@ -72,6 +73,7 @@ async fn dispatch(cli: Cli, env: Env, printer: Printer) -> Result<ExitCode> {
         Command::Status => status::run(&ctx),
         Command::Report(a) => report::run(&ctx, a),
         Command::Secrets(a) => secrets::run(&ctx, a),
+        Command::Handover { out } => handover::run(&ctx, out),
         Command::Demo(a) => demo::run(&ctx, a).await,
         Command::Sandbox(_) => unreachable!("handled above"),
     }

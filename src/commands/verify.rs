@@ -2,16 +2,23 @@
 //! it with the plan field by field. Drift exits 4, each difference listed.
 
 use anyhow::Result;
+use futures::stream::{self, StreamExt};
+use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
-use serde_json::json;
+use serde_json::{json, Value};
 use std::collections::{BTreeSet, HashMap};
+use std::time::Duration;
 
 use crate::cli::VerifyArgs;
 use crate::context::Ctx;
 use crate::errors::{ExitCode, KeyshiftError};
-use crate::model::{ClientSpec, Workspace};
+use crate::http::check_transport;
+use crate::model::{AuthType, ClientSpec, Inventory, KeySpec, Workspace};
+use crate::providers::workato::probe::{
+    derive_gateway, Credential, JwtKey, ProbeTarget, Prober, Verdict,
+};
 use crate::providers::workato::{RemoteClient, RemoteKey, WorkatoTarget, WsAddr};
-use crate::secrets::read_sink;
+use crate::secrets::{read_sink, SigningSecrets, SinkRecord};
 use crate::state::{key_op_id, OpState, StateDb};
 
 /// One difference between the plan and what the vendor holds.
@@ -35,14 +42,6 @@ impl std::fmt::Display for Drift {
 }
 
 pub async fn run(ctx: &Ctx, args: &VerifyArgs) -> Result<ExitCode> {
-    if args.live {
-        return Err(KeyshiftError::Usage(
-            "verify --live is not available for Workato yet (the consumer-gateway probes come \
-             with full auth-type support); run `keyshift verify` for the read-back check"
-                .into(),
-        )
-        .into());
-    }
     let db = StateDb::open(&ctx.state_path, false)?;
     let plan = db.load_plan()?;
     let inv = db.load_inventory()?;
@@ -55,12 +54,19 @@ pub async fn run(ctx: &Ctx, args: &VerifyArgs) -> Result<ExitCode> {
     let target = WorkatoTarget::new(conn.clone());
     let sink_records = read_sink(&ctx.sink_path()?)?;
     // The last record per key is its usable secret.
-    let mut usable: HashMap<String, Option<i64>> = HashMap::new();
-    for r in &sink_records {
-        usable.insert(r.op_id.clone(), r.key_id);
+    let mut usable: HashMap<String, SinkRecord> = HashMap::new();
+    for r in sink_records {
+        usable.insert(r.op_id.clone(), r);
     }
+    let live = if args.live {
+        Some(LiveSetup::new(ctx, &inv)?)
+    } else {
+        None
+    };
+    let mut probes: Vec<(String, String, i64, ProbeTarget)> = Vec::new();
 
     let mut drift: Vec<Drift> = Vec::new();
+    let mut live_results: Vec<LiveResult> = Vec::new();
     let mut checked_keys = 0usize;
     let mut ok_keys = 0usize;
     let spaces: BTreeSet<&str> = plan.clients.iter().map(|c| c.workspace.as_str()).collect();
@@ -159,7 +165,19 @@ pub async fn run(ctx: &Ctx, args: &VerifyArgs) -> Result<ExitCode> {
                     });
                 }
                 let op = key_op_id(&key.source);
-                if ops.get(&op) == Some(&OpState::Done) && usable.get(&op) != Some(&Some(rk.id)) {
+                let record = usable.get(&op).filter(|r| r.key_id == Some(rk.id));
+                if let (Some(live), Some(record)) = (&live, record) {
+                    match live.target(spec, key, rk, record) {
+                        Ok(t) => probes.push((key.source.clone(), object.clone(), rk.id, t)),
+                        Err(reason) => live_results.push(LiveResult {
+                            source: key.source.clone(),
+                            key_id: rk.id,
+                            verdict: Verdict::Unverifiable,
+                            detail: reason,
+                        }),
+                    }
+                }
+                if ops.get(&op) == Some(&OpState::Done) && record.is_none() {
                     drift.push(Drift {
                         workspace: ws.into(),
                         object: object.clone(),
@@ -176,11 +194,51 @@ pub async fn run(ctx: &Ctx, args: &VerifyArgs) -> Result<ExitCode> {
     }
     bar.finish_and_clear();
 
+    if let Some(live) = &live {
+        let bar = ctx.printer.progress(probes.len() as u64, "probe");
+        let prober = Prober::new(&live.gateway, Duration::from_secs(args.probe_deadline))?;
+        let results: Vec<(String, String, i64, (Verdict, String))> = stream::iter(probes)
+            .map(|(source, object, key_id, target)| {
+                let prober = &prober;
+                let bar = &bar;
+                async move {
+                    let v = prober.probe(&target).await;
+                    bar.inc(1);
+                    (source, object, key_id, v)
+                }
+            })
+            .buffer_unordered(16)
+            .collect()
+            .await;
+        bar.finish_and_clear();
+        for (source, object, key_id, (verdict, detail)) in results {
+            if verdict == Verdict::Rejected {
+                drift.push(Drift {
+                    workspace: source.split(':').nth(2).unwrap_or("").to_string(),
+                    object,
+                    field: "live".into(),
+                    expected: "the gateway accepts the key".into(),
+                    found: detail.clone(),
+                });
+            }
+            live_results.push(LiveResult {
+                source,
+                key_id,
+                verdict,
+                detail,
+            });
+        }
+        live_results.sort_by(|a, b| a.source.cmp(&b.source));
+    }
+    let count = |v: Verdict| live_results.iter().filter(|r| r.verdict == v).count();
+    let unverifiable = count(Verdict::Unverifiable);
+
     let requests = conn.http().requests_sent();
     db.event(
         "verify",
         None,
-        &json!({ "checked_keys": checked_keys, "ok_keys": ok_keys, "drift": drift, "requests": requests }),
+        &json!({ "checked_keys": checked_keys, "ok_keys": ok_keys, "drift": drift,
+                 "requests": requests, "live": if args.live { json!(live_results) } else { Value::Null } }),
     )?;
     db.set_meta("verify.at", &crate::state::now())?;
     let p = &ctx.printer;
@@ -194,14 +252,36 @@ pub async fn run(ctx: &Ctx, args: &VerifyArgs) -> Result<ExitCode> {
         plan.clients.len(),
         drift.len()
     ));
+    if args.live {
+        for r in live_results
+            .iter()
+            .filter(|r| r.verdict == Verdict::Unverifiable)
+            .take(20)
+        {
+            p.line(format!(
+                "  unverifiable: {} (key {}): {}",
+                r.source, r.key_id, r.detail
+            ));
+        }
+        p.line(format!(
+            "verify --live: {} ok, {} expected-inactive, {} rejected, {unverifiable} unverifiable{}",
+            count(Verdict::Ok),
+            count(Verdict::ExpectedInactive),
+            count(Verdict::Rejected),
+            if args.strict { " (--strict: unverifiable fails)" } else { "" }
+        ));
+    }
     p.event(
         "verify.done",
-        json!({ "checked_keys": checked_keys, "ok_keys": ok_keys, "drift": drift.len() }),
+        json!({ "checked_keys": checked_keys, "ok_keys": ok_keys, "drift": drift.len(),
+                "live": args.live.then(|| json!({
+                    "ok": count(Verdict::Ok), "expected_inactive": count(Verdict::ExpectedInactive),
+                    "rejected": count(Verdict::Rejected), "unverifiable": unverifiable })) }),
     );
-    Ok(if drift.is_empty() {
-        ExitCode::Ok
-    } else {
+    Ok(if !drift.is_empty() || (args.strict && unverifiable > 0) {
         ExitCode::Drift
+    } else {
+        ExitCode::Ok
     })
 }
 
@@ -271,5 +351,129 @@ fn compare_client(spec: &ClientSpec, rc: &RemoteClient, drift: &mut Vec<Drift>) 
                 .as_ref()
                 .map(|v| format!("{:?}", v.iter().cloned().collect::<BTreeSet<_>>())),
         );
+    }
+}
+
+/// The live verdict of one key.
+#[derive(Debug, Clone, Serialize)]
+pub struct LiveResult {
+    pub source: String,
+    pub key_id: i64,
+    pub verdict: Verdict,
+    pub detail: String,
+}
+
+/// What live probes need: the gateway root, collection URLs, signing material.
+struct LiveSetup {
+    gateway: String,
+    collection_urls: HashMap<(String, i64), String>,
+    signing: SigningSecrets,
+}
+
+impl LiveSetup {
+    fn new(ctx: &Ctx, inv: &Inventory) -> Result<LiveSetup> {
+        let management = ctx.env.get("KEYSHIFT_WORKATO_URL")?.unwrap_or_default();
+        let gateway = ctx
+            .env
+            .get("KEYSHIFT_WORKATO_GATEWAY_URL")?
+            .or_else(|| ctx.config.workato.gateway_url.clone())
+            .or_else(|| derive_gateway(&management))
+            .ok_or_else(|| {
+                KeyshiftError::Config(
+                    "verify --live needs the API gateway's address — set \
+                     KEYSHIFT_WORKATO_GATEWAY_URL (e.g. https://apim.workato.com)"
+                        .into(),
+                )
+            })?;
+        check_transport(
+            "KEYSHIFT_WORKATO_GATEWAY_URL",
+            &gateway,
+            ctx.allow_insecure_http,
+        )?;
+        Ok(LiveSetup {
+            gateway,
+            collection_urls: inv
+                .collections
+                .iter()
+                .filter_map(|c| c.url.clone().map(|u| ((c.workspace.clone(), c.id), u)))
+                .collect(),
+            signing: ctx.signing_secrets()?.unwrap_or_default(),
+        })
+    }
+
+    /// How this key's consumer will call: the probe for it, or why it cannot be probed.
+    fn target(
+        &self,
+        spec: &ClientSpec,
+        key: &KeySpec,
+        remote: &RemoteKey,
+        record: &SinkRecord,
+    ) -> std::result::Result<ProbeTarget, String> {
+        let url = spec
+            .settings
+            .collection_ids
+            .iter()
+            .find_map(|id| self.collection_urls.get(&(spec.workspace.clone(), *id)))
+            .ok_or("no gateway URL for the client's collections")?
+            .clone();
+        let s = &spec.settings;
+        let secret = SecretString::from(record.secret.expose_secret().to_string());
+        let credential = match &s.auth_type {
+            AuthType::Token => Credential::Token(secret),
+            AuthType::Oauth2 => Credential::OAuth {
+                client_id: record
+                    .oauth_client_id
+                    .clone()
+                    .ok_or("no OAuth client id in the sink")?,
+                secret,
+            },
+            AuthType::Jwt | AuthType::Oidc => {
+                let (jwt_key, kid) = match (&s.auth_type, s.jwt_method.as_deref()) {
+                    (AuthType::Jwt, Some("hmac")) => {
+                        let shared = spec
+                            .signing_secret
+                            .as_ref()
+                            .and_then(|r| self.signing.hmac_for(r))
+                            .ok_or("no HMAC signing secret in the signing-secrets file")?;
+                        (
+                            JwtKey::Hmac(SecretString::from(shared.expose_secret().to_string())),
+                            None,
+                        )
+                    }
+                    _ => {
+                        let probe = self
+                            .signing
+                            .probe_keys
+                            .iter()
+                            .find(|k| k.workspace == spec.workspace && k.profile_id == key.profile_id)
+                            .ok_or("no probe key for this RSA/OIDC consumer (probe_keys in the signing-secrets file)")?;
+                        (
+                            JwtKey::RsaPem(SecretString::from(
+                                probe.private_key_pem.expose_secret().to_string(),
+                            )),
+                            probe.kid.clone(),
+                        )
+                    }
+                };
+                Credential::Jwt {
+                    key: jwt_key,
+                    kid,
+                    claim: s
+                        .access_profile_claim
+                        .clone()
+                        .unwrap_or_else(|| "sub".into()),
+                    token: secret,
+                    required_claims: s.required_claims.iter().cloned().collect(),
+                    issuer: s.allowed_issuers.iter().next().cloned(),
+                }
+            }
+            AuthType::Unknown(a) => return Err(format!("auth type {a} cannot be probed")),
+        };
+        Ok(ProbeTarget {
+            url,
+            credential,
+            active: remote.active && key.active,
+            ip_restricted: !key.ip_allow_list.is_empty(),
+        })
     }
 }

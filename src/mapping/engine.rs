@@ -7,7 +7,7 @@
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
-use super::{render, Mapping};
+use super::{render, Mapping, Subject};
 use crate::model::{
     AuthType, ClientSettings, ClientSpec, Finding, FindingKind, Inventory, KeySpec, LegacyClient,
     Plan, Profile, SigningSecretRef,
@@ -15,6 +15,8 @@ use crate::model::{
 use crate::secrets::SigningIndex;
 
 const VENDOR: &str = "workato";
+/// The `field` of the finding that records a profile left out by the mapping's filters.
+pub const EXCLUDED_FIELD: &str = "filters";
 
 /// Map an inventory to a plan. Profiles that cannot be mapped become blocker findings; all
 /// others are planned.
@@ -42,7 +44,39 @@ pub fn plan(inv: &Inventory, mapping: &Mapping, signing: &SigningIndex) -> Plan 
             b.id,
         ))
     });
+    let external_ids: HashMap<&str, &str> = inv
+        .workspaces
+        .iter()
+        .filter_map(|w| w.external_id.as_deref().map(|e| (w.id.as_str(), e)))
+        .collect();
     for p in profiles {
+        let client_name = clients
+            .get(&(p.workspace.as_str(), p.legacy_client_id))
+            .map(|c| c.name.as_str())
+            .unwrap_or("");
+        let subject = Subject {
+            workspace: &p.workspace,
+            workspace_external_id: external_ids.get(p.workspace.as_str()).copied(),
+            client_id: p.legacy_client_id,
+            client_name,
+            profile_id: p.id,
+            profile_name: &p.name,
+            auth_type: p.auth_type.as_str(),
+        };
+        if let Some(reason) = mapping.file.filters.excludes(&subject) {
+            findings.push(Finding {
+                kind: FindingKind::Advice,
+                vendor: VENDOR.into(),
+                workspace: p.workspace.clone(),
+                object_kind: "profile".into(),
+                object_id: p.id.to_string(),
+                object_name: p.name.clone(),
+                field: EXCLUDED_FIELD.into(),
+                found: reason,
+                fix: "nothing to do, or change [filters] in the mapping file to include it".into(),
+            });
+            continue;
+        }
         if !clients.contains_key(&(p.workspace.as_str(), p.legacy_client_id)) {
             findings.push(blocker(
                 p,
@@ -338,7 +372,12 @@ fn settings_for(
         AuthType::Token | AuthType::Oauth2 => {}
     }
 
-    if p.collection_ids.is_empty() {
+    let collection_ids: Vec<i64> = p
+        .collection_ids
+        .iter()
+        .map(|id| mapping.file.collections.remapped(&p.workspace, *id))
+        .collect();
+    if collection_ids.is_empty() {
         problems.push(blocker(
             p,
             "api_collection_ids",
@@ -346,13 +385,18 @@ fn settings_for(
             "grant at least one collection in the source, or exclude the profile",
         ));
     }
-    for id in &p.collection_ids {
+    for (id, source_id) in collection_ids.iter().zip(&p.collection_ids) {
         if !collections.contains(&(p.workspace.as_str(), *id)) {
+            let remapped = if id == source_id {
+                String::new()
+            } else {
+                format!(" (remapped from {source_id} by collections.remap)")
+            };
             problems.push(blocker(
                 p,
                 "api_collection_ids",
                 format!(
-                    "API collection {id} does not exist in workspace {}",
+                    "API collection {id}{remapped} does not exist in workspace {}",
                     p.workspace
                 ),
                 "remove the collection from the profile, or re-run export if it was just created",
@@ -387,7 +431,7 @@ fn settings_for(
             .filter(|_| g("access_profile_claim")),
         required_claims: sorted_if(&p.required_claims, g("required_claims")),
         allowed_issuers: sorted_if(&p.allowed_issuers, g("allowed_issuers")),
-        collection_ids: p.collection_ids.iter().copied().collect(),
+        collection_ids: collection_ids.into_iter().collect(),
         policy_id: p.policy_id.filter(|_| g("api_policy_id")),
     };
     Ok((settings, signing_ref))

@@ -101,6 +101,158 @@ pub struct MappingFile {
     pub key: KeySection,
     #[serde(default)]
     pub fields: BTreeMap<String, FieldRule>,
+    #[serde(default)]
+    pub filters: Filters,
+    #[serde(default)]
+    pub collections: CollectionsSection,
+}
+
+/// Which profiles a run covers. Empty lists select everything; `exclude` wins.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Filters {
+    #[serde(default)]
+    pub include: Selector,
+    #[serde(default)]
+    pub exclude: Selector,
+}
+
+/// Ids or names (numbers or strings) per object kind.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Selector {
+    /// Workspace ids or external ids.
+    #[serde(default)]
+    pub workspaces: Vec<IdOrName>,
+    /// Legacy client ids or names.
+    #[serde(default)]
+    pub clients: Vec<IdOrName>,
+    /// Profile ids or names.
+    #[serde(default)]
+    pub profiles: Vec<IdOrName>,
+    #[serde(default)]
+    pub auth_types: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(untagged)]
+pub enum IdOrName {
+    Id(i64),
+    Name(String),
+}
+
+impl IdOrName {
+    pub fn matches(&self, id: &str, names: &[&str]) -> bool {
+        match self {
+            IdOrName::Id(n) => n.to_string() == id,
+            IdOrName::Name(s) => s == id || names.contains(&s.as_str()),
+        }
+    }
+}
+
+impl Selector {
+    fn is_empty(&self) -> bool {
+        self.workspaces.is_empty()
+            && self.clients.is_empty()
+            && self.profiles.is_empty()
+            && self.auth_types.is_empty()
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CollectionsSection {
+    /// Collection ids to replace, e.g. when the target environment has its own copies.
+    #[serde(default)]
+    pub remap: Vec<Remap>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Remap {
+    /// Only in this workspace (default: every workspace).
+    #[serde(default)]
+    pub workspace: Option<String>,
+    pub from: i64,
+    pub to: i64,
+}
+
+/// Why a profile is left out by the filters, if it is.
+pub struct Subject<'a> {
+    pub workspace: &'a str,
+    pub workspace_external_id: Option<&'a str>,
+    pub client_id: i64,
+    pub client_name: &'a str,
+    pub profile_id: i64,
+    pub profile_name: &'a str,
+    pub auth_type: &'a str,
+}
+
+impl Filters {
+    /// `None` when the profile is selected, else which rule left it out.
+    pub fn excludes(&self, s: &Subject) -> Option<String> {
+        let ws_names: Vec<&str> = s.workspace_external_id.into_iter().collect();
+        let client_id = s.client_id.to_string();
+        let profile_id = s.profile_id.to_string();
+        let hits = |sel: &Selector| -> Vec<&'static str> {
+            let mut out = Vec::new();
+            if sel
+                .workspaces
+                .iter()
+                .any(|w| w.matches(s.workspace, &ws_names))
+            {
+                out.push("workspaces");
+            }
+            if sel
+                .clients
+                .iter()
+                .any(|c| c.matches(&client_id, &[s.client_name]))
+            {
+                out.push("clients");
+            }
+            if sel
+                .profiles
+                .iter()
+                .any(|p| p.matches(&profile_id, &[s.profile_name]))
+            {
+                out.push("profiles");
+            }
+            if sel.auth_types.iter().any(|a| a == s.auth_type) {
+                out.push("auth_types");
+            }
+            out
+        };
+        if let Some(rule) = hits(&self.exclude).first() {
+            return Some(format!("excluded by filters.exclude.{rule}"));
+        }
+        let inc = &self.include;
+        if inc.is_empty() {
+            return None;
+        }
+        let selected = |list_empty: bool, hit: bool| list_empty || hit;
+        let h = hits(inc);
+        let ok = selected(inc.workspaces.is_empty(), h.contains(&"workspaces"))
+            && selected(inc.clients.is_empty(), h.contains(&"clients"))
+            && selected(inc.profiles.is_empty(), h.contains(&"profiles"))
+            && selected(inc.auth_types.is_empty(), h.contains(&"auth_types"));
+        (!ok).then(|| "not selected by filters.include".to_string())
+    }
+}
+
+impl CollectionsSection {
+    pub fn remapped(&self, workspace: &str, id: i64) -> i64 {
+        // A workspace's own entry wins over a global one.
+        let specific = self
+            .remap
+            .iter()
+            .find(|r| r.from == id && r.workspace.as_deref() == Some(workspace));
+        let global = || {
+            self.remap
+                .iter()
+                .find(|r| r.from == id && r.workspace.is_none())
+        };
+        specific.or_else(global).map(|r| r.to).unwrap_or(id)
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -360,6 +512,38 @@ fn validate(file: &MappingFile, problems: &mut Vec<String>) -> Option<Deadlines>
             }
         }
     }
+    for (kind, sel) in [
+        ("include", &file.filters.include),
+        ("exclude", &file.filters.exclude),
+    ] {
+        for a in &sel.auth_types {
+            if !["token", "jwt", "oauth2", "oidc"].contains(&a.as_str()) {
+                problems.push(format!(
+                    "key filters.{kind}.auth_types: {a:?} is not an auth type — use token, jwt, \
+                     oauth2 or oidc"
+                ));
+            }
+        }
+    }
+    let mut seen_remaps = std::collections::HashSet::new();
+    for (i, r) in file.collections.remap.iter().enumerate() {
+        if !seen_remaps.insert((r.workspace.clone(), r.from)) {
+            problems.push(format!(
+                "key collections.remap[{i}]: collection {} is remapped twice{} — keep one entry",
+                r.from,
+                r.workspace
+                    .as_deref()
+                    .map(|w| format!(" in workspace {w}"))
+                    .unwrap_or_default()
+            ));
+        }
+        if r.from == r.to {
+            problems.push(format!(
+                "key collections.remap[{i}]: from and to are both {} — remove the entry",
+                r.from
+            ));
+        }
+    }
     let frozen = parse_deadline(
         "deadlines.legacy_frozen",
         &file.deadlines.legacy_frozen,
@@ -487,6 +671,67 @@ mod tests {
         let err = Mapping::parse("m.toml", &text).unwrap_err().to_string();
         assert!(err.contains("m.toml (line"), "{err}");
         assert!(err.contains("max_key_per_client"), "{err}");
+    }
+
+    #[test]
+    fn filters_include_and_exclude() {
+        let text = format!(
+            "{}\n[filters.include]\nworkspaces = [1, \"A2300\"]\n[filters.exclude]\nprofiles = [\"Old\", 7]\nauth_types = [\"oidc\"]\n",
+            SHIPPED[0].1
+        );
+        let m = Mapping::parse("f.toml", &text).unwrap();
+        let subject = |ws: &'static str,
+                       ext: Option<&'static str>,
+                       id: i64,
+                       name: &'static str,
+                       auth: &'static str| Subject {
+            workspace: ws,
+            workspace_external_id: ext,
+            client_id: 1,
+            client_name: "c",
+            profile_id: id,
+            profile_name: name,
+            auth_type: auth,
+        };
+        let f = &m.file.filters;
+        assert_eq!(f.excludes(&subject("1", None, 1, "p", "token")), None);
+        assert_eq!(
+            f.excludes(&subject("9", Some("A2300"), 1, "p", "token")),
+            None
+        );
+        assert!(f
+            .excludes(&subject("9", None, 1, "p", "token"))
+            .unwrap()
+            .contains("include"));
+        assert!(f
+            .excludes(&subject("1", None, 7, "p", "token"))
+            .unwrap()
+            .contains("exclude.profiles"));
+        assert!(f
+            .excludes(&subject("1", None, 2, "Old", "token"))
+            .unwrap()
+            .contains("exclude.profiles"));
+        assert!(f
+            .excludes(&subject("1", None, 2, "p", "oidc"))
+            .unwrap()
+            .contains("exclude.auth_types"));
+    }
+
+    #[test]
+    fn remaps_validate_and_apply() {
+        let text = format!(
+            "{}\n[[collections.remap]]\nfrom = 10\nto = 20\n[[collections.remap]]\nworkspace = \"2\"\nfrom = 10\nto = 30\n",
+            SHIPPED[0].1
+        );
+        let m = Mapping::parse("r.toml", &text).unwrap();
+        assert_eq!(m.file.collections.remapped("1", 10), 20);
+        assert_eq!(m.file.collections.remapped("1", 11), 11);
+        let bad = format!(
+            "{}\n[[collections.remap]]\nfrom = 10\nto = 10\n",
+            SHIPPED[0].1
+        );
+        let err = Mapping::parse("r.toml", &bad).unwrap_err().to_string();
+        assert!(err.contains("key collections.remap[0]"), "{err}");
     }
 
     #[test]

@@ -37,6 +37,7 @@ pub fn render(r: &Report) -> String {
         ("planned v2 API clients", s.planned_clients),
         ("planned API keys", s.planned_keys),
         ("blocked profiles", s.blocked_profiles),
+        ("excluded by filters", s.excluded_profiles),
         ("v2 API clients created", s.created_clients),
         ("API keys migrated", s.migrated_keys),
         ("API keys pending", s.pending_keys),
@@ -172,12 +173,12 @@ pub fn render(r: &Report) -> String {
     let _ = writeln!(o, "\n## Access profiles ({})\n", r.profiles.len());
     let _ = writeln!(
         o,
-        "| workspace | profile | auth | active | status | → v2 client | key | note |\n|---|---|---|---|---|---|---|---|"
+        "| workspace | profile | auth | active | status | → v2 client | key | live | note |\n|---|---|---|---|---|---|---|---|---|"
     );
     for p in &r.profiles {
         let _ = writeln!(
             o,
-            "| {} | {} \"{}\" | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} \"{}\" | {} | {} | {} | {} | {} | {} | {} |",
             p.workspace,
             p.profile_id,
             cell(&p.profile_name),
@@ -193,6 +194,7 @@ pub fn render(r: &Report) -> String {
                 (Some(n), None) => cell(n),
                 _ => "—".into(),
             },
+            p.live.as_deref().unwrap_or("—"),
             p.note.as_deref().map(cell).unwrap_or_default(),
         );
     }

@@ -1,6 +1,7 @@
 //! One report model, several renderers. The model is built from the state DB only (no
 //! network), and holds no secret: the sink is referenced by path, never read.
 
+pub mod handover;
 pub mod markdown;
 
 use anyhow::Result;
@@ -8,7 +9,7 @@ use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 
 use crate::commands::deadline_stance;
-use crate::mapping::Mapping;
+use crate::mapping::{engine::EXCLUDED_FIELD, Mapping};
 use crate::model::{Finding, FindingKind};
 use crate::state::{client_op_id, key_op_id, OpState, StateDb};
 
@@ -49,6 +50,7 @@ pub struct Summary {
     pub planned_clients: usize,
     pub planned_keys: usize,
     pub blocked_profiles: usize,
+    pub excluded_profiles: usize,
     pub migrated_keys: usize,
     pub created_clients: usize,
     pub pending_keys: usize,
@@ -87,12 +89,14 @@ pub struct ProfileRow {
     pub legacy_client_id: i64,
     pub auth_type: String,
     pub active: bool,
-    /// `migrated`, `planned`, `in_progress`, `failed`, `blocked`.
+    /// `migrated`, `planned`, `in_progress`, `failed`, `blocked`, `excluded`.
     pub status: String,
     pub client_name: Option<String>,
     pub client_id: Option<i64>,
     pub key_name: Option<String>,
     pub key_id: Option<i64>,
+    /// The last `verify --live` verdict for the key, if any.
+    pub live: Option<String>,
     pub note: Option<String>,
 }
 
@@ -126,6 +130,13 @@ impl Report {
             .map(|f| ((f.workspace.clone(), f.object_id.clone()), f))
             .collect();
 
+        let excluded: HashMap<(String, String), &Finding> = plan
+            .findings
+            .iter()
+            .filter(|f| f.object_kind == "profile" && f.field == EXCLUDED_FIELD)
+            .map(|f| ((f.workspace.clone(), f.object_id.clone()), f))
+            .collect();
+
         let mut placed: HashMap<
             (String, i64),
             (&crate::model::ClientSpec, &crate::model::KeySpec),
@@ -155,6 +166,31 @@ impl Report {
             }
         }
 
+        let verify = db
+            .events(Some("verify"))?
+            .last()
+            .and_then(|(at, _, _, detail)| {
+                let mut v: serde_json::Value = serde_json::from_str(detail).ok()?;
+                v.as_object_mut()?.insert("at".into(), at.clone().into());
+                Some(v)
+            });
+        let live: HashMap<String, String> = verify
+            .as_ref()
+            .and_then(|v| v.get("live"))
+            .and_then(|l| l.as_array())
+            .map(|items| {
+                items
+                    .iter()
+                    .filter_map(|r| {
+                        Some((
+                            r.get("source")?.as_str()?.to_string(),
+                            r.get("verdict")?.as_str()?.to_string(),
+                        ))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+
         let mut profiles = Vec::new();
         let mut any_applied = false;
         for p in &inv.profiles {
@@ -170,9 +206,14 @@ impl Report {
                 client_id: None,
                 key_name: None,
                 key_id: None,
+                live: None,
                 note: None,
             };
-            if let Some(b) = blockers.get(&(p.workspace.clone(), p.id.to_string())) {
+            if let Some(x) = excluded.get(&(p.workspace.clone(), p.id.to_string())) {
+                summary.excluded_profiles += 1;
+                row.status = "excluded".into();
+                row.note = Some(x.found.clone());
+            } else if let Some(b) = blockers.get(&(p.workspace.clone(), p.id.to_string())) {
                 summary.blocked_profiles += 1;
                 row.status = "blocked".into();
                 row.note = Some(format!("{}: {} — {}", b.field, b.found, b.fix));
@@ -180,6 +221,7 @@ impl Report {
                 row.client_name = Some(c.name.clone());
                 row.client_id = ops.get(&client_op_id(&c.marker)).and_then(|o| o.remote_id);
                 row.key_name = Some(k.name.clone());
+                row.live = live.get(&k.source).cloned();
                 let op = ops.get(&key_op_id(&k.source));
                 row.key_id = op.and_then(|o| o.remote_id);
                 match op.map(|o| o.state) {
@@ -204,15 +246,6 @@ impl Report {
             }
             profiles.push(row);
         }
-        let verify = db
-            .events(Some("verify"))?
-            .last()
-            .and_then(|(at, _, _, detail)| {
-                let mut v: serde_json::Value = serde_json::from_str(detail).ok()?;
-                v.as_object_mut()?.insert("at".into(), at.clone().into());
-                Some(v)
-            });
-
         Ok(Report {
             format_version: FORMAT_VERSION,
             generated_at: crate::state::now(),

@@ -137,9 +137,38 @@ impl Deref for AppState {
 struct PrivateDir(PathBuf);
 
 impl PrivateDir {
+    const PREFIX: &'static str = "keyshift-sandbox-";
+
+    /// Remove directories left by sandboxes that were killed (SIGKILL skips `Drop`): on
+    /// Linux, those whose process no longer exists. Other users' directories are not ours to
+    /// delete and fail harmlessly.
+    fn sweep_stale() {
+        let proc = Path::new("/proc");
+        if !proc.is_dir() {
+            return;
+        }
+        let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let Some(rest) = name.to_str().and_then(|n| n.strip_prefix(Self::PREFIX)) else {
+                continue;
+            };
+            let Some(pid) = rest.split('-').next().filter(|p| p.parse::<u32>().is_ok()) else {
+                continue;
+            };
+            if !proc.join(pid).exists() {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
+    }
+
     fn create() -> anyhow::Result<Self> {
+        Self::sweep_stale();
         let name = format!(
-            "keyshift-sandbox-{}-{}",
+            "{}{}-{}",
+            Self::PREFIX,
             std::process::id(),
             &workato::fresh_secret()[..12]
         );

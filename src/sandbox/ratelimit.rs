@@ -55,11 +55,6 @@ impl RateLimiter {
         let oldest = times.front().copied().unwrap_or(now);
         Err((oldest + window).saturating_duration_since(now))
     }
-
-    /// Forget every window (used when stats are reset between test phases).
-    pub fn clear(&mut self) {
-        self.windows.clear();
-    }
 }
 
 /// `Retry-After` seconds for a wait: rounded up, at least 1.

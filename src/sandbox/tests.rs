@@ -1150,3 +1150,142 @@ async fn faults_drop_connections_before_or_after_applying() {
     assert_eq!(r.headers()["retry-after"], "1");
     t.sb.shutdown().await;
 }
+
+#[tokio::test]
+async fn gateway_rsa_and_oidc_jwts() {
+    use super::keys::KEYPAIRS;
+    use ring::signature::{RsaKeyPair, RSA_PKCS1_SHA256};
+    let t = T::start(quiet()).await;
+    let coll = t.first_collection().await;
+    let b64 =
+        |b: &[u8]| base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, b);
+    let sign = |payload: Value, pair: usize| {
+        let header = json!({"alg": "RS256", "typ": "JWT", "kid": KEYPAIRS[pair].kid});
+        let input = format!(
+            "{}.{}",
+            b64(header.to_string().as_bytes()),
+            b64(payload.to_string().as_bytes())
+        );
+        let body: String = KEYPAIRS[pair]
+            .private_pem
+            .lines()
+            .filter(|l| !l.starts_with("-----"))
+            .collect();
+        let der = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, body).unwrap();
+        let kp = RsaKeyPair::from_pkcs8(&der).unwrap();
+        let mut sig = vec![0u8; kp.public().modulus_len()];
+        kp.sign(
+            &RSA_PKCS1_SHA256,
+            &ring::rand::SystemRandom::new(),
+            input.as_bytes(),
+            &mut sig,
+        )
+        .unwrap();
+        format!("{input}.{}", b64(&sig))
+    };
+    let tr = &t;
+    let make = |body: Value| async move {
+        let t = tr;
+        let r = t.w(Method::POST, "/api/v2/api_clients", Some(body)).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        let cid = r.body["data"]["id"].as_u64().unwrap();
+        let k = t
+            .w(
+                Method::POST,
+                &format!("/api/v2/api_clients/{cid}/api_keys"),
+                Some(json!({"name": "k", "active": true})),
+            )
+            .await;
+        k.body["data"]["auth_token"].as_str().unwrap().to_owned()
+    };
+    let rsa_token = make(
+        json!({"name": "RSA", "auth_type": "jwt", "jwt_method": "rsa",
+        "jwt_secret": KEYPAIRS[0].public_pem, "api_collection_ids": [coll],
+        "access_profile_claim": "partner_token"}),
+    )
+    .await;
+    let idp = format!("{}/workato-apim/_idp", t.sb.url());
+    let oidc_token = make(json!({"name": "OIDC", "auth_type": "oidc",
+        "oidc_jwks_uri": format!("{idp}/jwks.json"), "api_collection_ids": [coll],
+        "required_claims": ["iss"], "allowed_issuers": [idp]}))
+    .await;
+
+    let c1 = t.get("/api/api_collections").await;
+    let probe = format!("{}/ping", c1.body[0]["url"].as_str().unwrap());
+    let status = |jwt: String| {
+        let req = t.http.get(&probe).bearer_auth(jwt);
+        async move { req.send().await.unwrap().status() }
+    };
+    assert_eq!(
+        status(sign(json!({"partner_token": rsa_token}), 0)).await,
+        StatusCode::OK
+    );
+    assert_eq!(
+        status(sign(json!({"partner_token": rsa_token}), 1)).await,
+        StatusCode::UNAUTHORIZED,
+        "wrong key"
+    );
+    assert_eq!(
+        status(sign(json!({"sub": rsa_token}), 0)).await,
+        StatusCode::UNAUTHORIZED,
+        "claim is configured"
+    );
+    assert_eq!(
+        status(sign(json!({"sub": oidc_token, "iss": idp}), 2)).await,
+        StatusCode::OK
+    );
+    assert_eq!(
+        status(sign(json!({"sub": oidc_token}), 2)).await,
+        StatusCode::UNAUTHORIZED,
+        "iss required"
+    );
+    let jwks: Value = t
+        .http
+        .get(format!("{idp}/jwks.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(jwks["keys"].as_array().unwrap().len(), 3);
+    t.sb.shutdown().await;
+}
+
+#[tokio::test]
+async fn propagation_delay_holds_new_keys_back() {
+    let dir = std::env::temp_dir().join(format!("keyshift-pd-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let cfg = dir.join("sandbox.toml");
+    std::fs::write(&cfg, "[workato]\npropagation_delay_ms = 400\n").unwrap();
+    let t = T::start(SandboxOptions {
+        config: Some(cfg),
+        ..quiet()
+    })
+    .await;
+    let cid = t.new_client("Delayed", "token").await;
+    let r = t
+        .w(
+            Method::POST,
+            &format!("/api/v2/api_clients/{cid}/api_keys"),
+            Some(json!({"name": "k", "active": true})),
+        )
+        .await;
+    let token = r.body["data"]["auth_token"].as_str().unwrap().to_owned();
+    let c1 = t.get("/api/api_collections").await;
+    let probe = format!("{}/ping", c1.body[0]["url"].as_str().unwrap());
+    let status = || async {
+        t.http
+            .get(&probe)
+            .header("api-token", &token)
+            .send()
+            .await
+            .unwrap()
+            .status()
+    };
+    assert_eq!(status().await, StatusCode::UNAUTHORIZED);
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(status().await, StatusCode::OK);
+    t.sb.shutdown().await;
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -5,7 +5,9 @@
 //!   `{"status":"ok","api_client_id":…,"api_key_id":…}` to an authorized caller (legacy
 //!   profiles answer with `api_access_profile_id` instead of `api_key_id`). Credentials: the
 //!   `api-token` header, HTTP Basic `api-token:<token>`, `?api_token=`, or `Authorization:
-//!   Bearer` with an OAuth2 access token from `/oauth2/token` or an HMAC-signed JWT.
+//!   Bearer` with an OAuth2 access token from `/oauth2/token` or a JWT (HS256/384/512 with the
+//!   client's shared secret, RS256/384/512 with its PEM public key, or — OIDC — a key of the
+//!   sandbox IdP below; other IdPs are never fetched).
 //!   A bad/absent credential, an inactive key or one still inside its propagation delay
 //!   (SD-W17) → 401; a collection the client was not granted, or a caller IP (TCP peer, or the
 //!   sandbox-only `X-Sandbox-Peer` header) outside the allow list / inside the deny list → 403.
@@ -34,7 +36,8 @@ use sha2::{Sha256, Sha384, Sha512};
 
 use super::fresh_secret;
 use super::model::{
-    sha256_hex, AccessProfile, ApiKey, Credential, OAuthGrant, V2Client, WorkatoState, Workspace,
+    sha256_hex, AccessProfile, ApiKey, Credential, OAuthGrant, StoredSecret, V2Client,
+    WorkatoState, Workspace,
 };
 use super::request::ApiError;
 use crate::sandbox::faults::ConnInfo;
@@ -148,7 +151,7 @@ enum Holder<'a> {
     Profile(&'a AccessProfile),
 }
 
-fn matches(s: &Option<super::model::StoredSecret>, presented_sha: &str) -> bool {
+fn matches(s: &Option<StoredSecret>, presented_sha: &str) -> bool {
     s.as_ref().is_some_and(|s| s.sha256() == presented_sha)
 }
 
@@ -227,20 +230,26 @@ async fn call(
     let inner = app.lock();
     let now = inner.clock.now();
     let legacy_alive = now < app.config.workato.sunset;
-    let result = authorize(
-        &inner.workato,
-        &prefix,
-        &collection,
-        cred,
-        ip,
+    let idp = format!("{}{}/_idp", app.base_url, super::GATEWAY_MOUNT);
+    let gate = Gate {
         now,
         legacy_alive,
-    );
+        idp: &idp,
+    };
+    let result = authorize(&inner.workato, &prefix, &collection, cred, ip, &gate);
     drop(inner);
     match result {
         Ok(v) => (StatusCode::OK, Json(v)).into_response(),
         Err(e) => e.into_response(),
     }
+}
+
+/// What the gateway judges a request by besides the credential.
+struct Gate<'a> {
+    now: DateTime<Utc>,
+    legacy_alive: bool,
+    /// `<url>/workato-apim/_idp`: the only OIDC provider whose keys the gateway knows.
+    idp: &'a str,
 }
 
 fn authorize(
@@ -249,9 +258,9 @@ fn authorize(
     collection: &str,
     cred: Option<Presented>,
     ip: Option<IpAddr>,
-    now: DateTime<Utc>,
-    legacy_alive: bool,
+    gate: &Gate,
 ) -> Result<Value, ApiError> {
+    let (now, legacy_alive) = (gate.now, gate.legacy_alive);
     let ws = w
         .workspaces
         .values()
@@ -267,7 +276,7 @@ fn authorize(
         Some(Presented::Token(t)) => token_holder(ws, &t, legacy_alive),
         Some(Presented::Bearer(b)) => match w.oauth_tokens.get(&b) {
             Some(grant) => grant_holder(ws, grant, now, legacy_alive),
-            None if b.split('.').count() == 3 => jwt_holder(ws, &b, now, legacy_alive),
+            None if b.split('.').count() == 3 => jwt_holder(ws, &b, now, legacy_alive, gate.idp),
             None => None,
         },
     };
@@ -397,31 +406,215 @@ fn claims_ok(
     true
 }
 
-/// HMAC JWTs (SD-W13): the signature must verify with the client's (or legacy profile's)
-/// shared secret, and the claim value must be one of that client's key tokens (or the
-/// profile's credential).
+/// Public RSA key material: big-endian modulus and exponent.
+struct RsaKey {
+    n: Vec<u8>,
+    e: Vec<u8>,
+}
+
+/// One DER TLV: (tag, contents, rest).
+fn der_tlv(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+    let (&tag, rest) = input.split_first()?;
+    let (&first, rest) = rest.split_first()?;
+    let (len, rest) = if first < 0x80 {
+        (usize::from(first), rest)
+    } else {
+        let n = usize::from(first & 0x7f);
+        if n == 0 || n > 4 || rest.len() < n {
+            return None;
+        }
+        let len = rest[..n]
+            .iter()
+            .fold(0usize, |acc, b| (acc << 8) | usize::from(*b));
+        (len, &rest[n..])
+    };
+    (rest.len() >= len).then(|| (tag, &rest[..len], &rest[len..]))
+}
+
+fn strip_zeros(b: &[u8]) -> Vec<u8> {
+    let first = b.iter().position(|&x| x != 0).unwrap_or(b.len());
+    b[first..].to_vec()
+}
+
+/// `RSAPublicKey ::= SEQUENCE { modulus INTEGER, publicExponent INTEGER }`.
+fn rsa_from_pkcs1(der: &[u8]) -> Option<RsaKey> {
+    let (0x30, seq, _) = der_tlv(der)? else {
+        return None;
+    };
+    let (0x02, n, rest) = der_tlv(seq)? else {
+        return None;
+    };
+    let (0x02, e, _) = der_tlv(rest)? else {
+        return None;
+    };
+    Some(RsaKey {
+        n: strip_zeros(n),
+        e: strip_zeros(e),
+    })
+}
+
+/// A PEM public key: SubjectPublicKeyInfo (`PUBLIC KEY`) or PKCS#1 (`RSA PUBLIC KEY`).
+fn rsa_from_pem(pem: &str) -> Option<RsaKey> {
+    let body: String = pem
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.starts_with("-----") && !l.is_empty())
+        .collect();
+    let der = STANDARD.decode(body).ok()?;
+    if pem.contains("RSA PUBLIC KEY") {
+        return rsa_from_pkcs1(&der);
+    }
+    // SEQUENCE { SEQUENCE { algorithm, params }, BIT STRING { 0x00, RSAPublicKey } }
+    let (0x30, spki, _) = der_tlv(&der)? else {
+        return None;
+    };
+    let (0x30, _algorithm, rest) = der_tlv(spki)? else {
+        return None;
+    };
+    let (0x03, bits, _) = der_tlv(rest)? else {
+        return None;
+    };
+    let (&0, key) = bits.split_first()? else {
+        return None;
+    };
+    rsa_from_pkcs1(key)
+}
+
+fn rsa_ok(jwt: &Jwt, key: &RsaKey) -> bool {
+    use ring::signature::{
+        RsaPublicKeyComponents, RSA_PKCS1_2048_8192_SHA256, RSA_PKCS1_2048_8192_SHA384,
+        RSA_PKCS1_2048_8192_SHA512,
+    };
+    let params = match jwt.header.get("alg").and_then(Value::as_str) {
+        Some("RS256") => &RSA_PKCS1_2048_8192_SHA256,
+        Some("RS384") => &RSA_PKCS1_2048_8192_SHA384,
+        Some("RS512") => &RSA_PKCS1_2048_8192_SHA512,
+        _ => return false,
+    };
+    RsaPublicKeyComponents {
+        n: &key.n,
+        e: &key.e,
+    }
+    .verify(params, jwt.signing_input.as_bytes(), &jwt.signature)
+    .is_ok()
+}
+
+/// The sandbox IdP's keys (optionally only the one named by `kid`).
+fn idp_keys(kid: Option<&str>) -> Vec<RsaKey> {
+    KEYPAIRS
+        .iter()
+        .filter(|k| match kid {
+            Some(kid) => kid == k.kid,
+            None => true,
+        })
+        .filter_map(|k| {
+            Some(RsaKey {
+                n: URL_SAFE_NO_PAD.decode(k.n).ok()?,
+                e: URL_SAFE_NO_PAD.decode(k.e).ok()?,
+            })
+        })
+        .collect()
+}
+
+/// The JWT settings of a v2 client or a legacy profile.
+struct JwtSettings<'a> {
+    auth_type: &'a str,
+    jwt_method: Option<&'a str>,
+    jwt_secret: Option<&'a StoredSecret>,
+    oidc_issuer: Option<&'a str>,
+    oidc_jwks_uri: Option<&'a str>,
+    claim: Option<&'a str>,
+    required_claims: &'a [String],
+    allowed_issuers: &'a [String],
+}
+
+impl<'a> JwtSettings<'a> {
+    fn of_client(c: &'a V2Client) -> Self {
+        Self {
+            auth_type: &c.auth_type,
+            jwt_method: c.jwt_method.as_deref(),
+            jwt_secret: c.jwt_secret.as_ref(),
+            oidc_issuer: c.oidc_issuer.as_deref(),
+            oidc_jwks_uri: c.oidc_jwks_uri.as_deref(),
+            claim: c.access_profile_claim.as_deref(),
+            required_claims: &c.required_claims,
+            allowed_issuers: &c.allowed_issuers,
+        }
+    }
+
+    fn of_profile(p: &'a AccessProfile) -> Self {
+        Self {
+            auth_type: &p.auth_type,
+            jwt_method: p.jwt_method.as_deref(),
+            jwt_secret: p.jwt_secret.as_ref(),
+            oidc_issuer: p.oidc_issuer.as_deref(),
+            oidc_jwks_uri: p.oidc_jwks_uri.as_deref(),
+            claim: p.access_profile_claim.as_deref(),
+            required_claims: &p.required_claims,
+            allowed_issuers: &p.allowed_issuers,
+        }
+    }
+
+    fn is_jwt(&self) -> bool {
+        self.auth_type == "jwt" || self.auth_type == "oidc"
+    }
+
+    /// HMAC with the shared secret, RSA with the PEM public key, or (OIDC, or JWT pointing
+    /// at an IdP) the sandbox IdP's JWKS. Other IdPs are not fetched.
+    fn signature_ok(&self, jwt: &Jwt, idp: &str) -> bool {
+        let clear = self.jwt_secret.and_then(StoredSecret::clear);
+        match (self.auth_type, self.jwt_method) {
+            ("jwt", Some("hmac")) => return clear.is_some_and(|s| hmac_ok(jwt, s)),
+            ("jwt", Some("rsa")) if clear.is_some() => {
+                return clear
+                    .and_then(rsa_from_pem)
+                    .is_some_and(|k| rsa_ok(jwt, &k));
+            }
+            _ => {}
+        }
+        let ours = self
+            .oidc_jwks_uri
+            .is_some_and(|u| u == format!("{idp}/jwks.json"))
+            || self
+                .oidc_issuer
+                .is_some_and(|i| i.trim_end_matches('/') == idp);
+        if !ours {
+            return false;
+        }
+        let kid = jwt.header.get("kid").and_then(Value::as_str);
+        let mut keys = idp_keys(kid);
+        if keys.is_empty() {
+            keys = idp_keys(None);
+        }
+        keys.iter().any(|k| rsa_ok(jwt, k))
+    }
+}
+
+/// JWT/OIDC bearer tokens (SD-W13): the claim value must be one of a JWT/OIDC client's key
+/// tokens (or a legacy profile's credential), the claims must pass the client's rules, and
+/// the signature must verify with the client's key material. The claim is matched first so
+/// at most a few signatures are checked per request.
 fn jwt_holder<'a>(
     ws: &'a Workspace,
     token: &str,
     now: DateTime<Utc>,
     legacy_alive: bool,
+    idp: &str,
 ) -> Option<Holder<'a>> {
     let jwt = decode_jwt(token)?;
     for c in ws.v2_clients.values() {
-        if c.auth_type != "jwt" || c.jwt_method.as_deref() != Some("hmac") {
+        let s = JwtSettings::of_client(c);
+        if !s.is_jwt() {
             continue;
         }
-        let Some(secret) = c.jwt_secret.as_ref().and_then(|s| s.clear()) else {
-            continue;
-        };
-        if !hmac_ok(&jwt, secret) || !claims_ok(&jwt, &c.required_claims, &c.allowed_issuers, now) {
-            continue;
-        }
-        let Some(value) = claim_value(&jwt, c.access_profile_claim.as_deref()) else {
+        let Some(value) = claim_value(&jwt, s.claim) else {
             continue;
         };
         let h = sha256_hex(&value);
-        if let Some(k) = ws.keys_of(c.id).find(|k| matches(&k.auth_token, &h)) {
+        let Some(k) = ws.keys_of(c.id).find(|k| matches(&k.auth_token, &h)) else {
+            continue;
+        };
+        if claims_ok(&jwt, s.required_claims, s.allowed_issuers, now) && s.signature_ok(&jwt, idp) {
             return Some(Holder::Key(k, c));
         }
     }
@@ -429,17 +622,15 @@ fn jwt_holder<'a>(
         return None;
     }
     for p in ws.profiles.values() {
-        if p.auth_type != "jwt" || p.jwt_method.as_deref() != Some("hmac") {
+        let s = JwtSettings::of_profile(p);
+        if !s.is_jwt() {
             continue;
         }
-        let Some(secret) = p.jwt_secret.as_ref().and_then(|s| s.clear()) else {
-            continue;
-        };
-        if !hmac_ok(&jwt, secret) || !claims_ok(&jwt, &p.required_claims, &p.allowed_issuers, now) {
+        let value = claim_value(&jwt, s.claim);
+        if !value.is_some_and(|v| matches(&p.secret, &sha256_hex(&v))) {
             continue;
         }
-        let value = claim_value(&jwt, p.access_profile_claim.as_deref());
-        if value.is_some_and(|v| matches(&p.secret, &sha256_hex(&v))) {
+        if claims_ok(&jwt, s.required_claims, s.allowed_issuers, now) && s.signature_ok(&jwt, idp) {
             return Some(Holder::Profile(p));
         }
     }

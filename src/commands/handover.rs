@@ -1,0 +1,39 @@
+//! `keyshift handover`: handover.csv + handover.json for the people who own the consumers.
+
+use anyhow::Result;
+use std::path::Path;
+
+use super::judged_now;
+use super::report::write_private;
+use crate::context::Ctx;
+use crate::errors::ExitCode;
+use crate::report::{handover, Report};
+use crate::secrets::create_private_dir;
+use crate::state::StateDb;
+
+pub fn run(ctx: &Ctx, out: &Path) -> Result<ExitCode> {
+    let db = StateDb::open(&ctx.state_path, false)?;
+    let n = write(ctx, &db, out)?;
+    ctx.printer.line(format!(
+        "hand-over for {n} profile(s) written to {}/handover.csv and handover.json (no secrets; \
+         each row names its line in the secret sink)",
+        out.display()
+    ));
+    Ok(ExitCode::Ok)
+}
+
+pub fn write(ctx: &Ctx, db: &StateDb, out: &Path) -> Result<usize> {
+    let report = Report::build(db, judged_now(ctx, db)?)?;
+    let rows = handover::rows(&report, &db.load_inventory()?, &ctx.sink_path()?)?;
+    create_private_dir(out)?;
+    write_private(&out.join("handover.csv"), &handover::to_csv(&rows)?)?;
+    write_private(
+        &out.join("handover.json"),
+        &(serde_json::to_string_pretty(&serde_json::json!({
+            "format_version": 1,
+            "generated_at": crate::state::now(),
+            "profiles": rows,
+        }))? + "\n"),
+    )?;
+    Ok(rows.len())
+}
