@@ -66,7 +66,15 @@ pub async fn run(ctx: &Ctx, args: &ApplyArgs) -> Result<ExitCode> {
         .collect();
     let total_keys = plan.key_count();
     if todo.is_empty() {
-        let failed = ops.values().filter(|o| o.state == OpState::Failed).count();
+        let failed = plan
+            .clients
+            .iter()
+            .flat_map(|c| {
+                std::iter::once(client_op_id(&c.marker))
+                    .chain(c.keys.iter().map(|k| key_op_id(&k.source)))
+            })
+            .filter(|id| ops.get(id).is_some_and(|o| o.state == OpState::Failed))
+            .count();
         if failed > 0 {
             ctx.printer.line(format!(
                 "{failed} operation(s) failed earlier; run `keyshift apply --retry-failed` to try again"
@@ -192,7 +200,20 @@ pub async fn run(ctx: &Ctx, args: &ApplyArgs) -> Result<ExitCode> {
     }
     run.bar.finish_and_clear();
 
-    let ops = db.operations()?;
+    // Only what the current plan holds counts (a re-plan may have dropped earlier items).
+    let in_plan: HashSet<String> = plan
+        .clients
+        .iter()
+        .flat_map(|c| {
+            std::iter::once(client_op_id(&c.marker))
+                .chain(c.keys.iter().map(|k| key_op_id(&k.source)))
+        })
+        .collect();
+    let ops: Vec<Operation> = db
+        .operations()?
+        .into_iter()
+        .filter(|o| in_plan.contains(&o.op_id))
+        .collect();
     let failed: Vec<&Operation> = ops.iter().filter(|o| o.state == OpState::Failed).collect();
     let open = ops
         .iter()

@@ -375,6 +375,23 @@ impl StateDb {
                     ])?;
                 }
             }
+            // Planned-but-never-started operations of objects the new plan dropped go;
+            // anything that may have reached the vendor stays in the journal.
+            let planned: std::collections::HashSet<String> = plan
+                .clients
+                .iter()
+                .flat_map(|c| {
+                    std::iter::once(client_op_id(&c.marker))
+                        .chain(c.keys.iter().map(|k| key_op_id(&k.source)))
+                })
+                .collect();
+            let pending: Vec<String> = tx
+                .prepare("SELECT op_id FROM operations WHERE state = 'pending'")?
+                .query_map([], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?;
+            for op in pending.iter().filter(|op| !planned.contains(*op)) {
+                tx.execute("DELETE FROM operations WHERE op_id = ?1", [op])?;
+            }
             let mut f = tx.prepare("INSERT INTO findings(body) VALUES (?1)")?;
             for finding in &plan.findings {
                 f.execute([to_json(finding)?])?;

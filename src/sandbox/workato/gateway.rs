@@ -370,28 +370,25 @@ fn claim_value(jwt: &Jwt, access_profile_claim: Option<&str>) -> Option<String> 
         .or_else(|| text(jwt.header.get("kid")))
 }
 
+/// Whether `exp`/`nbf` (when present) admit the token at unix time `t`.
+fn times_ok(jwt: &Jwt, t: i64) -> bool {
+    let exp = jwt.claims.get("exp").and_then(Value::as_i64);
+    let nbf = jwt.claims.get("nbf").and_then(Value::as_i64);
+    exp.map_or(true, |exp| exp > t) && nbf.map_or(true, |nbf| nbf <= t)
+}
+
 /// `exp`/`nbf` when present, `required_claims` present, `allowed_issuers` containing `iss`.
+///
+/// Consumers sign with their own clock while the sandbox clock may be set far from it
+/// (`--now`), so the time claims pass if they hold on either the sandbox clock or the machine
+/// clock; a token expired on both is refused.
 fn claims_ok(
     jwt: &Jwt,
     required: &[String],
     allowed_issuers: &[String],
     now: DateTime<Utc>,
 ) -> bool {
-    let t = now.timestamp();
-    if jwt
-        .claims
-        .get("exp")
-        .and_then(Value::as_i64)
-        .is_some_and(|exp| exp <= t)
-    {
-        return false;
-    }
-    if jwt
-        .claims
-        .get("nbf")
-        .and_then(Value::as_i64)
-        .is_some_and(|nbf| nbf > t)
-    {
+    if !times_ok(jwt, now.timestamp()) && !times_ok(jwt, Utc::now().timestamp()) {
         return false;
     }
     if required.iter().any(|c| !jwt.claims.contains_key(c)) {
@@ -782,5 +779,15 @@ mod tests {
         assert!(claims_ok(&jwt, &["iss".into()], &["me".into()], now));
         assert!(!claims_ok(&jwt, &["aud".into()], &[], now));
         assert!(!claims_ok(&jwt, &[], &["you".into()], now));
+
+        // time claims: either clock will do, but expired on both is refused
+        let exp = Utc::now().timestamp() + 300;
+        let payload = URL_SAFE_NO_PAD.encode(format!(r#"{{"sub":"tok","exp":{exp}}}"#));
+        let jwt = decode_jwt(&format!("{header}.{payload}.{sig}")).unwrap();
+        let far_future = crate::sandbox::clock::parse_instant("2100-01-01").unwrap();
+        assert!(claims_ok(&jwt, &[], &[], far_future));
+        let payload = URL_SAFE_NO_PAD.encode(r#"{"sub":"tok","exp":1}"#);
+        let jwt = decode_jwt(&format!("{header}.{payload}.{sig}")).unwrap();
+        assert!(!claims_ok(&jwt, &[], &[], now));
     }
 }
