@@ -122,6 +122,8 @@ pub struct Ctx {
     /// `--now`, when given.
     pub now_override: Option<DateTime<Utc>>,
     pub allow_insecure_http: bool,
+    /// Test-only crash checkpoints (`KEYSHIFT_CRASH_AT`).
+    pub crash: crate::crash::Checkpoints,
 }
 
 impl Ctx {
@@ -171,6 +173,7 @@ impl Ctx {
                     .unwrap_or_else(|| "1".into()),
                 rate_scale: self.rate_scale()?,
                 max_rate,
+                checkpoints: self.crash.clone(),
             },
         ))
     }

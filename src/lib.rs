@@ -8,6 +8,7 @@
 pub mod cli;
 pub mod commands;
 pub mod context;
+pub mod crash;
 pub mod errors;
 pub mod http;
 pub mod mapping;

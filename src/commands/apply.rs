@@ -19,18 +19,22 @@ use crate::cli::ApplyArgs;
 use crate::context::Ctx;
 use crate::errors::{ExitCode, KeyshiftError};
 use crate::http::{HttpError, RetryClass};
-use crate::model::{ClientSpec, KeySpec, Workspace};
+use crate::model::{ClientSpec, KeySpec, Plan, Workspace};
 use crate::providers::workato::{
     source_fingerprint, Issued, RemoteClient, WorkatoSource, WorkatoTarget, WsAddr, VENDOR,
 };
 use crate::secrets::{read_sink, SecretSink, SigningSecrets, SinkRecord};
 use crate::state::{client_op_id, key_op_id, OpState, Operation, StateDb};
 
-/// Rounds of reconcile-then-retry for operations whose outcome was ambiguous.
-const MAX_ROUNDS: usize = 3;
+/// Rounds of reconcile-then-retry for operations whose outcome was ambiguous; rounds stop
+/// early when one makes no progress.
+const MAX_ROUNDS: usize = 20;
+/// After Ctrl-C, how long requests in flight may take to finish (contract §10).
+const GRACE: std::time::Duration = std::time::Duration::from_secs(4);
 
 pub async fn run(ctx: &Ctx, args: &ApplyArgs) -> Result<ExitCode> {
     let db = StateDb::open(&ctx.state_path, false)?;
+    let _lock = super::writer_lock(ctx, "apply")?;
     let plan = db.load_plan()?;
     let export_fp = db.meta("export.fingerprint")?;
     let plan_fp = db.meta("plan.fingerprint")?;
@@ -138,6 +142,7 @@ pub async fn run(ctx: &Ctx, args: &ApplyArgs) -> Result<ExitCode> {
         signing: &signing,
         sunk,
         stop: stop.clone(),
+        crash: ctx.crash.clone(),
         created_clients: AtomicUsize::new(0),
         created_keys: AtomicUsize::new(0),
         recovered_keys: AtomicUsize::new(0),
@@ -151,51 +156,19 @@ pub async fn run(ctx: &Ctx, args: &ApplyArgs) -> Result<ExitCode> {
     )?;
 
     let started = std::time::Instant::now();
-    for round in 0..MAX_ROUNDS {
-        let ops: HashMap<String, Operation> = db
-            .operations()?
-            .into_iter()
-            .map(|o| (o.op_id.clone(), o))
-            .collect();
-        let todo: Vec<&ClientSpec> = plan
-            .clients
-            .iter()
-            .filter(|c| !group_done(c, &ops) && !group_failed(c, &ops))
-            .collect();
-        if todo.is_empty() || stop.load(Ordering::SeqCst) {
-            break;
+    let work = run.rounds(&plan, &inv.workspaces, usize::from(args.concurrency));
+    // Ctrl-C: no new work is taken; requests in flight get GRACE to finish and be journaled,
+    // then they are abandoned in `intent` and reconciled by the next run.
+    let grace = async {
+        while !stop.load(Ordering::SeqCst) {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
-        // One V1 listing per workspace finds clients a lost response created.
-        let mut remote: HashMap<String, RemoteClient> = HashMap::new();
-        let spaces: BTreeSet<&str> = todo
-            .iter()
-            .filter(|c| !is_done(&ops, &client_op_id(&c.marker)))
-            .map(|c| c.workspace.as_str())
-            .collect();
-        for ws in spaces {
-            let addr = addr_of(&inv.workspaces, ws);
-            for rc in run.target.list_clients(&addr).await? {
-                if let Some(m) = rc.marker() {
-                    remote.insert(m.to_string(), rc.clone());
-                }
-            }
-        }
-        let run = &run;
-        let remote = &remote;
-        let ops = &ops;
-        let inv_ws = &inv.workspaces;
-        stream::iter(todo)
-            .map(|spec| async move {
-                let addr = addr_of(inv_ws, &spec.workspace);
-                run.group(spec, &addr, ops, remote).await
-            })
-            .buffer_unordered(usize::from(args.concurrency))
-            .collect::<Vec<Result<()>>>()
-            .await
-            .into_iter()
-            .collect::<Result<()>>()?;
-        if round + 1 < MAX_ROUNDS {
-            tracing::debug!(round, "apply round finished");
+        tokio::time::sleep(GRACE).await;
+    };
+    tokio::select! {
+        result = work => result?,
+        _ = grace => {
+            ctx.printer.warn("interrupted: in-flight requests abandoned; the next apply reconciles them");
         }
     }
     run.bar.finish_and_clear();
@@ -334,6 +307,7 @@ struct ApplyRun<'a> {
     /// Operations whose secret is already in the sink.
     sunk: HashSet<String>,
     stop: Arc<AtomicBool>,
+    crash: crate::crash::Checkpoints,
     created_clients: AtomicUsize,
     created_keys: AtomicUsize,
     recovered_keys: AtomicUsize,
@@ -350,6 +324,66 @@ enum Step<T> {
 }
 
 impl ApplyRun<'_> {
+    /// Reconcile-then-create rounds until everything is done, failed, or a round changes
+    /// nothing.
+    async fn rounds(
+        &self,
+        plan: &Plan,
+        workspaces: &[Workspace],
+        concurrency: usize,
+    ) -> Result<()> {
+        let mut last_open = usize::MAX;
+        for round in 0..MAX_ROUNDS {
+            let ops: HashMap<String, Operation> = self
+                .db
+                .operations()?
+                .into_iter()
+                .map(|o| (o.op_id.clone(), o))
+                .collect();
+            let todo: Vec<&ClientSpec> = plan
+                .clients
+                .iter()
+                .filter(|c| !group_done(c, &ops) && !group_failed(c, &ops))
+                .collect();
+            let open = ops
+                .values()
+                .filter(|o| matches!(o.state, OpState::Pending | OpState::Intent))
+                .count();
+            if todo.is_empty() || self.stop.load(Ordering::SeqCst) || open >= last_open {
+                break;
+            }
+            last_open = open;
+            tracing::debug!(round, open, "apply round");
+            // One V1 listing per workspace finds clients a lost response created.
+            let mut remote: HashMap<String, RemoteClient> = HashMap::new();
+            let spaces: BTreeSet<&str> = todo
+                .iter()
+                .filter(|c| !is_done(&ops, &client_op_id(&c.marker)))
+                .map(|c| c.workspace.as_str())
+                .collect();
+            for ws in spaces {
+                let addr = addr_of(workspaces, ws);
+                for rc in self.target.list_clients(&addr).await? {
+                    if let Some(m) = rc.marker() {
+                        remote.insert(m.to_string(), rc.clone());
+                    }
+                }
+            }
+            let (remote, ops) = (&remote, &ops);
+            stream::iter(todo)
+                .map(|spec| async move {
+                    let addr = addr_of(workspaces, &spec.workspace);
+                    self.group(spec, &addr, ops, remote).await
+                })
+                .buffer_unordered(concurrency)
+                .collect::<Vec<Result<()>>>()
+                .await
+                .into_iter()
+                .collect::<Result<()>>()?;
+        }
+        Ok(())
+    }
+
     async fn group(
         &self,
         spec: &ClientSpec,
@@ -453,8 +487,10 @@ impl ApplyRun<'_> {
             &op_id,
             json!({ "request": "create_client", "name": spec.name, "workspace": spec.workspace }),
         )?;
+        self.crash.hit("before-write");
         match self.target.create_client(ws, spec, hmac).await {
             Ok(id) => {
+                self.crash.hit("after-response");
                 self.db
                     .mark_done(&op_id, id, json!({ "client_id": id, "name": spec.name }))?;
                 self.created_clients.fetch_add(1, Ordering::Relaxed);
@@ -513,9 +549,12 @@ impl ApplyRun<'_> {
             &op_id,
             json!({ "request": "create_key", "client_id": client_id, "name": key.name }),
         )?;
+        self.crash.hit("before-write");
         match self.target.create_key(ws, client_id, key).await {
             Ok(issued) => {
+                self.crash.hit("after-response");
                 self.db.record_remote_id(&op_id, issued.key_id)?;
+                self.crash.hit("after-journal");
                 self.sink_and_finish(spec, key, client_id, issued, None)?;
                 self.created_keys.fetch_add(1, Ordering::Relaxed);
                 Ok(())
@@ -600,6 +639,7 @@ impl ApplyRun<'_> {
             supersedes,
         };
         self.sink.append(&record)?;
+        self.crash.hit("after-sink");
         self.db.mark_done(
             &op_id,
             issued.key_id,

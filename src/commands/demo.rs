@@ -68,6 +68,7 @@ pub async fn run(ctx: &Ctx, args: &DemoArgs) -> Result<ExitCode> {
         state_path: state.clone(),
         now_override: crate::mapping::parse_instant(DEMO_NOW),
         allow_insecure_http: false,
+        crash: Default::default(),
     };
 
     let started = Instant::now();

@@ -13,6 +13,7 @@ use crate::state::StateDb;
 
 pub async fn run(ctx: &Ctx, args: &ExportArgs) -> Result<ExitCode> {
     let db = StateDb::open(&ctx.state_path, true)?;
+    let _lock = super::writer_lock(ctx, "export")?;
     // A re-export keeps the recorded mapping unless told otherwise.
     let mapping = match (&args.mapping, db.meta("mapping.text")?) {
         (Some(m), _) => Mapping::load(m)?,

@@ -57,7 +57,9 @@ async fn dispatch(cli: Cli, env: Env, printer: Printer) -> Result<ExitCode> {
         return sandbox::run(&printer, args, cli.config.as_deref(), cli.now.as_deref()).await;
     }
     let config = ConfigFile::load(cli.config.as_deref())?;
+    let crash = crate::crash::Checkpoints::from_env(&env);
     let ctx = Ctx {
+        crash,
         printer,
         env,
         config,
@@ -153,4 +155,15 @@ pub fn confirm(ctx: &Ctx, yes: bool, summary: &str) -> Result<bool> {
     let mut answer = String::new();
     std::io::stdin().read_line(&mut answer)?;
     Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
+}
+
+/// Take the one-writer lock of the state file, saying so when a dead run's lock is taken over.
+pub fn writer_lock(ctx: &Ctx, command: &str) -> Result<crate::state::WriterLock> {
+    let lock = crate::state::WriterLock::acquire(&ctx.state_path, command)?;
+    if let Some(previous) = &lock.took_over_from {
+        ctx.printer.warn(format!(
+            "took over a stale lock left by an interrupted run ({previous})"
+        ));
+    }
+    Ok(lock)
 }

@@ -18,6 +18,7 @@ use crate::state::StateDb;
 
 pub fn run(ctx: &Ctx, args: &PlanArgs) -> Result<ExitCode> {
     let db = StateDb::open(&ctx.state_path, false)?;
+    let _lock = super::writer_lock(ctx, "plan")?;
     let mapping = match &args.mapping {
         Some(m) => {
             let m = Mapping::load(m)?;

@@ -152,7 +152,7 @@ pub fn plan(inv: &Inventory, mapping: &Mapping, signing: &SigningIndex) -> Plan 
             }
             let marker = format!(
                 "keyshift:{VENDOR}:{ws}:group:{}",
-                group_digest(&ws, client_id, &settings, index)
+                group_digest(&ws, client_id, &settings, signing_ref.as_ref(), index)
             );
             let description = format!(
                 "{marker} — migrated by keyshift from legacy API client {client_id} \"{}\"",
@@ -450,18 +450,27 @@ pub fn valid_ip_entry(entry: &str) -> bool {
     entry.parse::<std::net::IpAddr>().is_ok() || entry.parse::<ipnet::IpNet>().is_ok()
 }
 
+/// Stable across state files: the HMAC fingerprint is keyed per state file, so the digest
+/// uses where the secret comes from instead.
 fn group_digest(
     ws: &str,
     legacy_client_id: i64,
     settings: &ClientSettings,
+    signing: Option<&SigningSecretRef>,
     chunk: usize,
 ) -> String {
+    let stable = ClientSettings {
+        jwt_secret_fingerprint: None,
+        ..settings.clone()
+    };
     let mut h = Sha256::new();
     h.update(ws.as_bytes());
     h.update(b"\0");
     h.update(legacy_client_id.to_string().as_bytes());
     h.update(b"\0");
-    h.update(serde_json::to_vec(settings).unwrap_or_default());
+    h.update(serde_json::to_vec(&stable).unwrap_or_default());
+    h.update(b"\0");
+    h.update(serde_json::to_vec(&signing).unwrap_or_default());
     h.update(b"\0");
     h.update(chunk.to_string().as_bytes());
     hex::encode(&h.finalize()[..6])

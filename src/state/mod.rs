@@ -17,7 +17,10 @@
 //! Nothing secret is ever stored here: no credential, only keyed fingerprints of signing
 //! secrets (see `secrets.rs`).
 
+mod lock;
 mod schema;
+
+pub use lock::WriterLock;
 
 use anyhow::{Context, Result};
 use chrono::Utc;
@@ -201,6 +204,21 @@ impl StateDb {
                 ),
             )
         })?;
+        if tables > 0 {
+            // Catch a damaged file here, with its name, rather than as a query failure later.
+            let check: String = conn
+                .query_row("PRAGMA quick_check(1)", [], |r| r.get(0))
+                .unwrap_or_else(|e| plain(&e));
+            if check != "ok" {
+                return Err(state_error(
+                    &self.path,
+                    format!(
+                        "is damaged ({check}) — restore it from a backup, or start over with a \
+                         new --state path (what was applied is still found again by marker)"
+                    ),
+                ));
+            }
+        }
         if app != APPLICATION_ID as i64 && (app != 0 || tables > 0) {
             return Err(state_error(
                 &self.path,

@@ -58,6 +58,7 @@ pub struct WorkatoSettings {
     pub admin_workspace: String,
     pub rate_scale: f64,
     pub max_rate: Option<f64>,
+    pub checkpoints: crate::crash::Checkpoints,
 }
 
 /// The shared connection: base URL, token, and one budget per quota scope.
@@ -68,6 +69,7 @@ pub struct WorkatoConn {
     admin_workspace: String,
     developer: RateBudget,
     embedded: RateBudget,
+    checkpoints: crate::crash::Checkpoints,
 }
 
 /// How a workspace is addressed on the wire.
@@ -106,7 +108,12 @@ impl WorkatoConn {
                 s.rate_scale,
                 s.max_rate,
             ),
+            checkpoints: s.checkpoints,
         })
+    }
+
+    pub fn checkpoints(&self) -> &crate::crash::Checkpoints {
+        &self.checkpoints
     }
 
     pub fn http(&self) -> &Http {
@@ -188,6 +195,7 @@ impl WorkatoConn {
             if n < PER_PAGE || done_by_count {
                 break;
             }
+            self.checkpoints.hit("export-between-pages");
         }
         Ok(out)
     }
