@@ -374,7 +374,7 @@ fn claim_value(jwt: &Jwt, access_profile_claim: Option<&str>) -> Option<String> 
 fn times_ok(jwt: &Jwt, t: i64) -> bool {
     let exp = jwt.claims.get("exp").and_then(Value::as_i64);
     let nbf = jwt.claims.get("nbf").and_then(Value::as_i64);
-    exp.map_or(true, |exp| exp > t) && nbf.map_or(true, |nbf| nbf <= t)
+    exp.is_none_or(|exp| exp > t) && nbf.is_none_or(|nbf| nbf <= t)
 }
 
 /// `exp`/`nbf` when present, `required_claims` present, `allowed_issuers` containing `iss`.
