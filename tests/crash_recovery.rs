@@ -18,7 +18,7 @@ fn canonical(
     sandbox: &Sandbox,
 ) -> BTreeMap<String, (String, BTreeSet<(String, bool, Vec<String>)>)> {
     let ws = sandbox.workspace(1);
-    let mut keys: HashMap<i64, BTreeSet<(String, bool, Vec<String>)>> = HashMap::new();
+    let mut keys: HashMap<i64, BTreeSet<KeyShape>> = HashMap::new();
     for k in ws["api_keys"].as_array().unwrap() {
         let mut ips: Vec<String> = k["ip_allow_list"]
             .as_array()
@@ -92,7 +92,7 @@ fn assert_one_usable_secret_per_key(sandbox: &Sandbox, run: &Run) {
     }
 }
 
-fn reference() -> BTreeMap<String, (String, BTreeSet<(String, bool, Vec<String>)>)> {
+fn reference() -> Canonical {
     let sandbox = Sandbox::start(&["--seed", SEED, "--profiles", PROFILES, "--rate-scale", "0"]);
     let run = Run::new(&sandbox);
     run.ok(&["export"], 0);
