@@ -13,10 +13,13 @@ use std::time::{Duration, Instant};
 const SEED: &str = "31";
 const PROFILES: &str = "130";
 
+/// A key without its id: name, active, sorted IP allow list.
+type KeyShape = (String, bool, Vec<String>);
+/// Client name → (settings, keys).
+type Canonical = BTreeMap<String, (String, BTreeSet<KeyShape>)>;
+
 /// The sandbox's v2 side without ids: what a user would compare.
-fn canonical(
-    sandbox: &Sandbox,
-) -> BTreeMap<String, (String, BTreeSet<(String, bool, Vec<String>)>)> {
+fn canonical(sandbox: &Sandbox) -> Canonical {
     let ws = sandbox.workspace(1);
     let mut keys: HashMap<i64, BTreeSet<KeyShape>> = HashMap::new();
     for k in ws["api_keys"].as_array().unwrap() {
