@@ -100,6 +100,13 @@ pub struct ApplyArgs {
     /// Try operations that failed in an earlier run again.
     #[arg(long)]
     pub retry_failed: bool,
+    /// Hand each new secret to this command on stdin (e.g. a vault CLI) instead of the
+    /// sink file; only a receipt without the secret is kept.
+    #[arg(long, value_name = "CMD", conflicts_with = "secrets_recipient")]
+    pub secrets_cmd: Option<String>,
+    /// Encrypt each new secret to this age recipient (age1…): no plaintext touches disk.
+    #[arg(long, value_name = "AGE_RECIPIENT")]
+    pub secrets_recipient: Option<String>,
     /// Requests in flight at once (within the rate budget).
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub concurrency: u16,

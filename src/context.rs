@@ -197,6 +197,14 @@ impl Ctx {
         path.map(|p| SigningSecrets::load(&p)).transpose()
     }
 
+    /// The age identity that decrypts an age-encrypted sink, if the user supplied one.
+    pub fn age_identity(&self) -> Result<Option<age::x25519::Identity>> {
+        self.env
+            .get("KEYSHIFT_AGE_IDENTITY")?
+            .map(|text| crate::secrets::parse_age_identity(&text))
+            .transpose()
+    }
+
     pub fn fingerprint_key(&self) -> Result<FingerprintKey> {
         FingerprintKey::load_or_create(&with_suffix(&self.state_path, ".key"))
     }

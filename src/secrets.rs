@@ -208,7 +208,9 @@ impl SigningIndex {
     }
 }
 
-/// One line of the secret sink (contract §6). `Debug` redacts the secret.
+/// One record of the secret sink (contract §6). `Debug` redacts the secret. Read back, the
+/// secret is `None` when it cannot be read here: encrypted to an age recipient without the
+/// identity at hand, or handed to a command.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SinkRecord {
     pub v: u32,
@@ -221,25 +223,104 @@ pub struct SinkRecord {
     pub key_id: Option<i64>,
     pub key_name: String,
     pub kind: String,
-    #[serde(serialize_with = "expose")]
-    pub secret: SecretString,
+    #[serde(serialize_with = "expose", default)]
+    pub secret: Option<SecretString>,
     pub oauth_client_id: Option<String>,
     pub issued_at: String,
     pub supersedes: Option<String>,
 }
 
-fn expose<S: Serializer>(s: &SecretString, ser: S) -> Result<S::Ok, S::Error> {
-    ser.serialize_str(s.expose_secret())
+fn expose<S: Serializer>(s: &Option<SecretString>, ser: S) -> Result<S::Ok, S::Error> {
+    match s {
+        Some(s) => ser.serialize_str(s.expose_secret()),
+        None => ser.serialize_none(),
+    }
 }
 
-/// Where new secrets go. The default is a JSON-lines file.
+/// How new secrets leave the process.
+#[derive(Clone)]
+pub enum SinkMode {
+    /// JSON lines, 0600, fsynced (the default).
+    Plain,
+    /// Each record encrypted to an age recipient; only non-secret metadata in the clear.
+    Age(Box<age::x25519::Recipient>),
+    /// Each record handed to `sh -c CMD` on stdin; only a receipt (no secret) is kept.
+    Command(String),
+}
+
+impl SinkMode {
+    pub fn age(recipient: &str) -> Result<SinkMode> {
+        let r: age::x25519::Recipient = recipient.parse().map_err(|e| {
+            KeyshiftError::Usage(format!(
+                "--secrets-recipient {recipient:?} is not an age X25519 recipient ({e}) — it \
+                 starts with age1…; `age-keygen -y KEYFILE` prints it"
+            ))
+        })?;
+        Ok(SinkMode::Age(Box::new(r)))
+    }
+
+    pub fn describe(&self) -> String {
+        match self {
+            SinkMode::Plain => "plain JSON lines (0600)".into(),
+            SinkMode::Age(r) => format!("age-encrypted to {r}"),
+            SinkMode::Command(_) => "handed to --secrets-cmd (receipts only)".into(),
+        }
+    }
+}
+
+/// Metadata kept in the clear next to an encrypted record or a command receipt.
+#[derive(Serialize)]
+struct Envelope<'a> {
+    v: u32,
+    op_id: &'a str,
+    vendor: &'a str,
+    workspace: &'a str,
+    source: &'a str,
+    target_kind: &'a str,
+    client_id: Option<i64>,
+    key_id: Option<i64>,
+    key_name: &'a str,
+    kind: &'a str,
+    oauth_client_id: Option<&'a str>,
+    issued_at: &'a str,
+    supersedes: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    age: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    delivered: Option<&'a str>,
+}
+
+impl<'a> Envelope<'a> {
+    fn of(r: &'a SinkRecord) -> Envelope<'a> {
+        Envelope {
+            v: r.v,
+            op_id: &r.op_id,
+            vendor: &r.vendor,
+            workspace: &r.workspace,
+            source: &r.source,
+            target_kind: &r.target_kind,
+            client_id: r.client_id,
+            key_id: r.key_id,
+            key_name: &r.key_name,
+            kind: &r.kind,
+            oauth_client_id: r.oauth_client_id.as_deref(),
+            issued_at: &r.issued_at,
+            supersedes: r.supersedes.as_deref(),
+            age: None,
+            delivered: None,
+        }
+    }
+}
+
+/// Where new secrets go.
 pub struct SecretSink {
     path: PathBuf,
+    mode: SinkMode,
     file: Mutex<File>,
 }
 
 impl SecretSink {
-    pub fn open(path: &Path) -> Result<SecretSink> {
+    pub fn open(path: &Path, mode: SinkMode) -> Result<SecretSink> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             create_private_dir(dir)
                 .with_context(|| format!("cannot create directory {}", dir.display()))?;
@@ -253,6 +334,7 @@ impl SecretSink {
         })?;
         Ok(SecretSink {
             path: path.to_path_buf(),
+            mode,
             file: Mutex::new(file),
         })
     }
@@ -261,9 +343,35 @@ impl SecretSink {
         &self.path
     }
 
-    /// Append one record and fsync it. Returns only when the secret is durable.
+    pub fn mode(&self) -> &SinkMode {
+        &self.mode
+    }
+
+    /// Deliver one record and make its line durable. Returns only when the secret is safe
+    /// (fsynced, encrypted and fsynced, or accepted by the command).
     pub fn append(&self, record: &SinkRecord) -> Result<()> {
-        let mut line = serde_json::to_vec(record).context("cannot encode a sink record")?;
+        let mut line = match &self.mode {
+            SinkMode::Plain => serde_json::to_vec(record).context("cannot encode a sink record")?,
+            SinkMode::Age(recipient) => {
+                let plaintext =
+                    serde_json::to_vec(record).context("cannot encode a sink record")?;
+                let ciphertext = age::encrypt(recipient.as_ref(), &plaintext)
+                    .map_err(|e| anyhow::anyhow!("cannot encrypt a sink record: {e}"))?;
+                let mut env = Envelope::of(record);
+                env.age = Some(base64::Engine::encode(
+                    &base64::engine::general_purpose::STANDARD,
+                    ciphertext,
+                ));
+                serde_json::to_vec(&env)?
+            }
+            SinkMode::Command(cmd) => {
+                let json = serde_json::to_vec(record).context("cannot encode a sink record")?;
+                deliver_to_command(cmd, &json)?;
+                let mut env = Envelope::of(record);
+                env.delivered = Some("command");
+                serde_json::to_vec(&env)?
+            }
+        };
         line.push(b'\n');
         let mut f = self.file.lock().unwrap_or_else(|p| p.into_inner());
         f.write_all(&line)
@@ -272,18 +380,87 @@ impl SecretSink {
     }
 }
 
-/// Read a sink file back (for `secrets show` and for resuming). Lines that do not parse
-/// (a torn last line after a crash) are skipped.
-pub fn read_sink(path: &Path) -> Result<Vec<SinkRecord>> {
+/// Run `sh -c cmd` with the record on stdin. The record (with its secret) is never put in
+/// the command line or the environment.
+fn deliver_to_command(cmd: &str, json: &[u8]) -> Result<()> {
+    use std::process::{Command, Stdio};
+    let mut child = Command::new("sh")
+        .arg("-c")
+        .arg(cmd)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| KeyshiftError::Config(format!("--secrets-cmd: cannot start it: {e}")))?;
+    {
+        let mut stdin = child.stdin.take().expect("piped stdin");
+        stdin.write_all(json)?;
+        stdin.write_all(b"\n")?;
+    }
+    let status = child.wait()?;
+    if !status.success() {
+        return Err(KeyshiftError::Config(format!(
+            "--secrets-cmd exited with {status}: the secret was not delivered (the key will get \
+             a new secret on the next apply) — fix the command and run apply again"
+        ))
+        .into());
+    }
+    Ok(())
+}
+
+/// Read a sink file back. Plain lines carry their secret; age lines are decrypted when an
+/// identity is given; command receipts never carry one. Lines that do not parse (a torn last
+/// line after a crash) are skipped.
+pub fn read_sink(path: &Path, identity: Option<&age::x25519::Identity>) -> Result<Vec<SinkRecord>> {
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
     };
-    Ok(text
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect())
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let Ok(value) = serde_json::from_str::<serde_json::Value>(line) else {
+            continue;
+        };
+        let mut record: SinkRecord = match serde_json::from_value(value.clone()) {
+            Ok(r) => r,
+            Err(_) => continue,
+        };
+        if let (Some(ct), Some(id)) = (value.get("age").and_then(|v| v.as_str()), identity) {
+            let bytes = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, ct)
+                .map_err(|_| {
+                    anyhow::anyhow!("{} line {}: damaged ciphertext", path.display(), i + 1)
+                })?;
+            let plain = age::decrypt(id, &bytes).map_err(|e| {
+                KeyshiftError::Config(format!(
+                    "{} line {}: cannot decrypt ({e}) — is it the identity of the recipient apply used?",
+                    path.display(),
+                    i + 1
+                ))
+            })?;
+            let full: SinkRecord = serde_json::from_slice(&plain)
+                .with_context(|| format!("{} line {}: bad record", path.display(), i + 1))?;
+            record.secret = full.secret;
+        }
+        out.push(record);
+    }
+    Ok(out)
+}
+
+/// An age identity from `KEYSHIFT_AGE_IDENTITY` (or `_FILE`: an age key file).
+pub fn parse_age_identity(text: &str) -> Result<age::x25519::Identity> {
+    text.lines()
+        .map(str::trim)
+        .find(|l| l.starts_with("AGE-SECRET-KEY-"))
+        .and_then(|l| l.parse().ok())
+        .ok_or_else(|| {
+            KeyshiftError::Config(
+                "KEYSHIFT_AGE_IDENTITY: no AGE-SECRET-KEY-… line found — point \
+                 KEYSHIFT_AGE_IDENTITY_FILE at the identity file made by age-keygen"
+                    .into(),
+            )
+            .into()
+        })
 }
 
 #[cfg(test)]
@@ -303,7 +480,7 @@ mod tests {
             key_id: Some(2),
             key_name: "k".into(),
             kind: "auth_token".into(),
-            secret: SecretString::from("planted-secret-123".to_string()),
+            secret: Some(SecretString::from("planted-secret-123".to_string())),
             oauth_client_id: None,
             issued_at: "now".into(),
             supersedes: None,
@@ -311,10 +488,49 @@ mod tests {
         assert!(!format!("{r:?}").contains("planted-secret-123"));
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("s.jsonl");
-        let sink = SecretSink::open(&path).unwrap();
+        let sink = SecretSink::open(&path, SinkMode::Plain).unwrap();
         sink.append(&r).unwrap();
-        let back = read_sink(&path).unwrap();
-        assert_eq!(back[0].secret.expose_secret(), "planted-secret-123");
+        let back = read_sink(&path, None).unwrap();
+        assert_eq!(
+            back[0].secret.as_ref().unwrap().expose_secret(),
+            "planted-secret-123"
+        );
+
+        // Age: no plaintext on disk; the identity reads it back.
+        let identity = age::x25519::Identity::generate();
+        let age_path = dir.path().join("a.jsonl");
+        let sink =
+            SecretSink::open(&age_path, SinkMode::Age(Box::new(identity.to_public()))).unwrap();
+        sink.append(&r).unwrap();
+        let bytes = std::fs::read_to_string(&age_path).unwrap();
+        assert!(!bytes.contains("planted-secret-123") && bytes.contains("\"op_id\":\"o\""));
+        assert!(read_sink(&age_path, None).unwrap()[0].secret.is_none());
+        let back = read_sink(&age_path, Some(&identity)).unwrap();
+        assert_eq!(
+            back[0].secret.as_ref().unwrap().expose_secret(),
+            "planted-secret-123"
+        );
+
+        // Command: the command gets the record on stdin; the file keeps a receipt only.
+        let cmd_path = dir.path().join("c.jsonl");
+        let out = dir.path().join("delivered.json");
+        let sink = SecretSink::open(
+            &cmd_path,
+            SinkMode::Command(format!("cat > {}", out.display())),
+        )
+        .unwrap();
+        sink.append(&r).unwrap();
+        assert!(std::fs::read_to_string(&out)
+            .unwrap()
+            .contains("planted-secret-123"));
+        let receipt = std::fs::read_to_string(&cmd_path).unwrap();
+        assert!(!receipt.contains("planted-secret-123") && receipt.contains("delivered"));
+        let failing = SecretSink::open(&cmd_path, SinkMode::Command("exit 3".into())).unwrap();
+        let err = failing.append(&r).unwrap_err().to_string();
+        assert!(
+            err.contains("not delivered") && !err.contains("planted"),
+            "{err}"
+        );
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;

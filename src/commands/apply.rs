@@ -23,7 +23,7 @@ use crate::model::{ClientSpec, KeySpec, Plan, Workspace};
 use crate::providers::workato::{
     source_fingerprint, Issued, RemoteClient, WorkatoSource, WorkatoTarget, WsAddr, VENDOR,
 };
-use crate::secrets::{read_sink, SecretSink, SigningSecrets, SinkRecord};
+use crate::secrets::{read_sink, SecretSink, SigningSecrets, SinkMode, SinkRecord};
 use crate::state::{client_op_id, key_op_id, OpState, Operation, StateDb};
 
 /// Rounds of reconcile-then-retry for operations whose outcome was ambiguous; rounds stop
@@ -121,8 +121,13 @@ pub async fn run(ctx: &Ctx, args: &ApplyArgs) -> Result<ExitCode> {
     .await?;
 
     let signing = ctx.signing_secrets()?.unwrap_or_default();
-    let sink = SecretSink::open(&ctx.sink_path()?)?;
-    let sunk: HashSet<String> = read_sink(sink.path())?
+    let mode = match (&args.secrets_cmd, &args.secrets_recipient) {
+        (Some(cmd), _) => SinkMode::Command(cmd.clone()),
+        (None, Some(r)) => SinkMode::age(r)?,
+        (None, None) => SinkMode::Plain,
+    };
+    let sink = SecretSink::open(&ctx.sink_path()?, mode)?;
+    let sunk: HashSet<String> = read_sink(sink.path(), None)?
         .into_iter()
         .map(|r| r.op_id)
         .collect();
@@ -207,12 +212,13 @@ pub async fn run(ctx: &Ctx, args: &ApplyArgs) -> Result<ExitCode> {
     let p = &ctx.printer;
     p.line(format!(
         "apply: created {} v2 API clients and {} API keys ({} recovered by refresh) with {} \
-         requests in {:.1}s; secrets in {}",
+         requests in {:.1}s; secrets {} in {}",
         run.created_clients.load(Ordering::Relaxed),
         run.created_keys.load(Ordering::Relaxed),
         run.recovered_keys.load(Ordering::Relaxed),
         requests,
         started.elapsed().as_secs_f64(),
+        sink.mode().describe(),
         sink.path().display()
     ));
     for f in failed.iter().take(20) {
@@ -633,12 +639,21 @@ impl ApplyRun<'_> {
             key_id: Some(issued.key_id),
             key_name: key.name.clone(),
             kind: issued.kind.into(),
-            secret: issued.secret,
+            secret: Some(issued.secret),
             oauth_client_id: issued.oauth_client_id,
             issued_at: crate::state::now(),
             supersedes,
         };
-        self.sink.append(&record)?;
+        if let Err(e) = self.sink.append(&record) {
+            // The secret is lost with this process; the key exists and its id is journaled,
+            // so a later apply refreshes it. A broken sink breaks every key: stop here.
+            self.db
+                .mark_failed(&op_id, &format!("API key {:?}: {e:#}", key.name))?;
+            self.stop.store(true, Ordering::SeqCst);
+            self.printer
+                .warn(format!("stopping: the secret sink failed: {e:#}"));
+            return Ok(());
+        }
         self.crash.hit("after-sink");
         self.db.mark_done(
             &op_id,

@@ -13,7 +13,7 @@ use crate::secrets::{read_sink, SinkRecord};
 
 pub fn run(ctx: &Ctx, args: &SecretsArgs) -> Result<ExitCode> {
     let path = ctx.sink_path()?;
-    let records = read_sink(&path)?;
+    let records = read_sink(&path, ctx.age_identity()?.as_ref())?;
     let mut usable: BTreeMap<String, SinkRecord> = BTreeMap::new();
     for r in records {
         usable.insert(r.op_id.clone(), r);
@@ -26,10 +26,12 @@ pub fn run(ctx: &Ctx, args: &SecretsArgs) -> Result<ExitCode> {
                 path.display()
             ));
             for r in usable.values() {
-                let value = if *reveal {
-                    r.secret.expose_secret().to_string()
-                } else {
-                    "(hidden; --reveal to print)".into()
+                let value = match (&r.secret, reveal) {
+                    (Some(s), true) => s.expose_secret().to_string(),
+                    (Some(_), false) => "(hidden; --reveal to print)".into(),
+                    (None, _) => "(not readable here: age-encrypted — set \
+                                   KEYSHIFT_AGE_IDENTITY_FILE — or delivered to a command)"
+                        .into(),
                 };
                 ctx.printer.raw(format!(
                     "{}\tkey {} {:?} in client {}\t{}\t{}",
@@ -43,6 +45,16 @@ pub fn run(ctx: &Ctx, args: &SecretsArgs) -> Result<ExitCode> {
             }
         }
         SecretsAction::Export { out } => {
+            let unreadable = usable.values().filter(|r| r.secret.is_none()).count();
+            if unreadable > 0 {
+                return Err(crate::errors::KeyshiftError::Config(format!(
+                    "{unreadable} secret(s) in {} are not readable here — for an age-encrypted \
+                     sink set KEYSHIFT_AGE_IDENTITY_FILE to the identity; secrets handed to \
+                     --secrets-cmd are only where that command put them",
+                    path.display()
+                ))
+                .into());
+            }
             let mut text = String::new();
             for r in usable.values() {
                 text.push_str(&serde_json::to_string(r)?);

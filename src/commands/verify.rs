@@ -52,7 +52,7 @@ pub async fn run(ctx: &Ctx, args: &VerifyArgs) -> Result<ExitCode> {
         .collect();
     let conn = ctx.workato(None)?;
     let target = WorkatoTarget::new(conn.clone());
-    let sink_records = read_sink(&ctx.sink_path()?)?;
+    let sink_records = read_sink(&ctx.sink_path()?, ctx.age_identity()?.as_ref())?;
     // The last record per key is its usable secret.
     let mut usable: HashMap<String, SinkRecord> = HashMap::new();
     for r in sink_records {
@@ -417,7 +417,14 @@ impl LiveSetup {
             .ok_or("no gateway URL for the client's collections")?
             .clone();
         let s = &spec.settings;
-        let secret = SecretString::from(record.secret.expose_secret().to_string());
+        let secret = record
+            .secret
+            .as_ref()
+            .map(|s| SecretString::from(s.expose_secret().to_string()))
+            .ok_or(
+                "its secret is not readable here (age-encrypted without KEYSHIFT_AGE_IDENTITY, \
+                 or handed to --secrets-cmd)",
+            )?;
         let credential = match &s.auth_type {
             AuthType::Token => Credential::Token(secret),
             AuthType::Oauth2 => Credential::OAuth {

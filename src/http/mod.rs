@@ -359,6 +359,12 @@ fn describe_transport(e: &reqwest::Error) -> String {
         detail = s.to_string();
         source = s.source();
     }
+    if detail.to_lowercase().contains("certificate") || detail.contains("tls") {
+        return format!(
+            "TLS failed ({detail}) — the server's certificate is not trusted for this host; \
+             check the URL, or your proxy's CA"
+        );
+    }
     if detail.is_empty() {
         kind.to_string()
     } else {

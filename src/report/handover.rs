@@ -35,7 +35,7 @@ pub struct HandoverRow {
 pub fn rows(report: &Report, inv: &Inventory, sink: &Path) -> Result<Vec<HandoverRow>> {
     // Usable record per operation: the last one wins.
     let mut lines: HashMap<String, (usize, crate::secrets::SinkRecord)> = HashMap::new();
-    for (i, r) in read_sink(sink)?.into_iter().enumerate() {
+    for (i, r) in read_sink(sink, None)?.into_iter().enumerate() {
         lines.insert(r.op_id.clone(), (i + 1, r));
     }
     let profiles: HashMap<(&str, i64), &crate::model::Profile> = inv
