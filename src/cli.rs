@@ -51,8 +51,16 @@ pub enum Command {
     Apply(ApplyArgs),
     /// Read the targets back and compare them with the plan.
     Verify(VerifyArgs),
+    /// Disable the legacy profiles whose new keys verified live (before the freeze only).
+    Cutover(CutoverArgs),
+    /// Undo what apply (and cutover) did: disable then delete the created keys and clients,
+    /// re-enable what cutover disabled. Never touches anything keyshift did not create.
+    Rollback(RollbackArgs),
     /// Progress: counts by state, findings, deadlines, rate budget and ETA.
     Status,
+    /// Check connectivity, credentials and permissions (one read per vendor), the state
+    /// file and the clock.
+    Doctor,
     /// Render the run's report.
     Report(ReportArgs),
     /// Write handover.csv and handover.json: per profile, the new key and what its consumer
@@ -131,6 +139,23 @@ pub struct VerifyArgs {
     /// How long a live probe keeps polling a refused key (propagation delay), in seconds.
     #[arg(long, default_value_t = 60, value_name = "SECS")]
     pub probe_deadline: u64,
+}
+
+#[derive(Debug, Args, Default, Clone)]
+pub struct CutoverArgs {
+    /// Do not ask; required when not on a terminal.
+    #[arg(long)]
+    pub yes: bool,
+    /// Also disable profiles whose new key could not be probed (e.g. IP allow lists).
+    #[arg(long)]
+    pub include_unverifiable: bool,
+}
+
+#[derive(Debug, Args, Default, Clone)]
+pub struct RollbackArgs {
+    /// Do not ask; required when not on a terminal.
+    #[arg(long)]
+    pub yes: bool,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]

@@ -2,11 +2,14 @@
 //! to an exit code.
 
 pub mod apply;
+pub mod cutover;
 pub mod demo;
+pub mod doctor;
 pub mod export;
 pub mod handover;
 pub mod plan;
 pub mod report;
+pub mod rollback;
 pub mod sandbox;
 pub mod secrets;
 pub mod status;
@@ -72,7 +75,10 @@ async fn dispatch(cli: Cli, env: Env, printer: Printer) -> Result<ExitCode> {
         Command::Plan(a) => plan::run(&ctx, a),
         Command::Apply(a) => apply::run(&ctx, a).await,
         Command::Verify(a) => verify::run(&ctx, a).await,
+        Command::Cutover(a) => cutover::run(&ctx, a).await,
+        Command::Rollback(a) => rollback::run(&ctx, a).await,
         Command::Status => status::run(&ctx),
+        Command::Doctor => doctor::run(&ctx).await,
         Command::Report(a) => report::run(&ctx, a),
         Command::Secrets(a) => secrets::run(&ctx, a),
         Command::Handover { out } => handover::run(&ctx, out),

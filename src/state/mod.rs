@@ -76,13 +76,38 @@ impl OpState {
 pub enum OpKind {
     CreateClient,
     CreateKey,
+    /// cutover: disable a legacy profile whose replacement verified.
+    DisableProfile,
+    /// rollback: re-enable a legacy profile cutover disabled.
+    EnableProfile,
+    /// rollback: disable, then delete, what apply created.
+    DisableKey,
+    DeleteKey,
+    DeleteClient,
 }
 
 impl OpKind {
-    fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             OpKind::CreateClient => "create_client",
             OpKind::CreateKey => "create_key",
+            OpKind::DisableProfile => "disable_profile",
+            OpKind::EnableProfile => "enable_profile",
+            OpKind::DisableKey => "disable_key",
+            OpKind::DeleteKey => "delete_key",
+            OpKind::DeleteClient => "delete_client",
+        }
+    }
+
+    fn parse(s: &str) -> OpKind {
+        match s {
+            "create_client" => OpKind::CreateClient,
+            "disable_profile" => OpKind::DisableProfile,
+            "enable_profile" => OpKind::EnableProfile,
+            "disable_key" => OpKind::DisableKey,
+            "delete_key" => OpKind::DeleteKey,
+            "delete_client" => OpKind::DeleteClient,
+            _ => OpKind::CreateKey,
         }
     }
 }
@@ -404,7 +429,10 @@ impl StateDb {
                 })
                 .collect();
             let pending: Vec<String> = tx
-                .prepare("SELECT op_id FROM operations WHERE state = 'pending'")?
+                .prepare(
+                    "SELECT op_id FROM operations WHERE state = 'pending'
+                       AND kind IN ('create_client', 'create_key')",
+                )?
                 .query_map([], |r| r.get(0))?
                 .collect::<rusqlite::Result<_>>()?;
             for op in pending.iter().filter(|op| !planned.contains(*op)) {
@@ -446,11 +474,7 @@ impl StateDb {
             .query_map([], |r| {
                 Ok(Operation {
                     op_id: r.get(0)?,
-                    kind: if r.get::<_, String>(1)? == "create_client" {
-                        OpKind::CreateClient
-                    } else {
-                        OpKind::CreateKey
-                    },
+                    kind: OpKind::parse(&r.get::<_, String>(1)?),
                     workspace: r.get(2)?,
                     target: r.get(3)?,
                     parent: r.get(4)?,
@@ -523,10 +547,55 @@ impl StateDb {
         )
     }
 
+    /// The operation with this id, created pending if it is not in the journal yet.
+    pub fn ensure_op(
+        &self,
+        op_id: &str,
+        kind: OpKind,
+        workspace: &str,
+        target: &str,
+        parent: Option<&str>,
+    ) -> Result<()> {
+        self.conn().execute(
+            "INSERT OR IGNORE INTO operations(op_id, kind, workspace, target, parent, state, attempts, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, 'pending', 0, ?6)",
+            params![op_id, kind.as_str(), workspace, target, parent, now()],
+        )?;
+        Ok(())
+    }
+
+    /// After rollback deleted its object: the create operation is pending again, so a later
+    /// apply would create it anew.
+    pub fn reopen(&self, op_id: &str) -> Result<()> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        tx.execute(
+            "UPDATE operations SET state = 'pending', remote_id = NULL, error = NULL, updated_at = ?2
+             WHERE op_id = ?1",
+            params![op_id, now()],
+        )?;
+        tx.execute(
+            "INSERT INTO events(at, kind, op_id, detail) VALUES (?1, 'reopened', ?2, '{}')",
+            params![now(), op_id],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Forget finished operations of these kinds (a completed rollback's own journal).
+    pub fn forget(&self, kinds: &[OpKind]) -> Result<()> {
+        let conn = self.conn();
+        for k in kinds {
+            conn.execute("DELETE FROM operations WHERE kind = ?1", [k.as_str()])?;
+        }
+        Ok(())
+    }
+
     /// Put failed operations back in line (`apply --retry-failed`).
     pub fn reset_failed(&self) -> Result<usize> {
         Ok(self.conn().execute(
-            "UPDATE operations SET state = 'pending', error = NULL WHERE state = 'failed'",
+            "UPDATE operations SET state = 'pending', error = NULL
+             WHERE state = 'failed' AND kind IN ('create_client', 'create_key')",
             [],
         )?)
     }

@@ -590,6 +590,106 @@ impl WorkatoTarget {
     }
 }
 
+impl WorkatoTarget {
+    async fn simple(
+        &self,
+        ws: &WsAddr,
+        method: Method,
+        v2: bool,
+        rest: String,
+        route_rest: &str,
+    ) -> Result<(), HttpError> {
+        let (url, route) = self.conn.path(ws, v2, &rest, route_rest);
+        self.conn
+            .call(ws, method, url, route, None)
+            .await
+            .map(|_| ())
+    }
+
+    /// L7: disable a legacy profile (cutover). Fails with 4xx once the source is frozen.
+    pub async fn disable_profile(&self, ws: &WsAddr, profile_id: i64) -> Result<(), HttpError> {
+        self.simple(
+            ws,
+            Method::PUT,
+            false,
+            format!("api_access_profiles/{profile_id}/disable"),
+            "api_access_profiles/:api_access_profile_id/disable",
+        )
+        .await
+    }
+
+    /// L6: enable a legacy profile (rollback of a cutover).
+    pub async fn enable_profile(&self, ws: &WsAddr, profile_id: i64) -> Result<(), HttpError> {
+        self.simple(
+            ws,
+            Method::PUT,
+            false,
+            format!("api_access_profiles/{profile_id}/enable"),
+            "api_access_profiles/:api_access_profile_id/enable",
+        )
+        .await
+    }
+
+    /// K6: disable one of our keys.
+    pub async fn disable_key(
+        &self,
+        ws: &WsAddr,
+        client_id: i64,
+        key_id: i64,
+    ) -> Result<(), HttpError> {
+        self.simple(
+            ws,
+            Method::PUT,
+            true,
+            format!("api_clients/{client_id}/api_keys/{key_id}/disable"),
+            "api_clients/:api_client_id/api_keys/:api_key_id/disable",
+        )
+        .await
+    }
+
+    /// K4: delete one of our keys.
+    pub async fn delete_key(
+        &self,
+        ws: &WsAddr,
+        client_id: i64,
+        key_id: i64,
+    ) -> Result<(), HttpError> {
+        self.simple(
+            ws,
+            Method::DELETE,
+            true,
+            format!("api_clients/{client_id}/api_keys/{key_id}"),
+            "api_clients/:api_client_id/api_keys/:api_key_id",
+        )
+        .await
+    }
+
+    /// V5: delete one of our clients (and, on the vendor's side, any keys left in it).
+    pub async fn delete_client(&self, ws: &WsAddr, client_id: i64) -> Result<(), HttpError> {
+        self.simple(
+            ws,
+            Method::DELETE,
+            true,
+            format!("api_clients/{client_id}"),
+            "api_clients/:api_client_id",
+        )
+        .await
+    }
+}
+
+/// A legacy write refused because the source is frozen (SD-W4 and its variants: any 4xx on
+/// a legacy write once the freeze date has passed).
+pub fn is_frozen(
+    err: &HttpError,
+    now: chrono::DateTime<chrono::Utc>,
+    frozen: chrono::DateTime<chrono::Utc>,
+) -> bool {
+    matches!(err.status(), Some(400 | 403 | 404 | 405 | 410 | 422)) && now >= frozen
+        || err
+            .to_string()
+            .contains("can no longer be created or modified")
+}
+
 fn protocol_error(method: &str, route: &str, what: &str) -> HttpError {
     HttpError::Status {
         method: method.into(),

@@ -1,0 +1,119 @@
+//! `keyshift doctor`: is everything in place? One read call per vendor, the state file, the
+//! secret sink's directory, the clock. Prints a line per check; exit 1 if any failed.
+
+use anyhow::Result;
+use serde_json::json;
+
+use crate::context::Ctx;
+use crate::errors::ExitCode;
+use crate::providers::workato::{Api, WorkatoSource};
+use crate::state::StateDb;
+
+pub async fn run(ctx: &Ctx) -> Result<ExitCode> {
+    let p = &ctx.printer;
+    let mut ok = true;
+    let mut check = |name: &str, result: Result<String>| {
+        match &result {
+            Ok(detail) => p.line(format!("ok    {name}: {detail}")),
+            Err(e) => {
+                ok = false;
+                p.line(format!("FAIL  {name}: {}", crate::errors::one_line(e)));
+            }
+        }
+        p.event(
+            "doctor.check",
+            json!({ "check": name, "ok": result.is_ok(),
+                    "detail": match &result { Ok(d) => d.clone(), Err(e) => crate::errors::one_line(e) } }),
+        );
+    };
+
+    // State file: open it only if it exists (doctor never creates one).
+    let state = if ctx.state_path.exists() {
+        StateDb::open(&ctx.state_path, false).map(|db| {
+            format!(
+                "{} (export {}, plan {})",
+                ctx.state_path.display(),
+                db.meta("export.at")
+                    .ok()
+                    .flatten()
+                    .unwrap_or_else(|| "not yet".into()),
+                db.meta("plan.at")
+                    .ok()
+                    .flatten()
+                    .unwrap_or_else(|| "not yet".into())
+            )
+        })
+    } else {
+        Ok(format!(
+            "{} does not exist yet (export creates it)",
+            ctx.state_path.display()
+        ))
+    };
+    check("state file", state);
+
+    let sink = ctx.sink_path().and_then(|path| {
+        let dir = path
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(std::path::Path::new("."))
+            .to_path_buf();
+        if dir.is_dir() {
+            Ok(format!("{} (directory exists)", path.display()))
+        } else {
+            Ok(format!(
+                "{} (its directory will be created 0700)",
+                path.display()
+            ))
+        }
+    });
+    check("secret sink", sink);
+
+    let signing = ctx.signing_secrets().map(|s| match s {
+        Some(s) => format!(
+            "{} HMAC secret(s), {} probe key(s)",
+            s.hmac.len(),
+            s.probe_keys.len()
+        ),
+        None => "not set (HMAC JWT groups will be blocked; RSA/OIDC keys unverifiable live)".into(),
+    });
+    check("signing secrets", signing);
+
+    // Workato: one read (the legacy client list) proves URL, token and API-platform rights.
+    let workato = async {
+        let conn = ctx.workato(None)?;
+        let source = WorkatoSource::new(conn.clone());
+        let ws = source.workspaces(Api::Developer, None).await?;
+        let (clients, profiles) = source.read_legacy(&ws[0]).await?;
+        let server = conn.http().server_now();
+        Ok::<_, anyhow::Error>((clients.len(), profiles.len(), server))
+    }
+    .await;
+    let server_now = workato.as_ref().ok().and_then(|(_, _, s)| *s);
+    check(
+        "workato",
+        workato.map(|(c, p, _)| {
+            format!("reachable, token accepted: {c} legacy client(s), {p} access profile(s)")
+        }),
+    );
+
+    let clock = match server_now {
+        Some(server) => {
+            let skew = (server - chrono::Utc::now()).num_seconds();
+            Ok(format!(
+                "vendor clock {} (skew {skew:+} s){}",
+                server.format("%Y-%m-%d %H:%M:%S UTC"),
+                if ctx.now_override.is_some() {
+                    "; --now overrides it for deadlines"
+                } else {
+                    ""
+                }
+            ))
+        }
+        None => Ok(format!(
+            "machine clock {} (no vendor Date header seen)",
+            chrono::Utc::now().format("%Y-%m-%d %H:%M:%S UTC")
+        )),
+    };
+    check("clock", clock);
+    Ok(if ok { ExitCode::Ok } else { ExitCode::Error })
+}

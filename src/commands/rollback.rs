@@ -1,0 +1,279 @@
+//! `keyshift rollback`: undo a run from its journal, in reverse order — re-enable the legacy
+//! profiles cutover disabled (while the source allows), then for every key apply created:
+//! disable, then delete; then delete the clients apply created. Every object is confirmed as
+//! ours before it is touched (the client by the marker in its description, the key by its
+//! planned name inside that client); anything else — even a key someone added to one of our
+//! clients — is left alone. Journaled and resumable; afterwards the create operations are
+//! pending again, so a later apply would create everything anew.
+
+use anyhow::Result;
+use serde_json::json;
+use std::collections::{BTreeSet, HashMap};
+
+use super::{judged_now, recorded_mapping};
+use crate::cli::RollbackArgs;
+use crate::context::Ctx;
+use crate::errors::ExitCode;
+use crate::http::HttpError;
+use crate::model::Workspace;
+use crate::providers::workato::{is_frozen, RemoteClient, WorkatoTarget, WsAddr};
+use crate::state::{client_op_id, key_op_id, OpKind, OpState, Operation, StateDb};
+
+pub async fn run(ctx: &Ctx, args: &RollbackArgs) -> Result<ExitCode> {
+    let db = StateDb::open(&ctx.state_path, false)?;
+    let _lock = super::writer_lock(ctx, "rollback")?;
+    let mapping = recorded_mapping(&db)?;
+    let plan = db.load_plan()?;
+    let inv = db.load_inventory()?;
+    let ops: HashMap<String, Operation> = db
+        .operations()?
+        .into_iter()
+        .map(|o| (o.op_id.clone(), o))
+        .collect();
+    let touched = |id: &str| {
+        ops.get(id).is_some_and(|o| {
+            matches!(o.state, OpState::Done | OpState::Intent | OpState::Failed)
+                && (o.state != OpState::Failed || o.remote_id.is_some())
+        })
+    };
+    let clients: Vec<_> = plan
+        .clients
+        .iter()
+        .filter(|c| {
+            touched(&client_op_id(&c.marker))
+                || c.keys.iter().any(|k| touched(&key_op_id(&k.source)))
+        })
+        .collect();
+    let cutover_done: Vec<&Operation> = ops
+        .values()
+        .filter(|o| o.kind == OpKind::DisableProfile && o.state == OpState::Done)
+        .collect();
+    let p = &ctx.printer;
+    if clients.is_empty() && cutover_done.is_empty() {
+        p.line("nothing to roll back: this state file records no created object");
+        return Ok(ExitCode::Ok);
+    }
+    let question = format!(
+        "rollback will re-enable {} legacy profile(s), then disable and delete the API keys and \
+         v2 clients keyshift created in {} client group(s)",
+        cutover_done.len(),
+        clients.len()
+    );
+    if !super::confirm(ctx, args.yes, &question)? {
+        p.line("nothing was done");
+        return Ok(ExitCode::Ok);
+    }
+    let conn = ctx.workato(None)?;
+    let target = WorkatoTarget::new(conn.clone());
+    let now = judged_now(ctx, &db)?;
+    let mut failed = 0usize;
+    let mut tally = Tally::default();
+
+    // 1. Legacy profiles first, so their consumers work again before keys go away.
+    for op in &cutover_done {
+        let id = format!("rollback/enable/{}", op.target);
+        db.ensure_op(&id, OpKind::EnableProfile, &op.workspace, &op.target, None)?;
+        let Some(profile_id) = op.remote_id else {
+            continue;
+        };
+        db.mark_intent(
+            &id,
+            json!({ "request": "enable_profile", "profile_id": profile_id }),
+        )?;
+        match target
+            .enable_profile(&addr(&inv.workspaces, &op.workspace), profile_id)
+            .await
+        {
+            Ok(()) => {
+                db.mark_done(&id, profile_id, json!({ "profile_id": profile_id }))?;
+                db.reopen(&op.op_id)?;
+                tally.enabled += 1;
+            }
+            Err(e) if is_frozen(&e, now, mapping.deadlines.legacy_frozen) => {
+                db.mark_failed(
+                    &id,
+                    &format!("legacy profile {profile_id}: frozen, cannot be re-enabled — {e}"),
+                )?;
+                failed += 1;
+            }
+            Err(e) => {
+                db.mark_failed(&id, &format!("legacy profile {profile_id}: {e}"))?;
+                failed += 1;
+            }
+        }
+    }
+
+    // 2. Keys, then clients, newest first; found again by marker and name.
+    let spaces: BTreeSet<&str> = clients.iter().map(|c| c.workspace.as_str()).collect();
+    let mut remote: HashMap<String, RemoteClient> = HashMap::new();
+    for ws in spaces {
+        for rc in target.list_clients(&addr(&inv.workspaces, ws)).await? {
+            if let Some(m) = rc.marker() {
+                remote.insert(m.to_string(), rc.clone());
+            }
+        }
+    }
+    let bar = p.progress(clients.len() as u64, "rollback");
+    for spec in clients.iter().rev() {
+        bar.inc(1);
+        let ws = addr(&inv.workspaces, &spec.workspace);
+        let Some(rc) = remote.get(&spec.marker) else {
+            // Already gone (an earlier rollback, or deleted by hand): nothing of ours is left.
+            db.reopen(&client_op_id(&spec.marker))?;
+            for k in &spec.keys {
+                db.reopen(&key_op_id(&k.source))?;
+            }
+            continue;
+        };
+        let planned: HashMap<&str, &crate::model::KeySpec> =
+            spec.keys.iter().map(|k| (k.name.as_str(), k)).collect();
+        let keys = target.list_keys(&ws, rc.id).await?;
+        let mut foreign = Vec::new();
+        for key in keys.iter().rev() {
+            let Some(k) = planned.get(key.name.as_str()) else {
+                foreign.push(key.name.clone());
+                continue;
+            };
+            let disable = format!("rollback/disable/{}", k.source);
+            let delete = format!("rollback/delete/{}", k.source);
+            db.ensure_op(
+                &disable,
+                OpKind::DisableKey,
+                &spec.workspace,
+                &k.source,
+                Some(&spec.marker),
+            )?;
+            db.ensure_op(
+                &delete,
+                OpKind::DeleteKey,
+                &spec.workspace,
+                &k.source,
+                Some(&spec.marker),
+            )?;
+            if key.active {
+                db.mark_intent(
+                    &disable,
+                    json!({ "request": "disable_key", "key_id": key.id }),
+                )?;
+                match target.disable_key(&ws, rc.id, key.id).await {
+                    Ok(()) => db.mark_done(&disable, key.id, json!({ "key_id": key.id }))?,
+                    Err(e) => {
+                        failed +=
+                            record_failure(&db, &disable, &format!("API key {:?}", key.name), e)?;
+                        continue;
+                    }
+                }
+                tally.disabled += 1;
+            }
+            db.mark_intent(
+                &delete,
+                json!({ "request": "delete_key", "key_id": key.id }),
+            )?;
+            match target.delete_key(&ws, rc.id, key.id).await {
+                Ok(()) => {
+                    db.mark_done(&delete, key.id, json!({ "key_id": key.id }))?;
+                    db.reopen(&key_op_id(&k.source))?;
+                    tally.keys += 1;
+                }
+                Err(e) => {
+                    failed += record_failure(&db, &delete, &format!("API key {:?}", key.name), e)?;
+                }
+            }
+        }
+        // Planned keys that never got created (or are gone) are pending again.
+        let present: BTreeSet<&str> = keys.iter().map(|k| k.name.as_str()).collect();
+        for k in spec
+            .keys
+            .iter()
+            .filter(|k| !present.contains(k.name.as_str()))
+        {
+            db.reopen(&key_op_id(&k.source))?;
+        }
+        if !foreign.is_empty() {
+            p.warn(format!(
+                "v2 client {:?} (id {}) also holds key(s) keyshift did not create ({}); the client \
+                 is kept — delete it by hand once they are moved",
+                spec.name,
+                rc.id,
+                foreign.join(", ")
+            ));
+            failed += 1;
+            continue;
+        }
+        let id = format!("rollback/client/{}", spec.marker);
+        db.ensure_op(
+            &id,
+            OpKind::DeleteClient,
+            &spec.workspace,
+            &spec.marker,
+            None,
+        )?;
+        db.mark_intent(
+            &id,
+            json!({ "request": "delete_client", "client_id": rc.id }),
+        )?;
+        match target.delete_client(&ws, rc.id).await {
+            Ok(()) => {
+                db.mark_done(&id, rc.id, json!({ "client_id": rc.id }))?;
+                db.reopen(&client_op_id(&spec.marker))?;
+                tally.clients += 1;
+            }
+            Err(e) => failed += record_failure(&db, &id, &format!("v2 client {:?}", spec.name), e)?,
+        }
+    }
+    bar.finish_and_clear();
+
+    let summary = json!({ "enabled_profiles": tally.enabled, "disabled_keys": tally.disabled,
+                          "deleted_keys": tally.keys, "deleted_clients": tally.clients, "failed": failed });
+    db.event("rollback", None, &summary)?;
+    if failed == 0 {
+        // A finished rollback leaves no journal of its own behind: the run can start afresh.
+        db.forget(&[
+            OpKind::EnableProfile,
+            OpKind::DisableKey,
+            OpKind::DeleteKey,
+            OpKind::DeleteClient,
+            OpKind::DisableProfile,
+        ])?;
+    }
+    p.line(format!(
+        "rollback: re-enabled {} legacy profile(s), disabled {} and deleted {} API key(s), deleted \
+         {} v2 client(s); {failed} problem(s)",
+        tally.enabled, tally.disabled, tally.keys, tally.clients
+    ));
+    p.event("rollback.done", summary);
+    Ok(if failed > 0 {
+        ExitCode::Partial
+    } else {
+        ExitCode::Ok
+    })
+}
+
+#[derive(Default)]
+struct Tally {
+    enabled: usize,
+    disabled: usize,
+    keys: usize,
+    clients: usize,
+}
+
+/// A 404 means it is already gone: done. Anything else fails this item.
+fn record_failure(db: &StateDb, op_id: &str, what: &str, e: HttpError) -> Result<usize> {
+    if e.status() == Some(404) {
+        db.mark_done(op_id, 0, json!({ "already": "gone" }))?;
+        return Ok(0);
+    }
+    db.mark_failed(op_id, &format!("{what}: {e}"))?;
+    Ok(1)
+}
+
+fn addr(workspaces: &[Workspace], ws: &str) -> WsAddr {
+    workspaces
+        .iter()
+        .find(|w| w.id == ws)
+        .map(WsAddr::for_workspace)
+        .unwrap_or(WsAddr {
+            id: ws.to_string(),
+            managed: false,
+        })
+}
