@@ -9,7 +9,10 @@ use std::collections::BTreeSet;
 
 fn call(sandbox: &Sandbox, method: reqwest::Method, path: &str, body: Option<Value>) {
     let mut req = reqwest::blocking::Client::new()
-        .request(method, format!("{}{path}", sandbox.var("KEYSHIFT_WORKATO_URL")))
+        .request(
+            method,
+            format!("{}{path}", sandbox.var("KEYSHIFT_WORKATO_URL")),
+        )
         .bearer_auth(sandbox.var("KEYSHIFT_WORKATO_TOKEN"));
     if let Some(b) = body {
         req = req.json(&b);
@@ -34,18 +37,41 @@ fn verify_detects_each_kind_of_drift() {
     let ws = sandbox.workspace(1);
     let keys: Vec<Value> = ws["api_keys"].as_array().unwrap().clone();
     let active: Vec<&Value> = keys.iter().filter(|k| k["active"] == true).collect();
-    let path = |k: &Value| format!("/api/v2/api_clients/{}/api_keys/{}", k["api_client_id"], k["id"]);
+    let path = |k: &Value| {
+        format!(
+            "/api/v2/api_clients/{}/api_keys/{}",
+            k["api_client_id"], k["id"]
+        )
+    };
     // A key deleted, one disabled, one renamed, one whose IP list changed.
     call(&sandbox, reqwest::Method::DELETE, &path(active[0]), None);
-    call(&sandbox, reqwest::Method::PUT, &format!("{}/disable", path(active[1])), None);
-    call(&sandbox, reqwest::Method::PUT, &path(active[2]), Some(json!({"name": "renamed by hand"})));
-    call(&sandbox, reqwest::Method::PUT, &path(active[3]), Some(json!({"ip_allow_list": ["198.51.100.0/24"]})));
+    call(
+        &sandbox,
+        reqwest::Method::PUT,
+        &format!("{}/disable", path(active[1])),
+        None,
+    );
+    call(
+        &sandbox,
+        reqwest::Method::PUT,
+        &path(active[2]),
+        Some(json!({"name": "renamed by hand"})),
+    );
+    call(
+        &sandbox,
+        reqwest::Method::PUT,
+        &path(active[3]),
+        Some(json!({"ip_allow_list": ["198.51.100.0/24"]})),
+    );
     // A client's collections changed.
     let client = ws["v2_clients"]
         .as_array()
         .unwrap()
         .iter()
-        .find(|c| c["id"] != active[0]["api_client_id"] && c["api_collections"].as_array().unwrap().len() > 1)
+        .find(|c| {
+            c["id"] != active[0]["api_client_id"]
+                && c["api_collections"].as_array().unwrap().len() > 1
+        })
         .expect("a client with two collections")
         .clone();
     let first = client["api_collections"][0]["id"].clone();
@@ -62,18 +88,27 @@ fn verify_detects_each_kind_of_drift() {
         (name(active[0]), "existence expected present, found missing"),
         (name(active[1]), "active expected true, found false"),
         (name(active[2]), "existence expected present, found missing"),
-        ("renamed by hand".to_string(), "unplanned key \"renamed by hand\""),
+        (
+            "renamed by hand".to_string(),
+            "unplanned key \"renamed by hand\"",
+        ),
         (name(active[3]), "ip_allow_list expected"),
-        (client["name"].as_str().unwrap().to_string(), "api_collection_ids expected"),
+        (
+            client["name"].as_str().unwrap().to_string(),
+            "api_collection_ids expected",
+        ),
     ] {
         assert!(
-            d.stdout.lines().any(|l| l.contains("drift:") && l.contains(&needle) && l.contains(field)),
+            d.stdout
+                .lines()
+                .any(|l| l.contains("drift:") && l.contains(&needle) && l.contains(field)),
             "no drift line for {needle} / {field}:\n{}",
             d.stdout
         );
     }
     // The JSON report carries the differences too.
-    let report: Value = serde_json::from_str(&run.ok(&["report", "--format", "json"], 0).stdout).unwrap();
+    let report: Value =
+        serde_json::from_str(&run.ok(&["report", "--format", "json"], 0).stdout).unwrap();
     assert!(report["verify"]["drift"].as_array().unwrap().len() >= 6);
 }
 
@@ -82,7 +117,8 @@ fn cutover_disables_exactly_the_verified_profiles_and_rollback_restores() {
     let (sandbox, run) = migrated("19", "100");
     let before = sandbox.workspace(1);
     run.ok(&["verify", "--live", "--probe-deadline", "5"], 0);
-    let report: Value = serde_json::from_str(&run.ok(&["report", "--format", "json"], 0).stdout).unwrap();
+    let report: Value =
+        serde_json::from_str(&run.ok(&["report", "--format", "json"], 0).stdout).unwrap();
     let verified: BTreeSet<i64> = report["profiles"]
         .as_array()
         .unwrap()
@@ -103,8 +139,14 @@ fn cutover_disables_exactly_the_verified_profiles_and_rollback_restores() {
             .map(|p| p["id"].as_i64().unwrap())
             .collect()
     };
-    let disabled: BTreeSet<i64> = active(&before).difference(&active(&after)).copied().collect();
-    assert_eq!(disabled, verified, "cutover disables exactly the verified profiles");
+    let disabled: BTreeSet<i64> = active(&before)
+        .difference(&active(&after))
+        .copied()
+        .collect();
+    assert_eq!(
+        disabled, verified,
+        "cutover disables exactly the verified profiles"
+    );
     assert!(active(&after).is_subset(&active(&before)));
     // Idempotent.
     let writes = sandbox.writes();
@@ -113,7 +155,11 @@ fn cutover_disables_exactly_the_verified_profiles_and_rollback_restores() {
 
     // After the freeze, cutover explains and writes nothing.
     let frozen = run.ok(&["--now", "2026-03-01", "cutover", "--yes"], 0);
-    assert!(frozen.stdout.contains("frozen since 2025-12-01"), "{}", frozen.stdout);
+    assert!(
+        frozen.stdout.contains("frozen since 2025-12-01"),
+        "{}",
+        frozen.stdout
+    );
     assert_eq!(sandbox.writes(), writes);
 
     // Rollback: the target side as before the run, legacy profiles as before cutover.
@@ -124,7 +170,10 @@ fn cutover_disables_exactly_the_verified_profiles_and_rollback_restores() {
     assert_eq!(active(&rolled), active(&before));
     // Rollback never touched what keyshift did not create: legacy clients and profiles are all there.
     assert_eq!(rolled["legacy_clients"], before["legacy_clients"]);
-    assert_eq!(rolled["access_profiles"].as_array().unwrap().len(), before["access_profiles"].as_array().unwrap().len());
+    assert_eq!(
+        rolled["access_profiles"].as_array().unwrap().len(),
+        before["access_profiles"].as_array().unwrap().len()
+    );
     // A second rollback has nothing to do; apply can run the migration again.
     let writes = sandbox.writes();
     run.ok(&["rollback", "--yes"], 0);
@@ -144,7 +193,9 @@ fn rollback_leaves_foreign_objects_alone() {
         &sandbox,
         reqwest::Method::POST,
         "/api/v2/api_clients",
-        Some(json!({"name": "Hand-made client", "auth_type": "token", "api_collection_ids": [collection]})),
+        Some(
+            json!({"name": "Hand-made client", "auth_type": "token", "api_collection_ids": [collection]}),
+        ),
     );
     call(
         &sandbox,
@@ -156,8 +207,21 @@ fn rollback_leaves_foreign_objects_alone() {
     assert_eq!(d.code, 6, "{}\n{}", d.stdout, d.stderr);
     assert!(d.stderr.contains("did not create"), "{}", d.stderr);
     let left = sandbox.workspace(1);
-    let names: BTreeSet<&str> = left["v2_clients"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
-    assert_eq!(names, BTreeSet::from(["Hand-made client", ours["name"].as_str().unwrap()]));
-    let keys: Vec<&str> = left["api_keys"].as_array().unwrap().iter().map(|k| k["name"].as_str().unwrap()).collect();
+    let names: BTreeSet<&str> = left["v2_clients"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        BTreeSet::from(["Hand-made client", ours["name"].as_str().unwrap()])
+    );
+    let keys: Vec<&str> = left["api_keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["name"].as_str().unwrap())
+        .collect();
     assert_eq!(keys, vec!["added by hand"]);
 }

@@ -51,19 +51,15 @@ pub async fn run(ctx: &Ctx) -> Result<ExitCode> {
     };
     check("state file", state);
 
-    let sink = ctx.sink_path().and_then(|path| {
-        let dir = path
+    let sink = ctx.sink_path().map(|path| {
+        let dir_exists = path
             .parent()
             .filter(|d| !d.as_os_str().is_empty())
-            .unwrap_or(std::path::Path::new("."))
-            .to_path_buf();
-        if dir.is_dir() {
-            Ok(format!("{} (directory exists)", path.display()))
+            .is_none_or(|d| d.is_dir());
+        if dir_exists {
+            format!("{} (directory exists)", path.display())
         } else {
-            Ok(format!(
-                "{} (its directory will be created 0700)",
-                path.display()
-            ))
+            format!("{} (its directory will be created 0700)", path.display())
         }
     });
     check("secret sink", sink);

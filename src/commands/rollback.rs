@@ -30,10 +30,12 @@ pub async fn run(ctx: &Ctx, args: &RollbackArgs) -> Result<ExitCode> {
         .into_iter()
         .map(|o| (o.op_id.clone(), o))
         .collect();
+    // An operation that may have created something remotely.
     let touched = |id: &str| {
-        ops.get(id).is_some_and(|o| {
-            matches!(o.state, OpState::Done | OpState::Intent | OpState::Failed)
-                && (o.state != OpState::Failed || o.remote_id.is_some())
+        ops.get(id).is_some_and(|o| match o.state {
+            OpState::Done | OpState::Intent => true,
+            OpState::Failed => o.remote_id.is_some(),
+            OpState::Pending => false,
         })
     };
     let clients: Vec<_> = plan
