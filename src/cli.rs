@@ -161,7 +161,10 @@ pub struct RollbackArgs {
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
 pub enum ReportFormat {
     Md,
+    Html,
     Json,
+    /// One file per category into the --out directory.
+    Csv,
 }
 
 #[derive(Debug, Args, Clone)]

@@ -207,6 +207,8 @@ pub async fn run(ctx: &Ctx, args: &ApplyArgs) -> Result<ExitCode> {
         "requests": requests,
         "seconds": started.elapsed().as_secs_f64(),
         "secrets": sink.path().display().to_string(),
+        "timeline": conn.http().timeline(),
+        "budget_per_minute": conn.budget(&addr_of(&inv.workspaces, plan.clients.first().map(|c| c.workspace.as_str()).unwrap_or("1"))).per_minute,
     });
     db.event("apply.end", None, &summary)?;
     let p = &ctx.printer;

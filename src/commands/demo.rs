@@ -32,6 +32,7 @@ pub async fn run(ctx: &Ctx, args: &DemoArgs) -> Result<ExitCode> {
         "plan-report.md",
         "report.md",
         "report.json",
+        "report.html",
         "handover.csv",
         "handover.json",
     ] {
@@ -101,6 +102,10 @@ pub async fn run(ctx: &Ctx, args: &DemoArgs) -> Result<ExitCode> {
         &super::report::render(&report, ReportFormat::Md)?,
     )?;
     super::report::write_private(
+        &dir.join("report.html"),
+        &super::report::render(&report, ReportFormat::Html)?,
+    )?;
+    super::report::write_private(
         &dir.join("report.json"),
         &super::report::render(&report, ReportFormat::Json)?,
     )?;
@@ -127,7 +132,7 @@ pub async fn run(ctx: &Ctx, args: &DemoArgs) -> Result<ExitCode> {
     p.line(format!("written to {}/:", dir.display()));
     p.line("  keyshift.db      state: inventory, plan, journal, events (no secrets)");
     p.line("  plan-report.md   the dry-run report");
-    p.line("  report.md/.json  the final report");
+    p.line("  report.html      the final report, one self-contained page (also .md, .json)");
     p.line("  secrets.jsonl    every new key's secret, once (0600)");
     p.line("  handover.csv/.json  per profile: new client and key, what its consumer changes");
     p.line(format!("try: keyshift --state {} status", state.display()));

@@ -14,6 +14,16 @@ use crate::state::StateDb;
 pub fn run(ctx: &Ctx, args: &ReportArgs) -> Result<ExitCode> {
     let db = StateDb::open(&ctx.state_path, false)?;
     let report = Report::build(&db, judged_now(ctx, &db)?)?;
+    if args.format == ReportFormat::Csv {
+        let dir = args
+            .out
+            .clone()
+            .unwrap_or_else(|| std::path::PathBuf::from("."));
+        let files = crate::report::csv::write_all(&report, &dir)?;
+        ctx.printer
+            .line(format!("wrote {} into {}", files.join(", "), dir.display()));
+        return Ok(ExitCode::Ok);
+    }
     let text = render(&report, args.format)?;
     match &args.out {
         Some(path) => {
@@ -29,7 +39,9 @@ pub fn run(ctx: &Ctx, args: &ReportArgs) -> Result<ExitCode> {
 pub fn render(report: &Report, format: ReportFormat) -> Result<String> {
     Ok(match format {
         ReportFormat::Md => markdown::render(report),
+        ReportFormat::Html => crate::report::html::render(report),
         ReportFormat::Json => serde_json::to_string_pretty(report)? + "\n",
+        ReportFormat::Csv => anyhow::bail!("CSV is a directory of files: use --out DIR"),
     })
 }
 

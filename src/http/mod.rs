@@ -168,6 +168,8 @@ pub struct HttpClient {
     server_offset: AtomicI64,
     seen_date: AtomicU64,
     requests: AtomicU64,
+    /// Requests sent per wall-clock second (unix time), for the report's rate chart.
+    timeline: std::sync::Mutex<std::collections::BTreeMap<i64, u32>>,
     max_attempts: usize,
     deadline: Duration,
 }
@@ -186,6 +188,7 @@ impl HttpClient {
             server_offset: AtomicI64::new(0),
             seen_date: AtomicU64::new(0),
             requests: AtomicU64::new(0),
+            timeline: std::sync::Mutex::new(std::collections::BTreeMap::new()),
             max_attempts: 8,
             deadline: Duration::from_secs(600),
         })
@@ -194,6 +197,12 @@ impl HttpClient {
     /// Requests sent so far (every attempt counts).
     pub fn requests_sent(&self) -> u64 {
         self.requests.load(Ordering::Relaxed)
+    }
+
+    /// `(unix second, requests sent in it)`, oldest first.
+    pub fn timeline(&self) -> Vec<(i64, u32)> {
+        let t = self.timeline.lock().unwrap_or_else(|p| p.into_inner());
+        t.iter().map(|(k, v)| (*k, *v)).collect()
     }
 
     /// The server's clock as of its last `Date` header, if one was seen.
@@ -240,6 +249,10 @@ impl HttpClient {
 
     async fn send_once(&self, req: &Request<'_>) -> Result<Value, HttpError> {
         self.requests.fetch_add(1, Ordering::Relaxed);
+        {
+            let mut t = self.timeline.lock().unwrap_or_else(|p| p.into_inner());
+            *t.entry(chrono::Utc::now().timestamp()).or_default() += 1;
+        }
         let mut rb = self
             .inner
             .request(req.method.clone(), &req.url)

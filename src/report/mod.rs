@@ -1,7 +1,9 @@
 //! One report model, several renderers. The model is built from the state DB only (no
 //! network), and holds no secret: the sink is referenced by path, never read.
 
+pub mod csv;
 pub mod handover;
+pub mod html;
 pub mod markdown;
 
 use anyhow::Result;
@@ -31,6 +33,54 @@ pub struct Report {
     pub clients: Vec<ClientRow>,
     pub profiles: Vec<ProfileRow>,
     pub findings: Vec<Finding>,
+    pub charts: Charts,
+}
+
+/// The numbers behind the HTML report's charts (also in the JSON report).
+#[derive(Debug, Default, Serialize)]
+pub struct Charts {
+    pub by_workspace: Vec<Outcomes>,
+    pub by_auth_type: Vec<Outcomes>,
+    pub findings_by_kind: Vec<(String, usize)>,
+    pub rate: Option<RateView>,
+}
+
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct Outcomes {
+    pub label: String,
+    pub migrated: usize,
+    pub planned: usize,
+    pub in_progress: usize,
+    pub failed: usize,
+    pub blocked: usize,
+    pub excluded: usize,
+}
+
+impl Outcomes {
+    fn add(&mut self, status: &str) {
+        match status {
+            "migrated" => self.migrated += 1,
+            "in_progress" => self.in_progress += 1,
+            "failed" => self.failed += 1,
+            "blocked" => self.blocked += 1,
+            "excluded" => self.excluded += 1,
+            _ => self.planned += 1,
+        }
+    }
+
+    pub fn total(&self) -> usize {
+        self.migrated + self.planned + self.in_progress + self.failed + self.blocked + self.excluded
+    }
+}
+
+/// Requests per minute over the last apply, against the budget.
+#[derive(Debug, Serialize)]
+pub struct RateView {
+    pub limit_per_minute: Option<f64>,
+    pub bucket_seconds: i64,
+    /// `(seconds since the first request, requests per minute in that bucket)`.
+    pub points: Vec<(i64, f64)>,
+    pub total_requests: u64,
 }
 
 #[derive(Debug, Serialize)]
@@ -246,6 +296,7 @@ impl Report {
             }
             profiles.push(row);
         }
+        let charts = charts(&profiles, &plan.findings, db)?;
         Ok(Report {
             format_version: FORMAT_VERSION,
             generated_at: crate::state::now(),
@@ -266,6 +317,7 @@ impl Report {
             clients,
             profiles,
             findings: plan.findings,
+            charts,
         })
     }
 }
@@ -295,4 +347,86 @@ fn field_treatments(mapping: &Mapping) -> Vec<FieldTreatment> {
             }
         })
         .collect()
+}
+
+fn charts(profiles: &[ProfileRow], findings: &[Finding], db: &StateDb) -> Result<Charts> {
+    let mut by_ws: BTreeMap<String, Outcomes> = BTreeMap::new();
+    let mut by_auth: BTreeMap<String, Outcomes> = BTreeMap::new();
+    for p in profiles {
+        by_ws
+            .entry(p.workspace.clone())
+            .or_insert_with(|| Outcomes {
+                label: format!("workspace {}", p.workspace),
+                ..Outcomes::default()
+            })
+            .add(&p.status);
+        by_auth
+            .entry(p.auth_type.clone())
+            .or_insert_with(|| Outcomes {
+                label: p.auth_type.clone(),
+                ..Outcomes::default()
+            })
+            .add(&p.status);
+    }
+    let mut kinds: BTreeMap<String, usize> = BTreeMap::new();
+    for f in findings {
+        *kinds.entry(f.kind.to_string()).or_default() += 1;
+    }
+    let mut by_workspace: Vec<Outcomes> = by_ws.into_values().collect();
+    by_workspace.sort_by_key(|o| {
+        o.label
+            .trim_start_matches("workspace ")
+            .parse::<u64>()
+            .unwrap_or(u64::MAX)
+    });
+    Ok(Charts {
+        by_workspace,
+        by_auth_type: by_auth.into_values().collect(),
+        findings_by_kind: kinds.into_iter().collect(),
+        rate: rate_view(db)?,
+    })
+}
+
+/// Bucket the last apply's per-second request counts into about 60 points.
+fn rate_view(db: &StateDb) -> Result<Option<RateView>> {
+    let Some((_, _, _, detail)) = db
+        .events(Some("apply.end"))?
+        .into_iter()
+        .rev()
+        .find(|(_, _, _, d)| d.contains("\"timeline\""))
+    else {
+        return Ok(None);
+    };
+    let v: serde_json::Value = serde_json::from_str(&detail)?;
+    let timeline: Vec<(i64, u64)> = v["timeline"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|p| Some((p.get(0)?.as_i64()?, p.get(1)?.as_u64()?)))
+                .collect()
+        })
+        .unwrap_or_default();
+    let (Some(first), Some(last)) = (timeline.first(), timeline.last()) else {
+        return Ok(None);
+    };
+    let span = last.0 - first.0 + 1;
+    let bucket = (span / 60).max(1);
+    let mut buckets: BTreeMap<i64, u64> = BTreeMap::new();
+    for (t, n) in &timeline {
+        *buckets.entry((t - first.0) / bucket).or_default() += n;
+    }
+    let points = (0..=(span - 1) / bucket)
+        .map(|b| {
+            (
+                b * bucket,
+                *buckets.get(&b).unwrap_or(&0) as f64 * 60.0 / bucket as f64,
+            )
+        })
+        .collect();
+    Ok(Some(RateView {
+        limit_per_minute: v["budget_per_minute"].as_f64(),
+        bucket_seconds: bucket,
+        points,
+        total_requests: timeline.iter().map(|(_, n)| n).sum(),
+    }))
 }
