@@ -9,7 +9,9 @@ use std::collections::BTreeMap;
 
 /// `data-*` attributes of the elements inside one chart's `<svg id=…>`.
 fn chart<'a>(html: &'a str, id: &str) -> &'a str {
-    let start = html.find(&format!("<svg id=\"{id}\"")).unwrap_or_else(|| panic!("chart {id}"));
+    let start = html
+        .find(&format!("<svg id=\"{id}\""))
+        .unwrap_or_else(|| panic!("chart {id}"));
     let end = html[start..].find("</svg>").unwrap() + start;
     &html[start..end]
 }
@@ -37,7 +39,16 @@ fn bars(svg: &str) -> BTreeMap<String, BTreeMap<String, u64>> {
 
 #[test]
 fn html_report_is_self_contained_and_its_charts_match_the_run() {
-    let sandbox = Sandbox::start(&["--seed", "27", "--profiles", "140", "--workspaces", "3", "--rate-scale", "5"]);
+    let sandbox = Sandbox::start(&[
+        "--seed",
+        "27",
+        "--profiles",
+        "140",
+        "--workspaces",
+        "3",
+        "--rate-scale",
+        "5",
+    ]);
     let run = Run::new(&sandbox);
     run.ok(&["export", "--api", "embedded"], 0);
     run.ok(&["plan"], 3);
@@ -45,11 +56,19 @@ fn html_report_is_self_contained_and_its_charts_match_the_run() {
     run.ok(&["verify"], 0);
     run.ok(&["report", "--format", "html", "--out", "report.html"], 0);
     let html = std::fs::read_to_string(run.dir.path().join("report.html")).unwrap();
-    let json: Value = serde_json::from_str(&run.ok(&["report", "--format", "json"], 0).stdout).unwrap();
+    let json: Value =
+        serde_json::from_str(&run.ok(&["report", "--format", "json"], 0).stdout).unwrap();
     assert_eq!(json["format_version"], 1);
 
     // Offline: nothing is fetched from anywhere.
-    for needle in ["<link", "src=\"http", "href=\"http", "url(", "@import", "<iframe"] {
+    for needle in [
+        "<link",
+        "src=\"http",
+        "href=\"http",
+        "url(",
+        "@import",
+        "<iframe",
+    ] {
         assert!(!html.contains(needle), "external asset: {needle}");
     }
     assert!(html.contains("<script>") && html.contains("id=\"filter\""));
@@ -60,8 +79,16 @@ fn html_report_is_self_contained_and_its_charts_match_the_run() {
     let mut want_ws: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
     for r in rows {
         let status = r["status"].as_str().unwrap().to_string();
-        *want_auth.entry(r["auth_type"].as_str().unwrap().into()).or_default().entry(status.clone()).or_default() += 1;
-        *want_ws.entry(format!("workspace {}", r["workspace"].as_str().unwrap())).or_default().entry(status).or_default() += 1;
+        *want_auth
+            .entry(r["auth_type"].as_str().unwrap().into())
+            .or_default()
+            .entry(status.clone())
+            .or_default() += 1;
+        *want_ws
+            .entry(format!("workspace {}", r["workspace"].as_str().unwrap()))
+            .or_default()
+            .entry(status)
+            .or_default() += 1;
     }
     assert_eq!(bars(chart(&html, "outcomes-by-auth-type")), want_auth);
     assert_eq!(bars(chart(&html, "outcomes-by-workspace")), want_ws);
@@ -70,16 +97,38 @@ fn html_report_is_self_contained_and_its_charts_match_the_run() {
     // Findings by kind.
     let mut want_kinds: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
     for f in json["findings"].as_array().unwrap() {
-        *want_kinds.entry(f["kind"].as_str().unwrap().into()).or_default().entry("value".into()).or_default() += 1;
+        *want_kinds
+            .entry(f["kind"].as_str().unwrap().into())
+            .or_default()
+            .entry("value".into())
+            .or_default() += 1;
     }
     assert_eq!(bars(chart(&html, "findings-by-kind")), want_kinds);
 
     // Request rate: the chart's total is apply's request count; the limit line is the budget;
     // no bucket is far above the limit (the client paces itself).
     let rate = chart(&html, "request-rate");
-    let sent: u64 = apply.stdout.split(" with ").nth(1).unwrap().split(' ').next().unwrap().parse().unwrap();
-    assert_eq!(attr(rate, "data-total").unwrap().parse::<u64>().unwrap(), sent);
-    let limit: f64 = attr(rate.split("id=\"rate-limit\"").nth(1).unwrap(), "data-value").unwrap().parse().unwrap();
+    let sent: u64 = apply
+        .stdout
+        .split(" with ")
+        .nth(1)
+        .unwrap()
+        .split(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(
+        attr(rate, "data-total").unwrap().parse::<u64>().unwrap(),
+        sent
+    );
+    let limit: f64 = attr(
+        rate.split("id=\"rate-limit\"").nth(1).unwrap(),
+        "data-value",
+    )
+    .unwrap()
+    .parse()
+    .unwrap();
     assert_eq!(limit, 1000.0 * 5.0, "embedded budget at rate scale 5");
     let points: Vec<f64> = rate
         .split("<circle class=\"point\"")
@@ -90,25 +139,52 @@ fn html_report_is_self_contained_and_its_charts_match_the_run() {
     let total_from_points: f64 = points.iter().sum::<f64>()
         * json["charts"]["rate"]["bucket_seconds"].as_f64().unwrap()
         / 60.0;
-    assert!((total_from_points - sent as f64).abs() < 0.5, "{total_from_points} vs {sent}");
+    assert!(
+        (total_from_points - sent as f64).abs() < 0.5,
+        "{total_from_points} vs {sent}"
+    );
 
     // Summary cards.
-    let migrated = html.split("data-key=\"migrated_keys\" data-value=\"").nth(1).unwrap().split('"').next().unwrap();
+    let migrated = html
+        .split("data-key=\"migrated_keys\" data-value=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap();
     assert_eq!(migrated, json["summary"]["migrated_keys"].to_string());
 
     // CSV per category.
     run.ok(&["report", "--format", "csv", "--out", "csv"], 0);
-    let count = |name: &str| std::fs::read_to_string(run.dir.path().join("csv").join(name)).unwrap().lines().count().saturating_sub(1);
-    let status = |s: &[&str]| rows.iter().filter(|r| s.contains(&r["status"].as_str().unwrap())).count();
+    let count = |name: &str| {
+        std::fs::read_to_string(run.dir.path().join("csv").join(name))
+            .unwrap()
+            .lines()
+            .count()
+            .saturating_sub(1)
+    };
+    let status = |s: &[&str]| {
+        rows.iter()
+            .filter(|r| s.contains(&r["status"].as_str().unwrap()))
+            .count()
+    };
     assert_eq!(count("migrated.csv"), status(&["migrated"]));
     assert_eq!(count("skipped.csv"), status(&["blocked", "excluded"]));
     assert_eq!(count("failed.csv"), 0);
-    let manual = json["findings"].as_array().unwrap().iter().filter(|f| f["kind"] == "manual").count();
+    let manual = json["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["kind"] == "manual")
+        .count();
     assert_eq!(count("manual_action.csv"), manual);
     assert!(manual > 0);
 
     // Markdown fits a job summary: it starts with a heading and has the summary table.
     let md = run.ok(&["report", "--format", "md"], 0).stdout;
     assert!(md.starts_with("# keyshift migration report"));
-    assert!(md.contains(&format!("| API keys migrated | {} |", json["summary"]["migrated_keys"])));
+    assert!(md.contains(&format!(
+        "| API keys migrated | {} |",
+        json["summary"]["migrated_keys"]
+    )));
 }

@@ -324,9 +324,6 @@ pub fn render(r: &Report) -> String {
             p.note.as_deref().map(esc).unwrap_or_default()
         );
     }
-    let _ = write!(
-        o,
-        "</tbody></table><script>{SCRIPT}</script></body></html>\n"
-    );
+    let _ = writeln!(o, "</tbody></table><script>{SCRIPT}</script></body></html>");
     o
 }
