@@ -76,7 +76,7 @@ impl Printer {
         }
         let bar = ProgressBar::new(len);
         bar.set_style(
-            ProgressStyle::with_template("{prefix:>9} [{bar:30}] {pos}/{len} {msg} (eta {eta})")
+            ProgressStyle::with_template("{prefix:>9} [{bar:30}] {pos}/{len} {msg}")
                 .unwrap_or_else(|_| ProgressStyle::default_bar())
                 .progress_chars("=> "),
         );

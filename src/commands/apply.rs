@@ -152,6 +152,10 @@ pub async fn run(ctx: &Ctx, args: &ApplyArgs) -> Result<ExitCode> {
         created_keys: AtomicUsize::new(0),
         recovered_keys: AtomicUsize::new(0),
         bar: ctx.printer.progress(keys_todo as u64, "apply"),
+        per_minute: todo.first().and_then(|c| {
+            conn.budget(&addr_of(&inv.workspaces, &c.workspace))
+                .per_minute
+        }),
         printer: &ctx.printer,
     };
     db.event(
@@ -320,6 +324,8 @@ struct ApplyRun<'a> {
     created_keys: AtomicUsize,
     recovered_keys: AtomicUsize,
     bar: indicatif::ProgressBar,
+    /// The rate budget, for the progress ETA.
+    per_minute: Option<f64>,
     printer: &'a crate::printer::Printer,
 }
 
@@ -332,6 +338,23 @@ enum Step<T> {
 }
 
 impl ApplyRun<'_> {
+    /// The progress bar's ETA comes from the rate budget, not the observed rate: at the
+    /// vendor's limit the budget is what decides.
+    fn eta(&self) {
+        if let (Some(per_minute), Some(len)) = (self.per_minute, self.bar.length()) {
+            let left = len.saturating_sub(self.bar.position()) as f64;
+            let minutes = left / per_minute;
+            self.bar.set_message(if minutes >= 1.0 {
+                format!("~{minutes:.0} min left at {per_minute:.0} requests/min")
+            } else {
+                format!(
+                    "~{:.0} s left at {per_minute:.0} requests/min",
+                    minutes * 60.0
+                )
+            });
+        }
+    }
+
     /// Reconcile-then-create rounds until everything is done, failed, or a round changes
     /// nothing.
     async fn rounds(
@@ -663,6 +686,7 @@ impl ApplyRun<'_> {
             json!({ "key_id": issued.key_id, "client_id": client_id, "secret": "in sink" }),
         )?;
         self.bar.inc(1);
+        self.eta();
         self.printer.event(
             "apply.key",
             json!({ "workspace": spec.workspace, "client_id": client_id, "key_id": issued.key_id,

@@ -15,9 +15,11 @@ pub fn run(ctx: &Ctx) -> Result<ExitCode> {
     let mapping = recorded_mapping(&db)?;
     let plan = db.load_plan()?;
     let ops = db.operations()?;
-    let mut by_state: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut by_state: BTreeMap<String, usize> = BTreeMap::new();
     for o in &ops {
-        *by_state.entry(o.state.as_str()).or_default() += 1;
+        *by_state
+            .entry(format!("{} {}", o.kind.as_str(), o.state.as_str()))
+            .or_default() += 1;
     }
     let open = ops
         .iter()
@@ -51,15 +53,14 @@ pub fn run(ctx: &Ctx) -> Result<ExitCode> {
         plan.findings.len(),
         plan.blockers()
     ));
-    let counts: Vec<String> = by_state.iter().map(|(s, n)| format!("{n} {s}")).collect();
-    p.line(format!(
-        "operations: {}",
-        if counts.is_empty() {
-            "none".into()
-        } else {
-            counts.join(", ")
+    if by_state.is_empty() {
+        p.line("operations: none yet");
+    } else {
+        p.line("operations:");
+        for (what, n) in &by_state {
+            p.line(format!("  {n:>6} {what}"));
         }
-    ));
+    }
     if open > 0 {
         p.line(format!(
             "rate budget: {per_minute:.0} requests/min ({api} API); about {:.1} min for the {open} open operation(s)",
