@@ -23,8 +23,13 @@ pub async fn run(ctx: &Ctx, args: &CutoverArgs) -> Result<ExitCode> {
     let _lock = super::writer_lock(ctx, "cutover")?;
     let mapping = recorded_mapping(&db)?;
     let now = judged_now(ctx, &db)?;
-    let d = &mapping.deadlines;
     let p = &ctx.printer;
+    let Some(d) = mapping.deadlines.as_ref() else {
+        return Err(KeyshiftError::Usage(
+            "cutover disables Workato legacy profiles; this mapping has no Workato source".into(),
+        )
+        .into());
+    };
     if now >= d.legacy_frozen {
         p.line(format!(
             "nothing to disable: legacy clients and profiles are frozen since {} and can no \

@@ -108,7 +108,13 @@ pub fn judged_now(ctx: &Ctx, db: &StateDb) -> Result<DateTime<Utc>> {
 }
 
 /// Where a run stands against the vendor's dates, in one sentence.
-pub fn deadline_stance(now: DateTime<Utc>, d: &Deadlines) -> (String, &'static str) {
+pub fn deadline_stance(now: DateTime<Utc>, d: Option<&Deadlines>) -> (String, &'static str) {
+    let Some(d) = d else {
+        return (
+            "the source has no vendor deadline in this mapping".into(),
+            "none",
+        );
+    };
     let fmt = |t: DateTime<Utc>| t.format("%Y-%m-%d").to_string();
     let days = |t: DateTime<Utc>| (t - now).num_days();
     if now < d.legacy_frozen {

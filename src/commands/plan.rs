@@ -50,7 +50,7 @@ pub fn run(ctx: &Ctx, args: &PlanArgs) -> Result<ExitCode> {
         .map(|f| (f.workspace.as_str(), f.object_id.as_str()))
         .collect();
     let now = judged_now(ctx, &db)?;
-    let (stance, stance_code) = deadline_stance(now, &mapping.deadlines);
+    let (stance, stance_code) = deadline_stance(now, mapping.deadlines.as_ref());
     db.event(
         "plan",
         None,

@@ -91,7 +91,11 @@ pub async fn run(ctx: &Ctx, args: &RollbackArgs) -> Result<ExitCode> {
                 db.reopen(&op.op_id)?;
                 tally.enabled += 1;
             }
-            Err(e) if is_frozen(&e, now, mapping.deadlines.legacy_frozen) => {
+            Err(e)
+                if mapping
+                    .deadlines
+                    .is_some_and(|d| is_frozen(&e, now, d.legacy_frozen)) =>
+            {
                 db.mark_failed(
                     &id,
                     &format!("legacy profile {profile_id}: frozen, cannot be re-enabled — {e}"),

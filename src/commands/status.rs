@@ -34,7 +34,7 @@ pub fn run(ctx: &Ctx) -> Result<ExitCode> {
     let per_minute = limit * ctx.rate_scale()?.max(f64::MIN_POSITIVE);
     let eta_minutes = open as f64 / per_minute;
     let now = judged_now(ctx, &db)?;
-    let (stance, code) = deadline_stance(now, &mapping.deadlines);
+    let (stance, code) = deadline_stance(now, mapping.deadlines.as_ref());
     let p = &ctx.printer;
     p.line(format!("state: {}", ctx.state_path.display()));
     for (label, key) in [

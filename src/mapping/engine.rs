@@ -101,7 +101,7 @@ pub fn plan(inv: &Inventory, mapping: &Mapping, signing: &SigningIndex) -> Plan 
     }
 
     // Chunk groups, name clients and keys.
-    let max = mapping.file.client.max_keys_per_client;
+    let max = mapping.client.max_keys_per_client;
     type Chunk<'a> = (ClientSettings, Vec<&'a Profile>, Option<SigningSecretRef>);
     let mut per_legacy_client: BTreeMap<(String, i64), Vec<Chunk>> = BTreeMap::new();
     for ((ws, client_id, settings), (members, signing_ref)) in groups {
@@ -129,9 +129,9 @@ pub fn plan(inv: &Inventory, mapping: &Mapping, signing: &SigningIndex) -> Plan 
                 ("workspace", ws.as_str()),
             ];
             let template = if split {
-                &mapping.file.client.name_when_split
+                &mapping.client.name_when_split
             } else {
-                &mapping.file.client.name
+                &mapping.client.name
             };
             let mut name = render(template, &values);
             if !taken_client_names.insert((ws.clone(), name.clone())) {

@@ -79,8 +79,49 @@ pub struct Mapping {
     pub origin: String,
     /// The file's text, kept in the state DB so later commands of a run use the same mapping.
     pub text: String,
+    pub pair: PairKind,
     pub file: MappingFile,
-    pub deadlines: Deadlines,
+    /// `[client]` resolved with its defaults (Workato v2 targets).
+    pub client: ClientSection,
+    /// The source's vendor deadlines, when it has any.
+    pub deadlines: Option<Deadlines>,
+}
+
+/// The source→target pairs keyshift migrates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PairKind {
+    /// Workato legacy API clients + access profiles → v2 API clients + API keys.
+    WorkatoV2,
+    /// Workato legacy access profiles → Descope access keys.
+    WorkatoToDescope,
+    /// Bifrost access profiles → Bifrost virtual keys.
+    BifrostVirtualKeys,
+}
+
+impl PairKind {
+    pub fn from_pair(source: &str, target: &str) -> Option<PairKind> {
+        match (source, target) {
+            ("workato-legacy", "workato-v2") => Some(PairKind::WorkatoV2),
+            ("workato-legacy", "descope") => Some(PairKind::WorkatoToDescope),
+            ("bifrost-profiles", "bifrost-virtual-keys") => Some(PairKind::BifrostVirtualKeys),
+            _ => None,
+        }
+    }
+
+    pub fn source_vendor(self) -> &'static str {
+        match self {
+            PairKind::WorkatoV2 | PairKind::WorkatoToDescope => "workato",
+            PairKind::BifrostVirtualKeys => "bifrost",
+        }
+    }
+
+    pub fn target_vendor(self) -> &'static str {
+        match self {
+            PairKind::WorkatoV2 => "workato",
+            PairKind::WorkatoToDescope => "descope",
+            PairKind::BifrostVirtualKeys => "bifrost",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, serde::Serialize)]
@@ -95,8 +136,10 @@ pub struct MappingFile {
     pub pair: Pair,
     #[serde(default)]
     pub source: SourceSection,
-    pub deadlines: DeadlineSection,
-    pub client: ClientSection,
+    #[serde(default)]
+    pub deadlines: Option<DeadlineSection>,
+    #[serde(default)]
+    pub client: Option<ClientSection>,
     #[serde(default)]
     pub key: KeySection,
     #[serde(default)]
@@ -105,6 +148,107 @@ pub struct MappingFile {
     pub filters: Filters,
     #[serde(default)]
     pub collections: CollectionsSection,
+    #[serde(default)]
+    pub descope: Option<DescopeSection>,
+    #[serde(default)]
+    pub bifrost: Option<BifrostSection>,
+}
+
+/// `[descope]`: how each source profile becomes a Descope access key.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DescopeSection {
+    /// Key name template: {legacy_client.name} {profile.name} {profile.id} {workspace}.
+    #[serde(default = "default_descope_name")]
+    pub name: String,
+    /// API collection (id or name) → Descope role name.
+    #[serde(default)]
+    pub roles: BTreeMap<String, String>,
+    /// A collection missing from `roles` uses its own name as the role name (else it blocks).
+    #[serde(default)]
+    pub roles_from_collection_names: bool,
+    /// Workspace id (or external id) → tenant id. Listed workspaces get tenant roles
+    /// (`keyTenants`); others get project roles (`roleNames`).
+    #[serde(default)]
+    pub tenants: BTreeMap<String, String>,
+    /// Tenant id template for workspaces not in `tenants`: {workspace} {workspace.external_id}.
+    #[serde(default)]
+    pub tenant: Option<String>,
+    /// Absolute expiry, Unix seconds; 0 = never.
+    #[serde(default)]
+    pub expire_time: i64,
+    /// Static claims put in every key's JWT.
+    #[serde(default)]
+    pub custom_claims: BTreeMap<String, toml::Value>,
+}
+
+fn default_descope_name() -> String {
+    "{legacy_client.name} / {profile.name}".into()
+}
+
+impl Default for DescopeSection {
+    fn default() -> Self {
+        DescopeSection {
+            name: default_descope_name(),
+            roles: BTreeMap::new(),
+            roles_from_collection_names: true,
+            tenants: BTreeMap::new(),
+            tenant: None,
+            expire_time: 0,
+            custom_claims: BTreeMap::new(),
+        }
+    }
+}
+
+/// `[bifrost]`: how access profiles become virtual keys.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BifrostSection {
+    /// `per_profile` (one key per profile: shared counters) or `per_holder` (one per profile
+    /// holder: isolated counters, as profiles behave).
+    #[serde(default = "default_bifrost_mode")]
+    pub mode: String,
+    /// Holders (user ids) for `per_holder` mode.
+    #[serde(default)]
+    pub holders: Vec<String>,
+    /// Or a CSV file with a `user_id` column.
+    #[serde(default)]
+    pub holders_csv: Option<String>,
+    /// Key name templates: {profile.name} {profile.id} {holder}.
+    #[serde(default = "default_bifrost_name")]
+    pub name: String,
+    #[serde(default = "default_bifrost_holder_name")]
+    pub name_per_holder: String,
+    /// Provider keys a virtual key may use when the profile does not say (deny-by-default
+    /// otherwise): `["*"]` = all.
+    #[serde(default = "default_key_ids")]
+    pub key_ids: Vec<String>,
+}
+
+fn default_bifrost_mode() -> String {
+    "per_profile".into()
+}
+fn default_bifrost_name() -> String {
+    "{profile.name}".into()
+}
+fn default_bifrost_holder_name() -> String {
+    "{profile.name} · {holder}".into()
+}
+fn default_key_ids() -> Vec<String> {
+    vec!["*".into()]
+}
+
+impl Default for BifrostSection {
+    fn default() -> Self {
+        BifrostSection {
+            mode: default_bifrost_mode(),
+            holders: Vec::new(),
+            holders_csv: None,
+            name: default_bifrost_name(),
+            name_per_holder: default_bifrost_holder_name(),
+            key_ids: default_key_ids(),
+        }
+    }
 }
 
 /// Which profiles a run covers. Empty lists select everything; `exclude` wins.
@@ -289,6 +433,7 @@ pub struct DeadlineSection {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ClientSection {
+    #[serde(default = "default_group_by")]
     pub group_by: Vec<String>,
     #[serde(default = "default_max_keys")]
     pub max_keys_per_client: usize,
@@ -296,6 +441,21 @@ pub struct ClientSection {
     pub name: String,
     #[serde(default = "default_client_name_split")]
     pub name_when_split: String,
+}
+
+impl Default for ClientSection {
+    fn default() -> Self {
+        ClientSection {
+            group_by: GROUP_FIELDS.iter().map(|f| f.to_string()).collect(),
+            max_keys_per_client: default_max_keys(),
+            name: default_client_name(),
+            name_when_split: default_client_name_split(),
+        }
+    }
+}
+
+fn default_group_by() -> Vec<String> {
+    GROUP_FIELDS.iter().map(|f| f.to_string()).collect()
 }
 
 fn default_max_keys() -> usize {
@@ -398,7 +558,19 @@ impl Mapping {
             ))
         })?;
         let mut problems = Vec::new();
-        let deadlines = validate(&file, &mut problems);
+        let pair = PairKind::from_pair(&file.pair.source, &file.pair.target);
+        let deadlines = match pair {
+            Some(pair) => validate(pair, &file, &mut problems),
+            None => {
+                problems.push(format!(
+                    "key pair: {} → {} is not a pair keyshift migrates — use workato-legacy → \
+                     workato-v2, workato-legacy → descope, or bifrost-profiles → \
+                     bifrost-virtual-keys",
+                    file.pair.source, file.pair.target
+                ));
+                None
+            }
+        };
         if !problems.is_empty() {
             let list = problems
                 .iter()
@@ -410,31 +582,39 @@ impl Mapping {
         Ok(Mapping {
             origin: origin.to_string(),
             text: text.to_string(),
+            pair: pair.expect("validated"),
+            client: file.client.clone().unwrap_or_default(),
             file,
-            deadlines: deadlines.expect("validated"),
+            deadlines,
         })
     }
 
     pub fn groups_by(&self, field: &str) -> bool {
-        self.file.client.group_by.iter().any(|f| f == field)
+        self.client.group_by.iter().any(|f| f == field)
     }
 }
 
-fn validate(file: &MappingFile, problems: &mut Vec<String>) -> Option<Deadlines> {
-    if file.pair.source != "workato-legacy" || file.pair.target != "workato-v2" {
+fn validate(pair: PairKind, file: &MappingFile, problems: &mut Vec<String>) -> Option<Deadlines> {
+    let default_client = ClientSection::default();
+    let client = file.client.as_ref().unwrap_or(&default_client);
+    if pair != PairKind::WorkatoV2 && file.client.is_some() {
         problems.push(format!(
-            "key pair: {} → {} is not a pair this version migrates — use source = \
-             \"workato-legacy\", target = \"workato-v2\"",
-            file.pair.source, file.pair.target
+            "key client: only a workato-v2 target groups profiles into clients — remove [client] \
+             (this mapping targets {})",
+            file.pair.target
         ));
     }
+    if pair == PairKind::BifrostVirtualKeys && !file.collections.remap.is_empty() {
+        problems.push("key collections: Bifrost has no API collections — remove it".into());
+    }
+    pair_sections(pair, file, problems);
     if !["developer", "embedded"].contains(&file.source.api.as_str()) {
         problems.push(format!(
             "key source.api: {:?} is not an API — use \"developer\" or \"embedded\"",
             file.source.api
         ));
     }
-    for field in &file.client.group_by {
+    for field in &client.group_by {
         if !GROUP_FIELDS.contains(&field.as_str()) {
             problems.push(format!(
                 "key client.group_by: unknown field {field:?} — use any of {}",
@@ -443,33 +623,33 @@ fn validate(file: &MappingFile, problems: &mut Vec<String>) -> Option<Deadlines>
         }
     }
     for must in ["auth_type", "api_collection_ids"] {
-        if !file.client.group_by.iter().any(|f| f == must) {
+        if !client.group_by.iter().any(|f| f == must) {
             problems.push(format!(
                 "key client.group_by: {must:?} is missing — a v2 client has exactly one {must}, \
                  so profiles that differ in it cannot share a client; add it"
             ));
         }
     }
-    if !(1..=20).contains(&file.client.max_keys_per_client) {
+    if !(1..=20).contains(&client.max_keys_per_client) {
         problems.push(format!(
             "key client.max_keys_per_client: {} is out of range — Workato allows 1 to 20 keys \
              per client",
-            file.client.max_keys_per_client
+            client.max_keys_per_client
         ));
     }
     check_template(
         "client.name",
-        &file.client.name,
+        &client.name,
         CLIENT_PLACEHOLDERS,
         problems,
     );
     check_template(
         "client.name_when_split",
-        &file.client.name_when_split,
+        &client.name_when_split,
         CLIENT_PLACEHOLDERS,
         problems,
     );
-    if !file.client.name_when_split.contains("{group}") {
+    if !client.name_when_split.contains("{group}") {
         problems.push(
             "key client.name_when_split: it must contain {group}, or split clients would share \
              one name — add {group}"
@@ -544,14 +724,20 @@ fn validate(file: &MappingFile, problems: &mut Vec<String>) -> Option<Deadlines>
             ));
         }
     }
-    let frozen = parse_deadline(
-        "deadlines.legacy_frozen",
-        &file.deadlines.legacy_frozen,
-        problems,
-    );
+    let Some(deadlines) = &file.deadlines else {
+        if pair.source_vendor() == "workato" {
+            problems.push(
+                "key deadlines: missing — a Workato source needs [deadlines] legacy_frozen and \
+                 legacy_tokens_invalid (copy them from the shipped mapping)"
+                    .into(),
+            );
+        }
+        return None;
+    };
+    let frozen = parse_deadline("deadlines.legacy_frozen", &deadlines.legacy_frozen, problems);
     let invalid = parse_deadline(
         "deadlines.legacy_tokens_invalid",
-        &file.deadlines.legacy_tokens_invalid,
+        &deadlines.legacy_tokens_invalid,
         problems,
     );
     match (frozen, invalid) {
@@ -568,6 +754,65 @@ fn validate(file: &MappingFile, problems: &mut Vec<String>) -> Option<Deadlines>
             legacy_tokens_invalid: i,
         }),
         _ => None,
+    }
+}
+
+/// Sections that belong to one pair only, and their own checks.
+fn pair_sections(pair: PairKind, file: &MappingFile, problems: &mut Vec<String>) {
+    if pair != PairKind::WorkatoToDescope && file.descope.is_some() {
+        problems.push(format!(
+            "key descope: only for a descope target — remove [descope] (this mapping targets {})",
+            file.pair.target
+        ));
+    }
+    if pair != PairKind::BifrostVirtualKeys && file.bifrost.is_some() {
+        problems.push(format!(
+            "key bifrost: only for bifrost-virtual-keys — remove [bifrost] (this mapping targets {})",
+            file.pair.target
+        ));
+    }
+    if let Some(d) = &file.descope {
+        check_template(
+            "descope.name",
+            &d.name,
+            &["legacy_client.name", "profile.name", "profile.id", "workspace"],
+            problems,
+        );
+        if let Some(t) = &d.tenant {
+            check_template("descope.tenant", t, &["workspace", "workspace.external_id"], problems);
+        }
+        if d.expire_time < 0 {
+            problems.push("key descope.expire_time: negative — use 0 (never) or Unix seconds".into());
+        }
+    }
+    if let Some(b) = &file.bifrost {
+        if !["per_profile", "per_holder"].contains(&b.mode.as_str()) {
+            problems.push(format!(
+                "key bifrost.mode: {:?} — use \"per_profile\" or \"per_holder\"",
+                b.mode
+            ));
+        }
+        if b.mode == "per_holder" && b.holders.is_empty() && b.holders_csv.is_none() {
+            problems.push(
+                "key bifrost.holders: per_holder mode needs holders (user ids) or holders_csv — \
+                 add them, or use mode = \"per_profile\""
+                    .into(),
+            );
+        }
+        check_template("bifrost.name", &b.name, &["profile.name", "profile.id"], problems);
+        check_template(
+            "bifrost.name_per_holder",
+            &b.name_per_holder,
+            &["profile.name", "profile.id", "holder"],
+            problems,
+        );
+        if b.mode == "per_holder" && !b.name_per_holder.contains("{holder}") {
+            problems.push(
+                "key bifrost.name_per_holder: it must contain {holder} — virtual key names are \
+                 unique"
+                    .into(),
+            );
+        }
     }
 }
 

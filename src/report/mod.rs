@@ -160,7 +160,7 @@ impl Report {
             .into_iter()
             .map(|o| (o.op_id.clone(), o))
             .collect();
-        let (stance, code) = deadline_stance(now, &mapping.deadlines);
+        let (stance, code) = deadline_stance(now, mapping.deadlines.as_ref());
 
         let mut summary = Summary {
             workspaces: inv.workspaces.len(),
@@ -306,8 +306,14 @@ impl Report {
             api: db.meta("export.api")?.unwrap_or_else(|| "developer".into()),
             deadlines: DeadlineView {
                 now: now.to_rfc3339(),
-                legacy_frozen: mapping.deadlines.legacy_frozen.to_rfc3339(),
-                legacy_tokens_invalid: mapping.deadlines.legacy_tokens_invalid.to_rfc3339(),
+                legacy_frozen: mapping
+                    .deadlines
+                    .map(|d| d.legacy_frozen.to_rfc3339())
+                    .unwrap_or_default(),
+                legacy_tokens_invalid: mapping
+                    .deadlines
+                    .map(|d| d.legacy_tokens_invalid.to_rfc3339())
+                    .unwrap_or_default(),
                 stance,
                 stance_code: code.into(),
             },

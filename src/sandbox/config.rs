@@ -20,6 +20,10 @@ pub const DEFAULT_WORKATO_TOKEN: &str = "wrk-sandbox-admin-token";
 pub const DEFAULT_WORKATO_DEVELOPER_TOKEN: &str = "wrk-sandbox-developer-token";
 /// Bifrost management token printed as `KEYSHIFT_BIFROST_TOKEN`.
 pub const DEFAULT_BIFROST_TOKEN: &str = "bfst-sandbox-admin-token";
+/// Bifrost dashboard admin password (HTTP Basic `admin:<password>`, SD-B1).
+pub const DEFAULT_BIFROST_ADMIN_PASSWORD: &str = "bifrost-sandbox-password";
+/// Bifrost management token with read permissions only (writes answer 403, SD-B1).
+pub const DEFAULT_BIFROST_READONLY_TOKEN: &str = "bfst-sandbox-readonly-token";
 /// Descope project id (SD-D1).
 pub const DEFAULT_DESCOPE_PROJECT_ID: &str = "P2aAc4T2V93bddihGEx2Ryhc8e5Z";
 /// Descope management key printed as `KEYSHIFT_DESCOPE_MANAGEMENT_KEY`.
@@ -73,18 +77,48 @@ impl Default for WorkatoConfig {
     }
 }
 
-/// `[bifrost]` settings (only what the env lines need so far).
+/// `[bifrost]` settings (SD-B1, SD-B2, SD-B14; `docs/sandbox.md`).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct BifrostConfig {
-    /// Management Bearer token.
+    /// Management Bearer token with every permission.
     pub token: String,
+    /// Dashboard admin for HTTP Basic (every permission).
+    pub admin_username: String,
+    /// Dashboard admin password for HTTP Basic.
+    pub admin_password: String,
+    /// Extra Bearer tokens limited to the listed permissions (`"AccessProfiles:View"`, …).
+    pub scoped_tokens: std::collections::BTreeMap<String, Vec<String>>,
+    /// Management requests per rolling minute, per credential (SD-B2). 0 = unlimited.
+    pub rate_per_minute: u32,
+    /// Delay before a new or rotated virtual key value passes the quota call (SD-B14).
+    pub propagation_delay_ms: u64,
+    /// How long a rotated-out value keeps passing the quota call (SD-B14).
+    pub rotation_lag_ms: u64,
+    /// Access profiles the seeded generator makes (`--seed`).
+    pub generated_profiles: u32,
 }
 
 impl Default for BifrostConfig {
     fn default() -> Self {
         Self {
             token: DEFAULT_BIFROST_TOKEN.to_owned(),
+            admin_username: "admin".to_owned(),
+            admin_password: DEFAULT_BIFROST_ADMIN_PASSWORD.to_owned(),
+            scoped_tokens: [(
+                DEFAULT_BIFROST_READONLY_TOKEN.to_owned(),
+                vec![
+                    "AccessProfiles:View".to_owned(),
+                    "VirtualKeys:View".to_owned(),
+                    "MCP:View".to_owned(),
+                ],
+            )]
+            .into_iter()
+            .collect(),
+            rate_per_minute: 600,
+            propagation_delay_ms: 0,
+            rotation_lag_ms: 0,
+            generated_profiles: 40,
         }
     }
 }

@@ -239,8 +239,29 @@ impl Connected<IncomingStream<'_, SandboxListener>> for ConnInfo {
     }
 }
 
-/// Middleware on vendor management routes: applies the configured faults.
+/// How a vendor writes an injected fault: status, message and (for 429s) `Retry-After`
+/// seconds, in that vendor's error body.
+pub(crate) type FaultResponder = fn(StatusCode, &'static str, Option<u64>) -> Response;
+
+fn workato_fault(status: StatusCode, message: &'static str, retry_after: Option<u64>) -> Response {
+    match retry_after {
+        Some(secs) => super::workato::too_many_requests(secs),
+        None => (status, Json(json!({ "message": message }))).into_response(),
+    }
+}
+
+/// Middleware on vendor management routes: applies the configured faults (Workato bodies).
 pub(crate) async fn inject(State(app): State<AppState>, req: Request, next: Next) -> Response {
+    inject_as(&app, workato_fault, req, next).await
+}
+
+/// [`inject`] with another vendor's fault bodies.
+pub(crate) async fn inject_as(
+    app: &AppState,
+    respond: FaultResponder,
+    req: Request,
+    next: Next,
+) -> Response {
     let Some(f) = app.faults.as_ref() else {
         return next.run(req).await;
     };
@@ -270,10 +291,10 @@ pub(crate) async fn inject(State(app): State<AppState>, req: Request, next: Next
     }
     if let Some(left) = f.storm_left(app.started.elapsed()) {
         let secs = left.as_secs() + u64::from(left.subsec_nanos() > 0);
-        return super::workato::too_many_requests(secs.max(1));
+        return respond(StatusCode::TOO_MANY_REQUESTS, "Too Many Requests", Some(secs.max(1)));
     }
     if roll_throttle {
-        return super::workato::too_many_requests(1);
+        return respond(StatusCode::TOO_MANY_REQUESTS, "Too Many Requests", Some(1));
     }
     if roll_error {
         let (status, message) = match error_pick {
@@ -281,7 +302,7 @@ pub(crate) async fn inject(State(app): State<AppState>, req: Request, next: Next
             1 => (StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable"),
             _ => (StatusCode::GATEWAY_TIMEOUT, "Gateway Timeout"),
         };
-        return (status, Json(json!({ "message": message }))).into_response();
+        return respond(status, message, None);
     }
     if roll_reset {
         if let Some(k) = &kill {
