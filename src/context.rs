@@ -178,6 +178,47 @@ impl Ctx {
         ))
     }
 
+    pub fn descope(
+        &self,
+        max_rate: Option<f64>,
+    ) -> Result<std::sync::Arc<crate::providers::descope::DescopeConn>> {
+        let project_id = self
+            .env
+            .get("KEYSHIFT_DESCOPE_PROJECT_ID")?
+            .ok_or_else(|| {
+                KeyshiftError::Config(
+                "KEYSHIFT_DESCOPE_PROJECT_ID is not set — the Descope project to create access \
+                 keys in"
+                    .into(),
+            )
+            })?;
+        let key = self
+            .env
+            .secret("KEYSHIFT_DESCOPE_MANAGEMENT_KEY")?
+            .ok_or_else(|| {
+                KeyshiftError::Config(
+                "KEYSHIFT_DESCOPE_MANAGEMENT_KEY is not set — export a management key, or put it \
+                 in a file named by KEYSHIFT_DESCOPE_MANAGEMENT_KEY_FILE"
+                    .into(),
+            )
+            })?;
+        let base_url = self.env.get("KEYSHIFT_DESCOPE_URL")?;
+        let effective = base_url
+            .clone()
+            .unwrap_or_else(|| crate::providers::descope::base_url_for(&project_id));
+        check_transport("KEYSHIFT_DESCOPE_URL", &effective, self.allow_insecure_http)?;
+        Ok(crate::providers::descope::DescopeConn::new(
+            std::sync::Arc::new(HttpClient::new()?),
+            crate::providers::descope::DescopeSettings {
+                base_url,
+                project_id,
+                management_key: key,
+                rate_scale: self.rate_scale()?,
+                max_rate,
+            },
+        ))
+    }
+
     /// Where new secrets go (contract §2: default `<state>.secrets.jsonl`).
     pub fn sink_path(&self) -> Result<PathBuf> {
         if let Some(p) = self.env.get("KEYSHIFT_SECRETS")? {

@@ -187,16 +187,35 @@ pub struct KeySpec {
     pub ip_allow_list: Vec<String>,
 }
 
+/// One credential to create on a flat target (a Descope access key, a Bifrost virtual key):
+/// no client grouping, one item per source profile (or profile × holder).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ItemSpec {
+    /// Provenance marker: the idempotency key, and the sink record's `source`.
+    pub source: String,
+    pub workspace: String,
+    pub profile_id: String,
+    pub profile_name: String,
+    pub holder: Option<String>,
+    pub name: String,
+    pub active: bool,
+    /// The vendor's create body, without any secret. Verify checks that the vendor's object
+    /// carries every field of it.
+    pub body: serde_json::Value,
+}
+
 /// What the mapping engine produced.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Plan {
     pub clients: Vec<ClientSpec>,
+    #[serde(default)]
+    pub items: Vec<ItemSpec>,
     pub findings: Vec<Finding>,
 }
 
 impl Plan {
     pub fn key_count(&self) -> usize {
-        self.clients.iter().map(|c| c.keys.len()).sum()
+        self.clients.iter().map(|c| c.keys.len()).sum::<usize>() + self.items.len()
     }
 
     pub fn blockers(&self) -> usize {

@@ -220,7 +220,7 @@ pub struct SinkRecord {
     pub source: String,
     pub target_kind: String,
     pub client_id: Option<i64>,
-    pub key_id: Option<i64>,
+    pub key_id: Option<RemoteId>,
     pub key_name: String,
     pub kind: String,
     #[serde(serialize_with = "expose", default)]
@@ -228,6 +228,32 @@ pub struct SinkRecord {
     pub oauth_client_id: Option<String>,
     pub issued_at: String,
     pub supersedes: Option<String>,
+}
+
+/// A vendor's id: a number (Workato) or a string (Descope, Bifrost).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum RemoteId {
+    Num(i64),
+    Text(String),
+}
+
+impl RemoteId {
+    pub fn as_i64(&self) -> Option<i64> {
+        match self {
+            RemoteId::Num(n) => Some(*n),
+            RemoteId::Text(_) => None,
+        }
+    }
+}
+
+impl std::fmt::Display for RemoteId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RemoteId::Num(n) => write!(f, "{n}"),
+            RemoteId::Text(s) => f.write_str(s),
+        }
+    }
 }
 
 fn expose<S: Serializer>(s: &Option<SecretString>, ser: S) -> Result<S::Ok, S::Error> {
@@ -278,7 +304,7 @@ struct Envelope<'a> {
     source: &'a str,
     target_kind: &'a str,
     client_id: Option<i64>,
-    key_id: Option<i64>,
+    key_id: Option<&'a RemoteId>,
     key_name: &'a str,
     kind: &'a str,
     oauth_client_id: Option<&'a str>,
@@ -300,7 +326,7 @@ impl<'a> Envelope<'a> {
             source: &r.source,
             target_kind: &r.target_kind,
             client_id: r.client_id,
-            key_id: r.key_id,
+            key_id: r.key_id.as_ref(),
             key_name: &r.key_name,
             kind: &r.kind,
             oauth_client_id: r.oauth_client_id.as_deref(),
@@ -477,7 +503,7 @@ mod tests {
             source: "s".into(),
             target_kind: "api_key".into(),
             client_id: Some(1),
-            key_id: Some(2),
+            key_id: Some(RemoteId::Num(2)),
             key_name: "k".into(),
             kind: "auth_token".into(),
             secret: Some(SecretString::from("planted-secret-123".to_string())),

@@ -58,6 +58,10 @@ pub async fn run(ctx: &Ctx, args: &ApplyArgs) -> Result<ExitCode> {
                 .line(format!("retrying {n} failed operation(s)"));
         }
     }
+    let mapping = super::recorded_mapping(&db)?;
+    if mapping.pair != crate::mapping::PairKind::WorkatoV2 {
+        return run_flat(ctx, args, &db, &plan, &mapping, export_fp).await;
+    }
     let ops: HashMap<String, Operation> = db
         .operations()?
         .into_iter()
@@ -121,25 +125,12 @@ pub async fn run(ctx: &Ctx, args: &ApplyArgs) -> Result<ExitCode> {
     .await?;
 
     let signing = ctx.signing_secrets()?.unwrap_or_default();
-    let mode = match (&args.secrets_cmd, &args.secrets_recipient) {
-        (Some(cmd), _) => SinkMode::Command(cmd.clone()),
-        (None, Some(r)) => SinkMode::age(r)?,
-        (None, None) => SinkMode::Plain,
-    };
-    let sink = SecretSink::open(&ctx.sink_path()?, mode)?;
+    let sink = open_sink(ctx, args)?;
     let sunk: HashSet<String> = read_sink(sink.path(), None)?
         .into_iter()
         .map(|r| r.op_id)
         .collect();
-    let stop = Arc::new(AtomicBool::new(false));
-    {
-        let stop = stop.clone();
-        tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                stop.store(true, Ordering::SeqCst);
-            }
-        });
-    }
+    let stop = ctrl_c_flag();
     let run = ApplyRun {
         db: &db,
         target: WorkatoTarget::new(conn.clone()),
@@ -168,15 +159,9 @@ pub async fn run(ctx: &Ctx, args: &ApplyArgs) -> Result<ExitCode> {
     let work = run.rounds(&plan, &inv.workspaces, usize::from(args.concurrency));
     // Ctrl-C: no new work is taken; requests in flight get GRACE to finish and be journaled,
     // then they are abandoned in `intent` and reconciled by the next run.
-    let grace = async {
-        while !stop.load(Ordering::SeqCst) {
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        }
-        tokio::time::sleep(GRACE).await;
-    };
     tokio::select! {
         result = work => result?,
-        _ = grace => {
+        _ = stopped_with_grace(&stop) => {
             ctx.printer.warn("interrupted: in-flight requests abandoned; the next apply reconciles them");
         }
     }
@@ -287,8 +272,118 @@ fn addr_of(workspaces: &[Workspace], ws: &str) -> WsAddr {
         })
 }
 
+fn open_sink(ctx: &Ctx, args: &ApplyArgs) -> Result<SecretSink> {
+    let mode = match (&args.secrets_cmd, &args.secrets_recipient) {
+        (Some(cmd), _) => SinkMode::Command(cmd.clone()),
+        (None, Some(r)) => SinkMode::age(r)?,
+        (None, None) => SinkMode::Plain,
+    };
+    SecretSink::open(&ctx.sink_path()?, mode)
+}
+
+/// Set on Ctrl-C: no new work is taken after it.
+fn ctrl_c_flag() -> Arc<AtomicBool> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            flag.store(true, Ordering::SeqCst);
+        }
+    });
+    stop
+}
+
+/// Wait for Ctrl-C, then for the grace period: in-flight requests get that long.
+async fn stopped_with_grace(stop: &AtomicBool) {
+    while !stop.load(Ordering::SeqCst) {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(GRACE).await;
+}
+
+/// `apply` for a flat target (Descope access keys, Bifrost virtual keys).
+async fn run_flat(
+    ctx: &Ctx,
+    args: &ApplyArgs,
+    db: &StateDb,
+    plan: &Plan,
+    mapping: &crate::mapping::Mapping,
+    export_fp: Option<String>,
+) -> Result<ExitCode> {
+    let (_, open, _) = super::flat::outcome(db, plan)?;
+    if open == 0 {
+        let (failed, _, code) = super::flat::outcome(db, plan)?;
+        if failed > 0 {
+            ctx.printer.line(format!(
+                "{failed} item(s) failed earlier; run `keyshift apply --retry-failed` to try again"
+            ));
+        } else {
+            ctx.printer.line(format!(
+                "nothing to do: all {} planned credentials exist",
+                plan.items.len()
+            ));
+        }
+        return Ok(code);
+    }
+    let target = super::flat::target(ctx, mapping, args.max_rate)?;
+    let question = format!(
+        "apply will create up to {open} {} credential(s)",
+        target.vendor()
+    );
+    if !super::confirm(ctx, args.yes, &question)? {
+        ctx.printer.line("nothing was done");
+        return Ok(ExitCode::Ok);
+    }
+    super::check_source(ctx, db, mapping, export_fp).await?;
+    let sink = open_sink(ctx, args)?;
+    let stop = ctrl_c_flag();
+    let started = std::time::Instant::now();
+    let work = super::flat::apply(
+        ctx,
+        db,
+        plan,
+        target.clone(),
+        &sink,
+        usize::from(args.concurrency),
+        stop.clone(),
+    );
+    let (created, recovered) = tokio::select! {
+        r = work => r?,
+        _ = stopped_with_grace(&stop) => {
+            ctx.printer.warn("interrupted: in-flight requests abandoned; the next apply reconciles them");
+            (0, 0)
+        }
+    };
+    let (failed, open, mut code) = super::flat::outcome(db, plan)?;
+    let requests = target.http().requests_sent();
+    let summary = json!({
+        "created": created, "recovered": recovered, "failed": failed, "unfinished": open,
+        "requests": requests, "seconds": started.elapsed().as_secs_f64(),
+        "secrets": sink.path().display().to_string(),
+        "timeline": target.http().timeline(), "budget_per_minute": target.per_minute(),
+    });
+    db.event("apply.end", None, &summary)?;
+    ctx.printer.line(format!(
+        "apply: created {created} {} credential(s) ({recovered} recovered by rotation) with \
+         {requests} requests in {:.1}s; secrets {} in {}",
+        target.vendor(),
+        started.elapsed().as_secs_f64(),
+        sink.mode().describe(),
+        sink.path().display()
+    ));
+    ctx.printer.event("apply.done", summary);
+    if stop.load(Ordering::SeqCst) {
+        ctx.printer
+            .line("interrupted: run `keyshift apply` again to resume");
+        code = ExitCode::Partial;
+    } else if code == ExitCode::Ok {
+        ctx.printer.line("next: keyshift verify");
+    }
+    Ok(code)
+}
+
 /// Re-read the source's list pages; refuse to apply if they changed since export.
-async fn check_source_unchanged(
+pub async fn check_source_unchanged(
     source: &WorkatoSource,
     workspaces: &[Workspace],
     exported: Option<String>,
@@ -661,7 +756,7 @@ impl ApplyRun<'_> {
             source: key.source.clone(),
             target_kind: "api_key".into(),
             client_id: Some(client_id),
-            key_id: Some(issued.key_id),
+            key_id: Some(crate::secrets::RemoteId::Num(issued.key_id)),
             key_name: key.name.clone(),
             kind: issued.kind.into(),
             secret: Some(issued.secret),

@@ -54,22 +54,33 @@ pub async fn run(ctx: &Ctx, args: &CutoverArgs) -> Result<ExitCode> {
         .collect();
     let mut chosen = Vec::new();
     let mut skipped = 0usize;
-    for c in &plan.clients {
-        for k in &c.keys {
-            let verdict = verdicts.get(&k.source).map(String::as_str);
-            let eligible = verdict == Some("ok")
-                || (args.include_unverifiable && verdict == Some("unverifiable"));
-            let was_active = active.get(&(c.workspace.clone(), k.profile_id)) == Some(&true);
-            if eligible && was_active {
-                chosen.push((
+    // Every planned replacement, on either kind of target: (workspace, marker, profile, name).
+    let replacements = plan
+        .clients
+        .iter()
+        .flat_map(|c| {
+            c.keys.iter().map(|k| {
+                (
                     c.workspace.clone(),
                     k.source.clone(),
                     k.profile_id,
                     k.name.clone(),
-                ));
-            } else if was_active {
-                skipped += 1;
-            }
+                )
+            })
+        })
+        .chain(plan.items.iter().filter_map(|i| {
+            let id = i.profile_id.parse::<i64>().ok()?;
+            Some((i.workspace.clone(), i.source.clone(), id, i.name.clone()))
+        }));
+    for (ws, source, profile_id, name) in replacements {
+        let verdict = verdicts.get(&source).map(String::as_str);
+        let eligible =
+            verdict == Some("ok") || (args.include_unverifiable && verdict == Some("unverifiable"));
+        let was_active = active.get(&(ws.clone(), profile_id)) == Some(&true);
+        if eligible && was_active {
+            chosen.push((ws, source, profile_id, name));
+        } else if was_active {
+            skipped += 1;
         }
     }
     for (ws, source, _, _) in &chosen {

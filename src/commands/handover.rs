@@ -24,7 +24,8 @@ pub fn run(ctx: &Ctx, out: &Path) -> Result<ExitCode> {
 
 pub fn write(ctx: &Ctx, db: &StateDb, out: &Path) -> Result<usize> {
     let report = Report::build(db, judged_now(ctx, db)?)?;
-    let rows = handover::rows(&report, &db.load_inventory()?, &ctx.sink_path()?)?;
+    let target = crate::commands::recorded_mapping(db)?.pair.target_vendor();
+    let rows = handover::rows(&report, &db.load_inventory()?, &ctx.sink_path()?, target)?;
     create_private_dir(out)?;
     write_private(&out.join("handover.csv"), &handover::to_csv(&rows)?)?;
     write_private(

@@ -6,6 +6,7 @@ pub mod cutover;
 pub mod demo;
 pub mod doctor;
 pub mod export;
+pub mod flat;
 pub mod handover;
 pub mod plan;
 pub mod report;
@@ -167,6 +168,24 @@ pub fn confirm(ctx: &Ctx, yes: bool, summary: &str) -> Result<bool> {
     let mut answer = String::new();
     std::io::stdin().read_line(&mut answer)?;
     Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
+}
+
+/// Refuse to apply a plan whose source changed since export: re-read the source's list
+/// pages and compare the fingerprint.
+pub async fn check_source(
+    ctx: &Ctx,
+    db: &StateDb,
+    mapping: &Mapping,
+    exported: Option<String>,
+) -> Result<()> {
+    let inv = db.load_inventory()?;
+    match mapping.pair.source_vendor() {
+        "workato" => {
+            let source = crate::providers::workato::WorkatoSource::new(ctx.workato(None)?);
+            apply::check_source_unchanged(&source, &inv.workspaces, exported).await
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Take the one-writer lock of the state file, saying so when a dead run's lock is taken over.

@@ -11,7 +11,7 @@ use super::{deadline_stance, judged_now, recorded_mapping};
 use crate::cli::PlanArgs;
 use crate::context::Ctx;
 use crate::errors::ExitCode;
-use crate::mapping::{engine, Mapping};
+use crate::mapping::{engine, Mapping, PairKind};
 use crate::model::FindingKind;
 use crate::secrets::SigningIndex;
 use crate::state::StateDb;
@@ -33,7 +33,11 @@ pub fn run(ctx: &Ctx, args: &PlanArgs) -> Result<ExitCode> {
         Some(s) => s.index(&ctx.fingerprint_key()?),
         None => SigningIndex::default(),
     };
-    let plan = engine::plan(&inv, &mapping, &signing);
+    let plan = match mapping.pair {
+        PairKind::WorkatoV2 => engine::plan(&inv, &mapping, &signing),
+        PairKind::WorkatoToDescope => crate::mapping::descope::plan(&inv, &mapping),
+        PairKind::BifrostVirtualKeys => anyhow::bail!("bifrost planning is not wired yet"),
+    };
     db.save_plan(&plan)?;
     let fingerprint = db.meta("export.fingerprint")?.unwrap_or_default();
     db.set_meta("plan.fingerprint", &fingerprint)?;
@@ -59,13 +63,22 @@ pub fn run(ctx: &Ctx, args: &PlanArgs) -> Result<ExitCode> {
     )?;
 
     let p = &ctx.printer;
-    p.line(format!(
-        "plan (dry run, mapping {}): {} access profiles → {} v2 API clients with {} API keys",
-        mapping.origin,
-        inv.profiles.len(),
-        plan.clients.len(),
-        plan.key_count()
-    ));
+    p.line(match mapping.pair {
+        PairKind::WorkatoV2 => format!(
+            "plan (dry run, mapping {}): {} access profiles → {} v2 API clients with {} API keys",
+            mapping.origin,
+            inv.profiles.len(),
+            plan.clients.len(),
+            plan.key_count()
+        ),
+        pair => format!(
+            "plan (dry run, mapping {}): {} access profiles → {} {} credentials",
+            mapping.origin,
+            inv.profiles.len(),
+            plan.items.len(),
+            pair.target_vendor()
+        ),
+    });
     if !by_kind.is_empty() {
         let counts: Vec<String> = by_kind.iter().map(|(k, n)| format!("{n} {k}")).collect();
         p.line(format!("findings: {}", counts.join(", ")));

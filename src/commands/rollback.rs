@@ -51,7 +51,13 @@ pub async fn run(ctx: &Ctx, args: &RollbackArgs) -> Result<ExitCode> {
         .filter(|o| o.kind == OpKind::DisableProfile && o.state == OpState::Done)
         .collect();
     let p = &ctx.printer;
-    if clients.is_empty() && cutover_done.is_empty() {
+    let flat = mapping.pair != crate::mapping::PairKind::WorkatoV2;
+    let items_touched = plan
+        .items
+        .iter()
+        .filter(|i| touched(&crate::state::item_op_id(&i.source)))
+        .count();
+    if clients.is_empty() && cutover_done.is_empty() && items_touched == 0 {
         p.line("nothing to roll back: this state file records no created object");
         return Ok(ExitCode::Ok);
     }
@@ -65,8 +71,7 @@ pub async fn run(ctx: &Ctx, args: &RollbackArgs) -> Result<ExitCode> {
         p.line("nothing was done");
         return Ok(ExitCode::Ok);
     }
-    let conn = ctx.workato(None)?;
-    let target = WorkatoTarget::new(conn.clone());
+    let target = WorkatoTarget::new(ctx.workato(None)?);
     let now = judged_now(ctx, &db)?;
     let mut failed = 0usize;
     let mut tally = Tally::default();
@@ -107,6 +112,14 @@ pub async fn run(ctx: &Ctx, args: &RollbackArgs) -> Result<ExitCode> {
                 failed += 1;
             }
         }
+    }
+
+    if flat {
+        let flat_target = super::flat::target(ctx, &mapping, None)?;
+        let (deleted, problems) = super::flat::rollback(ctx, &db, &plan, &flat_target).await?;
+        tally.keys += deleted;
+        failed += problems;
+        return finish(ctx, &db, tally, failed);
     }
 
     // 2. Keys, then clients, newest first; found again by marker and name.
@@ -229,6 +242,11 @@ pub async fn run(ctx: &Ctx, args: &RollbackArgs) -> Result<ExitCode> {
     }
     bar.finish_and_clear();
 
+    finish(ctx, &db, tally, failed)
+}
+
+fn finish(ctx: &Ctx, db: &StateDb, tally: Tally, failed: usize) -> Result<ExitCode> {
+    let p = &ctx.printer;
     let summary = json!({ "enabled_profiles": tally.enabled, "disabled_keys": tally.disabled,
                           "deleted_keys": tally.keys, "deleted_clients": tally.clients, "failed": failed });
     db.event("rollback", None, &summary)?;

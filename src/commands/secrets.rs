@@ -36,7 +36,7 @@ pub fn run(ctx: &Ctx, args: &SecretsArgs) -> Result<ExitCode> {
                 ctx.printer.raw(format!(
                     "{}\tkey {} {:?} in client {}\t{}\t{}",
                     r.source,
-                    r.key_id.map(|k| k.to_string()).unwrap_or_default(),
+                    r.key_id.as_ref().map(|k| k.to_string()).unwrap_or_default(),
                     r.key_name,
                     r.client_id.map(|k| k.to_string()).unwrap_or_default(),
                     r.kind,

@@ -44,6 +44,10 @@ impl std::fmt::Display for Drift {
 pub async fn run(ctx: &Ctx, args: &VerifyArgs) -> Result<ExitCode> {
     let db = StateDb::open(&ctx.state_path, false)?;
     let plan = db.load_plan()?;
+    let mapping = super::recorded_mapping(&db)?;
+    if mapping.pair != crate::mapping::PairKind::WorkatoV2 {
+        return run_flat(ctx, args, &db, &plan, &mapping).await;
+    }
     let inv = db.load_inventory()?;
     let ops: HashMap<String, OpState> = db
         .operations()?
@@ -165,7 +169,9 @@ pub async fn run(ctx: &Ctx, args: &VerifyArgs) -> Result<ExitCode> {
                     });
                 }
                 let op = key_op_id(&key.source);
-                let record = usable.get(&op).filter(|r| r.key_id == Some(rk.id));
+                let record = usable
+                    .get(&op)
+                    .filter(|r| r.key_id.as_ref().and_then(|k| k.as_i64()) == Some(rk.id));
                 if let (Some(live), Some(record)) = (&live, record) {
                     match live.target(spec, key, rk, record) {
                         Ok(t) => probes.push((key.source.clone(), object.clone(), rk.id, t)),
@@ -352,6 +358,171 @@ fn compare_client(spec: &ClientSpec, rc: &RemoteClient, drift: &mut Vec<Drift>) 
                 .map(|v| format!("{:?}", v.iter().cloned().collect::<BTreeSet<_>>())),
         );
     }
+}
+
+/// `verify` for a flat target: one listing, a field-by-field comparison with the plan, and
+/// with `--live` one exchange (Descope) or quota call (Bifrost) per credential.
+async fn run_flat(
+    ctx: &Ctx,
+    args: &VerifyArgs,
+    db: &StateDb,
+    plan: &crate::model::Plan,
+    mapping: &crate::mapping::Mapping,
+) -> Result<ExitCode> {
+    use super::flat;
+    let target = flat::target(ctx, mapping, None)?;
+    let remote = target.list_ours().await?;
+    let ops: HashMap<String, OpState> = db
+        .operations()?
+        .into_iter()
+        .map(|o| (o.op_id, o.state))
+        .collect();
+    let mut usable: HashMap<String, SinkRecord> = HashMap::new();
+    for r in read_sink(&ctx.sink_path()?, ctx.age_identity()?.as_ref())? {
+        usable.insert(r.op_id.clone(), r);
+    }
+    let mut drift = Vec::new();
+    let mut ok_items = 0usize;
+    let planned: std::collections::BTreeSet<&str> =
+        plan.items.iter().map(|i| i.source.as_str()).collect();
+    for (marker, r) in &remote {
+        if !planned.contains(marker.as_str()) {
+            drift.push(Drift {
+                workspace: marker.split(':').nth(2).unwrap_or("").into(),
+                object: format!("{} {}", target.vendor(), r.id),
+                field: "existence".into(),
+                expected: "only planned credentials carry a keyshift marker".into(),
+                found: format!("unplanned credential marked {marker}"),
+            });
+        }
+    }
+    let mut probes = Vec::new();
+    for item in &plan.items {
+        let object = format!("{} {:?}", target.vendor(), item.name);
+        let before = drift.len();
+        let Some(r) = remote.get(&item.source) else {
+            drift.push(Drift {
+                workspace: item.workspace.clone(),
+                object,
+                field: "existence".into(),
+                expected: "present".into(),
+                found: "missing (not applied yet, or deleted)".into(),
+            });
+            continue;
+        };
+        for field in flat::differing_fields(&r.body, &item.body) {
+            drift.push(Drift {
+                workspace: item.workspace.clone(),
+                object: object.clone(),
+                field: field.clone(),
+                expected: item.body[&field].to_string(),
+                found: r
+                    .body
+                    .get(&field)
+                    .map(|v| v.to_string())
+                    .unwrap_or_else(|| "absent".into()),
+            });
+        }
+        if r.active != item.active {
+            drift.push(Drift {
+                workspace: item.workspace.clone(),
+                object: object.clone(),
+                field: "active".into(),
+                expected: item.active.to_string(),
+                found: r.active.to_string(),
+            });
+        }
+        let op = crate::state::item_op_id(&item.source);
+        let record = usable
+            .get(&op)
+            .filter(|rec| rec.key_id.as_ref().map(|k| k.to_string()) == Some(r.id.clone()));
+        if ops.get(&op) == Some(&OpState::Done) && record.is_none() {
+            drift.push(Drift {
+                workspace: item.workspace.clone(),
+                object: object.clone(),
+                field: "secret".into(),
+                expected: "a usable secret in the sink".into(),
+                found: "none for this credential".into(),
+            });
+        }
+        if drift.len() == before {
+            ok_items += 1;
+        }
+        if args.live {
+            probes.push((item, r, record.and_then(|rec| rec.secret.as_ref())));
+        }
+    }
+    let mut live_results = Vec::new();
+    if args.live {
+        let jwks = match &target {
+            flat::FlatTarget::Descope(c) => c.jwks().await.ok(),
+        };
+        let bar = ctx.printer.progress(probes.len() as u64, "probe");
+        let results: Vec<(&crate::model::ItemSpec, String, (Verdict, String))> =
+            stream::iter(probes)
+                .map(|(item, r, secret)| {
+                    let (target, jwks, bar) = (&target, jwks.as_ref(), &bar);
+                    async move {
+                        let v = flat::probe(target, item, r, secret, jwks).await;
+                        bar.inc(1);
+                        (item, r.id.clone(), v)
+                    }
+                })
+                .buffer_unordered(4)
+                .collect()
+                .await;
+        bar.finish_and_clear();
+        for (item, id, (verdict, detail)) in results {
+            if verdict == Verdict::Rejected {
+                drift.push(Drift {
+                    workspace: item.workspace.clone(),
+                    object: format!("{} {:?}", target.vendor(), item.name),
+                    field: "live".into(),
+                    expected: "the credential authenticates".into(),
+                    found: detail.clone(),
+                });
+            }
+            live_results.push(json!({ "source": item.source, "key_id": id, "verdict": verdict, "detail": detail }));
+        }
+    }
+    let verdict = |v: &str| live_results.iter().filter(|r| r["verdict"] == v).count();
+    let unverifiable = verdict("unverifiable");
+    let requests = target.http().requests_sent();
+    db.event(
+        "verify",
+        None,
+        &json!({ "checked_keys": plan.items.len(), "ok_keys": ok_items, "drift": drift,
+                 "requests": requests, "live": if args.live { json!(live_results) } else { Value::Null } }),
+    )?;
+    db.set_meta("verify.at", &crate::state::now())?;
+    let p = &ctx.printer;
+    for d in &drift {
+        p.line(format!("  drift: {d}"));
+        p.event("verify.drift", serde_json::to_value(d)?);
+    }
+    p.line(format!(
+        "verify: {ok_items} of {} planned {} credentials match the plan; {} difference(s) ({requests} requests)",
+        plan.items.len(),
+        target.vendor(),
+        drift.len()
+    ));
+    if args.live {
+        p.line(format!(
+            "verify --live: {} ok, {} expected-inactive, {} rejected, {unverifiable} unverifiable",
+            verdict("ok"),
+            verdict("expected-inactive"),
+            verdict("rejected")
+        ));
+    }
+    p.event(
+        "verify.done",
+        json!({ "checked_keys": plan.items.len(), "ok_keys": ok_items, "drift": drift.len() }),
+    );
+    Ok(if !drift.is_empty() || (args.strict && unverifiable > 0) {
+        ExitCode::Drift
+    } else {
+        ExitCode::Ok
+    })
 }
 
 /// The live verdict of one key.

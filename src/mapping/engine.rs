@@ -176,6 +176,7 @@ pub fn plan(inv: &Inventory, mapping: &Mapping, signing: &SigningIndex) -> Plan 
     }
     Plan {
         clients: specs,
+        items: Vec::new(),
         findings,
     }
 }

@@ -5,6 +5,7 @@
 //! Parsing is strict (unknown keys are errors) because a typo in a mapping file silently
 //! ignored would change what gets migrated.
 
+pub mod descope;
 pub mod engine;
 
 use anyhow::Result;
@@ -17,10 +18,16 @@ use crate::errors::KeyshiftError;
 use crate::model::FindingKind;
 
 /// The shipped mappings, by name.
-pub const SHIPPED: &[(&str, &str)] = &[(
-    "workato-legacy-to-v2",
-    include_str!("../../mappings/workato-legacy-to-v2.toml"),
-)];
+pub const SHIPPED: &[(&str, &str)] = &[
+    (
+        "workato-legacy-to-v2",
+        include_str!("../../mappings/workato-legacy-to-v2.toml"),
+    ),
+    (
+        "workato-legacy-to-descope",
+        include_str!("../../mappings/workato-legacy-to-descope.toml"),
+    ),
+];
 
 pub const DEFAULT_MAPPING: &str = "workato-legacy-to-v2";
 
@@ -637,12 +644,7 @@ fn validate(pair: PairKind, file: &MappingFile, problems: &mut Vec<String>) -> O
             client.max_keys_per_client
         ));
     }
-    check_template(
-        "client.name",
-        &client.name,
-        CLIENT_PLACEHOLDERS,
-        problems,
-    );
+    check_template("client.name", &client.name, CLIENT_PLACEHOLDERS, problems);
     check_template(
         "client.name_when_split",
         &client.name_when_split,
@@ -734,7 +736,11 @@ fn validate(pair: PairKind, file: &MappingFile, problems: &mut Vec<String>) -> O
         }
         return None;
     };
-    let frozen = parse_deadline("deadlines.legacy_frozen", &deadlines.legacy_frozen, problems);
+    let frozen = parse_deadline(
+        "deadlines.legacy_frozen",
+        &deadlines.legacy_frozen,
+        problems,
+    );
     let invalid = parse_deadline(
         "deadlines.legacy_tokens_invalid",
         &deadlines.legacy_tokens_invalid,
@@ -775,14 +781,25 @@ fn pair_sections(pair: PairKind, file: &MappingFile, problems: &mut Vec<String>)
         check_template(
             "descope.name",
             &d.name,
-            &["legacy_client.name", "profile.name", "profile.id", "workspace"],
+            &[
+                "legacy_client.name",
+                "profile.name",
+                "profile.id",
+                "workspace",
+            ],
             problems,
         );
         if let Some(t) = &d.tenant {
-            check_template("descope.tenant", t, &["workspace", "workspace.external_id"], problems);
+            check_template(
+                "descope.tenant",
+                t,
+                &["workspace", "workspace.external_id"],
+                problems,
+            );
         }
         if d.expire_time < 0 {
-            problems.push("key descope.expire_time: negative — use 0 (never) or Unix seconds".into());
+            problems
+                .push("key descope.expire_time: negative — use 0 (never) or Unix seconds".into());
         }
     }
     if let Some(b) = &file.bifrost {
@@ -799,7 +816,12 @@ fn pair_sections(pair: PairKind, file: &MappingFile, problems: &mut Vec<String>)
                     .into(),
             );
         }
-        check_template("bifrost.name", &b.name, &["profile.name", "profile.id"], problems);
+        check_template(
+            "bifrost.name",
+            &b.name,
+            &["profile.name", "profile.id"],
+            problems,
+        );
         check_template(
             "bifrost.name_per_holder",
             &b.name_per_holder,

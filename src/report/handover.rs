@@ -10,7 +10,7 @@ use std::path::Path;
 use super::Report;
 use crate::model::Inventory;
 use crate::secrets::read_sink;
-use crate::state::key_op_id;
+use crate::state::{item_op_id, key_op_id};
 
 #[derive(Debug, Serialize)]
 pub struct HandoverRow {
@@ -23,6 +23,7 @@ pub struct HandoverRow {
     pub v2_client_id: Option<i64>,
     pub v2_client_name: Option<String>,
     pub key_id: Option<i64>,
+    pub target_id: Option<String>,
     pub key_name: Option<String>,
     pub secret_kind: Option<String>,
     pub oauth_client_id: Option<String>,
@@ -32,7 +33,13 @@ pub struct HandoverRow {
     pub consumer_action: String,
 }
 
-pub fn rows(report: &Report, inv: &Inventory, sink: &Path) -> Result<Vec<HandoverRow>> {
+/// `target` is the target vendor: what a consumer does differs per vendor.
+pub fn rows(
+    report: &Report,
+    inv: &Inventory,
+    sink: &Path,
+    target: &str,
+) -> Result<Vec<HandoverRow>> {
     // Usable record per operation: the last one wins.
     let mut lines: HashMap<String, (usize, crate::secrets::SinkRecord)> = HashMap::new();
     for (i, r) in read_sink(sink, None)?.into_iter().enumerate() {
@@ -50,7 +57,9 @@ pub fn rows(report: &Report, inv: &Inventory, sink: &Path) -> Result<Vec<Handove
             "keyshift:workato:{}:profile:{}",
             row.workspace, row.profile_id
         );
-        let sunk = lines.get(&key_op_id(&marker));
+        let sunk = lines
+            .get(&key_op_id(&marker))
+            .or_else(|| lines.get(&item_op_id(&marker)));
         let line = sunk.map(|(n, _)| *n);
         let at = line
             .map(|n| format!("secret sink line {n}"))
@@ -60,6 +69,11 @@ pub fn rows(report: &Report, inv: &Inventory, sink: &Path) -> Result<Vec<Handove
             .map(|c| format!("claim `{c}`"))
             .unwrap_or_else(|| "`sub` claim (or `https://www.workato.com/sub`)".into());
         let action = match row.status.as_str() {
+            "migrated" if target == "descope" => format!(
+                "exchange the new Descope access key ({at}) for a session JWT — POST \
+                 /v1/auth/accesskey/exchange with Authorization: Bearer <project id>:<key> — and \
+                 send that JWT instead of the Workato credential"
+            ),
             "migrated" => match row.auth_type.as_str() {
                 "token" => format!(
                     "replace the api-token with the new key's auth_token ({at}); URL and IP \
@@ -97,6 +111,7 @@ pub fn rows(report: &Report, inv: &Inventory, sink: &Path) -> Result<Vec<Handove
             v2_client_id: row.client_id,
             v2_client_name: row.client_name.clone(),
             key_id: row.key_id,
+            target_id: row.target_id.clone(),
             key_name: row.key_name.clone(),
             secret_kind: sunk.map(|(_, r)| r.kind.clone()),
             oauth_client_id: sunk.and_then(|(_, r)| r.oauth_client_id.clone()),

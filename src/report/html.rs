@@ -315,7 +315,10 @@ pub fn render(r: &Report) -> String {
             esc(&p.status),
             esc(&p.status),
             p.client_name.as_deref().map(esc).unwrap_or_default(),
-            match (&p.key_name, p.key_id) {
+            match (
+                &p.key_name,
+                p.key_id.map(|k| k.to_string()).or(p.target_id.clone())
+            ) {
                 (Some(n), Some(id)) => format!("{} (#{id})", esc(n)),
                 (Some(n), None) => esc(n),
                 _ => String::new(),

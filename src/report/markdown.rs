@@ -189,7 +189,10 @@ pub fn render(r: &Report) -> String {
                 .as_deref()
                 .map(cell)
                 .unwrap_or_else(|| "—".into()),
-            match (&p.key_name, p.key_id) {
+            match (
+                &p.key_name,
+                p.key_id.map(|k| k.to_string()).or(p.target_id.clone())
+            ) {
                 (Some(n), Some(id)) => format!("{} (#{id})", cell(n)),
                 (Some(n), None) => cell(n),
                 _ => "—".into(),

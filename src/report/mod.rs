@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, HashMap};
 use crate::commands::deadline_stance;
 use crate::mapping::{engine::EXCLUDED_FIELD, Mapping};
 use crate::model::{Finding, FindingKind};
-use crate::state::{client_op_id, key_op_id, OpState, StateDb};
+use crate::state::{client_op_id, item_op_id, key_op_id, OpState, StateDb};
 
 pub const FORMAT_VERSION: u32 = 1;
 
@@ -145,6 +145,8 @@ pub struct ProfileRow {
     pub client_id: Option<i64>,
     pub key_name: Option<String>,
     pub key_id: Option<i64>,
+    /// The target's id when it is a string (Descope, Bifrost).
+    pub target_id: Option<String>,
     /// The last `verify --live` verdict for the key, if any.
     pub live: Option<String>,
     pub note: Option<String>,
@@ -191,6 +193,13 @@ impl Report {
             (String, i64),
             (&crate::model::ClientSpec, &crate::model::KeySpec),
         > = HashMap::new();
+        // Flat targets: one item per profile (or profile × holder: the first one names the row).
+        let mut items: HashMap<(String, i64), &crate::model::ItemSpec> = HashMap::new();
+        for it in &plan.items {
+            if let Ok(id) = it.profile_id.parse::<i64>() {
+                items.entry((it.workspace.clone(), id)).or_insert(it);
+            }
+        }
         let mut clients = Vec::new();
         for c in &plan.clients {
             let op = ops.get(&client_op_id(&c.marker));
@@ -256,6 +265,7 @@ impl Report {
                 client_id: None,
                 key_name: None,
                 key_id: None,
+                target_id: None,
                 live: None,
                 note: None,
             };
@@ -267,13 +277,26 @@ impl Report {
                 summary.blocked_profiles += 1;
                 row.status = "blocked".into();
                 row.note = Some(format!("{}: {} — {}", b.field, b.found, b.fix));
-            } else if let Some((c, k)) = placed.get(&(p.workspace.clone(), p.id)) {
-                row.client_name = Some(c.name.clone());
-                row.client_id = ops.get(&client_op_id(&c.marker)).and_then(|o| o.remote_id);
-                row.key_name = Some(k.name.clone());
-                row.live = live.get(&k.source).cloned();
-                let op = ops.get(&key_op_id(&k.source));
-                row.key_id = op.and_then(|o| o.remote_id);
+            } else if let Some(op) = {
+                let key = (p.workspace.clone(), p.id);
+                if let Some((c, k)) = placed.get(&key) {
+                    row.client_name = Some(c.name.clone());
+                    row.client_id = ops.get(&client_op_id(&c.marker)).and_then(|o| o.remote_id);
+                    row.key_name = Some(k.name.clone());
+                    row.live = live.get(&k.source).cloned();
+                    let op = ops.get(&key_op_id(&k.source));
+                    row.key_id = op.and_then(|o| o.remote_id);
+                    Some(op)
+                } else if let Some(item) = items.get(&key) {
+                    row.key_name = Some(item.name.clone());
+                    row.live = live.get(&item.source).cloned();
+                    let op = ops.get(&item_op_id(&item.source));
+                    row.target_id = op.and_then(|o| o.remote_ref.clone());
+                    Some(op)
+                } else {
+                    None
+                }
+            } {
                 match op.map(|o| o.state) {
                     Some(OpState::Done) => {
                         any_applied = true;

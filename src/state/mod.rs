@@ -76,6 +76,8 @@ impl OpState {
 pub enum OpKind {
     CreateClient,
     CreateKey,
+    /// A flat target's credential (Descope access key, Bifrost virtual key).
+    CreateItem,
     /// cutover: disable a legacy profile whose replacement verified.
     DisableProfile,
     /// rollback: re-enable a legacy profile cutover disabled.
@@ -91,6 +93,7 @@ impl OpKind {
         match self {
             OpKind::CreateClient => "create_client",
             OpKind::CreateKey => "create_key",
+            OpKind::CreateItem => "create_item",
             OpKind::DisableProfile => "disable_profile",
             OpKind::EnableProfile => "enable_profile",
             OpKind::DisableKey => "disable_key",
@@ -102,6 +105,7 @@ impl OpKind {
     fn parse(s: &str) -> OpKind {
         match s {
             "create_client" => OpKind::CreateClient,
+            "create_item" => OpKind::CreateItem,
             "disable_profile" => OpKind::DisableProfile,
             "enable_profile" => OpKind::EnableProfile,
             "disable_key" => OpKind::DisableKey,
@@ -124,6 +128,8 @@ pub struct Operation {
     pub parent: Option<String>,
     pub state: OpState,
     pub remote_id: Option<i64>,
+    /// A remote id that is a string (Descope, Bifrost).
+    pub remote_ref: Option<String>,
     pub attempts: i64,
     pub error: Option<String>,
     pub updated_at: String,
@@ -135,6 +141,10 @@ pub fn client_op_id(marker: &str) -> String {
 
 pub fn key_op_id(source: &str) -> String {
     format!("key/{source}")
+}
+
+pub fn item_op_id(source: &str) -> String {
+    format!("item/{source}")
 }
 
 /// The open state DB. One connection behind a mutex: SQLite serializes writers anyway, and
@@ -387,6 +397,7 @@ impl StateDb {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         tx.execute("DELETE FROM plan_clients", [])?;
+        tx.execute("DELETE FROM plan_items", [])?;
         tx.execute("DELETE FROM findings", [])?;
         {
             let mut ins = tx.prepare(
@@ -427,16 +438,31 @@ impl StateDb {
                     std::iter::once(client_op_id(&c.marker))
                         .chain(c.keys.iter().map(|k| key_op_id(&k.source)))
                 })
+                .chain(plan.items.iter().map(|i| item_op_id(&i.source)))
                 .collect();
             let pending: Vec<String> = tx
                 .prepare(
                     "SELECT op_id FROM operations WHERE state = 'pending'
-                       AND kind IN ('create_client', 'create_key')",
+                       AND kind IN ('create_client', 'create_key', 'create_item')",
                 )?
                 .query_map([], |r| r.get(0))?
                 .collect::<rusqlite::Result<_>>()?;
             for op in pending.iter().filter(|op| !planned.contains(*op)) {
                 tx.execute("DELETE FROM operations WHERE op_id = ?1", [op])?;
+            }
+            let mut item = tx.prepare(
+                "INSERT INTO plan_items(source, ord, workspace, spec) VALUES (?1, ?2, ?3, ?4)",
+            )?;
+            for (i, it) in plan.items.iter().enumerate() {
+                item.execute(params![it.source, i as i64, it.workspace, to_json(it)?])?;
+                op.execute(params![
+                    item_op_id(&it.source),
+                    OpKind::CreateItem.as_str(),
+                    it.workspace,
+                    it.source,
+                    Option::<String>::None,
+                    at
+                ])?;
             }
             let mut f = tx.prepare("INSERT INTO findings(body) VALUES (?1)")?;
             for finding in &plan.findings {
@@ -454,12 +480,21 @@ impl StateDb {
             .query_map([], |r| r.get::<_, String>(0))?
             .map(|r| from_json::<ClientSpec>(&r?))
             .collect::<Result<Vec<_>>>()?;
+        let items = conn
+            .prepare("SELECT spec FROM plan_items ORDER BY ord")?
+            .query_map([], |r| r.get::<_, String>(0))?
+            .map(|r| from_json::<crate::model::ItemSpec>(&r?))
+            .collect::<Result<Vec<_>>>()?;
         let findings = conn
             .prepare("SELECT body FROM findings ORDER BY seq")?
             .query_map([], |r| r.get::<_, String>(0))?
             .map(|r| from_json::<Finding>(&r?))
             .collect::<Result<Vec<_>>>()?;
-        Ok(Plan { clients, findings })
+        Ok(Plan {
+            clients,
+            items,
+            findings,
+        })
     }
 
     // ---- operations journal -------------------------------------------------------------
@@ -467,7 +502,8 @@ impl StateDb {
     pub fn operations(&self) -> Result<Vec<Operation>> {
         let conn = self.conn();
         let mut stmt = conn.prepare(
-            "SELECT op_id, kind, workspace, target, parent, state, remote_id, attempts, error, updated_at
+            "SELECT op_id, kind, workspace, target, parent, state, remote_id, attempts, error,
+                    updated_at, remote_ref
              FROM operations ORDER BY rowid",
         )?;
         let ops = stmt
@@ -483,6 +519,7 @@ impl StateDb {
                     attempts: r.get(7)?,
                     error: r.get(8)?,
                     updated_at: r.get(9)?,
+                    remote_ref: r.get(10)?,
                 })
             })?
             .collect::<rusqlite::Result<Vec<_>>>()?;
@@ -537,6 +574,26 @@ impl StateDb {
         self.transition(op_id, OpState::Done, Some(remote_id), None, detail)
     }
 
+    /// Done, for an object whose remote id is a string.
+    pub fn mark_done_ref(
+        &self,
+        op_id: &str,
+        remote_ref: &str,
+        detail: serde_json::Value,
+    ) -> Result<()> {
+        self.set_ref(op_id, remote_ref)?;
+        self.transition(op_id, OpState::Done, None, None, detail)
+    }
+
+    /// Record a string remote id while the operation stays open.
+    pub fn set_ref(&self, op_id: &str, remote_ref: &str) -> Result<()> {
+        self.conn().execute(
+            "UPDATE operations SET remote_ref = ?2, updated_at = ?3 WHERE op_id = ?1",
+            params![op_id, remote_ref, now()],
+        )?;
+        Ok(())
+    }
+
     pub fn mark_failed(&self, op_id: &str, error: &str) -> Result<()> {
         self.transition(
             op_id,
@@ -570,7 +627,8 @@ impl StateDb {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         tx.execute(
-            "UPDATE operations SET state = 'pending', remote_id = NULL, error = NULL, updated_at = ?2
+            "UPDATE operations SET state = 'pending', remote_id = NULL, remote_ref = NULL,
+                 error = NULL, updated_at = ?2
              WHERE op_id = ?1",
             params![op_id, now()],
         )?;
@@ -595,7 +653,7 @@ impl StateDb {
     pub fn reset_failed(&self) -> Result<usize> {
         Ok(self.conn().execute(
             "UPDATE operations SET state = 'pending', error = NULL
-             WHERE state = 'failed' AND kind IN ('create_client', 'create_key')",
+             WHERE state = 'failed' AND kind IN ('create_client', 'create_key', 'create_item')",
             [],
         )?)
     }

@@ -4,7 +4,7 @@ use rusqlite::Connection;
 
 /// "KSHF" — marks a SQLite file as keyshift's state.
 pub const APPLICATION_ID: i32 = 0x4B53_4846;
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 const MIGRATIONS: &[&str] = &[
     // 1: inventory, plan, operations journal, events.
@@ -26,6 +26,12 @@ const MIGRATIONS: &[&str] = &[
      CREATE TABLE events (
          seq INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, kind TEXT NOT NULL,
          op_id TEXT, detail TEXT NOT NULL);",
+    // 2: flat targets (Descope access keys, Bifrost virtual keys): planned items, and remote
+    // ids that are strings.
+    "CREATE TABLE plan_items (
+         source TEXT PRIMARY KEY, ord INTEGER NOT NULL, workspace TEXT NOT NULL,
+         spec TEXT NOT NULL);
+     ALTER TABLE operations ADD COLUMN remote_ref TEXT;",
 ];
 
 pub fn migrate(conn: &Connection, from: i64) -> rusqlite::Result<()> {

@@ -1,0 +1,249 @@
+//! Workato legacy access profiles → Descope access keys (specs/descope.md §6): one key per
+//! profile, in the customer's tenant, roles from the collections. Pure, like the Workato
+//! engine: inventory + mapping in, plan out.
+
+use serde_json::{json, Map, Value};
+use std::collections::{BTreeSet, HashMap};
+
+use super::engine::{valid_ip_entry, EXCLUDED_FIELD};
+use super::{render, DescopeSection, Mapping, Subject};
+use crate::model::{AuthType, Finding, FindingKind, Inventory, ItemSpec, Plan, Profile};
+
+const VENDOR: &str = "workato";
+
+fn finding(p: &Profile, kind: FindingKind, field: &str, found: String, fix: &str) -> Finding {
+    Finding {
+        kind,
+        vendor: VENDOR.into(),
+        workspace: p.workspace.clone(),
+        object_kind: "profile".into(),
+        object_id: p.id.to_string(),
+        object_name: p.name.clone(),
+        field: field.into(),
+        found,
+        fix: fix.into(),
+    }
+}
+
+pub fn plan(inv: &Inventory, mapping: &Mapping) -> Plan {
+    let d = mapping.file.descope.clone().unwrap_or_default();
+    let clients: HashMap<(&str, i64), &str> = inv
+        .legacy_clients
+        .iter()
+        .map(|c| ((c.workspace.as_str(), c.id), c.name.as_str()))
+        .collect();
+    let collections: HashMap<(&str, i64), &str> = inv
+        .collections
+        .iter()
+        .map(|c| ((c.workspace.as_str(), c.id), c.name.as_str()))
+        .collect();
+    let external: HashMap<&str, Option<&str>> = inv
+        .workspaces
+        .iter()
+        .map(|w| (w.id.as_str(), w.external_id.as_deref()))
+        .collect();
+    let mut findings = Vec::new();
+    let mut items = Vec::new();
+    let mut profiles: Vec<&Profile> = inv.profiles.iter().collect();
+    profiles.sort_by(|a, b| {
+        (
+            a.workspace.parse::<u64>().unwrap_or(u64::MAX),
+            a.legacy_client_id,
+            a.id,
+        )
+            .cmp(&(
+                b.workspace.parse::<u64>().unwrap_or(u64::MAX),
+                b.legacy_client_id,
+                b.id,
+            ))
+    });
+    for p in profiles {
+        let client_name = clients
+            .get(&(p.workspace.as_str(), p.legacy_client_id))
+            .copied()
+            .unwrap_or("");
+        let ext = external.get(p.workspace.as_str()).copied().flatten();
+        let subject = Subject {
+            workspace: &p.workspace,
+            workspace_external_id: ext,
+            client_id: p.legacy_client_id,
+            client_name,
+            profile_id: p.id,
+            profile_name: &p.name,
+            auth_type: p.auth_type.as_str(),
+        };
+        if let Some(reason) = mapping.file.filters.excludes(&subject) {
+            findings.push(finding(
+                p,
+                FindingKind::Advice,
+                EXCLUDED_FIELD,
+                reason,
+                "nothing to do, or change [filters] in the mapping file to include it",
+            ));
+            continue;
+        }
+        let mut blocked = Vec::new();
+        if let AuthType::Unknown(a) = &p.auth_type {
+            // Descope keys do not carry an auth type, but an unknown one means the source
+            // record is not understood: do not guess what its consumer does.
+            blocked.push(finding(
+                p,
+                FindingKind::Blocker,
+                "auth_type",
+                format!("unknown auth type {a:?}"),
+                "set auth_type to token, jwt, oauth2 or oidc in the source, or exclude the profile",
+            ));
+        }
+        for entry in &p.ip_allow_list {
+            if !valid_ip_entry(entry) {
+                blocked.push(finding(
+                    p,
+                    FindingKind::Blocker,
+                    "ip_allow_list",
+                    format!("{entry:?} is not an IPv4/IPv6 address or CIDR range"),
+                    "correct the entry in the source (e.g. 203.0.113.0/24), or exclude the profile",
+                ));
+            }
+        }
+        let mut roles = BTreeSet::new();
+        for id in &p.collection_ids {
+            let id = mapping.file.collections.remapped(&p.workspace, *id);
+            let name = collections.get(&(p.workspace.as_str(), id)).copied();
+            let role = d
+                .roles
+                .get(&id.to_string())
+                .or_else(|| name.and_then(|n| d.roles.get(n)))
+                .cloned()
+                .or_else(|| {
+                    name.filter(|_| d.roles_from_collection_names)
+                        .map(str::to_string)
+                });
+            match role {
+                Some(r) => {
+                    roles.insert(r);
+                }
+                None => blocked.push(finding(
+                    p,
+                    FindingKind::Blocker,
+                    "api_collection_ids",
+                    match name {
+                        Some(n) => format!("collection {id} {n:?} has no Descope role in [descope.roles]"),
+                        None => format!("API collection {id} does not exist in workspace {}", p.workspace),
+                    },
+                    "map the collection to a role in [descope.roles] (or set roles_from_collection_names), or exclude the profile",
+                )),
+            }
+        }
+        if !blocked.is_empty() {
+            findings.append(&mut blocked);
+            continue;
+        }
+        let marker = p.marker(VENDOR);
+        let id = p.id.to_string();
+        let name = render(
+            &d.name,
+            &[
+                ("legacy_client.name", client_name),
+                ("profile.name", p.name.as_str()),
+                ("profile.id", id.as_str()),
+                ("workspace", p.workspace.as_str()),
+            ],
+        );
+        let roles: Vec<String> = roles.into_iter().collect();
+        let tenant = tenant_for(&d, &p.workspace, ext);
+        let (role_names, key_tenants) = match &tenant {
+            // SD-D5: tenant roles and project roles never both.
+            Some(t) => (json!([]), json!([{ "tenantId": t, "roleNames": roles }])),
+            None => (json!(roles), json!([])),
+        };
+        let claims: Map<String, Value> = d
+            .custom_claims
+            .iter()
+            .map(|(k, v)| (k.clone(), toml_to_json(v)))
+            .collect();
+        let body = json!({
+            "name": name,
+            "description": format!("{marker} — migrated by keyshift from Workato profile {} {:?} (legacy client {:?})", p.id, p.name, client_name),
+            "expireTime": d.expire_time,
+            "roleNames": role_names,
+            "keyTenants": key_tenants,
+            "customClaims": claims,
+            "permittedIps": p.ip_allow_list,
+            "customAttributes": { "migrationSourceId": marker },
+        });
+        rule_findings(p, mapping, &mut findings);
+        items.push(ItemSpec {
+            source: marker,
+            workspace: p.workspace.clone(),
+            profile_id: id,
+            profile_name: p.name.clone(),
+            holder: None,
+            name,
+            active: p.active,
+            body,
+        });
+    }
+    Plan {
+        clients: Vec::new(),
+        items,
+        findings,
+    }
+}
+
+fn tenant_for(d: &DescopeSection, ws: &str, ext: Option<&str>) -> Option<String> {
+    d.tenants
+        .get(ws)
+        .or_else(|| ext.and_then(|e| d.tenants.get(e)))
+        .cloned()
+        .or_else(|| {
+            d.tenant.as_ref().map(|t| {
+                render(
+                    t,
+                    &[
+                        ("workspace", ws),
+                        ("workspace.external_id", ext.unwrap_or(ws)),
+                    ],
+                )
+            })
+        })
+}
+
+/// Conditional field rules of the mapping, one finding per matching profile.
+fn rule_findings(p: &Profile, mapping: &Mapping, findings: &mut Vec<Finding>) {
+    for (field, rule) in &mapping.file.fields {
+        if !rule.is_conditional() {
+            continue;
+        }
+        if !rule.auth_types.is_empty() && !rule.auth_types.iter().any(|a| a == p.auth_type.as_str())
+        {
+            continue;
+        }
+        let value = match field.as_str() {
+            "auth_type" => Some(p.auth_type.as_str().to_string()),
+            "jwt_method" => p.jwt_method.clone(),
+            "api_policy_id" => p.policy_id.map(|x| x.to_string()),
+            "active" => Some(p.active.to_string()),
+            _ => None,
+        };
+        if let Some(want) = &rule.when {
+            if value.as_deref() != Some(want.as_str()) {
+                continue;
+            }
+        }
+        findings.push(finding(
+            p,
+            rule.kind(),
+            field,
+            rule.message.clone(),
+            if rule.fix.is_empty() {
+                "nothing to do"
+            } else {
+                &rule.fix
+            },
+        ));
+    }
+}
+
+fn toml_to_json(v: &toml::Value) -> Value {
+    serde_json::to_value(v).unwrap_or(Value::Null)
+}

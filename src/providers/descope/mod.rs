@@ -1,0 +1,316 @@
+//! Descope access keys as a target (specs/descope.md): create (secret shown once), search,
+//! activate/deactivate/delete, rotate, and the consumer-side exchange for a signed JWT.
+//!
+//! Every call is paced by one budget: 100 requests per rolling 60 s (SD-D4), counted over
+//! management calls and exchanges together.
+
+use anyhow::{anyhow, Context, Result};
+use reqwest::Method;
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::{json, Value};
+use std::sync::Arc;
+
+use crate::http::{Http, HttpError, RateBudget, Request};
+
+pub const VENDOR: &str = "descope";
+pub const LIMIT_PER_MINUTE: f64 = 100.0;
+
+pub struct DescopeSettings {
+    pub base_url: Option<String>,
+    pub project_id: String,
+    pub management_key: SecretString,
+    pub rate_scale: f64,
+    pub max_rate: Option<f64>,
+}
+
+pub struct DescopeConn {
+    http: Http,
+    base: String,
+    pub project_id: String,
+    management: SecretString,
+    budget: RateBudget,
+}
+
+/// An access key as read back. Only non-secret fields.
+#[derive(Debug, Clone)]
+pub struct RemoteKey {
+    pub id: String,
+    pub active: bool,
+    pub source: Option<String>,
+    pub body: Value,
+}
+
+/// The base URL for a project id (spec §2): a region from ids of 32+ characters.
+pub fn base_url_for(project_id: &str) -> String {
+    if project_id.len() >= 32 {
+        format!(
+            "https://api.{}.descope.com",
+            &project_id[1..5].to_lowercase()
+        )
+    } else {
+        "https://api.descope.com".into()
+    }
+}
+
+impl DescopeConn {
+    pub fn new(http: Http, s: DescopeSettings) -> Arc<DescopeConn> {
+        let base = s
+            .base_url
+            .unwrap_or_else(|| base_url_for(&s.project_id))
+            .trim_end_matches('/')
+            .to_string();
+        let bearer = SecretString::from(format!(
+            "{}:{}",
+            s.project_id,
+            s.management_key.expose_secret()
+        ));
+        Arc::new(DescopeConn {
+            http,
+            base,
+            project_id: s.project_id,
+            management: bearer,
+            budget: RateBudget::new("descope", LIMIT_PER_MINUTE, s.rate_scale, s.max_rate),
+        })
+    }
+
+    pub fn http(&self) -> &Http {
+        &self.http
+    }
+
+    pub fn budget(&self) -> &RateBudget {
+        &self.budget
+    }
+
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+        idempotent: bool,
+    ) -> Result<Value, HttpError> {
+        let req = Request {
+            method,
+            url: format!("{}{path}", self.base),
+            route: path.split('?').next().unwrap_or(path).to_string(),
+            body,
+            bearer: &self.management,
+            idempotent,
+        };
+        self.http.send(&self.budget, &req).await
+    }
+
+    /// Every key whose description or name carries `text` (our markers): one request.
+    pub async fn search(&self, text: &str) -> Result<Vec<RemoteKey>> {
+        let body = json!({ "text": text });
+        let resp = self
+            .call(Method::POST, "/v1/mgmt/accesskey/search", Some(&body), true)
+            .await?;
+        let keys = resp
+            .get("keys")
+            .and_then(Value::as_array)
+            .ok_or_else(|| anyhow!("POST /v1/mgmt/accesskey/search: no keys list"))?;
+        Ok(keys.iter().map(remote).collect())
+    }
+
+    /// D1. Not idempotent: an ambiguous failure must be reconciled by search.
+    pub async fn create(&self, body: &Value) -> Result<(String, SecretString), HttpError> {
+        let resp = self
+            .call(Method::POST, "/v1/mgmt/accesskey/create", Some(body), false)
+            .await?;
+        issued(resp, "/v1/mgmt/accesskey/create")
+    }
+
+    /// D11: a new secret, same id.
+    pub async fn rotate(&self, id: &str) -> Result<(String, SecretString), HttpError> {
+        let resp = self
+            .call(
+                Method::POST,
+                "/v1/mgmt/accesskey/rotate",
+                Some(&json!({ "id": id })),
+                true,
+            )
+            .await?;
+        issued(resp, "/v1/mgmt/accesskey/rotate")
+    }
+
+    pub async fn set_active(&self, id: &str, active: bool) -> Result<(), HttpError> {
+        let path = if active {
+            "/v1/mgmt/accesskey/activate"
+        } else {
+            "/v1/mgmt/accesskey/deactivate"
+        };
+        self.call(Method::POST, path, Some(&json!({ "id": id })), true)
+            .await
+            .map(|_| ())
+    }
+
+    pub async fn delete(&self, id: &str) -> Result<(), HttpError> {
+        self.call(
+            Method::POST,
+            "/v1/mgmt/accesskey/delete",
+            Some(&json!({ "id": id })),
+            true,
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// D13 then signature check against D14: `Ok(key id in the JWT)` or the refusal status.
+    pub async fn exchange(
+        &self,
+        cleartext: &SecretString,
+        jwks: &Value,
+    ) -> Result<String, ExchangeError> {
+        let bearer =
+            SecretString::from(format!("{}:{}", self.project_id, cleartext.expose_secret()));
+        let req = Request {
+            method: Method::POST,
+            url: format!("{}/v1/auth/accesskey/exchange", self.base),
+            route: "/v1/auth/accesskey/exchange".into(),
+            body: Some(&json!({ "loginOptions": {} })),
+            bearer: &bearer,
+            idempotent: true,
+        };
+        let resp = self
+            .http
+            .send(&self.budget, &req)
+            .await
+            .map_err(|e| match e.status() {
+                Some(s @ (400 | 401 | 403)) => ExchangeError::Refused(s, e.to_string()),
+                _ => ExchangeError::Other(e.to_string()),
+            })?;
+        let jwt = resp
+            .get("sessionJwt")
+            .and_then(Value::as_str)
+            .ok_or_else(|| ExchangeError::Other("no sessionJwt in the exchange response".into()))?;
+        verify_jwt(jwt, jwks, &self.project_id).map_err(ExchangeError::Other)
+    }
+
+    /// D14, fetched once per verify run (not counted by Descope's limit).
+    pub async fn jwks(&self) -> Result<Value> {
+        let url = format!("{}/v2/keys/{}", self.base, self.project_id);
+        let resp = reqwest::Client::builder()
+            .use_rustls_tls()
+            .build()?
+            .get(&url)
+            .send()
+            .await
+            .context("GET the project's JWKS")?;
+        if !resp.status().is_success() {
+            anyhow::bail!("GET /v2/keys/<project>: HTTP {}", resp.status());
+        }
+        Ok(resp.json().await?)
+    }
+}
+
+#[derive(Debug)]
+pub enum ExchangeError {
+    /// The key was refused (401/403/400).
+    Refused(u16, String),
+    Other(String),
+}
+
+fn remote(k: &Value) -> RemoteKey {
+    RemoteKey {
+        id: k
+            .get("id")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string(),
+        active: k.get("status").and_then(Value::as_str) != Some("inactive"),
+        source: k
+            .pointer("/customAttributes/migrationSourceId")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .or_else(|| {
+                k.get("description")
+                    .and_then(Value::as_str)
+                    .and_then(|d| d.split_whitespace().next())
+                    .filter(|m| m.starts_with("keyshift:"))
+                    .map(str::to_string)
+            }),
+        body: k.clone(),
+    }
+}
+
+fn issued(resp: Value, route: &str) -> Result<(String, SecretString), HttpError> {
+    let bad = |what: &str| HttpError::Status {
+        method: "POST".into(),
+        route: route.into(),
+        status: 200,
+        message: format!("unexpected response: {what}"),
+        retry_after: None,
+        body: None,
+    };
+    let id = resp
+        .pointer("/key/id")
+        .and_then(Value::as_str)
+        .ok_or_else(|| bad("no key id"))?
+        .to_string();
+    let secret = resp
+        .get("cleartext")
+        .and_then(Value::as_str)
+        .ok_or_else(|| bad("no cleartext"))?;
+    Ok((id, SecretString::from(secret.to_string())))
+}
+
+/// Check the session JWT's RS256 signature against the JWKS, its issuer, and return its
+/// subject (`dsub`, else `sub`).
+pub fn verify_jwt(jwt: &str, jwks: &Value, project_id: &str) -> Result<String, String> {
+    let header = jsonwebtoken::decode_header(jwt).map_err(|e| format!("not a JWT: {e}"))?;
+    let keys = jwks
+        .get("keys")
+        .and_then(Value::as_array)
+        .ok_or("JWKS has no keys")?;
+    let jwk = keys
+        .iter()
+        .find(|k| {
+            header.kid.is_none() || k.get("kid").and_then(Value::as_str) == header.kid.as_deref()
+        })
+        .ok_or("no JWKS key matches the JWT's kid")?;
+    let (n, e) = (
+        jwk.get("n")
+            .and_then(Value::as_str)
+            .ok_or("JWK without n")?,
+        jwk.get("e")
+            .and_then(Value::as_str)
+            .ok_or("JWK without e")?,
+    );
+    let key = jsonwebtoken::DecodingKey::from_rsa_components(n, e)
+        .map_err(|e| format!("bad JWK: {e}"))?;
+    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
+    validation.validate_aud = false;
+    // The sandbox's clock may be a rehearsal date; the signature is what proves the key.
+    validation.validate_exp = false;
+    validation.required_spec_claims.clear();
+    let data = jsonwebtoken::decode::<Value>(jwt, &key, &validation)
+        .map_err(|e| format!("signature check failed: {e}"))?;
+    let claims = data.claims;
+    let iss = claims.get("iss").and_then(Value::as_str).unwrap_or("");
+    if iss != project_id && !iss.ends_with(&format!("/{project_id}")) {
+        return Err(format!("issuer {iss:?} is not the project"));
+    }
+    claims
+        .get("dsub")
+        .or_else(|| claims.get("sub"))
+        .and_then(Value::as_str)
+        .map(str::to_string)
+        .ok_or_else(|| "no subject in the JWT".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn region_from_project_id() {
+        assert_eq!(
+            base_url_for("Peuc12gotLL7ZROo6LTAOK1XGv0cqsqX"),
+            "https://api.euc1.descope.com"
+        );
+        assert_eq!(
+            base_url_for("P2aAc4T2V93bddihGEx2Ryhc8e5Z"),
+            "https://api.descope.com"
+        );
+    }
+}
