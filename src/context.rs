@@ -219,6 +219,47 @@ impl Ctx {
         ))
     }
 
+    pub fn bifrost(
+        &self,
+        max_rate: Option<f64>,
+    ) -> Result<std::sync::Arc<crate::providers::bifrost::BifrostConn>> {
+        use crate::providers::bifrost::{BifrostConn, BifrostCredential, BifrostSettings};
+        let url = self.env.get("KEYSHIFT_BIFROST_URL")?.ok_or_else(|| {
+            KeyshiftError::Config(
+                "KEYSHIFT_BIFROST_URL is not set — point it at your Bifrost deployment (e.g. \
+                 http://bifrost.internal:8080)"
+                    .into(),
+            )
+        })?;
+        check_transport("KEYSHIFT_BIFROST_URL", &url, self.allow_insecure_http)?;
+        let credential = match self.env.secret("KEYSHIFT_BIFROST_TOKEN")? {
+            Some(t) => BifrostCredential::Bearer(t),
+            None => match (
+                self.env.get("KEYSHIFT_BIFROST_USER")?,
+                self.env.secret("KEYSHIFT_BIFROST_PASSWORD")?,
+            ) {
+                (Some(u), Some(p)) => BifrostCredential::Basic(u, p),
+                _ => {
+                    return Err(KeyshiftError::Config(
+                        "KEYSHIFT_BIFROST_TOKEN is not set — export a management API key (bfst-…), \
+                         or KEYSHIFT_BIFROST_USER and KEYSHIFT_BIFROST_PASSWORD for the admin"
+                            .into(),
+                    )
+                    .into())
+                }
+            },
+        };
+        Ok(BifrostConn::new(
+            std::sync::Arc::new(HttpClient::new()?),
+            BifrostSettings {
+                base_url: url,
+                credential,
+                rate_scale: self.rate_scale()?,
+                max_rate,
+            },
+        ))
+    }
+
     /// Where new secrets go (contract §2: default `<state>.secrets.jsonl`).
     pub fn sink_path(&self) -> Result<PathBuf> {
         if let Some(p) = self.env.get("KEYSHIFT_SECRETS")? {

@@ -125,12 +125,85 @@ pub struct Policy {
 }
 
 /// Everything `export` read from the source.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct Inventory {
     pub workspaces: Vec<Workspace>,
     pub collections: Vec<Collection>,
     pub legacy_clients: Vec<LegacyClient>,
     pub profiles: Vec<Profile>,
+    /// Bifrost sources.
+    #[serde(default)]
+    pub bifrost_profiles: Vec<BifrostProfile>,
+    #[serde(default)]
+    pub mcp_clients: Vec<McpClient>,
+    /// Named holders' profile copies (per-holder mode).
+    #[serde(default)]
+    pub holdings: Vec<Holding>,
+}
+
+/// A Bifrost access profile (a policy template), vendor-neutral enough for the engine.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct BifrostProfile {
+    pub id: i64,
+    pub name: String,
+    pub description: Option<String>,
+    pub is_active: bool,
+    pub tags: Vec<String>,
+    pub provider_configs: Vec<ProviderAccess>,
+    pub budgets: Vec<Budget>,
+    /// `None` when the profile has no rate limit (`rate_limit: null` or absent).
+    pub rate_limit: Option<RateLimit>,
+    pub calendar_aligned: bool,
+    pub auto_rotation_interval: i64,
+    pub mcp_servers: Vec<String>,
+    pub mcp_tool_groups: Vec<i64>,
+    pub mcp_tool_overrides: Vec<ToolOverride>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ProviderAccess {
+    pub provider: String,
+    pub all_models_allowed: bool,
+    pub allowed_models: Vec<String>,
+    pub budgets: Vec<Budget>,
+    pub rate_limit: Option<RateLimit>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Budget {
+    pub max_limit: f64,
+    pub reset_duration: String,
+    pub quarter_start_month: Option<u8>,
+    pub scope: String,
+    pub current_usage: f64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct RateLimit {
+    pub token_max_limit: Option<f64>,
+    pub token_reset_duration: Option<String>,
+    pub request_max_limit: Option<f64>,
+    pub request_reset_duration: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ToolOverride {
+    pub mcp_client_id: String,
+    pub tool_name: String,
+    pub action: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct McpClient {
+    pub client_id: String,
+    pub name: String,
+    pub tools: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Holding {
+    pub user_id: String,
+    pub profile_id: i64,
 }
 
 /// The access settings a v2 client carries. Two profiles of one legacy client with equal
@@ -189,7 +262,7 @@ pub struct KeySpec {
 
 /// One credential to create on a flat target (a Descope access key, a Bifrost virtual key):
 /// no client grouping, one item per source profile (or profile × holder).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct ItemSpec {
     /// Provenance marker: the idempotency key, and the sink record's `source`.
     pub source: String,
@@ -205,7 +278,7 @@ pub struct ItemSpec {
 }
 
 /// What the mapping engine produced.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct Plan {
     pub clients: Vec<ClientSpec>,
     #[serde(default)]

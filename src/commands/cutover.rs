@@ -24,6 +24,9 @@ pub async fn run(ctx: &Ctx, args: &CutoverArgs) -> Result<ExitCode> {
     let mapping = recorded_mapping(&db)?;
     let now = judged_now(ctx, &db)?;
     let p = &ctx.printer;
+    if mapping.pair == crate::mapping::PairKind::BifrostVirtualKeys {
+        return bifrost(ctx, args, &db).await;
+    }
     let Some(d) = mapping.deadlines.as_ref() else {
         return Err(KeyshiftError::Usage(
             "cutover disables Workato legacy profiles; this mapping has no Workato source".into(),
@@ -207,4 +210,107 @@ pub fn last_live_verdicts(db: &StateDb) -> Result<Option<HashMap<String, String>
         }
     }
     Ok(None)
+}
+
+/// Bifrost: deactivate (A3) each access profile whose virtual key(s) verified live — all of
+/// them, in per-holder mode. Deactivation only retires the profile; existing user copies keep
+/// working until an operator revokes them (spec pitfall 10).
+async fn bifrost(ctx: &Ctx, args: &CutoverArgs, db: &StateDb) -> Result<ExitCode> {
+    let p = &ctx.printer;
+    let verdicts = last_live_verdicts(db)?.ok_or_else(|| {
+        KeyshiftError::Usage(
+            "cutover acts only on keys proven live — run `keyshift verify --live` first".into(),
+        )
+    })?;
+    let plan = db.load_plan()?;
+    let inv = db.load_inventory()?;
+    let mut by_profile: std::collections::BTreeMap<i64, Vec<&str>> = Default::default();
+    for item in &plan.items {
+        if let Ok(id) = item.profile_id.parse::<i64>() {
+            by_profile.entry(id).or_default().push(
+                verdicts
+                    .get(&item.source)
+                    .map(String::as_str)
+                    .unwrap_or("none"),
+            );
+        }
+    }
+    let active: std::collections::HashSet<i64> = inv
+        .bifrost_profiles
+        .iter()
+        .filter(|p| p.is_active)
+        .map(|p| p.id)
+        .collect();
+    let ok = |v: &&str| *v == "ok" || (args.include_unverifiable && *v == "unverifiable");
+    let chosen: Vec<i64> = by_profile
+        .iter()
+        .filter(|(id, vs)| active.contains(id) && vs.iter().all(ok))
+        .map(|(id, _)| *id)
+        .collect();
+    let ws = crate::providers::bifrost::WORKSPACE;
+    for id in &chosen {
+        let source = crate::mapping::bifrost::marker(*id, None);
+        db.ensure_op(&op_id(&source), OpKind::DisableProfile, ws, &source, None)?;
+    }
+    let ops: HashMap<String, OpState> = db
+        .operations()?
+        .into_iter()
+        .map(|o| (o.op_id, o.state))
+        .collect();
+    let todo: Vec<i64> = chosen
+        .iter()
+        .copied()
+        .filter(|id| {
+            ops.get(&op_id(&crate::mapping::bifrost::marker(*id, None))) != Some(&OpState::Done)
+        })
+        .collect();
+    let skipped = active.len().saturating_sub(chosen.len());
+    if todo.is_empty() {
+        p.line(format!(
+            "nothing to do: {} access profile(s) already deactivated; {skipped} wait for live-verified keys",
+            chosen.len()
+        ));
+        return Ok(ExitCode::Ok);
+    }
+    let question = format!(
+        "cutover will deactivate {} Bifrost access profile(s) whose virtual keys verified live",
+        todo.len()
+    );
+    if !super::confirm(ctx, args.yes, &question)? {
+        p.line("nothing was done");
+        return Ok(ExitCode::Ok);
+    }
+    let conn = ctx.bifrost(None)?;
+    let (mut done, mut failed) = (0, 0);
+    for id in todo {
+        let op = op_id(&crate::mapping::bifrost::marker(id, None));
+        db.mark_intent(
+            &op,
+            json!({ "request": "deactivate_profile", "profile_id": id }),
+        )?;
+        match conn.set_profile_active(id, false).await {
+            Ok(()) => {
+                db.mark_done(&op, id, json!({ "profile_id": id }))?;
+                done += 1;
+            }
+            Err(e) => {
+                db.mark_failed(&op, &format!("access profile {id}: {e}"))?;
+                failed += 1;
+            }
+        }
+    }
+    db.event(
+        "cutover",
+        None,
+        &json!({ "disabled": done, "failed": failed }),
+    )?;
+    p.line(format!(
+        "cutover: deactivated {done} access profile(s); {failed} failed; {skipped} wait for \
+         live-verified keys. Existing user copies keep working until revoked by an operator."
+    ));
+    Ok(if failed > 0 {
+        ExitCode::Partial
+    } else {
+        ExitCode::Ok
+    })
 }

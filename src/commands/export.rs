@@ -11,6 +11,112 @@ use crate::model::Inventory;
 use crate::providers::workato::{source_fingerprint, Api, WorkatoSource};
 use crate::state::StateDb;
 
+/// Named holders of the mapping: `[bifrost] holders`, plus the `user_id` column of
+/// `holders_csv`.
+pub fn named_holders(mapping: &Mapping) -> Result<Vec<String>> {
+    let Some(b) = &mapping.file.bifrost else {
+        return Ok(Vec::new());
+    };
+    let mut out = b.holders.clone();
+    if let Some(path) = &b.holders_csv {
+        let mut r = csv::Reader::from_path(path).map_err(|e| {
+            KeyshiftError::Config(format!(
+                "mapping {}: key bifrost.holders_csv: cannot read {path}: {e}",
+                mapping.origin
+            ))
+        })?;
+        let col = r
+            .headers()?
+            .iter()
+            .position(|h| h.trim() == "user_id")
+            .ok_or_else(|| {
+                KeyshiftError::Config(format!(
+                    "{path}: no user_id column — the holders CSV needs a header row with user_id"
+                ))
+            })?;
+        for rec in r.records() {
+            if let Some(u) = rec?.get(col).map(str::trim).filter(|u| !u.is_empty()) {
+                out.push(u.to_string());
+            }
+        }
+    }
+    out.sort();
+    out.dedup();
+    Ok(out)
+}
+
+/// Bifrost: access profiles (canonical paths, aliases as a fallback), MCP clients, and the
+/// named holders' copies in per-holder mode.
+async fn export_bifrost(ctx: &Ctx, db: &StateDb, mapping: &Mapping) -> Result<ExitCode> {
+    let conn = ctx.bifrost(None)?;
+    let (profiles, deprecated_only) = conn.list_profiles().await?;
+    let mcp_clients = conn.mcp_clients().await?;
+    let mut holdings = Vec::new();
+    if mapping
+        .file
+        .bifrost
+        .as_ref()
+        .is_some_and(|b| b.mode == "per_holder")
+    {
+        for user in named_holders(mapping)? {
+            holdings.extend(conn.holdings(&user).await?);
+        }
+    }
+    let inv = Inventory {
+        workspaces: vec![crate::model::Workspace {
+            id: crate::providers::bifrost::WORKSPACE.into(),
+            external_id: None,
+            name: "Bifrost".into(),
+            admin: true,
+        }],
+        bifrost_profiles: profiles,
+        mcp_clients,
+        holdings,
+        ..Inventory::default()
+    };
+    let fingerprint = bifrost_fingerprint(&inv.bifrost_profiles);
+    db.save_inventory(&inv)?;
+    db.set_meta("mapping.origin", &mapping.origin)?;
+    db.set_meta("mapping.text", &mapping.text)?;
+    db.set_meta("export.fingerprint", &fingerprint)?;
+    db.set_meta("export.api", "bifrost")?;
+    db.set_meta("export.at", &crate::state::now())?;
+    db.set_meta("export.deprecated_paths_only", &deprecated_only.to_string())?;
+    let requests = conn.http().requests_sent();
+    db.event(
+        "export",
+        None,
+        &json!({ "profiles": inv.bifrost_profiles.len(), "mcp_clients": inv.mcp_clients.len(),
+                 "holdings": inv.holdings.len(), "fingerprint": fingerprint, "requests": requests,
+                 "deprecated_paths_only": deprecated_only }),
+    )?;
+    if deprecated_only {
+        ctx.printer.warn(
+            "this Bifrost deployment answers only the deprecated /api/access-profiles paths; \
+             they are removed in the next major release — upgrade soon",
+        );
+    }
+    ctx.printer.line(format!(
+        "exported {} Bifrost access profiles, {} MCP clients, {} holder copies ({requests} \
+         requests) into {}",
+        inv.bifrost_profiles.len(),
+        inv.mcp_clients.len(),
+        inv.holdings.len(),
+        ctx.state_path.display()
+    ));
+    ctx.printer.line("next: keyshift plan");
+    Ok(ExitCode::Ok)
+}
+
+pub fn bifrost_fingerprint(profiles: &[crate::model::BifrostProfile]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut sorted: Vec<_> = profiles.iter().collect();
+    sorted.sort_by_key(|p| p.id);
+    hex::encode(Sha256::digest(
+        serde_json::to_vec(&sorted).unwrap_or_default(),
+    ))
+}
+
 pub async fn run(ctx: &Ctx, args: &ExportArgs) -> Result<ExitCode> {
     let db = StateDb::open(&ctx.state_path, true)?;
     let _lock = super::writer_lock(ctx, "export")?;
@@ -22,6 +128,9 @@ pub async fn run(ctx: &Ctx, args: &ExportArgs) -> Result<ExitCode> {
         }
         (None, None) => Mapping::load(DEFAULT_MAPPING)?,
     };
+    if mapping.pair.source_vendor() == "bifrost" {
+        return export_bifrost(ctx, &db, &mapping).await;
+    }
     let api_name = args
         .api
         .clone()

@@ -15,6 +15,7 @@ use crate::context::Ctx;
 use crate::errors::ExitCode;
 use crate::http::{HttpError, RetryClass};
 use crate::model::{ItemSpec, Plan};
+use crate::providers::bifrost::BifrostConn;
 use crate::providers::descope::{DescopeConn, ExchangeError};
 use crate::providers::workato::probe::Verdict;
 use crate::secrets::{read_sink, RemoteId, SecretSink, SinkRecord};
@@ -32,30 +33,68 @@ pub struct RemoteItem {
 #[derive(Clone)]
 pub enum FlatTarget {
     Descope(Arc<DescopeConn>),
+    Bifrost(Arc<BifrostConn>),
 }
 
 impl FlatTarget {
     pub fn vendor(&self) -> &'static str {
         match self {
             FlatTarget::Descope(_) => "descope",
+            FlatTarget::Bifrost(_) => "bifrost",
         }
+    }
+
+    /// Can a credential be created inactive (no separate deactivate call)?
+    fn creates_inactive(&self) -> bool {
+        matches!(self, FlatTarget::Bifrost(_))
+    }
+
+    /// The planned body as the vendor reads it back (Bifrost echoes provider keys and MCP
+    /// clients in another shape than it accepts them).
+    pub fn expected_read(&self, body: &Value) -> Value {
+        let FlatTarget::Bifrost(_) = self else {
+            return body.clone();
+        };
+        let mut b = body.clone();
+        if let Some(pcs) = b.get_mut("provider_configs").and_then(Value::as_array_mut) {
+            for pc in pcs {
+                if let Some(obj) = pc.as_object_mut() {
+                    if obj.remove("key_ids") == Some(json!(["*"])) {
+                        obj.insert("allow_all_keys".into(), json!(true));
+                    }
+                }
+            }
+        }
+        if let Some(mcs) = b.get_mut("mcp_configs").and_then(Value::as_array_mut) {
+            for mc in mcs {
+                if let Some(obj) = mc.as_object_mut() {
+                    if let Some(name) = obj.remove("mcp_client_name") {
+                        obj.insert("mcp_client".into(), json!({ "name": name }));
+                    }
+                }
+            }
+        }
+        b
     }
 
     fn target_kind(&self) -> &'static str {
         match self {
             FlatTarget::Descope(_) => "access_key",
+            FlatTarget::Bifrost(_) => "virtual_key",
         }
     }
 
     pub fn http(&self) -> &crate::http::Http {
         match self {
             FlatTarget::Descope(c) => c.http(),
+            FlatTarget::Bifrost(c) => c.http(),
         }
     }
 
     pub fn per_minute(&self) -> Option<f64> {
         match self {
             FlatTarget::Descope(c) => c.budget().per_minute,
+            FlatTarget::Bifrost(c) => c.budget().per_minute,
         }
     }
 
@@ -79,30 +118,51 @@ impl FlatTarget {
                     })
                 })
                 .collect()),
+            FlatTarget::Bifrost(c) => Ok(c
+                .list_ours()
+                .await?
+                .into_iter()
+                .filter_map(|k| {
+                    k.source.clone().map(|s| {
+                        (
+                            s,
+                            RemoteItem {
+                                id: k.id,
+                                active: k.active,
+                                body: k.body,
+                            },
+                        )
+                    })
+                })
+                .collect()),
         }
     }
 
     async fn create(&self, item: &ItemSpec) -> Result<(String, SecretString), HttpError> {
         match self {
             FlatTarget::Descope(c) => c.create(&item.body).await,
+            FlatTarget::Bifrost(c) => c.create(&item.body).await,
         }
     }
 
     async fn rotate(&self, id: &str) -> Result<(String, SecretString), HttpError> {
         match self {
             FlatTarget::Descope(c) => c.rotate(id).await,
+            FlatTarget::Bifrost(c) => c.rotate(id).await,
         }
     }
 
     async fn set_active(&self, id: &str, active: bool) -> Result<(), HttpError> {
         match self {
             FlatTarget::Descope(c) => c.set_active(id, active).await,
+            FlatTarget::Bifrost(c) => c.set_active(id, active).await,
         }
     }
 
     async fn delete(&self, id: &str) -> Result<(), HttpError> {
         match self {
             FlatTarget::Descope(c) => c.delete(id).await,
+            FlatTarget::Bifrost(c) => c.delete(id).await,
         }
     }
 }
@@ -116,6 +176,9 @@ pub fn target(
     match mapping.pair {
         crate::mapping::PairKind::WorkatoToDescope => {
             Ok(FlatTarget::Descope(ctx.descope(max_rate)?))
+        }
+        crate::mapping::PairKind::BifrostVirtualKeys => {
+            Ok(FlatTarget::Bifrost(ctx.bifrost(max_rate)?))
         }
         other => anyhow::bail!("{other:?} is not a flat target"),
     }
@@ -198,7 +261,13 @@ impl FlatApply<'_> {
                 self.crash.hit("after-response");
                 self.db.set_ref(&op_id, &id)?;
                 self.crash.hit("after-journal");
-                self.sink_then_finish(item, &id, secret).await?;
+                self.sink_then_finish(
+                    item,
+                    &id,
+                    secret,
+                    !item.active && !self.target.creates_inactive(),
+                )
+                .await?;
                 self.created.fetch_add(1, Ordering::Relaxed);
                 Ok(())
             }
@@ -230,15 +299,18 @@ impl FlatApply<'_> {
             Some(&op_id),
             &json!({ "id": existing.id, "request": "rotate the new credential" }),
         )?;
-        // Only an active key can be rotated (SD-D10): activate, rotate, then the state below.
-        if !existing.active {
+        // Only an active Descope key can be rotated (SD-D10): activate, rotate, then set the
+        // planned state. Bifrost rotates inactive keys as they are.
+        let active_after = existing.active || !self.target.creates_inactive();
+        if !existing.active && !self.target.creates_inactive() {
             if let Err(e) = self.target.set_active(&existing.id, true).await {
                 return self.failed(&op_id, item, e);
             }
         }
         match self.target.rotate(&existing.id).await {
             Ok((id, secret)) => {
-                self.sink_then_finish(item, &id, secret).await?;
+                self.sink_then_finish(item, &id, secret, !item.active && active_after)
+                    .await?;
                 self.recovered.fetch_add(1, Ordering::Relaxed);
                 Ok(())
             }
@@ -247,11 +319,13 @@ impl FlatApply<'_> {
     }
 
     /// Sink (fsync) → deactivate if planned inactive → done (contract §10).
+    /// `deactivate`: the credential is active but planned inactive.
     async fn sink_then_finish(
         &self,
         item: &ItemSpec,
         id: &str,
         secret: SecretString,
+        deactivate: bool,
     ) -> Result<()> {
         let op_id = item_op_id(&item.source);
         let record = SinkRecord {
@@ -279,7 +353,7 @@ impl FlatApply<'_> {
             return Ok(());
         }
         self.crash.hit("after-sink");
-        if !item.active {
+        if deactivate {
             if let Err(e) = self.target.set_active(id, false).await {
                 return self.failed(&op_id, item, e);
             }
@@ -433,6 +507,35 @@ pub async fn probe(
                 Err(ExchangeError::Other(msg)) => (Verdict::Rejected, msg),
             }
         }
+        FlatTarget::Bifrost(c) => match c.quota(secret).await {
+            Err(msg) => (Verdict::Unverifiable, msg),
+            Ok((200, body)) => {
+                let active = body.get("is_active").and_then(Value::as_bool) == Some(true);
+                let named = body.get("virtual_key_name").and_then(Value::as_str)
+                    == Some(item.name.as_str());
+                match (item.active, active, named) {
+                    (_, _, false) => (Verdict::Rejected, "the quota call names another key".into()),
+                    (true, true, true) => (Verdict::Ok, "quota call authenticated".into()),
+                    (false, false, true) => (
+                        Verdict::ExpectedInactive,
+                        "inactive key answers is_active: false as planned".into(),
+                    ),
+                    (true, false, true) => (Verdict::Rejected, "the key is inactive".into()),
+                    (false, true, true) => {
+                        (Verdict::Rejected, "a key planned inactive is active".into())
+                    }
+                }
+            }
+            Ok((404, _)) => (
+                Verdict::Unverifiable,
+                "the quota endpoint is missing (older Bifrost)".into(),
+            ),
+            Ok((status @ (401 | 403), _)) => (Verdict::Rejected, format!("refused with {status}")),
+            Ok((status, _)) => (
+                Verdict::Unverifiable,
+                format!("quota call answered {status}"),
+            ),
+        },
     }
 }
 

@@ -184,7 +184,18 @@ pub async fn check_source(
             let source = crate::providers::workato::WorkatoSource::new(ctx.workato(None)?);
             apply::check_source_unchanged(&source, &inv.workspaces, exported).await
         }
-        _ => Ok(()),
+        _ => {
+            let (profiles, _) = ctx.bifrost(None)?.list_profiles().await?;
+            if Some(export::bifrost_fingerprint(&profiles)) != exported {
+                return Err(KeyshiftError::StalePlan(
+                    "the source changed since export (access profiles differ) — re-run \
+                     `keyshift export` and `keyshift plan`, review, then apply"
+                        .into(),
+                )
+                .into());
+            }
+            Ok(())
+        }
     }
 }
 

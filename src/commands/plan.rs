@@ -36,7 +36,11 @@ pub fn run(ctx: &Ctx, args: &PlanArgs) -> Result<ExitCode> {
     let plan = match mapping.pair {
         PairKind::WorkatoV2 => engine::plan(&inv, &mapping, &signing),
         PairKind::WorkatoToDescope => crate::mapping::descope::plan(&inv, &mapping),
-        PairKind::BifrostVirtualKeys => anyhow::bail!("bifrost planning is not wired yet"),
+        PairKind::BifrostVirtualKeys => crate::mapping::bifrost::plan(
+            &inv,
+            &mapping,
+            &super::export::named_holders(&mapping)?,
+        ),
     };
     db.save_plan(&plan)?;
     let fingerprint = db.meta("export.fingerprint")?.unwrap_or_default();

@@ -71,7 +71,6 @@ pub async fn run(ctx: &Ctx, args: &RollbackArgs) -> Result<ExitCode> {
         p.line("nothing was done");
         return Ok(ExitCode::Ok);
     }
-    let target = WorkatoTarget::new(ctx.workato(None)?);
     let now = judged_now(ctx, &db)?;
     let mut failed = 0usize;
     let mut tally = Tally::default();
@@ -87,10 +86,16 @@ pub async fn run(ctx: &Ctx, args: &RollbackArgs) -> Result<ExitCode> {
             &id,
             json!({ "request": "enable_profile", "profile_id": profile_id }),
         )?;
-        match target
-            .enable_profile(&addr(&inv.workspaces, &op.workspace), profile_id)
-            .await
-        {
+        let result = if flat && mapping.pair == crate::mapping::PairKind::BifrostVirtualKeys {
+            ctx.bifrost(None)?
+                .set_profile_active(profile_id, true)
+                .await
+        } else {
+            WorkatoTarget::new(ctx.workato(None)?)
+                .enable_profile(&addr(&inv.workspaces, &op.workspace), profile_id)
+                .await
+        };
+        match result {
             Ok(()) => {
                 db.mark_done(&id, profile_id, json!({ "profile_id": profile_id }))?;
                 db.reopen(&op.op_id)?;
@@ -123,6 +128,7 @@ pub async fn run(ctx: &Ctx, args: &RollbackArgs) -> Result<ExitCode> {
     }
 
     // 2. Keys, then clients, newest first; found again by marker and name.
+    let target = WorkatoTarget::new(ctx.workato(None)?);
     let spaces: BTreeSet<&str> = clients.iter().map(|c| c.workspace.as_str()).collect();
     let mut remote: HashMap<String, RemoteClient> = HashMap::new();
     for ws in spaces {

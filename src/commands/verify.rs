@@ -410,12 +410,13 @@ async fn run_flat(
             });
             continue;
         };
-        for field in flat::differing_fields(&r.body, &item.body) {
+        let expected = target.expected_read(&item.body);
+        for field in flat::differing_fields(&r.body, &expected) {
             drift.push(Drift {
                 workspace: item.workspace.clone(),
                 object: object.clone(),
                 field: field.clone(),
-                expected: item.body[&field].to_string(),
+                expected: expected[&field].to_string(),
                 found: r
                     .body
                     .get(&field)
@@ -456,6 +457,7 @@ async fn run_flat(
     if args.live {
         let jwks = match &target {
             flat::FlatTarget::Descope(c) => c.jwks().await.ok(),
+            flat::FlatTarget::Bifrost(_) => None,
         };
         let bar = ctx.printer.progress(probes.len() as u64, "probe");
         let results: Vec<(&crate::model::ItemSpec, String, (Verdict, String))> =

@@ -5,6 +5,7 @@
 //! Parsing is strict (unknown keys are errors) because a typo in a mapping file silently
 //! ignored would change what gets migrated.
 
+pub mod bifrost;
 pub mod descope;
 pub mod engine;
 
@@ -27,6 +28,10 @@ pub const SHIPPED: &[(&str, &str)] = &[
         "workato-legacy-to-descope",
         include_str!("../../mappings/workato-legacy-to-descope.toml"),
     ),
+    (
+        "bifrost-profiles-to-virtual-keys",
+        include_str!("../../mappings/bifrost-profiles-to-virtual-keys.toml"),
+    ),
 ];
 
 pub const DEFAULT_MAPPING: &str = "workato-legacy-to-v2";
@@ -47,6 +52,17 @@ pub const GROUP_FIELDS: &[&str] = &[
 
 /// Source fields a treatment may be declared for.
 pub const SOURCE_FIELDS: &[&str] = &[
+    // Bifrost access profiles
+    "provider_configs",
+    "budgets",
+    "rate_limit",
+    "mcp_servers",
+    "mcp_tool_overrides",
+    "tags",
+    "roles",
+    "auto_rotation_interval",
+    "is_active",
+    // Workato access profiles
     "name",
     "api_collection_ids",
     "auth_type",

@@ -74,6 +74,10 @@ pub fn rows(
                  /v1/auth/accesskey/exchange with Authorization: Bearer <project id>:<key> — and \
                  send that JWT instead of the Workato credential"
             ),
+            "migrated" if target == "bifrost" => format!(
+                "use the new virtual key ({at}) in x-bf-vk (or Authorization: Bearer) instead of \
+                 the profile-managed key; budgets and rate limits start from zero"
+            ),
             "migrated" => match row.auth_type.as_str() {
                 "token" => format!(
                     "replace the api-token with the new key's auth_token ({at}); URL and IP \

@@ -36,6 +36,11 @@ pub struct Report {
     pub charts: Charts,
 }
 
+struct SourceRef {
+    workspace: String,
+    id: i64,
+}
+
 /// The numbers behind the HTML report's charts (also in the JSON report).
 #[derive(Debug, Default, Serialize)]
 pub struct Charts {
@@ -252,14 +257,40 @@ impl Report {
 
         let mut profiles = Vec::new();
         let mut any_applied = false;
-        for p in &inv.profiles {
+        // Workato profiles, or Bifrost access profiles: (workspace, id, name, client, kind, active).
+        let sources: Vec<(String, i64, String, i64, String, bool)> = inv
+            .profiles
+            .iter()
+            .map(|p| {
+                (
+                    p.workspace.clone(),
+                    p.id,
+                    p.name.clone(),
+                    p.legacy_client_id,
+                    p.auth_type.to_string(),
+                    p.active,
+                )
+            })
+            .chain(inv.bifrost_profiles.iter().map(|p| {
+                (
+                    crate::providers::bifrost::WORKSPACE.to_string(),
+                    p.id,
+                    p.name.clone(),
+                    0,
+                    "access-profile".to_string(),
+                    p.is_active,
+                )
+            }))
+            .collect();
+        for (ws, id, name, client, kind, active) in sources {
+            let p = SourceRef { workspace: ws, id };
             let mut row = ProfileRow {
                 workspace: p.workspace.clone(),
-                profile_id: p.id,
-                profile_name: p.name.clone(),
-                legacy_client_id: p.legacy_client_id,
-                auth_type: p.auth_type.to_string(),
-                active: p.active,
+                profile_id: id,
+                profile_name: name,
+                legacy_client_id: client,
+                auth_type: kind,
+                active,
                 status: "planned".into(),
                 client_name: None,
                 client_id: None,

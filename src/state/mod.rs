@@ -365,6 +365,15 @@ impl StateDb {
             for p in &inv.profiles {
                 ins.execute(params![p.workspace, "profile", p.id, p.name, to_json(p)?])?;
             }
+            for p in &inv.bifrost_profiles {
+                ins.execute(params!["bifrost", "bifrost_profile", p.id, p.name, to_json(p)?])?;
+            }
+            for (i, m) in inv.mcp_clients.iter().enumerate() {
+                ins.execute(params!["bifrost", "mcp_client", i as i64, m.name, to_json(m)?])?;
+            }
+            for (i, h) in inv.holdings.iter().enumerate() {
+                ins.execute(params!["bifrost", "holding", i as i64, h.user_id, to_json(h)?])?;
+            }
         }
         tx.commit()?;
         Ok(())
@@ -382,6 +391,9 @@ impl StateDb {
                 "collection" => inv.collections.push(from_json(&body)?),
                 "legacy_client" => inv.legacy_clients.push(from_json(&body)?),
                 "profile" => inv.profiles.push(from_json(&body)?),
+                "bifrost_profile" => inv.bifrost_profiles.push(from_json(&body)?),
+                "mcp_client" => inv.mcp_clients.push(from_json(&body)?),
+                "holding" => inv.holdings.push(from_json(&body)?),
                 _ => {}
             }
         }
