@@ -538,6 +538,7 @@ mod tests {
                 })
                 .collect(),
             profiles,
+            ..Inventory::default()
         }
     }
 
