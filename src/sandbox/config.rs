@@ -123,7 +123,10 @@ impl Default for BifrostConfig {
     }
 }
 
-/// `[descope]` settings (only what the env lines need so far).
+/// `createdBy` of keys the sandbox's management key creates (SD-D6).
+pub const DEFAULT_DESCOPE_MANAGEMENT_KEY_ID: &str = "K2mgmtKeyshift00000000000000";
+
+/// `[descope]` settings (SD-D1…SD-D16; `docs/sandbox-descope.md`).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct DescopeConfig {
@@ -131,6 +134,29 @@ pub struct DescopeConfig {
     pub project_id: String,
     /// Management key.
     pub management_key: String,
+    /// Id of the management key, reported as `createdBy` (SD-D6).
+    pub management_key_id: String,
+    /// Counted calls per rolling window (SD-D4). 0 = unlimited.
+    pub rate_per_minute: u32,
+    /// Backoff after a breach, in seconds at `--rate-scale 1` (scaled like the window).
+    pub rate_backoff_secs: u64,
+    /// Lifetime of an exchanged JWT (SD-D13).
+    pub token_ttl_secs: u64,
+    /// Delay before a new key appears to load, search and exchange (SD-D16).
+    pub visibility_delay_ms: u64,
+    /// The first N counted calls get a non-JSON 503 (SD-D16).
+    pub fail_first_calls: u32,
+    /// Seed roles (collection names) and tenants (workspaces) from the Workato inventory.
+    pub seed_from_workato: bool,
+    /// Extra roles (same name replaces a seeded one).
+    pub roles: Vec<super::descope::project::RoleDef>,
+    /// Extra tenants (same id replaces a seeded one).
+    pub tenants: Vec<super::descope::project::TenantDef>,
+    /// Users keys may be bound to.
+    pub users: Vec<super::descope::project::UserDef>,
+    /// The access-key custom-attribute schema (SD-D14): name = type.
+    pub custom_attributes:
+        std::collections::BTreeMap<String, super::descope::project::AttributeType>,
 }
 
 impl Default for DescopeConfig {
@@ -138,6 +164,17 @@ impl Default for DescopeConfig {
         Self {
             project_id: DEFAULT_DESCOPE_PROJECT_ID.to_owned(),
             management_key: DEFAULT_DESCOPE_MANAGEMENT_KEY.to_owned(),
+            management_key_id: DEFAULT_DESCOPE_MANAGEMENT_KEY_ID.to_owned(),
+            rate_per_minute: 100,
+            rate_backoff_secs: 60,
+            token_ttl_secs: 600,
+            visibility_delay_ms: 0,
+            fail_first_calls: 0,
+            seed_from_workato: true,
+            roles: Vec::new(),
+            tenants: Vec::new(),
+            users: Vec::new(),
+            custom_attributes: super::descope::project::default_custom_attributes(),
         }
     }
 }

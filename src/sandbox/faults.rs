@@ -291,7 +291,11 @@ pub(crate) async fn inject_as(
     }
     if let Some(left) = f.storm_left(app.started.elapsed()) {
         let secs = left.as_secs() + u64::from(left.subsec_nanos() > 0);
-        return respond(StatusCode::TOO_MANY_REQUESTS, "Too Many Requests", Some(secs.max(1)));
+        return respond(
+            StatusCode::TOO_MANY_REQUESTS,
+            "Too Many Requests",
+            Some(secs.max(1)),
+        );
     }
     if roll_throttle {
         return respond(StatusCode::TOO_MANY_REQUESTS, "Too Many Requests", Some(1));

@@ -2,7 +2,7 @@
 //! the demo, tests and benchmarks (contract §4, design "The sandbox").
 //!
 //! One HTTP server on `127.0.0.1` serves every vendor under its own mount — `/workato`
-//! (management API), `/workato-apim` (gateway), later `/bifrost` and `/descope` — plus the
+//! (management API), `/workato-apim` (gateway), `/bifrost` and `/descope` — plus the
 //! sandbox's own `/_sandbox/*` routes for tests: request counters, a state dump with hashed
 //! secrets, the signing-secrets document and a settable clock.
 //!
@@ -13,8 +13,10 @@
 //! synchronously and release it before anything is awaited. The library never prints: the
 //! CLI prints [`Sandbox::env`].
 
+pub mod bifrost;
 pub mod clock;
 pub mod config;
+pub mod descope;
 pub mod faults;
 pub mod fixture;
 pub mod generate;
@@ -96,6 +98,8 @@ impl Default for SandboxOptions {
 pub(crate) struct Inner {
     pub clock: SandboxClock,
     pub workato: WorkatoState,
+    pub descope: descope::model::DescopeState,
+    pub bifrost: bifrost::model::BifrostState,
     pub stats: RequestStats,
     pub limiter: RateLimiter,
 }
@@ -260,6 +264,11 @@ impl Sandbox {
                 &url,
             ),
         };
+        let bifrost = match &opts.fixture {
+            Some(path) => bifrost::fixture::load_file(path, start)?,
+            None => bifrost::generate::generate(opts.seed, config.bifrost.generated_profiles),
+        };
+        let descope = descope::build(&config.descope, &workato, opts.fixture.as_deref(), start)?;
         let signing_secrets = workato.signing_secrets();
         let dir = PrivateDir::create()?;
         let signing_secrets_path = dir.write_private(
@@ -277,6 +286,8 @@ impl Sandbox {
             inner: Mutex::new(Inner {
                 clock: SandboxClock::starting_at(start),
                 workato,
+                descope,
+                bifrost,
                 stats: RequestStats::default(),
                 limiter: RateLimiter::default(),
             }),
@@ -385,6 +396,12 @@ fn router(app: AppState) -> Router {
     Router::new()
         .nest(workato::MOUNT, workato::management_router(&app))
         .nest(workato::GATEWAY_MOUNT, workato::gateway_router(&app))
+        .nest(descope::MOUNT, descope::router(&app))
+        .route(
+            "/_sandbox/descope/fail-next",
+            get(descope::get_fail_next).post(descope::set_fail_next),
+        )
+        .nest(bifrost::MOUNT, bifrost::router(&app))
         .route("/_sandbox/stats", get(get_stats))
         .route("/_sandbox/stats/reset", post(reset_stats))
         .route("/_sandbox/state", get(get_state))
@@ -426,12 +443,11 @@ async fn reset_stats(State(app): State<AppState>) -> Json<Value> {
 
 async fn get_state(State(app): State<AppState>) -> Json<Value> {
     let workato = app.lock().workato.state();
+    let descope = app.lock().descope.state(&app.config.descope.project_id);
     Json(json!({
         "workato": workato,
-        "bifrost": {"access_profiles": [], "user_access_profiles": [], "virtual_keys": [],
-                    "mcp_clients": [], "provider_keys": []},
-        "descope": {"project_id": app.config.descope.project_id, "roles": [], "tenants": [],
-                    "access_keys": []},
+        "bifrost": app.lock().bifrost.state(),
+        "descope": descope,
     }))
 }
 

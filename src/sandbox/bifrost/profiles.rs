@@ -1,0 +1,508 @@
+//! Access-profile routes A1–A6 (and profile delete), and the per-user copies route U1
+//! (specs/bifrost.md §3, §4.1, SD-B4, SD-B7, SD-B15).
+//!
+//! Create (A5) takes any sizes and answers 201; update (A6) is a true partial update — absent
+//! keeps, `null` clears — and refuses a result over 100 provider configs, 100 budgets or 50
+//! tags, even when the request did not touch those lists (a profile created over them cannot
+//! be updated until trimmed). `id`, `is_active`, `version` and timestamps in a body are
+//! ignored. Activate/deactivate are idempotent and only bump `version` on a change.
+
+use axum::http::StatusCode;
+use chrono::{DateTime, Utc};
+use serde_json::{json, Map, Value};
+
+use super::limits::{
+    apply_rate_limit, check_rate_limit, parse_budgets, parse_rate_limit, reconcile_budgets, Owner,
+};
+use super::model::{AccessProfile, ApProviderConfig, BifrostSeq, BifrostState, ToolOverride};
+use super::request::{
+    as_array, as_bool, as_i64, as_object, as_str, field, ok, parse_body, string_list, BfError,
+    BfResult, Page,
+};
+use super::{Ctx, Input};
+use crate::sandbox::clock::parse_instant;
+use crate::sandbox::workato::request::Field;
+
+/// Update limits (§4.1, pitfall 5).
+pub const MAX_PROVIDER_CONFIGS: usize = 100;
+pub const MAX_BUDGETS: usize = 100;
+pub const MAX_TAGS: usize = 50;
+/// Longest profile name.
+pub const MAX_NAME_CHARS: usize = 255;
+
+pub const NAME_TAKEN: &str = "access profile name already exists";
+
+fn profile_id(ctx: &Ctx) -> Result<u64, BfError> {
+    ctx.param("profile_id")
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(not_found)
+}
+
+fn not_found() -> BfError {
+    BfError::not_found("access profile not found")
+}
+
+/// A1 `GET /api/governance/access-profiles?limit=&offset=&search=&tags=&is_active=`.
+///
+/// `search`: case-insensitive substring of the name; `tags`: comma-separated, a profile
+/// matches when it has every listed tag; `is_active`: `true`/`false`.
+pub fn list(st: &mut BifrostState, _ctx: &Ctx, input: &Input) -> BfResult {
+    let page = Page::from_query(&input.query)?;
+    let search = input
+        .query
+        .get("search")
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_lowercase);
+    let tags: Vec<&str> = input
+        .query
+        .get("tags")
+        .map(|t| {
+            t.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .collect()
+        })
+        .unwrap_or_default();
+    let active = match input.query.get("is_active").map(str::trim) {
+        None | Some("") => None,
+        Some("true") => Some(true),
+        Some("false") => Some(false),
+        Some(other) => {
+            return Err(BfError::bad_request(format!(
+                "invalid is_active parameter: {other:?} (expected true or false)"
+            )))
+        }
+    };
+    let items: Vec<Value> = st
+        .profiles
+        .values()
+        .filter(|p| {
+            search
+                .as_deref()
+                .is_none_or(|s| p.name.to_lowercase().contains(s))
+        })
+        .filter(|p| tags.iter().all(|t| p.tags.iter().any(|pt| pt == t)))
+        .filter(|p| active.is_none_or(|a| p.is_active == a))
+        .map(AccessProfile::wire)
+        .collect();
+    ok(page.envelope("access_profiles", items))
+}
+
+/// A2 `GET /api/governance/access-profiles/{profile_id}`.
+pub fn get(st: &mut BifrostState, ctx: &Ctx, _input: &Input) -> BfResult {
+    let id = profile_id(ctx)?;
+    let p = st.profiles.get(&id).ok_or_else(not_found)?;
+    ok(json!({"access_profile": p.wire(), "roles": p.roles_wire(),
+              "user_count": st.user_count(id)}))
+}
+
+fn set_active(st: &mut BifrostState, ctx: &Ctx, active: bool) -> BfResult {
+    let id = profile_id(ctx)?;
+    let p = st.profiles.get_mut(&id).ok_or_else(not_found)?;
+    if p.is_active != active {
+        p.is_active = active;
+        p.version += 1;
+        p.updated_at = ctx.now;
+    }
+    ok(json!({ "access_profile": p.wire() }))
+}
+
+/// A3 `PUT …/{profile_id}/deactivate` (idempotent).
+pub fn deactivate(st: &mut BifrostState, ctx: &Ctx, _input: &Input) -> BfResult {
+    set_active(st, ctx, false)
+}
+
+/// A4 `PUT …/{profile_id}/activate` (idempotent).
+pub fn activate(st: &mut BifrostState, ctx: &Ctx, _input: &Input) -> BfResult {
+    set_active(st, ctx, true)
+}
+
+fn name_taken(st: &BifrostState, name: &str, except: Option<u64>) -> bool {
+    st.profiles
+        .values()
+        .any(|p| p.name == name && Some(p.id) != except)
+}
+
+/// A5 `POST /api/governance/access-profiles` → 201. New profiles are inactive.
+pub fn create(st: &mut BifrostState, ctx: &Ctx, input: &Input) -> BfResult {
+    let body = parse_body(&input.body)?;
+    if !matches!(field(&body, "name"), Field::Set(_)) {
+        return Err(BfError::bad_request("name is required"));
+    }
+    let mut seq = st.seq.clone();
+    let mut p = AccessProfile {
+        id: 0,
+        name: String::new(),
+        description: None,
+        is_active: false,
+        version: 1,
+        tags: Vec::new(),
+        provider_configs: Vec::new(),
+        budgets: Vec::new(),
+        rate_limit: None,
+        calendar_aligned: false,
+        auto_rotation_interval: 0,
+        next_rotation_at: None,
+        last_rotation_at: None,
+        mcp_tool_groups: Vec::new(),
+        mcp_servers: Vec::new(),
+        mcp_tool_overrides: Vec::new(),
+        roles: Vec::new(),
+        created_at: ctx.now,
+        updated_at: ctx.now,
+    };
+    apply_fields(&mut p, &body, &mut seq, ctx.now)?;
+    if name_taken(st, &p.name, None) {
+        return Err(BfError::conflict(NAME_TAKEN));
+    }
+    p.id = seq.next_profile();
+    st.seq = seq;
+    let wire = p.wire();
+    st.profiles.insert(p.id, p);
+    Ok((StatusCode::CREATED, json!({ "access_profile": wire })))
+}
+
+/// A6 `PUT /api/governance/access-profiles/{profile_id}`: partial update.
+pub fn update(st: &mut BifrostState, ctx: &Ctx, input: &Input) -> BfResult {
+    let id = profile_id(ctx)?;
+    let body = parse_body(&input.body)?;
+    let current = st.profiles.get(&id).ok_or_else(not_found)?;
+    let mut p = current.clone();
+    let mut seq = st.seq.clone();
+    apply_fields(&mut p, &body, &mut seq, ctx.now)?;
+    if p.provider_configs.len() > MAX_PROVIDER_CONFIGS {
+        return Err(BfError::bad_request(format!(
+            "an access profile can have at most {MAX_PROVIDER_CONFIGS} provider configs (has {})",
+            p.provider_configs.len()
+        )));
+    }
+    if p.budgets.len() > MAX_BUDGETS {
+        return Err(BfError::bad_request(format!(
+            "an access profile can have at most {MAX_BUDGETS} budgets (has {})",
+            p.budgets.len()
+        )));
+    }
+    if p.tags.len() > MAX_TAGS {
+        return Err(BfError::bad_request(format!(
+            "an access profile can have at most {MAX_TAGS} tags (has {})",
+            p.tags.len()
+        )));
+    }
+    if p.name != current.name && name_taken(st, &p.name, Some(id)) {
+        return Err(BfError::conflict(NAME_TAKEN));
+    }
+    if p != *current {
+        p.version += 1;
+        p.updated_at = ctx.now;
+    }
+    st.seq = seq;
+    let wire = p.wire();
+    st.profiles.insert(id, p);
+    ok(json!({ "access_profile": wire }))
+}
+
+/// `DELETE /api/governance/access-profiles/{profile_id}`: 409 while user copies exist.
+pub fn delete(st: &mut BifrostState, ctx: &Ctx, _input: &Input) -> BfResult {
+    let id = profile_id(ctx)?;
+    if !st.profiles.contains_key(&id) {
+        return Err(not_found());
+    }
+    let copies = st.user_count(id);
+    if copies > 0 {
+        return Err(BfError::conflict(format!(
+            "access profile is assigned to {copies} user(s); remove the assignments first"
+        )));
+    }
+    st.profiles.remove(&id);
+    ok(json!({"message": "Access profile deleted successfully"}))
+}
+
+/// U1 `GET /api/governance/users/{user_id}/access-profiles` (unknown user → `[]`).
+pub fn user_profiles(st: &mut BifrostState, ctx: &Ctx, _input: &Input) -> BfResult {
+    let user = ctx.param("user_id").unwrap_or_default();
+    let items: Vec<Value> = st
+        .user_profiles
+        .values()
+        .filter(|u| u.user_id == user)
+        .map(|u| st.user_profile_wire(u))
+        .collect();
+    ok(json!({ "access_profiles": items }))
+}
+
+fn time(v: &Value, path: &str) -> Result<DateTime<Utc>, BfError> {
+    parse_instant(as_str(v, path)?)
+        .map_err(|_| BfError::bad_request(format!("{path} must be an RFC 3339 date-time")))
+}
+
+/// Apply the writable fields of a create/update body: absent keeps, `null` clears.
+fn apply_fields(
+    p: &mut AccessProfile,
+    body: &Map<String, Value>,
+    seq: &mut BifrostSeq,
+    now: DateTime<Utc>,
+) -> Result<(), BfError> {
+    match field(body, "name") {
+        Field::Set(v) => {
+            let name = as_str(v, "name")?.trim();
+            if name.is_empty() {
+                return Err(BfError::bad_request("name is required"));
+            }
+            if name.chars().count() > MAX_NAME_CHARS {
+                return Err(BfError::bad_request(format!(
+                    "name must be at most {MAX_NAME_CHARS} characters"
+                )));
+            }
+            p.name = name.to_owned();
+        }
+        Field::Null => return Err(BfError::bad_request("name cannot be null")),
+        Field::Absent => {}
+    }
+    match field(body, "description") {
+        Field::Set(v) => p.description = Some(as_str(v, "description")?.to_owned()),
+        Field::Null => p.description = None,
+        Field::Absent => {}
+    }
+    match field(body, "tags") {
+        Field::Set(v) => p.tags = string_list(v, "tags")?,
+        Field::Null => p.tags.clear(),
+        Field::Absent => {}
+    }
+    match field(body, "provider_configs") {
+        Field::Set(v) => {
+            let items = as_array(v, "provider_configs")?;
+            let mut out = Vec::with_capacity(items.len());
+            for (i, item) in items.iter().enumerate() {
+                out.push(provider_config(
+                    item,
+                    &format!("provider_configs[{i}]"),
+                    &p.provider_configs,
+                    seq,
+                    now,
+                )?);
+            }
+            p.provider_configs = out;
+        }
+        Field::Null => p.provider_configs.clear(),
+        Field::Absent => {}
+    }
+    match field(body, "budgets") {
+        Field::Set(v) => {
+            let input = parse_budgets(v, "budgets", Owner::Profile)?;
+            p.budgets = reconcile_budgets(
+                input,
+                &p.budgets,
+                Owner::Profile,
+                Some("total"),
+                false,
+                false,
+                now,
+            );
+        }
+        Field::Null => p.budgets.clear(),
+        Field::Absent => {}
+    }
+    match field(body, "rate_limit") {
+        Field::Set(v) => {
+            let input = parse_rate_limit(v, "rate_limit", Owner::Profile)?;
+            let rl = apply_rate_limit(input, p.rate_limit.as_ref(), false, now);
+            check_rate_limit(&rl, "rate_limit")?;
+            p.rate_limit = Some(rl);
+        }
+        Field::Null => p.rate_limit = None,
+        Field::Absent => {}
+    }
+    match field(body, "calendar_aligned") {
+        Field::Set(v) => p.calendar_aligned = as_bool(v, "calendar_aligned")?,
+        Field::Null => p.calendar_aligned = false,
+        Field::Absent => {}
+    }
+    match field(body, "auto_rotation_interval") {
+        Field::Set(Value::String(s)) if s.is_empty() => p.auto_rotation_interval = 0,
+        Field::Set(v) => {
+            let n = as_i64(v, "auto_rotation_interval")?;
+            if n < 0 {
+                return Err(BfError::bad_request(
+                    "auto_rotation_interval cannot be negative",
+                ));
+            }
+            p.auto_rotation_interval = n;
+        }
+        Field::Null => p.auto_rotation_interval = 0,
+        Field::Absent => {}
+    }
+    match field(body, "next_rotation_at") {
+        Field::Set(v) => p.next_rotation_at = Some(time(v, "next_rotation_at")?),
+        Field::Null => p.next_rotation_at = None,
+        Field::Absent => {}
+    }
+    match field(body, "mcp_tool_groups") {
+        Field::Set(v) => {
+            let items = as_array(v, "mcp_tool_groups")?;
+            let mut out = Vec::new();
+            for (i, item) in items.iter().enumerate() {
+                let path = format!("mcp_tool_groups[{i}]");
+                let o = as_object(item, &path)?;
+                match field(o, "tool_group_id") {
+                    Field::Set(id) => {
+                        let id = as_i64(id, &format!("{path}.tool_group_id"))?;
+                        out.push(u64::try_from(id).map_err(|_| {
+                            BfError::bad_request(format!("{path}.tool_group_id must be positive"))
+                        })?);
+                    }
+                    _ => {
+                        return Err(BfError::bad_request(format!(
+                            "{path}.tool_group_id is required"
+                        )))
+                    }
+                }
+            }
+            p.mcp_tool_groups = out;
+        }
+        Field::Null => p.mcp_tool_groups.clear(),
+        Field::Absent => {}
+    }
+    match field(body, "mcp_servers") {
+        Field::Set(v) => {
+            let items = as_array(v, "mcp_servers")?;
+            let mut out = Vec::new();
+            for (i, item) in items.iter().enumerate() {
+                let path = format!("mcp_servers[{i}]");
+                let o = as_object(item, &path)?;
+                match field(o, "mcp_server_id") {
+                    Field::Set(id) => {
+                        out.push(as_str(id, &format!("{path}.mcp_server_id"))?.to_owned())
+                    }
+                    _ => {
+                        return Err(BfError::bad_request(format!(
+                            "{path}.mcp_server_id is required"
+                        )))
+                    }
+                }
+            }
+            p.mcp_servers = out;
+        }
+        Field::Null => p.mcp_servers.clear(),
+        Field::Absent => {}
+    }
+    match field(body, "mcp_tool_overrides") {
+        Field::Set(v) => {
+            let items = as_array(v, "mcp_tool_overrides")?;
+            let mut out = Vec::new();
+            for (i, item) in items.iter().enumerate() {
+                out.push(tool_override(item, &format!("mcp_tool_overrides[{i}]"))?);
+            }
+            p.mcp_tool_overrides = out;
+        }
+        Field::Null => p.mcp_tool_overrides.clear(),
+        Field::Absent => {}
+    }
+    Ok(())
+}
+
+fn tool_override(v: &Value, path: &str) -> Result<ToolOverride, BfError> {
+    let o = as_object(v, path)?;
+    let req = |key: &str| -> Result<String, BfError> {
+        match field(o, key) {
+            Field::Set(v) => {
+                let s = as_str(v, &format!("{path}.{key}"))?;
+                if s.is_empty() {
+                    Err(BfError::bad_request(format!("{path}.{key} is required")))
+                } else {
+                    Ok(s.to_owned())
+                }
+            }
+            _ => Err(BfError::bad_request(format!("{path}.{key} is required"))),
+        }
+    };
+    let mcp_client_id = req("mcp_client_id")?;
+    let tool_name = req("tool_name")?;
+    let action = req("action")?;
+    if action != "include" && action != "exclude" {
+        return Err(BfError::bad_request(format!(
+            "{path}.action must be include or exclude"
+        )));
+    }
+    Ok(ToolOverride {
+        mcp_client_id,
+        tool_name,
+        action,
+    })
+}
+
+/// One `provider_configs[]` item. An `id` naming an existing config keeps that id and its
+/// usage; anything else is a new config.
+fn provider_config(
+    v: &Value,
+    path: &str,
+    existing: &[ApProviderConfig],
+    seq: &mut BifrostSeq,
+    now: DateTime<Utc>,
+) -> Result<ApProviderConfig, BfError> {
+    let o = as_object(v, path)?;
+    let provider_name = match field(o, "provider_name") {
+        Field::Set(v) => as_str(v, &format!("{path}.provider_name"))?
+            .trim()
+            .to_owned(),
+        _ => String::new(),
+    };
+    if provider_name.is_empty() {
+        return Err(BfError::bad_request(format!(
+            "{path}.provider_name is required"
+        )));
+    }
+    let matched = match field(o, "id") {
+        Field::Set(id) => {
+            let id = as_i64(id, &format!("{path}.id"))?;
+            existing.iter().find(|c| i64::try_from(c.id) == Ok(id))
+        }
+        _ => None,
+    };
+    let all_models_allowed = match field(o, "all_models_allowed") {
+        Field::Set(b) => as_bool(b, &format!("{path}.all_models_allowed"))?,
+        _ => false,
+    };
+    let allowed_models = match field(o, "allowed_models") {
+        Field::Set(v) => string_list(v, &format!("{path}.allowed_models"))?,
+        _ => Vec::new(),
+    };
+    let scope = format!("provider:{provider_name}");
+    let budgets = match field(o, "budgets") {
+        Field::Set(v) => {
+            let input = parse_budgets(v, &format!("{path}.budgets"), Owner::Profile)?;
+            reconcile_budgets(
+                input,
+                matched.map_or(&[][..], |m| &m.budgets),
+                Owner::Profile,
+                Some(&scope),
+                false,
+                false,
+                now,
+            )
+        }
+        _ => Vec::new(),
+    };
+    let rate_limit = match field(o, "rate_limit") {
+        Field::Set(v) => {
+            let rp = format!("{path}.rate_limit");
+            let input = parse_rate_limit(v, &rp, Owner::Profile)?;
+            let rl = apply_rate_limit(
+                input,
+                matched.and_then(|m| m.rate_limit.as_ref()),
+                false,
+                now,
+            );
+            check_rate_limit(&rl, &rp)?;
+            Some(rl)
+        }
+        _ => None,
+    };
+    Ok(ApProviderConfig {
+        id: matched.map_or_else(|| seq.next_ap_provider_config(), |m| m.id),
+        provider_name,
+        all_models_allowed,
+        allowed_models,
+        budgets,
+        rate_limit,
+    })
+}

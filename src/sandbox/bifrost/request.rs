@@ -1,0 +1,315 @@
+//! Reading Bifrost requests and writing Bifrost errors.
+//!
+//! Every 4xx/5xx is a `BifrostError` envelope as the management handlers write it (§5):
+//! `{"is_bifrost_error": false, "status_code": N, "error": {"message": "…"}}`. Bodies are parsed
+//! by hand from bytes so a malformed request gets that envelope rather than an axum rejection.
+//! Unknown JSON fields are ignored, as Go's decoder does. Paging is `limit`/`offset` with the
+//! clamps of §2 and SD-B4.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::{json, Map, Value};
+
+use crate::sandbox::workato::request::Field;
+
+/// A Bifrost error response.
+#[derive(Debug, Clone)]
+pub struct BfError {
+    pub status: StatusCode,
+    pub message: String,
+    /// `error.type` (only the rate limiter sets it).
+    pub kind: Option<&'static str>,
+    pub retry_after: Option<u64>,
+}
+
+impl BfError {
+    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            message: message.into(),
+            kind: None,
+            retry_after: None,
+        }
+    }
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, message)
+    }
+    pub fn unauthorized() -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "Unauthorized")
+    }
+    pub fn forbidden(permission: &str) -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            format!("missing permission {permission}"),
+        )
+    }
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, message)
+    }
+    pub fn conflict(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, message)
+    }
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, message)
+    }
+    pub fn not_implemented() -> Self {
+        Self::new(
+            StatusCode::NOT_IMPLEMENTED,
+            "this route is not implemented by the keyshift sandbox",
+        )
+    }
+    /// 429 with `Retry-After` (SD-B2).
+    pub fn rate_limited(retry_after: u64) -> Self {
+        Self {
+            status: StatusCode::TOO_MANY_REQUESTS,
+            message: "Too Many Requests".to_owned(),
+            kind: Some("rate_limited"),
+            retry_after: Some(retry_after),
+        }
+    }
+
+    pub fn body(&self) -> Value {
+        let mut error = json!({ "message": self.message });
+        if let Some(k) = self.kind {
+            error["type"] = json!(k);
+        }
+        json!({"is_bifrost_error": false, "status_code": self.status.as_u16(), "error": error})
+    }
+}
+
+impl IntoResponse for BfError {
+    fn into_response(self) -> Response {
+        let mut resp = (self.status, Json(self.body())).into_response();
+        if let Some(secs) = self.retry_after {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        resp
+    }
+}
+
+/// Status and body of a successful operation.
+pub type Reply = (StatusCode, Value);
+/// Result of an operation.
+pub type BfResult = Result<Reply, BfError>;
+
+/// 200 with `body`.
+pub fn ok(body: Value) -> BfResult {
+    Ok((StatusCode::OK, body))
+}
+
+/// A JSON object body; empty = `{}`.
+pub fn parse_body(bytes: &[u8]) -> Result<Map<String, Value>, BfError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Map::new());
+    }
+    match serde_json::from_slice::<Value>(bytes) {
+        Ok(Value::Object(m)) => Ok(m),
+        Ok(_) => Err(BfError::bad_request(
+            "invalid request format: expected a JSON object",
+        )),
+        Err(e) => Err(BfError::bad_request(format!("invalid request format: {e}"))),
+    }
+}
+
+/// `key` of `obj` as a tri-state.
+pub fn field<'a>(obj: &'a Map<String, Value>, key: &str) -> Field<&'a Value> {
+    match obj.get(key) {
+        None => Field::Absent,
+        Some(Value::Null) => Field::Null,
+        Some(v) => Field::Set(v),
+    }
+}
+
+fn type_error(path: &str, what: &str) -> BfError {
+    BfError::bad_request(format!("invalid request format: {path} must be {what}"))
+}
+
+pub fn as_str<'a>(v: &'a Value, path: &str) -> Result<&'a str, BfError> {
+    v.as_str().ok_or_else(|| type_error(path, "a string"))
+}
+
+pub fn as_bool(v: &Value, path: &str) -> Result<bool, BfError> {
+    v.as_bool().ok_or_else(|| type_error(path, "a boolean"))
+}
+
+pub fn as_f64(v: &Value, path: &str) -> Result<f64, BfError> {
+    v.as_f64().ok_or_else(|| type_error(path, "a number"))
+}
+
+pub fn as_array<'a>(v: &'a Value, path: &str) -> Result<&'a Vec<Value>, BfError> {
+    v.as_array().ok_or_else(|| type_error(path, "an array"))
+}
+
+pub fn as_object<'a>(v: &'a Value, path: &str) -> Result<&'a Map<String, Value>, BfError> {
+    v.as_object().ok_or_else(|| type_error(path, "an object"))
+}
+
+pub fn string_list(v: &Value, path: &str) -> Result<Vec<String>, BfError> {
+    as_array(v, path)?
+        .iter()
+        .map(|s| s.as_str().map(str::to_owned))
+        .collect::<Option<Vec<_>>>()
+        .ok_or_else(|| type_error(path, "an array of strings"))
+}
+
+/// An optional string field (`null` = absent).
+pub fn opt_string(obj: &Map<String, Value>, key: &str) -> Result<Option<String>, BfError> {
+    match field(obj, key) {
+        Field::Set(v) => Ok(Some(as_str(v, key)?.to_owned())),
+        _ => Ok(None),
+    }
+}
+
+/// An optional string-list field (`null` = absent).
+pub fn opt_string_list(
+    obj: &Map<String, Value>,
+    key: &str,
+) -> Result<Option<Vec<String>>, BfError> {
+    match field(obj, key) {
+        Field::Set(v) => Ok(Some(string_list(v, key)?)),
+        _ => Ok(None),
+    }
+}
+
+/// An integer (JSON number without fraction).
+pub fn as_i64(v: &Value, path: &str) -> Result<i64, BfError> {
+    if let Some(n) = v.as_i64() {
+        return Ok(n);
+    }
+    match v.as_f64() {
+        Some(f) if f.fract() == 0.0 && f.abs() < 9.0e18 => Ok(f as i64),
+        _ => Err(type_error(path, "an integer")),
+    }
+}
+
+/// A decoded query string; the first value of a key wins.
+#[derive(Debug, Default)]
+pub struct Query(Vec<(String, String)>);
+
+impl Query {
+    pub fn parse(raw: Option<&str>) -> Self {
+        Self(
+            url::form_urlencoded::parse(raw.unwrap_or("").as_bytes())
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect(),
+        )
+    }
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+    /// Every `(key, value)` pair, in order.
+    pub fn pairs(&self) -> &[(String, String)] {
+        &self.0
+    }
+}
+
+/// Default and maximum page sizes (§2, SD-B4).
+pub const DEFAULT_LIMIT: usize = 25;
+pub const MAX_LIMIT: usize = 100;
+
+/// `limit`/`offset` paging; `limit: None` = no paging parameter at all → everything.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Page {
+    pub limit: Option<usize>,
+    pub offset: usize,
+}
+
+impl Page {
+    /// Parse. Non-numeric or negative → 400; `limit` 0 → 25; over 100 → 100.
+    pub fn from_query(q: &Query) -> Result<Self, BfError> {
+        let read = |key: &str| -> Result<Option<i64>, BfError> {
+            match q.get(key).map(str::trim) {
+                None | Some("") => Ok(None),
+                Some(s) => match s.parse::<i64>() {
+                    Ok(n) if n >= 0 => Ok(Some(n)),
+                    _ => Err(BfError::bad_request(format!(
+                        "invalid {key} parameter: {s:?} (expected a non-negative integer)"
+                    ))),
+                },
+            }
+        };
+        let limit = read("limit")?;
+        let offset = read("offset")?;
+        if q.get("limit").is_none() && q.get("offset").is_none() {
+            return Ok(Self {
+                limit: None,
+                offset: 0,
+            });
+        }
+        let limit = match limit {
+            None | Some(0) => DEFAULT_LIMIT,
+            Some(n) => usize::try_from(n).unwrap_or(MAX_LIMIT).min(MAX_LIMIT),
+        };
+        Ok(Self {
+            limit: Some(limit),
+            offset: usize::try_from(offset.unwrap_or(0)).unwrap_or(usize::MAX),
+        })
+    }
+
+    /// `{"<key>": page, "count", "total_count", "limit", "offset"}` — `count` = this page.
+    pub fn envelope(&self, key: &str, all: Vec<Value>) -> Value {
+        let total = all.len();
+        let limit = self.limit.unwrap_or(total);
+        let items: Vec<Value> = all.into_iter().skip(self.offset).take(limit).collect();
+        json!({key: items, "count": items.len(), "total_count": total, "limit": limit,
+               "offset": self.offset})
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn page(q: &str) -> Result<Page, BfError> {
+        Page::from_query(&Query::parse(Some(q)))
+    }
+
+    #[test]
+    fn paging_clamps() {
+        assert_eq!(
+            page("").unwrap(),
+            Page {
+                limit: None,
+                offset: 0
+            }
+        );
+        assert_eq!(page("limit=0").unwrap().limit, Some(25));
+        assert_eq!(page("limit=500").unwrap().limit, Some(100));
+        assert_eq!(page("offset=3").unwrap().limit, Some(25));
+        for bad in ["limit=-1", "limit=x", "offset=-2", "offset=1.5"] {
+            assert_eq!(
+                page(bad).unwrap_err().status,
+                StatusCode::BAD_REQUEST,
+                "{bad}"
+            );
+        }
+        let all: Vec<Value> = (0..5).map(|i| json!(i)).collect();
+        let e = page("limit=2&offset=4").unwrap().envelope("x", all.clone());
+        assert_eq!(
+            e,
+            json!({"x": [4], "count": 1, "total_count": 5, "limit": 2, "offset": 4})
+        );
+        let e = page("").unwrap().envelope("x", all);
+        assert_eq!(e["count"], 5);
+        assert_eq!(e["limit"], 5);
+    }
+
+    #[test]
+    fn error_envelope() {
+        let e = BfError::rate_limited(3);
+        assert_eq!(
+            e.body(),
+            json!({"is_bifrost_error": false, "status_code": 429,
+                   "error": {"type": "rate_limited", "message": "Too Many Requests"}})
+        );
+        assert_eq!(
+            BfError::unauthorized().body(),
+            json!({"is_bifrost_error": false, "status_code": 401, "error": {"message": "Unauthorized"}})
+        );
+    }
+}

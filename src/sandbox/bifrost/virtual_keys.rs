@@ -1,0 +1,681 @@
+//! Virtual-key routes V1–V6, the consumer-side quota call Q1 and the MCP-client list M1
+//! (specs/bifrost.md §3, §4.2, §4.3, SD-B5…SD-B14).
+//!
+//! What the emulation insists on, because keyshift must get each right:
+//!
+//! - **Secrets** — `value` is complete only in V2/V6 responses; every read masks it.
+//! - **Deny by default** — omitted or empty `key_ids` grant no provider key
+//!   (`allow_all_keys: false, keys: []`); `["*"]` grants all.
+//! - **Faithful 500s** — unknown `key_ids` or `mcp_client_name` answer 500 with Go's text.
+//! - **V4 is not a partial update** — omitting both `team_id` and `customer_id` clears the
+//!   owner; `provider_configs`/`mcp_configs` reconcile (items with `id` update, items without
+//!   create, missing ones are deleted; each item is the full desired state); `budgets`
+//!   replace, matched by `reset_duration`; `rate_limit: {}` removes, a partial object merges;
+//!   `metadata` replaces, `{}` clears.
+//! - **Rotation** — V6 mints a new value on the same id (inactive keys too); the old value
+//!   stops passing Q1 after `rotation_lag_ms` (default at once).
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Duration, Utc};
+use serde_json::{json, Map, Value};
+
+use super::limits::{
+    apply_rate_limit, check_rate_limit, parse_budgets, parse_rate_limit, reconcile_budgets, Owner,
+    SUB_DAY,
+};
+use super::model::{
+    fresh_vk_value, mask_value, uuid_v4, BifrostState, Budget, ValueShown, VirtualKey, VkMcpConfig,
+    VkProviderConfig,
+};
+use super::request::{
+    as_array, as_bool, as_f64, as_i64, as_object, as_str, field, ok, opt_string, opt_string_list,
+    parse_body, BfError, BfResult, Page,
+};
+use super::{Ctx, Input};
+use crate::sandbox::workato::model::StoredSecret;
+use crate::sandbox::workato::request::Field;
+
+pub const NAME_TAKEN: &str = "virtual key name already exists";
+pub const NOT_FOUND: &str = "Virtual key not found";
+pub const INVALID_VK: &str = "invalid virtual key";
+/// Most metadata entries (SD-B8).
+pub const MAX_METADATA: usize = 50;
+
+fn not_found() -> BfError {
+    BfError::not_found(NOT_FOUND)
+}
+
+fn vk_index(st: &BifrostState, ctx: &Ctx) -> Result<usize, BfError> {
+    let id = ctx.param("vk_id").unwrap_or_default();
+    st.virtual_keys
+        .iter()
+        .position(|k| k.id == id)
+        .ok_or_else(not_found)
+}
+
+/// V1 `GET /api/governance/virtual-keys?limit=&offset=&search=&metadata_<key>=<value>`.
+pub fn list(st: &mut BifrostState, _ctx: &Ctx, input: &Input) -> BfResult {
+    let page = Page::from_query(&input.query)?;
+    let search = input
+        .query
+        .get("search")
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_lowercase);
+    let meta: Vec<(&str, &str)> = input
+        .query
+        .pairs()
+        .iter()
+        .filter_map(|(k, v)| k.strip_prefix("metadata_").map(|k| (k, v.as_str())))
+        .collect();
+    let items: Vec<Value> = st
+        .virtual_keys
+        .iter()
+        .filter(|k| {
+            search
+                .as_deref()
+                .is_none_or(|s| k.name.to_lowercase().contains(s))
+        })
+        .filter(|k| {
+            meta.iter()
+                .all(|(mk, mv)| k.metadata.get(*mk).is_some_and(|v| v == mv))
+        })
+        .map(|k| st.vk_wire(k, ValueShown::Masked))
+        .collect();
+    ok(page.envelope("virtual_keys", items))
+}
+
+/// V3 `GET /api/governance/virtual-keys/{vk_id}`.
+pub fn get(st: &mut BifrostState, ctx: &Ctx, _input: &Input) -> BfResult {
+    let i = vk_index(st, ctx)?;
+    ok(json!({"virtual_key": st.vk_wire(&st.virtual_keys[i], ValueShown::Masked)}))
+}
+
+/// V5 `DELETE /api/governance/virtual-keys/{vk_id}`.
+pub fn delete(st: &mut BifrostState, ctx: &Ctx, _input: &Input) -> BfResult {
+    let i = vk_index(st, ctx)?;
+    let k = st.virtual_keys.remove(i);
+    for u in st.user_profiles.values_mut() {
+        u.virtual_key_ids.retain(|id| *id != k.id);
+    }
+    ok(json!({"message": "Virtual key deleted successfully"}))
+}
+
+/// V6 `POST /api/governance/virtual-keys/{vk_id}/rotate`: new value, same id.
+pub fn rotate(st: &mut BifrostState, ctx: &Ctx, _input: &Input) -> BfResult {
+    let i = vk_index(st, ctx)?;
+    let value = fresh_vk_value(&mut rand::thread_rng());
+    let k = &mut st.virtual_keys[i];
+    let old = std::mem::replace(&mut k.value, StoredSecret::from_clear(value.clone()));
+    let lag = Duration::milliseconds(ctx.cfg.rotation_lag_ms as i64);
+    if lag > Duration::zero() {
+        k.retired_values.push((old, ctx.now + lag));
+    }
+    k.retired_values.retain(|(_, until)| *until > ctx.now);
+    k.masked = mask_value(&value);
+    k.usable_from = ctx.now + Duration::milliseconds(ctx.cfg.propagation_delay_ms as i64);
+    k.updated_at = ctx.now;
+    let k = &st.virtual_keys[i];
+    ok(json!({"message": "Virtual key rotated successfully",
+              "virtual_key": st.vk_wire(k, ValueShown::Full)}))
+}
+
+/// Q1 `GET /api/governance/virtual-keys/quota`, authenticated by the key itself.
+pub fn quota(st: &BifrostState, now: DateTime<Utc>, presented: Option<&str>) -> BfResult {
+    let invalid = || BfError::new(axum::http::StatusCode::UNAUTHORIZED, INVALID_VK);
+    let presented = presented.ok_or_else(invalid)?;
+    let k = st
+        .virtual_keys
+        .iter()
+        .find(|k| k.accepts(presented, now))
+        .ok_or_else(invalid)?;
+    if k.expires_at.is_some_and(|e| e <= now) {
+        return Err(invalid());
+    }
+    ok(st.quota_wire(k))
+}
+
+/// M1 `GET /api/mcp/clients`.
+pub fn list_mcp_clients(st: &mut BifrostState, _ctx: &Ctx, input: &Input) -> BfResult {
+    let page = Page::from_query(&input.query)?;
+    let items: Vec<Value> = st.mcp_clients.values().map(|c| st.mcp_wire(c)).collect();
+    ok(page.envelope("clients", items))
+}
+
+/// Things that can only be checked against the store, reported as 500 (SD-B10).
+struct Lookups<'a> {
+    st: &'a BifrostState,
+}
+
+impl Lookups<'_> {
+    fn keys(&self, provider: &str, ids: &[String]) -> Result<(), BfError> {
+        for id in ids {
+            if self
+                .st
+                .provider_key(id)
+                .is_none_or(|k| k.provider != provider)
+            {
+                return Err(BfError::internal(format!(
+                    "failed to create provider config: key not found: {id}"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    fn mcp(&self, name: &str) -> Result<u64, BfError> {
+        self.st
+            .mcp_by_name(name)
+            .map(|c| c.id)
+            .ok_or_else(|| BfError::internal(format!("mcp client not found: {name}")))
+    }
+}
+
+fn check_metadata(v: &Value) -> Result<BTreeMap<String, String>, BfError> {
+    let o = as_object(v, "metadata")?;
+    if o.len() > MAX_METADATA {
+        return Err(BfError::bad_request(format!(
+            "metadata can have at most {MAX_METADATA} entries (has {})",
+            o.len()
+        )));
+    }
+    let mut out = BTreeMap::new();
+    for (k, v) in o {
+        let key_ok = !k.is_empty()
+            && k.len() <= 256
+            && k.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+        if !key_ok {
+            return Err(BfError::bad_request(format!(
+                "invalid metadata key {k:?}: use 1-256 characters from [a-zA-Z0-9._-]"
+            )));
+        }
+        let v = as_str(v, &format!("metadata.{k}"))?;
+        if v.chars().count() > 512 {
+            return Err(BfError::bad_request(format!(
+                "metadata value for {k:?} is longer than 512 characters"
+            )));
+        }
+        out.insert(k.clone(), v.to_owned());
+    }
+    Ok(out)
+}
+
+fn expires_at(v: &str, now: DateTime<Utc>) -> Result<Option<DateTime<Utc>>, BfError> {
+    if v.is_empty() {
+        return Ok(None);
+    }
+    let t = chrono::DateTime::parse_from_rfc3339(v)
+        .map_err(|_| BfError::bad_request("expires_at must be an RFC 3339 date-time"))?
+        .with_timezone(&Utc);
+    if t <= now {
+        return Err(BfError::bad_request("expires_at must be in the future"));
+    }
+    Ok(Some(t))
+}
+
+fn check_models(models: &[String], path: &str) -> Result<(), BfError> {
+    if models.iter().any(|m| m == "*") && models.len() > 1 {
+        return Err(BfError::bad_request(format!(
+            "{path}: \"*\" cannot be combined with model names"
+        )));
+    }
+    for (i, m) in models.iter().enumerate() {
+        if m.trim().is_empty() {
+            return Err(BfError::bad_request(format!(
+                "{path}: model names cannot be empty"
+            )));
+        }
+        if models[..i].contains(m) {
+            return Err(BfError::bad_request(format!(
+                "{path}: duplicate model {m:?}"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// What reconciling provider configs needs besides the item.
+struct PcRules<'a> {
+    lookups: &'a Lookups<'a>,
+    /// The key's `calendar_aligned` (the default of its budget lines).
+    aligned: bool,
+    reset_usage: bool,
+    now: DateTime<Utc>,
+}
+
+/// A provider config item as the full desired state. `existing` = the config its `id` names.
+fn provider_config(
+    o: &Map<String, Value>,
+    path: &str,
+    existing: Option<&VkProviderConfig>,
+    rules: &PcRules,
+    next_id: &mut dyn FnMut() -> u64,
+) -> Result<VkProviderConfig, BfError> {
+    let (lookups, vk_aligned, reset_usage, now) =
+        (rules.lookups, rules.aligned, rules.reset_usage, rules.now);
+    let provider = opt_string(o, "provider")?
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| BfError::bad_request(format!("{path}.provider is required")))?;
+    let weight = match field(o, "weight") {
+        Field::Set(v) => Some(as_f64(v, &format!("{path}.weight"))?),
+        _ => None,
+    };
+    let allowed_models = opt_string_list(o, "allowed_models")?.unwrap_or_default();
+    check_models(&allowed_models, &format!("{path}.allowed_models"))?;
+    let blacklisted_models = opt_string_list(o, "blacklisted_models")?.unwrap_or_default();
+    let key_ids = opt_string_list(o, "key_ids")?.unwrap_or_default();
+    let allow_all_keys = key_ids.iter().any(|k| k == "*");
+    if allow_all_keys && key_ids.len() > 1 {
+        return Err(BfError::bad_request(format!(
+            "{path}.key_ids: \"*\" cannot be combined with key ids"
+        )));
+    }
+    let key_ids = if allow_all_keys { Vec::new() } else { key_ids };
+    let budgets = match field(o, "budgets") {
+        Field::Set(v) => {
+            let input = parse_budgets(v, &format!("{path}.budgets"), Owner::VirtualKey)?;
+            reconcile_budgets(
+                input,
+                existing.map_or(&[][..], |e| &e.budgets),
+                Owner::VirtualKey,
+                None,
+                vk_aligned,
+                reset_usage,
+                now,
+            )
+        }
+        _ => Vec::new(),
+    };
+    let rate_limit = match field(o, "rate_limit") {
+        Field::Set(v) => {
+            let rp = format!("{path}.rate_limit");
+            let input = parse_rate_limit(v, &rp, Owner::VirtualKey)?;
+            if input.is_empty() {
+                None
+            } else {
+                let rl = apply_rate_limit(
+                    input,
+                    existing.and_then(|e| e.rate_limit.as_ref()),
+                    false,
+                    now,
+                );
+                check_rate_limit(&rl, &rp)?;
+                Some(rl)
+            }
+        }
+        _ => None,
+    };
+    lookups.keys(&provider, &key_ids)?;
+    Ok(VkProviderConfig {
+        id: existing.map_or_else(&mut *next_id, |e| e.id),
+        provider,
+        weight,
+        allowed_models,
+        blacklisted_models,
+        allow_all_keys,
+        key_ids,
+        budgets,
+        rate_limit,
+    })
+}
+
+/// `provider_configs` (create, or V4's reconcile against `current`).
+fn provider_configs(
+    v: &Value,
+    current: &[VkProviderConfig],
+    rules: &PcRules,
+    next_id: &mut dyn FnMut() -> u64,
+) -> Result<Vec<VkProviderConfig>, BfError> {
+    let items = as_array(v, "provider_configs")?;
+    let mut out: Vec<VkProviderConfig> = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        let path = format!("provider_configs[{i}]");
+        let o = as_object(item, &path)?;
+        let existing = match field(o, "id") {
+            Field::Set(id) => {
+                let id = as_i64(id, &format!("{path}.id"))?;
+                Some(
+                    current
+                        .iter()
+                        .find(|c| i64::try_from(c.id) == Ok(id))
+                        .ok_or_else(|| {
+                            BfError::bad_request(format!(
+                                "{path}.id: provider config {id} not found on this virtual key"
+                            ))
+                        })?,
+                )
+            }
+            _ => None,
+        };
+        let pc = provider_config(o, &path, existing, rules, next_id)?;
+        if out.iter().any(|c| c.provider == pc.provider) {
+            return Err(BfError::bad_request(format!(
+                "duplicate provider {:?} in provider_configs",
+                pc.provider
+            )));
+        }
+        out.push(pc);
+    }
+    Ok(out)
+}
+
+/// `mcp_configs` (create, or V4's reconcile against `current`).
+fn mcp_configs(
+    v: &Value,
+    current: &[VkMcpConfig],
+    lookups: &Lookups,
+    next_id: &mut dyn FnMut() -> u64,
+) -> Result<Vec<VkMcpConfig>, BfError> {
+    let items = as_array(v, "mcp_configs")?;
+    let mut parsed = Vec::with_capacity(items.len());
+    let mut names: Vec<String> = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        let path = format!("mcp_configs[{i}]");
+        let o = as_object(item, &path)?;
+        let existing = match field(o, "id") {
+            Field::Set(id) => {
+                let id = as_i64(id, &format!("{path}.id"))?;
+                Some(
+                    current
+                        .iter()
+                        .find(|c| i64::try_from(c.id) == Ok(id))
+                        .ok_or_else(|| {
+                            BfError::bad_request(format!(
+                                "{path}.id: mcp config {id} not found on this virtual key"
+                            ))
+                        })?,
+                )
+            }
+            _ => None,
+        };
+        let name = opt_string(o, "mcp_client_name")?.filter(|s| !s.trim().is_empty());
+        if name.is_none() && existing.is_none() {
+            return Err(BfError::bad_request(format!(
+                "{path}.mcp_client_name is required"
+            )));
+        }
+        if let Some(n) = &name {
+            if names.contains(n) {
+                return Err(BfError::bad_request(format!(
+                    "duplicate mcp_client_name {n:?} in mcp_configs"
+                )));
+            }
+            names.push(n.clone());
+        }
+        let tools = opt_string_list(o, "tools_to_execute")?.unwrap_or_default();
+        parsed.push((existing, name, tools));
+    }
+    let mut out: Vec<VkMcpConfig> = Vec::with_capacity(parsed.len());
+    for (existing, name, tools) in parsed {
+        let client = match (&name, existing) {
+            (Some(n), _) => lookups.mcp(n)?,
+            (None, Some(e)) => e.mcp_client_id,
+            (None, None) => continue,
+        };
+        if out.iter().any(|c| c.mcp_client_id == client) {
+            return Err(BfError::bad_request(
+                "duplicate mcp client in mcp_configs".to_owned(),
+            ));
+        }
+        out.push(VkMcpConfig {
+            id: existing.map_or_else(&mut *next_id, |e| e.id),
+            mcp_client_id: client,
+            tools_to_execute: tools,
+        });
+    }
+    Ok(out)
+}
+
+/// SD-B9: calendar-aligned budgets cannot reset more often than daily.
+fn check_alignment(k: &VirtualKey) -> Result<(), BfError> {
+    if !k.calendar_aligned {
+        return Ok(());
+    }
+    let all = k
+        .budgets
+        .iter()
+        .chain(k.provider_configs.iter().flat_map(|pc| pc.budgets.iter()));
+    let short: Vec<&Budget> = all
+        .filter(|b| SUB_DAY.contains(&b.reset_duration.as_str()))
+        .collect();
+    match short.first() {
+        Some(b) => Err(BfError::bad_request(format!(
+            "calendar_aligned cannot be used with a budget reset_duration of {}",
+            b.reset_duration
+        ))),
+        None => Ok(()),
+    }
+}
+
+fn check_owner(team: &Option<String>, customer: &Option<String>) -> Result<(), BfError> {
+    if team.is_some() && customer.is_some() {
+        return Err(BfError::bad_request(
+            "a virtual key cannot belong to both a team and a customer",
+        ));
+    }
+    Ok(())
+}
+
+fn name_taken(st: &BifrostState, name: &str, except: Option<&str>) -> bool {
+    st.virtual_keys
+        .iter()
+        .any(|k| k.name == name && Some(k.id.as_str()) != except)
+}
+
+/// V2 `POST /api/governance/virtual-keys` → 200 with the full secret.
+pub fn create(st: &mut BifrostState, ctx: &Ctx, input: &Input) -> BfResult {
+    let body = parse_body(&input.body)?;
+    let now = ctx.now;
+    let name = opt_string(&body, "name")?
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| BfError::bad_request("name is required"))?;
+    let description = opt_string(&body, "description")?.unwrap_or_default();
+    let is_active = match field(&body, "is_active") {
+        Field::Set(v) => as_bool(v, "is_active")?,
+        _ => true,
+    };
+    let team_id = opt_string(&body, "team_id")?;
+    let customer_id = opt_string(&body, "customer_id")?;
+    check_owner(&team_id, &customer_id)?;
+    let calendar_aligned = match field(&body, "calendar_aligned") {
+        Field::Set(v) => as_bool(v, "calendar_aligned")?,
+        _ => false,
+    };
+    let budgets = match field(&body, "budgets") {
+        Field::Set(v) => reconcile_budgets(
+            parse_budgets(v, "budgets", Owner::VirtualKey)?,
+            &[],
+            Owner::VirtualKey,
+            None,
+            calendar_aligned,
+            false,
+            now,
+        ),
+        _ => Vec::new(),
+    };
+    let rate_limit = match field(&body, "rate_limit") {
+        Field::Set(v) => {
+            let input = parse_rate_limit(v, "rate_limit", Owner::VirtualKey)?;
+            if input.is_empty() {
+                None
+            } else {
+                let rl = apply_rate_limit(input, None, false, now);
+                check_rate_limit(&rl, "rate_limit")?;
+                Some(rl)
+            }
+        }
+        _ => None,
+    };
+    let expires = match opt_string(&body, "expires_at")? {
+        Some(s) => expires_at(&s, now)?,
+        None => None,
+    };
+    let metadata = match field(&body, "metadata") {
+        Field::Set(v) => check_metadata(v)?,
+        _ => BTreeMap::new(),
+    };
+    let mut seq = st.seq.clone();
+    let lookups = Lookups { st };
+    let pcs = match field(&body, "provider_configs") {
+        Field::Set(v) => {
+            let mut next = || seq.next_vk_provider_config();
+            let rules = PcRules {
+                lookups: &lookups,
+                aligned: calendar_aligned,
+                reset_usage: false,
+                now,
+            };
+            provider_configs(v, &[], &rules, &mut next)?
+        }
+        _ => Vec::new(),
+    };
+    let mcps = match field(&body, "mcp_configs") {
+        Field::Set(v) => {
+            let mut next = || seq.next_vk_mcp_config();
+            mcp_configs(v, &[], &lookups, &mut next)?
+        }
+        _ => Vec::new(),
+    };
+    let value = fresh_vk_value(&mut rand::thread_rng());
+    let k = VirtualKey {
+        seq: seq.next_vk(),
+        id: uuid_v4(&mut rand::thread_rng()),
+        name,
+        masked: mask_value(&value),
+        value: StoredSecret::from_clear(value),
+        description,
+        is_active,
+        provider_configs: pcs,
+        mcp_configs: mcps,
+        team_id,
+        customer_id,
+        budgets,
+        rate_limit,
+        calendar_aligned,
+        expires_at: expires,
+        metadata,
+        created_by_user_id: None,
+        is_access_profile_managed: false,
+        created_at: now,
+        updated_at: now,
+        usable_from: now + Duration::milliseconds(ctx.cfg.propagation_delay_ms as i64),
+        retired_values: Vec::new(),
+    };
+    check_alignment(&k)?;
+    if name_taken(st, &k.name, None) {
+        return Err(BfError::conflict(NAME_TAKEN));
+    }
+    st.seq = seq;
+    let wire = st.vk_wire(&k, ValueShown::Full);
+    st.virtual_keys.push(k);
+    ok(json!({"message": "Virtual key created successfully", "virtual_key": wire}))
+}
+
+/// Fields a profile-managed key accepts on V4 (SD-B12).
+const MANAGED_EDITABLE: &[&str] = &["name", "description"];
+
+/// V4 `PUT /api/governance/virtual-keys/{vk_id}` (see the module doc for its semantics).
+pub fn update(st: &mut BifrostState, ctx: &Ctx, input: &Input) -> BfResult {
+    let i = vk_index(st, ctx)?;
+    let body = parse_body(&input.body)?;
+    let now = ctx.now;
+    let current = &st.virtual_keys[i];
+    if current.is_access_profile_managed {
+        if let Some(k) = body
+            .iter()
+            .find(|(k, v)| !v.is_null() && !MANAGED_EDITABLE.contains(&k.as_str()))
+            .map(|(k, _)| k)
+        {
+            return Err(BfError::bad_request(format!(
+                "virtual keys managed by an access profile only accept name and description \
+                 changes (got {k})"
+            )));
+        }
+    }
+    let mut k = current.clone();
+    if let Some(name) = opt_string(&body, "name")? {
+        let name = name.trim().to_owned();
+        if name.is_empty() {
+            return Err(BfError::bad_request("name cannot be empty"));
+        }
+        k.name = name;
+    }
+    if let Some(d) = opt_string(&body, "description")? {
+        k.description = d;
+    }
+    if let Field::Set(v) = field(&body, "is_active") {
+        k.is_active = as_bool(v, "is_active")?;
+    }
+    if !k.is_access_profile_managed {
+        // Both omitted → both cleared: the owner must be re-sent on every PUT.
+        let team_id = opt_string(&body, "team_id")?;
+        let customer_id = opt_string(&body, "customer_id")?;
+        check_owner(&team_id, &customer_id)?;
+        k.team_id = team_id;
+        k.customer_id = customer_id;
+    }
+    if let Field::Set(v) = field(&body, "calendar_aligned") {
+        k.calendar_aligned = as_bool(v, "calendar_aligned")?;
+    }
+    let reset_usage = match field(&body, "reset_budget_usage") {
+        Field::Set(v) => as_bool(v, "reset_budget_usage")?,
+        _ => false,
+    };
+    if let Field::Set(v) = field(&body, "budgets") {
+        let input = parse_budgets(v, "budgets", Owner::VirtualKey)?;
+        k.budgets = reconcile_budgets(
+            input,
+            &k.budgets,
+            Owner::VirtualKey,
+            None,
+            k.calendar_aligned,
+            reset_usage,
+            now,
+        );
+    }
+    if let Field::Set(v) = field(&body, "rate_limit") {
+        let input = parse_rate_limit(v, "rate_limit", Owner::VirtualKey)?;
+        if input.is_empty() {
+            k.rate_limit = None;
+        } else {
+            let rl = apply_rate_limit(input, k.rate_limit.as_ref(), true, now);
+            check_rate_limit(&rl, "rate_limit")?;
+            k.rate_limit = Some(rl);
+        }
+    }
+    if let Field::Set(v) = field(&body, "metadata") {
+        k.metadata = check_metadata(v)?;
+    }
+    if let Some(s) = opt_string(&body, "expires_at")? {
+        k.expires_at = expires_at(&s, now)?;
+    }
+    let mut seq = st.seq.clone();
+    let lookups = Lookups { st };
+    if let Field::Set(v) = field(&body, "provider_configs") {
+        let mut next = || seq.next_vk_provider_config();
+        let rules = PcRules {
+            lookups: &lookups,
+            aligned: k.calendar_aligned,
+            reset_usage,
+            now,
+        };
+        k.provider_configs = provider_configs(v, &k.provider_configs, &rules, &mut next)?;
+    }
+    if let Field::Set(v) = field(&body, "mcp_configs") {
+        let mut next = || seq.next_vk_mcp_config();
+        k.mcp_configs = mcp_configs(v, &k.mcp_configs, &lookups, &mut next)?;
+    }
+    check_alignment(&k)?;
+    if name_taken(st, &k.name, Some(&k.id)) {
+        return Err(BfError::conflict(NAME_TAKEN));
+    }
+    k.updated_at = now;
+    st.seq = seq;
+    let wire = st.vk_wire(&k, ValueShown::Masked);
+    st.virtual_keys[i] = k;
+    ok(json!({"message": "Virtual key updated successfully", "virtual_key": wire}))
+}
