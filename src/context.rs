@@ -239,14 +239,12 @@ impl Ctx {
                 self.env.secret("KEYSHIFT_BIFROST_PASSWORD")?,
             ) {
                 (Some(u), Some(p)) => BifrostCredential::Basic(u, p),
-                _ => {
-                    return Err(KeyshiftError::Config(
-                        "KEYSHIFT_BIFROST_TOKEN is not set — export a management API key (bfst-…), \
+                _ => return Err(KeyshiftError::Config(
+                    "KEYSHIFT_BIFROST_TOKEN is not set — export a management API key (bfst-…), \
                          or KEYSHIFT_BIFROST_USER and KEYSHIFT_BIFROST_PASSWORD for the admin"
-                            .into(),
-                    )
-                    .into())
-                }
+                        .into(),
+                )
+                .into()),
             },
         };
         Ok(BifrostConn::new(

@@ -3,6 +3,20 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::io::Write;
+
+/// Write a line to stdout; a closed pipe (`keyshift report | head`) is not an error worth a
+/// panic: the reader has what it wanted.
+fn out(line: &str) {
+    let mut stdout = std::io::stdout().lock();
+    if writeln!(stdout, "{line}").is_err() {
+        std::process::exit(0);
+    }
+}
+
+fn err(line: &str) {
+    let _ = writeln!(std::io::stderr().lock(), "{line}");
+}
 use serde_json::{json, Value};
 use std::io::IsTerminal;
 
@@ -34,7 +48,7 @@ impl Printer {
     /// A line for people. Suppressed by `--json` and `--quiet`.
     pub fn line(&self, msg: impl AsRef<str>) {
         if self.mode == Mode::Human {
-            println!("{}", msg.as_ref());
+            out(msg.as_ref());
         }
     }
 
@@ -43,13 +57,13 @@ impl Printer {
         match self.mode {
             Mode::Quiet => {}
             Mode::Json => self.event("warning", json!({ "message": msg.as_ref() })),
-            Mode::Human => eprintln!("warning: {}", msg.as_ref()),
+            Mode::Human => err(&format!("warning: {}", msg.as_ref())),
         }
     }
 
     /// An error that ends the command: always shown, on stderr, one line.
     pub fn error(&self, msg: impl AsRef<str>) {
-        eprintln!("error: {}", msg.as_ref());
+        err(&format!("error: {}", msg.as_ref()));
     }
 
     /// A machine-readable event, printed only with `--json`.
@@ -60,13 +74,13 @@ impl Printer {
         if let Value::Object(map) = &mut data {
             map.insert("event".into(), Value::String(kind.into()));
         }
-        println!("{data}");
+        out(&data.to_string());
     }
 
     /// Plain text that is the command's product (e.g. the sandbox's env lines, a report on
     /// stdout): printed in every mode.
     pub fn raw(&self, text: impl AsRef<str>) {
-        println!("{}", text.as_ref());
+        out(text.as_ref());
     }
 
     /// A progress bar on a TTY in human mode; hidden otherwise.

@@ -16,7 +16,10 @@ fn mapping(run: &Run) -> String {
         "/mappings/workato-legacy-to-descope.toml"
     ))
     .unwrap()
-    .replace("# [descope.custom_claims]\n# migrated_from = \"workato\"", "[descope.custom_claims]\nmigrated_from = \"workato\"");
+    .replace(
+        "# [descope.custom_claims]\n# migrated_from = \"workato\"",
+        "[descope.custom_claims]\nmigrated_from = \"workato\"",
+    );
     let path = run.dir.path().join("descope.toml");
     std::fs::write(&path, text).unwrap();
     path.display().to_string()
@@ -24,7 +27,11 @@ fn mapping(run: &Run) -> String {
 
 fn strings(v: &Value) -> BTreeSet<String> {
     v.as_array()
-        .map(|a| a.iter().filter_map(|x| x.as_str().map(String::from)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|x| x.as_str().map(String::from))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -38,13 +45,20 @@ fn check_keys(sandbox: &Sandbox, run: &Run) -> usize {
     for ws in state["workato"]["workspaces"].as_array().unwrap() {
         let id = ws["id"].to_string();
         for c in ws["api_collections"].as_array().unwrap() {
-            collections.insert((id.clone(), c["id"].as_i64().unwrap()), c["name"].as_str().unwrap().into());
+            collections.insert(
+                (id.clone(), c["id"].as_i64().unwrap()),
+                c["name"].as_str().unwrap().into(),
+            );
         }
         for p in ws["access_profiles"].as_array().unwrap() {
-            profiles.insert(format!("keyshift:workato:{id}:profile:{}", p["id"]), (id.clone(), p.clone()));
+            profiles.insert(
+                format!("keyshift:workato:{id}:profile:{}", p["id"]),
+                (id.clone(), p.clone()),
+            );
         }
     }
-    let report: Value = serde_json::from_str(&run.ok(&["report", "--format", "json"], 0).stdout).unwrap();
+    let report: Value =
+        serde_json::from_str(&run.ok(&["report", "--format", "json"], 0).stdout).unwrap();
     let migrated = report["summary"]["migrated_keys"].as_u64().unwrap() as usize;
     assert_eq!(keys.len(), migrated, "one key per migrated profile");
     let mut seen = BTreeSet::new();
@@ -55,7 +69,10 @@ fn check_keys(sandbox: &Sandbox, run: &Run) -> usize {
         .collect();
     for k in &keys {
         let marker = k["customAttributes"]["migrationSourceId"].as_str().unwrap();
-        assert!(seen.insert(marker.to_string()), "duplicate key for {marker}");
+        assert!(
+            seen.insert(marker.to_string()),
+            "duplicate key for {marker}"
+        );
         assert!(k["description"].as_str().unwrap().starts_with(marker));
         let (ws, p) = &profiles[marker];
         let roles: BTreeSet<String> = p["api_collection_ids"]
@@ -64,21 +81,37 @@ fn check_keys(sandbox: &Sandbox, run: &Run) -> usize {
             .iter()
             .map(|c| collections[&(ws.clone(), c.as_i64().unwrap())].clone())
             .collect();
-        assert_eq!(k["roleNames"], serde_json::json!([]), "tenant roles only (SD-D5)");
+        assert_eq!(
+            k["roleNames"],
+            serde_json::json!([]),
+            "tenant roles only (SD-D5)"
+        );
         assert_eq!(k["keyTenants"][0]["tenantId"], format!("T2ws{ws}"));
         assert_eq!(strings(&k["keyTenants"][0]["roleNames"]), roles);
         assert_eq!(strings(&k["permittedIps"]), strings(&p["ip_allow_list"]));
         assert_eq!(k["customClaims"]["migrated_from"], "workato");
         assert_eq!(k["status"] == "active", p["active"] == true, "{marker}");
         let r = &sink[k["id"].as_str().unwrap()];
-        assert_eq!(sha256_hex(r["secret"].as_str().unwrap()), k["cleartext_sha256"].as_str().unwrap());
+        assert_eq!(
+            sha256_hex(r["secret"].as_str().unwrap()),
+            k["cleartext_sha256"].as_str().unwrap()
+        );
         assert_eq!(r["kind"], "access_key");
     }
     keys.len()
 }
 
 fn round(api: &str, workspaces: &str) {
-    let sandbox = Sandbox::start(&["--seed", "15", "--profiles", "120", "--workspaces", workspaces, "--rate-scale", "0"]);
+    let sandbox = Sandbox::start(&[
+        "--seed",
+        "15",
+        "--profiles",
+        "120",
+        "--workspaces",
+        workspaces,
+        "--rate-scale",
+        "0",
+    ]);
     let run = Run::new(&sandbox);
     let m = mapping(&run);
     run.ok(&["export", "--api", api, "--mapping", &m], 0);
@@ -89,16 +122,28 @@ fn round(api: &str, workspaces: &str) {
     let live = run.ok(&["verify", "--live"], 0);
     assert!(live.stdout.contains(" 0 rejected"), "{}", live.stdout);
     // Every active key without an IP restriction exchanged for a JWT that verified.
-    let report: Value = serde_json::from_str(&run.ok(&["report", "--format", "json"], 0).stdout).unwrap();
-    let ok = report["profiles"].as_array().unwrap().iter().filter(|r| r["live"] == "ok").count();
-    let keys = sandbox.state()["descope"]["access_keys"].as_array().unwrap().clone();
+    let report: Value =
+        serde_json::from_str(&run.ok(&["report", "--format", "json"], 0).stdout).unwrap();
+    let ok = report["profiles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["live"] == "ok")
+        .count();
+    let keys = sandbox.state()["descope"]["access_keys"]
+        .as_array()
+        .unwrap()
+        .clone();
     let expected_ok = keys
         .iter()
         .filter(|k| {
             let ips = k["permittedIps"].as_array().unwrap();
             // Probes come from 127.0.0.1: an empty list or a loopback range admits them.
             k["status"] == "active"
-                && (ips.is_empty() || ips.iter().any(|ip| ip.as_str().unwrap().starts_with("127.")))
+                && (ips.is_empty()
+                    || ips
+                        .iter()
+                        .any(|ip| ip.as_str().unwrap().starts_with("127.")))
         })
         .count();
     assert_eq!(ok, expected_ok);
@@ -156,7 +201,10 @@ fn crash_after_create_before_sink_recovers_by_rotation() {
         .filter(|r| r["vendor"] == "descope" && r["route"] == "/v1/mgmt/accesskey/rotate")
         .map(|r| r["count"].as_u64().unwrap())
         .sum();
-    assert!(rotations >= 1, "the lost secret was recovered by rotating the new key");
+    assert!(
+        rotations >= 1,
+        "the lost secret was recovered by rotating the new key"
+    );
     run.ok(&["verify"], 0);
 }
 
@@ -173,12 +221,20 @@ fn completes_under_the_descope_rate_limit_without_a_429_reaching_the_user() {
     check_keys(&sandbox, &run);
     let stats = sandbox.stats();
     let (mut total, mut throttled) = (0, 0);
-    for r in stats["requests"].as_array().unwrap().iter().filter(|r| r["vendor"] == "descope") {
+    for r in stats["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["vendor"] == "descope")
+    {
         total += r["count"].as_u64().unwrap();
         if r["status"] == 429 {
             throttled += r["count"].as_u64().unwrap();
         }
     }
     assert!(total > 100);
-    assert!(throttled * 50 <= total, "{throttled} of {total} Descope requests throttled");
+    assert!(
+        throttled * 50 <= total,
+        "{throttled} of {total} Descope requests throttled"
+    );
 }

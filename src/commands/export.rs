@@ -74,6 +74,21 @@ async fn export_bifrost(ctx: &Ctx, db: &StateDb, mapping: &Mapping) -> Result<Ex
         holdings,
         ..Inventory::default()
     };
+    // Virtual-key names are unique instance-wide: the plan avoids names already in use by
+    // keys that are not ours.
+    let taken: Vec<String> = conn
+        .list_ours()
+        .await?
+        .into_iter()
+        .filter(|k| k.source.is_none())
+        .filter_map(|k| {
+            k.body
+                .get("name")
+                .and_then(|n| n.as_str())
+                .map(String::from)
+        })
+        .collect();
+    db.set_meta("export.taken_names", &serde_json::to_string(&taken)?)?;
     let fingerprint = bifrost_fingerprint(&inv.bifrost_profiles);
     db.save_inventory(&inv)?;
     db.set_meta("mapping.origin", &mapping.origin)?;

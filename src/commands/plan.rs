@@ -40,6 +40,10 @@ pub fn run(ctx: &Ctx, args: &PlanArgs) -> Result<ExitCode> {
             &inv,
             &mapping,
             &super::export::named_holders(&mapping)?,
+            &serde_json::from_str::<Vec<String>>(
+                &db.meta("export.taken_names")?
+                    .unwrap_or_else(|| "[]".into()),
+            )?,
         ),
     };
     db.save_plan(&plan)?;
@@ -78,7 +82,7 @@ pub fn run(ctx: &Ctx, args: &PlanArgs) -> Result<ExitCode> {
         pair => format!(
             "plan (dry run, mapping {}): {} access profiles → {} {} credentials",
             mapping.origin,
-            inv.profiles.len(),
+            inv.profiles.len() + inv.bifrost_profiles.len(),
             plan.items.len(),
             pair.target_vendor()
         ),

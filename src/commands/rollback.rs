@@ -267,7 +267,7 @@ fn finish(ctx: &Ctx, db: &StateDb, tally: Tally, failed: usize) -> Result<ExitCo
         ])?;
     }
     p.line(format!(
-        "rollback: re-enabled {} legacy profile(s), disabled {} and deleted {} API key(s), deleted \
+        "rollback: re-enabled {} source profile(s), disabled {} and deleted {} key(s), deleted \
          {} v2 client(s); {failed} problem(s)",
         tally.enabled, tally.disabled, tally.keys, tally.clients
     ));

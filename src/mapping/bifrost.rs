@@ -43,7 +43,13 @@ pub fn marker(profile_id: i64, holder: Option<&str>) -> String {
     }
 }
 
-pub fn plan(inv: &Inventory, mapping: &Mapping, holders_from_file: &[String]) -> Plan {
+/// `taken_by_others`: names of virtual keys that exist and are not ours (names are unique).
+pub fn plan(
+    inv: &Inventory,
+    mapping: &Mapping,
+    holders_from_file: &[String],
+    taken_by_others: &[String],
+) -> Plan {
     let b = mapping.file.bifrost.clone().unwrap_or_default();
     let per_holder = b.mode == "per_holder";
     let mcp: HashMap<&str, &crate::model::McpClient> = inv
@@ -55,6 +61,7 @@ pub fn plan(inv: &Inventory, mapping: &Mapping, holders_from_file: &[String]) ->
     holders.extend(holders_from_file.iter().cloned());
     let mut findings = Vec::new();
     let mut items = Vec::new();
+    let others: HashSet<&str> = taken_by_others.iter().map(String::as_str).collect();
     let mut taken: HashSet<String> = HashSet::new();
     let mut profiles: Vec<&BifrostProfile> = inv.bifrost_profiles.iter().collect();
     profiles.sort_by_key(|p| p.id);
@@ -288,16 +295,26 @@ pub fn plan(inv: &Inventory, mapping: &Mapping, holders_from_file: &[String]) ->
                     ],
                 ),
             };
-            if duplicate_names.contains(p.name.as_str()) || !taken.insert(name.clone()) {
+            let clash = if others.contains(name.as_str()) {
+                Some(format!(
+                    "a virtual key named {name:?} already exists; names are unique"
+                ))
+            } else if duplicate_names.contains(p.name.as_str()) || taken.contains(&name) {
+                Some(format!(
+                    "another access profile is also named {:?}; virtual key names are unique",
+                    p.name
+                ))
+            } else {
+                None
+            };
+            taken.insert(name.clone());
+            if let Some(why) = clash {
                 let renamed = format!("{name} ({})", p.id);
                 findings.push(finding(
                     p,
                     FindingKind::Transformed,
                     "name",
-                    format!(
-                        "another access profile is also named {:?}; virtual key names are unique",
-                        p.name
-                    ),
+                    why,
                     &format!("the key is named {renamed:?}"),
                 ));
                 name = renamed;

@@ -97,6 +97,10 @@ pub struct BifrostConfig {
     pub rotation_lag_ms: u64,
     /// Access profiles the seeded generator makes (`--seed`).
     pub generated_profiles: u32,
+    /// Serve access profiles on the canonical `/api/governance/...` paths. `false` emulates a
+    /// deployment that only has the deprecated `/api/access-profiles` aliases (404 on the
+    /// canonical ones), to rehearse the client's fallback.
+    pub governance_profile_routes: bool,
 }
 
 impl Default for BifrostConfig {
@@ -119,6 +123,7 @@ impl Default for BifrostConfig {
             propagation_delay_ms: 0,
             rotation_lag_ms: 0,
             generated_profiles: 40,
+            governance_profile_routes: true,
         }
     }
 }

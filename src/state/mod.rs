@@ -366,13 +366,31 @@ impl StateDb {
                 ins.execute(params![p.workspace, "profile", p.id, p.name, to_json(p)?])?;
             }
             for p in &inv.bifrost_profiles {
-                ins.execute(params!["bifrost", "bifrost_profile", p.id, p.name, to_json(p)?])?;
+                ins.execute(params![
+                    "bifrost",
+                    "bifrost_profile",
+                    p.id,
+                    p.name,
+                    to_json(p)?
+                ])?;
             }
             for (i, m) in inv.mcp_clients.iter().enumerate() {
-                ins.execute(params!["bifrost", "mcp_client", i as i64, m.name, to_json(m)?])?;
+                ins.execute(params![
+                    "bifrost",
+                    "mcp_client",
+                    i as i64,
+                    m.name,
+                    to_json(m)?
+                ])?;
             }
             for (i, h) in inv.holdings.iter().enumerate() {
-                ins.execute(params!["bifrost", "holding", i as i64, h.user_id, to_json(h)?])?;
+                ins.execute(params![
+                    "bifrost",
+                    "holding",
+                    i as i64,
+                    h.user_id,
+                    to_json(h)?
+                ])?;
             }
         }
         tx.commit()?;

@@ -149,6 +149,9 @@ pub(crate) fn router(app: &AppState) -> Router<AppState> {
         ("/api/governance/access-profiles", false),
         ("/api/access-profiles", true),
     ] {
+        if !deprecated && !app.config.bifrost.governance_profile_routes {
+            continue;
+        }
         let item = format!("{base}/{{profile_id}}");
         let mut r = Router::new()
             .route(base, get(op!(profiles::list)).post(op!(profiles::create)))
