@@ -173,7 +173,7 @@ fn finding<'a>(report: &'a Value, id: i64, field: &str) -> &'a Value {
         .as_array()
         .unwrap()
         .iter()
-        .find(|f| f["object_id"] == id.to_string() && f["field"] == field)
+        .find(|f| f["object_id"].as_str() == Some(id.to_string().as_str()) && f["field"] == field)
         .unwrap_or_else(|| panic!("no finding for profile {id} field {field}"))
 }
 
