@@ -92,6 +92,32 @@ pub async fn run(ctx: &Ctx) -> Result<ExitCode> {
         }),
     );
 
+    // The other vendors, when configured: one read each.
+    if ctx.env.get("KEYSHIFT_DESCOPE_PROJECT_ID")?.is_some() {
+        let descope = async {
+            let conn = ctx.descope(None)?;
+            let ours = conn.search("keyshift:").await?;
+            Ok::<_, anyhow::Error>(format!(
+                "reachable, management key accepted: {} access key(s) carry a keyshift marker",
+                ours.len()
+            ))
+        }
+        .await;
+        check("descope", descope);
+    }
+    if ctx.env.get("KEYSHIFT_BIFROST_URL")?.is_some() {
+        let bifrost = async {
+            let conn = ctx.bifrost(None)?;
+            let clients = conn.mcp_clients().await?;
+            Ok::<_, anyhow::Error>(format!(
+                "reachable, credential accepted: {} MCP client(s)",
+                clients.len()
+            ))
+        }
+        .await;
+        check("bifrost", bifrost);
+    }
+
     let clock = match server_now {
         Some(server) => {
             let skew = (server - chrono::Utc::now()).num_seconds();
