@@ -116,7 +116,7 @@ pub struct ApplyArgs {
     #[arg(long, value_name = "AGE_RECIPIENT")]
     pub secrets_recipient: Option<String>,
     /// Requests in flight at once (within the rate budget).
-    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=64))]
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub concurrency: u16,
 }
 

@@ -343,6 +343,10 @@ pub struct SecretSink {
     path: PathBuf,
     mode: SinkMode,
     file: Mutex<File>,
+    /// Group fsync: lines written so far, lines known durable, and one syncer at a time.
+    written: std::sync::atomic::AtomicU64,
+    synced: std::sync::atomic::AtomicU64,
+    syncing: tokio::sync::Mutex<()>,
 }
 
 impl SecretSink {
@@ -362,6 +366,9 @@ impl SecretSink {
             path: path.to_path_buf(),
             mode,
             file: Mutex::new(file),
+            written: std::sync::atomic::AtomicU64::new(0),
+            synced: std::sync::atomic::AtomicU64::new(0),
+            syncing: tokio::sync::Mutex::new(()),
         })
     }
 
@@ -376,6 +383,43 @@ impl SecretSink {
     /// Deliver one record and make its line durable. Returns only when the secret is safe
     /// (fsynced, encrypted and fsynced, or accepted by the command).
     pub fn append(&self, record: &SinkRecord) -> Result<()> {
+        let line = self.encode(record)?;
+        let mut f = self.file.lock().unwrap_or_else(|p| p.into_inner());
+        f.write_all(&line)
+            .and_then(|_| f.sync_data())
+            .with_context(|| format!("cannot write to secret sink {}", self.path.display()))
+    }
+
+    /// [`append`](Self::append) for concurrent writers: each line is written at once, and
+    /// one fsync covers every line written before it (group commit). Returns only when this
+    /// record's line is durable.
+    pub async fn append_grouped(&self, record: &SinkRecord) -> Result<()> {
+        use std::sync::atomic::Ordering;
+        let line = self.encode(record)?;
+        let mine = {
+            let mut f = self.file.lock().unwrap_or_else(|p| p.into_inner());
+            f.write_all(&line)
+                .with_context(|| format!("cannot write to secret sink {}", self.path.display()))?;
+            self.written.fetch_add(1, Ordering::SeqCst) + 1
+        };
+        let _turn = self.syncing.lock().await;
+        if self.synced.load(Ordering::SeqCst) >= mine {
+            return Ok(()); // an fsync that started after our write covered it
+        }
+        let upto = self.written.load(Ordering::SeqCst);
+        let file = self
+            .file
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .try_clone()?;
+        tokio::task::spawn_blocking(move || file.sync_data())
+            .await?
+            .with_context(|| format!("cannot fsync secret sink {}", self.path.display()))?;
+        self.synced.store(upto, Ordering::SeqCst);
+        Ok(())
+    }
+
+    fn encode(&self, record: &SinkRecord) -> Result<Vec<u8>> {
         let mut line = match &self.mode {
             SinkMode::Plain => serde_json::to_vec(record).context("cannot encode a sink record")?,
             SinkMode::Age(recipient) => {
@@ -399,10 +443,7 @@ impl SecretSink {
             }
         };
         line.push(b'\n');
-        let mut f = self.file.lock().unwrap_or_else(|p| p.into_inner());
-        f.write_all(&line)
-            .and_then(|_| f.sync_data())
-            .with_context(|| format!("cannot write to secret sink {}", self.path.display()))
+        Ok(line)
     }
 }
 

@@ -530,7 +530,7 @@ impl ApplyRun<'_> {
                         self.db.mark_failed(
                             &op,
                             &format!("its v2 API client {:?} could not be created", spec.name),
-                        )?;
+                        ).await?;
                     }
                 }
                 return Ok(());
@@ -588,7 +588,7 @@ impl ApplyRun<'_> {
                 &op_id,
                 rc.id,
                 json!({ "client_id": rc.id, "reconciled": "found by marker" }),
-            )?;
+            ).await?;
             return Ok(Step::Done(rc.id));
         }
         let hmac = match &spec.signing_secret {
@@ -604,7 +604,7 @@ impl ApplyRun<'_> {
                              run apply --retry-failed",
                             spec.name
                         ),
-                    )?;
+                    ).await?;
                     return Ok(Step::Failed);
                 }
             },
@@ -612,13 +612,13 @@ impl ApplyRun<'_> {
         self.db.mark_intent(
             &op_id,
             json!({ "request": "create_client", "name": spec.name, "workspace": spec.workspace }),
-        )?;
+        ).await?;
         self.crash.hit("before-write");
         match self.target.create_client(ws, spec, hmac).await {
             Ok(id) => {
                 self.crash.hit("after-response");
                 self.db
-                    .mark_done(&op_id, id, json!({ "client_id": id, "name": spec.name }))?;
+                    .mark_done(&op_id, id, json!({ "client_id": id, "name": spec.name })).await?;
                 self.created_clients.fetch_add(1, Ordering::Relaxed);
                 self.printer.event(
                     "apply.client",
@@ -626,11 +626,11 @@ impl ApplyRun<'_> {
                 );
                 Ok(Step::Done(id))
             }
-            Err(e) => self.failed(&op_id, &format!("v2 client {:?}", spec.name), e),
+            Err(e) => self.failed(&op_id, &format!("v2 client {:?}", spec.name), e).await,
         }
     }
 
-    fn failed<T>(&self, op_id: &str, what: &str, e: HttpError) -> Result<Step<T>> {
+    async fn failed<T>(&self, op_id: &str, what: &str, e: HttpError) -> Result<Step<T>> {
         if e.retry_class() == RetryClass::Ambiguous {
             self.db.event(
                 "unknown",
@@ -649,7 +649,7 @@ impl ApplyRun<'_> {
             Some(429) | Some(503) => " — the vendor kept refusing; run apply again later",
             _ => "",
         };
-        self.db.mark_failed(op_id, &format!("{what}: {e}{hint}"))?;
+        self.db.mark_failed(op_id, &format!("{what}: {e}{hint}")).await?;
         Ok(Step::Failed)
     }
 
@@ -674,14 +674,14 @@ impl ApplyRun<'_> {
         self.db.mark_intent(
             &op_id,
             json!({ "request": "create_key", "client_id": client_id, "name": key.name }),
-        )?;
+        ).await?;
         self.crash.hit("before-write");
         match self.target.create_key(ws, client_id, key).await {
             Ok(issued) => {
                 self.crash.hit("after-response");
-                self.db.record_remote_id(&op_id, issued.key_id)?;
+                self.db.record_remote_id(&op_id, issued.key_id).await?;
                 self.crash.hit("after-journal");
-                self.sink_and_finish(spec, key, client_id, issued, None)?;
+                self.sink_and_finish(spec, key, client_id, issued, None).await?;
                 self.created_keys.fetch_add(1, Ordering::Relaxed);
                 Ok(())
             }
@@ -691,12 +691,12 @@ impl ApplyRun<'_> {
                 match names.get(&key.name) {
                     Some(id) => self.recover_key(spec, key, ws, client_id, *id).await,
                     None => self
-                        .failed::<()>(&op_id, &format!("API key {:?}", key.name), e)
+                        .failed::<()>(&op_id, &format!("API key {:?}", key.name), e).await
                         .map(|_| ()),
                 }
             }
             Err(e) => self
-                .failed::<()>(&op_id, &format!("API key {:?}", key.name), e)
+                .failed::<()>(&op_id, &format!("API key {:?}", key.name), e).await
                 .map(|_| ()),
         }
     }
@@ -717,11 +717,11 @@ impl ApplyRun<'_> {
                 &op_id,
                 key_id,
                 json!({ "key_id": key_id, "reconciled": "secret already in the sink" }),
-            )?;
+            ).await?;
             self.bar.inc(1);
             return Ok(());
         }
-        self.db.record_remote_id(&op_id, key_id)?;
+        self.db.record_remote_id(&op_id, key_id).await?;
         self.db.event(
             "recover",
             Some(&op_id),
@@ -729,17 +729,17 @@ impl ApplyRun<'_> {
         )?;
         match self.target.refresh_key(ws, client_id, key_id).await {
             Ok(issued) => {
-                self.sink_and_finish(spec, key, client_id, issued, None)?;
+                self.sink_and_finish(spec, key, client_id, issued, None).await?;
                 self.recovered_keys.fetch_add(1, Ordering::Relaxed);
                 Ok(())
             }
             Err(e) => self
-                .failed::<()>(&op_id, &format!("API key {:?} (refresh)", key.name), e)
+                .failed::<()>(&op_id, &format!("API key {:?} (refresh)", key.name), e).await
                 .map(|_| ()),
         }
     }
 
-    fn sink_and_finish(
+    async fn sink_and_finish(
         &self,
         spec: &ClientSpec,
         key: &KeySpec,
@@ -764,11 +764,11 @@ impl ApplyRun<'_> {
             issued_at: crate::state::now(),
             supersedes,
         };
-        if let Err(e) = self.sink.append(&record) {
+        if let Err(e) = self.sink.append_grouped(&record).await {
             // The secret is lost with this process; the key exists and its id is journaled,
             // so a later apply refreshes it. A broken sink breaks every key: stop here.
             self.db
-                .mark_failed(&op_id, &format!("API key {:?}: {e:#}", key.name))?;
+                .mark_failed(&op_id, &format!("API key {:?}: {e:#}", key.name)).await?;
             self.stop.store(true, Ordering::SeqCst);
             self.printer
                 .warn(format!("stopping: the secret sink failed: {e:#}"));
@@ -779,7 +779,7 @@ impl ApplyRun<'_> {
             &op_id,
             issued.key_id,
             json!({ "key_id": issued.key_id, "client_id": client_id, "secret": "in sink" }),
-        )?;
+        ).await?;
         self.bar.inc(1);
         self.eta();
         self.printer.event(

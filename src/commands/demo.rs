@@ -88,7 +88,7 @@ pub async fn run(ctx: &Ctx, args: &DemoArgs) -> Result<ExitCode> {
         &demo,
         &ApplyArgs {
             yes: true,
-            concurrency: 8,
+            concurrency: 16,
             ..ApplyArgs::default()
         },
     )

@@ -254,12 +254,12 @@ impl FlatApply<'_> {
         self.db.mark_intent(
             &op_id,
             json!({ "request": "create", "vendor": self.target.vendor(), "name": item.name }),
-        )?;
+        ).await?;
         self.crash.hit("before-write");
         match self.target.create(item).await {
             Ok((id, secret)) => {
                 self.crash.hit("after-response");
-                self.db.set_ref(&op_id, &id)?;
+                self.db.set_ref(&op_id, &id).await?;
                 self.crash.hit("after-journal");
                 self.sink_then_finish(
                     item,
@@ -271,7 +271,7 @@ impl FlatApply<'_> {
                 self.created.fetch_add(1, Ordering::Relaxed);
                 Ok(())
             }
-            Err(e) => self.failed(&op_id, item, e),
+            Err(e) => self.failed(&op_id, item, e).await,
         }
     }
 
@@ -279,18 +279,18 @@ impl FlatApply<'_> {
     /// its state right; otherwise it gets a new secret (it is ours, nobody uses it yet).
     async fn recover(&self, item: &ItemSpec, existing: &RemoteItem) -> Result<()> {
         let op_id = item_op_id(&item.source);
-        self.db.set_ref(&op_id, &existing.id)?;
+        self.db.set_ref(&op_id, &existing.id).await?;
         if self.sunk.contains(&op_id) {
             if existing.active && !item.active {
                 if let Err(e) = self.target.set_active(&existing.id, false).await {
-                    return self.failed(&op_id, item, e);
+                    return self.failed(&op_id, item, e).await;
                 }
             }
             self.db.mark_done_ref(
                 &op_id,
                 &existing.id,
                 json!({ "id": existing.id, "reconciled": "secret already in the sink" }),
-            )?;
+            ).await?;
             self.bar.inc(1);
             return Ok(());
         }
@@ -304,7 +304,7 @@ impl FlatApply<'_> {
         let active_after = existing.active || !self.target.creates_inactive();
         if !existing.active && !self.target.creates_inactive() {
             if let Err(e) = self.target.set_active(&existing.id, true).await {
-                return self.failed(&op_id, item, e);
+                return self.failed(&op_id, item, e).await;
             }
         }
         match self.target.rotate(&existing.id).await {
@@ -314,7 +314,7 @@ impl FlatApply<'_> {
                 self.recovered.fetch_add(1, Ordering::Relaxed);
                 Ok(())
             }
-            Err(e) => self.failed(&op_id, item, e),
+            Err(e) => self.failed(&op_id, item, e).await,
         }
     }
 
@@ -344,9 +344,9 @@ impl FlatApply<'_> {
             issued_at: crate::state::now(),
             supersedes: None,
         };
-        if let Err(e) = self.sink.append(&record) {
+        if let Err(e) = self.sink.append_grouped(&record).await {
             self.db
-                .mark_failed(&op_id, &format!("{:?}: {e:#}", item.name))?;
+                .mark_failed(&op_id, &format!("{:?}: {e:#}", item.name)).await?;
             self.stop.store(true, Ordering::SeqCst);
             self.printer
                 .warn(format!("stopping: the secret sink failed: {e:#}"));
@@ -355,11 +355,11 @@ impl FlatApply<'_> {
         self.crash.hit("after-sink");
         if deactivate {
             if let Err(e) = self.target.set_active(id, false).await {
-                return self.failed(&op_id, item, e);
+                return self.failed(&op_id, item, e).await;
             }
         }
         self.db
-            .mark_done_ref(&op_id, id, json!({ "id": id, "secret": "in sink" }))?;
+            .mark_done_ref(&op_id, id, json!({ "id": id, "secret": "in sink" })).await?;
         self.bar.inc(1);
         self.printer.event(
             "apply.item",
@@ -368,7 +368,7 @@ impl FlatApply<'_> {
         Ok(())
     }
 
-    fn failed(&self, op_id: &str, item: &ItemSpec, e: HttpError) -> Result<()> {
+    async fn failed(&self, op_id: &str, item: &ItemSpec, e: HttpError) -> Result<()> {
         if e.retry_class() == RetryClass::Ambiguous {
             self.db.event(
                 "unknown",
@@ -380,7 +380,7 @@ impl FlatApply<'_> {
         self.db.mark_failed(
             op_id,
             &format!("{} {:?}: {e}", self.target.target_kind(), item.name),
-        )
+        ).await
     }
 }
 

@@ -122,11 +122,11 @@ fn number(state: &mut WorkatoState, wid: u64, u: Unnumbered) -> anyhow::Result<(
     }
     for mut p in u.profiles {
         p.id = seq.next_profile();
-        ws.profiles.insert(p.id, p);
+        ws.insert_profile(p);
     }
     for mut k in u.keys {
         k.id = seq.next_key();
-        ws.keys.insert(k.id, k);
+        ws.insert_key(k);
     }
     Ok(())
 }

@@ -289,7 +289,7 @@ pub fn generate(opts: &GenOptions, base_url: &str) -> WorkatoState {
     } = g;
     for d in drafts {
         if let Some(ws) = state.workspaces.get_mut(&d.ws) {
-            ws.profiles.insert(d.profile.id, d.profile);
+            ws.insert_profile(d.profile);
         }
     }
     state

@@ -19,6 +19,7 @@
 
 mod lock;
 mod schema;
+mod writer;
 
 pub use lock::WriterLock;
 
@@ -152,6 +153,8 @@ pub fn item_op_id(source: &str) -> String {
 pub struct StateDb {
     path: PathBuf,
     conn: Mutex<Connection>,
+    /// Journal entries go through the group-commit writer (started on first use).
+    journal: std::sync::OnceLock<writer::JournalWriter>,
 }
 
 impl std::fmt::Debug for StateDb {
@@ -207,6 +210,7 @@ impl StateDb {
         let db = StateDb {
             path: path.to_path_buf(),
             conn: Mutex::new(conn),
+            journal: std::sync::OnceLock::new(),
         };
         db.check_and_migrate()?;
         Ok(db)
@@ -556,7 +560,16 @@ impl StateDb {
         Ok(ops)
     }
 
-    fn transition(
+    fn journal(&self) -> Result<&writer::JournalWriter> {
+        if let Some(j) = self.journal.get() {
+            return Ok(j);
+        }
+        let started = writer::JournalWriter::start(&self.path)
+            .map_err(|e| state_error(&self.path, format!("cannot start the journal: {e}")))?;
+        Ok(self.journal.get_or_init(|| started))
+    }
+
+    async fn transition(
         &self,
         op_id: &str,
         state: OpState,
@@ -564,67 +577,70 @@ impl StateDb {
         error: Option<&str>,
         event: serde_json::Value,
     ) -> Result<()> {
-        let mut conn = self.conn();
-        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let at = now();
-        let bump = i64::from(state == OpState::Intent);
-        let n = tx.execute(
-            "UPDATE operations SET state = ?2, remote_id = COALESCE(?3, remote_id), error = ?4,
-                 attempts = attempts + ?5, updated_at = ?6 WHERE op_id = ?1",
-            params![op_id, state.as_str(), remote_id, error, bump, at],
-        )?;
-        if n != 1 {
-            anyhow::bail!("operation {op_id} is not in the journal");
-        }
-        tx.execute(
-            "INSERT INTO events(at, kind, op_id, detail) VALUES (?1, ?2, ?3, ?4)",
-            params![at, state.as_str(), op_id, event.to_string()],
-        )?;
-        tx.commit()?;
-        Ok(())
+        self.journal()?
+            .write(writer::Entry::Transition {
+                op_id: op_id.to_string(),
+                state,
+                remote_id,
+                error: error.map(str::to_string),
+                event: event.to_string(),
+            })
+            .await
     }
 
-    /// Journal the intent of a write. Must return before the request leaves.
-    pub fn mark_intent(&self, op_id: &str, detail: serde_json::Value) -> Result<()> {
+    /// Journal the intent of a write. Returns once it is durable: before the request leaves.
+    pub async fn mark_intent(&self, op_id: &str, detail: serde_json::Value) -> Result<()> {
         self.transition(op_id, OpState::Intent, None, None, detail)
+            .await
             .with_context(|| format!("cannot journal operation {op_id}"))
     }
 
     /// Record the remote id of an object whose request succeeded, while keeping the
     /// operation open (a key is only done once its secret is in the sink).
-    pub fn record_remote_id(&self, op_id: &str, remote_id: i64) -> Result<()> {
-        self.conn().execute(
-            "UPDATE operations SET remote_id = ?2, updated_at = ?3 WHERE op_id = ?1",
-            params![op_id, remote_id, now()],
-        )?;
-        Ok(())
+    pub async fn record_remote_id(&self, op_id: &str, remote_id: i64) -> Result<()> {
+        self.journal()?
+            .write(writer::Entry::RemoteId {
+                op_id: op_id.to_string(),
+                id: Some(remote_id),
+                reference: None,
+            })
+            .await
     }
 
-    pub fn mark_done(&self, op_id: &str, remote_id: i64, detail: serde_json::Value) -> Result<()> {
+    pub async fn mark_done(
+        &self,
+        op_id: &str,
+        remote_id: i64,
+        detail: serde_json::Value,
+    ) -> Result<()> {
         self.transition(op_id, OpState::Done, Some(remote_id), None, detail)
+            .await
     }
 
     /// Done, for an object whose remote id is a string.
-    pub fn mark_done_ref(
+    pub async fn mark_done_ref(
         &self,
         op_id: &str,
         remote_ref: &str,
         detail: serde_json::Value,
     ) -> Result<()> {
-        self.set_ref(op_id, remote_ref)?;
+        self.set_ref(op_id, remote_ref).await?;
         self.transition(op_id, OpState::Done, None, None, detail)
+            .await
     }
 
     /// Record a string remote id while the operation stays open.
-    pub fn set_ref(&self, op_id: &str, remote_ref: &str) -> Result<()> {
-        self.conn().execute(
-            "UPDATE operations SET remote_ref = ?2, updated_at = ?3 WHERE op_id = ?1",
-            params![op_id, remote_ref, now()],
-        )?;
-        Ok(())
+    pub async fn set_ref(&self, op_id: &str, remote_ref: &str) -> Result<()> {
+        self.journal()?
+            .write(writer::Entry::RemoteId {
+                op_id: op_id.to_string(),
+                id: None,
+                reference: Some(remote_ref.to_string()),
+            })
+            .await
     }
 
-    pub fn mark_failed(&self, op_id: &str, error: &str) -> Result<()> {
+    pub async fn mark_failed(&self, op_id: &str, error: &str) -> Result<()> {
         self.transition(
             op_id,
             OpState::Failed,
@@ -632,6 +648,7 @@ impl StateDb {
             Some(error),
             serde_json::json!({ "error": error }),
         )
+        .await
     }
 
     /// The operation with this id, created pending if it is not in the journal yet.

@@ -21,8 +21,11 @@ pub fn list_clients(w: &mut WorkatoState, ctx: &Ctx, input: &Input) -> ApiResult
     ctx.legacy_read()?;
     let ws = ws(w, ctx.workspace_id(w)?)?;
     let page = Page::from_query(&input.query)?;
-    let items: Vec<Value> = ws.legacy_clients.values().map(LegacyClient::wire).collect();
-    Ok(ctx.legacy_wrap(Value::Array(page.slice(&items))))
+    let items: Vec<Value> = page
+        .window(ws.legacy_clients.values())
+        .map(LegacyClient::wire)
+        .collect();
+    Ok(ctx.legacy_wrap(Value::Array(items)))
 }
 
 /// L2 `POST /api/api_clients`.
@@ -59,13 +62,15 @@ pub fn list_profiles(w: &mut WorkatoState, ctx: &Ctx, input: &Input) -> ApiResul
                 .map_err(|_| ApiError::invalid("api_client_id", "is not a number"))?,
         ),
     };
-    let items: Vec<Value> = ws
-        .profiles
-        .values()
-        .filter(|p| filter.is_none() || filter == Some(p.api_client_id))
+    let items: Vec<Value> = page
+        .window(
+            ws.profiles
+                .values()
+                .filter(|p| filter.is_none() || filter == Some(p.api_client_id)),
+        )
         .map(AccessProfile::wire)
         .collect();
-    Ok(ctx.legacy_wrap(Value::Array(page.slice(&items))))
+    Ok(ctx.legacy_wrap(Value::Array(items)))
 }
 
 /// The access settings every profile write may carry.
@@ -260,7 +265,7 @@ pub fn create_profile(w: &mut WorkatoState, ctx: &Ctx, input: &Input) -> ApiResu
         updated_at: ctx.now,
     };
     let out = profile.wire_with_secret();
-    ws_mut(w, wid)?.profiles.insert(id, profile);
+    ws_mut(w, wid)?.insert_profile(profile);
     Ok(out)
 }
 
@@ -354,7 +359,7 @@ pub fn update_profile(w: &mut WorkatoState, ctx: &Ctx, input: &Input) -> ApiResu
     }
     next.updated_at = ctx.now;
     let out = next.wire();
-    ws_mut(w, wid)?.profiles.insert(pid, next);
+    ws_mut(w, wid)?.insert_profile(next);
     Ok(out)
 }
 
@@ -411,6 +416,6 @@ pub fn refresh_profile_secret(w: &mut WorkatoState, ctx: &Ctx, _input: &Input) -
 pub fn list_collections(w: &mut WorkatoState, ctx: &Ctx, input: &Input) -> ApiResult {
     let ws = ws(w, ctx.workspace_id(w)?)?;
     let page = Page::from_query(&input.query)?;
-    let items: Vec<Value> = ws.collections.values().map(|c| c.wire()).collect();
-    Ok(ctx.legacy_wrap(Value::Array(page.slice(&items))))
+    let items: Vec<Value> = page.window(ws.collections.values()).map(|c| c.wire()).collect();
+    Ok(ctx.legacy_wrap(Value::Array(items)))
 }

@@ -199,6 +199,10 @@ pub struct Workspace {
     pub profiles: BTreeMap<u64, AccessProfile>,
     pub v2_clients: BTreeMap<u64, V2Client>,
     pub keys: BTreeMap<u64, ApiKey>,
+    /// client id → its key ids, and legacy client id → its profile ids: per-client lookups
+    /// stay cheap at 100,000 objects. Kept by `insert_key`/`remove_key`/`insert_profile`.
+    pub key_index: BTreeMap<u64, std::collections::BTreeSet<u64>>,
+    pub profile_index: BTreeMap<u64, std::collections::BTreeSet<u64>>,
 }
 
 /// An API collection (C1).
@@ -457,7 +461,47 @@ impl Workspace {
             profiles: BTreeMap::new(),
             v2_clients: BTreeMap::new(),
             keys: BTreeMap::new(),
+            key_index: BTreeMap::new(),
+            profile_index: BTreeMap::new(),
         }
+    }
+
+    pub fn insert_key(&mut self, key: ApiKey) {
+        if let Some(old) = self.keys.get(&key.id) {
+            if let Some(set) = self.key_index.get_mut(&old.api_client_id) {
+                set.remove(&key.id);
+            }
+        }
+        self.key_index.entry(key.api_client_id).or_default().insert(key.id);
+        self.keys.insert(key.id, key);
+    }
+
+    pub fn remove_key(&mut self, id: u64) -> Option<ApiKey> {
+        let key = self.keys.remove(&id)?;
+        if let Some(set) = self.key_index.get_mut(&key.api_client_id) {
+            set.remove(&id);
+        }
+        Some(key)
+    }
+
+    /// Delete every key of a client (V5 cascades).
+    pub fn remove_keys_of(&mut self, client_id: u64) {
+        for id in self.key_index.remove(&client_id).unwrap_or_default() {
+            self.keys.remove(&id);
+        }
+    }
+
+    pub fn insert_profile(&mut self, profile: AccessProfile) {
+        if let Some(old) = self.profiles.get(&profile.id) {
+            if let Some(set) = self.profile_index.get_mut(&old.api_client_id) {
+                set.remove(&profile.id);
+            }
+        }
+        self.profile_index
+            .entry(profile.api_client_id)
+            .or_default()
+            .insert(profile.id);
+        self.profiles.insert(profile.id, profile);
     }
 
     /// `GET /api/managed_users` item (SD-W19).
@@ -489,16 +533,20 @@ impl Workspace {
 
     /// Keys of a client, ascending id.
     pub fn keys_of(&self, client_id: u64) -> impl Iterator<Item = &ApiKey> {
-        self.keys
-            .values()
-            .filter(move |k| k.api_client_id == client_id)
+        self.key_index
+            .get(&client_id)
+            .into_iter()
+            .flatten()
+            .filter_map(|id| self.keys.get(id))
     }
 
     /// Profiles of a legacy client, ascending id.
     pub fn profiles_of(&self, client_id: u64) -> impl Iterator<Item = &AccessProfile> {
-        self.profiles
-            .values()
-            .filter(move |p| p.api_client_id == client_id)
+        self.profile_index
+            .get(&client_id)
+            .into_iter()
+            .flatten()
+            .filter_map(|id| self.profiles.get(id))
     }
 
     /// `ApiClient` wire object of a v2 client (V1 item, V2/V3/V4 `data`).

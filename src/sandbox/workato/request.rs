@@ -324,6 +324,14 @@ impl Page {
         })
     }
 
+    /// This page of an iterator, lazily: only the page's items are ever built.
+    pub fn window<T>(&self, items: impl Iterator<Item = T>) -> impl Iterator<Item = T> {
+        let start = (self.page - 1).saturating_mul(self.per_page);
+        items
+            .skip(usize::try_from(start).unwrap_or(usize::MAX))
+            .take(self.per_page as usize)
+    }
+
     /// The items of this page.
     pub fn slice<T: Clone>(&self, items: &[T]) -> Vec<T> {
         let start = (self.page - 1).saturating_mul(self.per_page);

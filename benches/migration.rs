@@ -1,0 +1,345 @@
+//! keyshift's benchmark harness (`cargo bench --bench migration`): request economy, budget
+//! use, a naive baseline in the same run, local cost with the sandbox unthrottled, and the
+//! scale curve. Everything runs against `keyshift sandbox` on loopback; figures go to stdout
+//! and to `target/benchmarks.md`. docs/benchmarks.md explains them.
+//!
+//! `KS_BENCH_QUICK=1` runs a smaller set (for a smoke check).
+#![allow(clippy::print_stdout)]
+
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_keyshift");
+
+struct Sandbox {
+    child: Child,
+    env: Vec<(String, String)>,
+    url: String,
+    http: reqwest::blocking::Client,
+}
+
+impl Sandbox {
+    fn start(args: &[&str]) -> Sandbox {
+        let mut child = Command::new(BIN)
+            .args(["sandbox", "--port", "0"])
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start sandbox");
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let mut env = Vec::new();
+        while env.len() < 11 {
+            let line = lines.next().unwrap().unwrap();
+            let (k, v) = line.split_once('=').unwrap();
+            env.push((k.to_string(), v.to_string()));
+        }
+        std::thread::spawn(move || for _ in lines {});
+        let url = env.iter().find(|(k, _)| k == "KEYSHIFT_SANDBOX_URL").unwrap().1.clone();
+        Sandbox { child, env, url, http: reqwest::blocking::Client::new() }
+    }
+
+    fn var(&self, k: &str) -> String {
+        self.env.iter().find(|(n, _)| n == k).unwrap().1.clone()
+    }
+
+    fn reset_stats(&self) {
+        self.http.post(format!("{}/_sandbox/stats/reset", self.url)).send().unwrap();
+    }
+
+    /// Requests the vendor saw since the last reset (all statuses).
+    fn requests(&self) -> (u64, u64) {
+        let v: Value = self.http.get(format!("{}/_sandbox/stats", self.url)).send().unwrap().json().unwrap();
+        let mut total = 0;
+        let mut throttled = 0;
+        for r in v["requests"].as_array().unwrap() {
+            if r["vendor"] == "workato-apim" {
+                continue;
+            }
+            let n = r["count"].as_u64().unwrap();
+            total += n;
+            if r["status"] == 429 {
+                throttled += n;
+            }
+        }
+        (total, throttled)
+    }
+
+    fn state(&self) -> Value {
+        self.http.get(format!("{}/_sandbox/state", self.url)).send().unwrap().json().unwrap()
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A finished command: wall time and peak RSS (kB, from wait4).
+struct Ran {
+    secs: f64,
+    max_rss_kb: i64,
+    stdout: String,
+}
+
+fn keyshift(sandbox: &Sandbox, state: &std::path::Path, args: &[&str]) -> Ran {
+    let started = Instant::now();
+    let child = Command::new(BIN)
+        .arg("--state")
+        .arg(state)
+        .args(args)
+        .envs(sandbox.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = child.id() as libc::pid_t;
+    let mut out = String::new();
+    let mut stdout = child.stdout.unwrap();
+    std::io::Read::read_to_string(&mut stdout, &mut out).unwrap();
+    let mut status = 0;
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: waiting for our own child; `usage` is a valid out-pointer.
+    unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    let code = if libc::WIFEXITED(status) { libc::WEXITSTATUS(status) } else { -1 };
+    assert!(code == 0 || code == 3, "keyshift {args:?} exited {code}:\n{out}");
+    Ran { secs: started.elapsed().as_secs_f64(), max_rss_kb: usage.ru_maxrss, stdout: out }
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    v[v.len() / 2]
+}
+
+/// The fewest requests the job needs (contract §10): list pages to export, the same legacy
+/// pages again for the stale check, one v2 list page per workspace, one create per client and
+/// key, then one v2 list page per workspace and one key page per client to verify.
+fn minimum(state: &Value, embedded: bool, clients: u64, keys: u64) -> BTreeMap<&'static str, u64> {
+    let pages = |n: usize| (n / 100 + 1) as u64; // legacy lists end on a short page
+    let mut export = 0;
+    let mut stale = 0;
+    let mut v1 = 0;
+    let workspaces: Vec<&Value> = state["workato"]["workspaces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .skip(usize::from(embedded))
+        .collect();
+    if embedded {
+        export += pages(workspaces.len());
+    }
+    for ws in &workspaces {
+        let c = ws["legacy_clients"].as_array().unwrap().len();
+        let p = ws["access_profiles"].as_array().unwrap().len();
+        let k = ws["api_collections"].as_array().unwrap().len();
+        export += pages(c) + pages(p) + pages(k);
+        stale += pages(c) + pages(p);
+        v1 += 1;
+    }
+    let mut m = BTreeMap::new();
+    m.insert("export", export);
+    m.insert("plan", 0);
+    m.insert("apply", stale + v1 + clients + keys);
+    m.insert("verify", v1 + clients);
+    m
+}
+
+struct Phases {
+    requests: BTreeMap<&'static str, u64>,
+    throttled: u64,
+    secs: BTreeMap<&'static str, f64>,
+    minimum: BTreeMap<&'static str, u64>,
+    apply_budget_secs: f64,
+}
+
+fn keyshift_run(args: &[&str], embedded: bool) -> Phases {
+    let sandbox = Sandbox::start(args);
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("ks.db");
+    let mut requests = BTreeMap::new();
+    let mut secs = BTreeMap::new();
+    let mut throttled = 0;
+    let api = if embedded { "embedded" } else { "developer" };
+    for (phase, cmd) in [
+        ("export", vec!["export", "--api", api]),
+        ("plan", vec!["plan"]),
+        ("apply", vec!["apply", "--yes"]),
+        ("verify", vec!["verify"]),
+    ] {
+        sandbox.reset_stats();
+        let ran = keyshift(&sandbox, &state, &cmd);
+        let (n, t) = sandbox.requests();
+        requests.insert(phase, n);
+        secs.insert(phase, ran.secs);
+        throttled += t;
+    }
+    let report: Value = serde_json::from_str(&keyshift(&sandbox, &state, &["report", "--format", "json"]).stdout).unwrap();
+    let clients = report["summary"]["planned_clients"].as_u64().unwrap();
+    let keys = report["summary"]["planned_keys"].as_u64().unwrap();
+    let minimum = minimum(&sandbox.state(), embedded, clients, keys);
+    let scale: f64 = sandbox.var("KEYSHIFT_RATE_SCALE").parse().unwrap();
+    let limit = if embedded { 1000.0 } else { 60.0 } * scale;
+    Phases {
+        apply_budget_secs: requests["apply"] as f64 / limit * 60.0,
+        requests,
+        throttled,
+        secs,
+        minimum,
+    }
+}
+
+/// The straightforward migrator: one v2 client per profile, a read after every create, no
+/// pacing (it only waits when told to by a 429).
+fn baseline(args: &[&str]) -> (u64, f64) {
+    let sandbox = Sandbox::start(args);
+    let base = sandbox.var("KEYSHIFT_WORKATO_URL");
+    let token = sandbox.var("KEYSHIFT_WORKATO_TOKEN");
+    let http = reqwest::blocking::Client::new();
+    let send = |method: reqwest::Method, path: String, body: Option<Value>| -> (u16, Value) {
+        loop {
+            let mut req = http.request(method.clone(), format!("{base}{path}")).bearer_auth(&token);
+            if let Some(b) = &body {
+                req = req.json(b);
+            }
+            let resp = req.send().unwrap();
+            let status = resp.status().as_u16();
+            if status == 429 {
+                let wait = resp.headers().get("retry-after").and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok()).unwrap_or(1);
+                std::thread::sleep(Duration::from_secs(wait));
+                continue;
+            }
+            return (status, resp.json().unwrap_or(Value::Null));
+        }
+    };
+    sandbox.reset_stats();
+    let started = Instant::now();
+    let mut profiles = Vec::new();
+    for page in 1.. {
+        let (_, v) = send(reqwest::Method::GET, format!("/api/api_access_profiles?page={page}&per_page=100"), None);
+        let items = v.as_array().cloned().unwrap_or_default();
+        let n = items.len();
+        profiles.extend(items);
+        if n < 100 {
+            break;
+        }
+    }
+    for p in &profiles {
+        let mut body = json!({
+            "name": format!("{} {}", p["name"].as_str().unwrap_or(""), p["id"]),
+            "auth_type": p["auth_type"], "api_collection_ids": p["api_collection_ids"],
+        });
+        for f in ["jwt_method", "jwt_secret", "oidc_issuer", "oidc_jwks_uri", "api_policy_id"] {
+            if !p[f].is_null() {
+                body[f] = p[f].clone();
+            }
+        }
+        let (status, created) = send(reqwest::Method::POST, "/api/v2/api_clients".into(), Some(body));
+        if status != 200 {
+            continue;
+        }
+        let id = created["data"]["id"].clone();
+        send(reqwest::Method::GET, format!("/api/v2/api_clients/{id}"), None);
+        let (status, _) = send(
+            reqwest::Method::POST,
+            format!("/api/v2/api_clients/{id}/api_keys"),
+            Some(json!({"name": p["name"], "active": p["active"], "ip_allow_list": p["ip_allow_list"]})),
+        );
+        if status == 200 {
+            send(reqwest::Method::GET, format!("/api/v2/api_clients/{id}/api_keys"), None);
+        }
+    }
+    let secs = started.elapsed().as_secs_f64();
+    (sandbox.requests().0, secs)
+}
+
+/// Local cost, the sandbox unthrottled: export + plan time, apply rate, peak RSS.
+fn local_cost(profiles: u32) -> (f64, f64, f64, i64, u64) {
+    let n = profiles.to_string();
+    let sandbox = Sandbox::start(&["--seed", "9", "--profiles", &n, "--rate-scale", "0"]);
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("ks.db");
+    let export = keyshift(&sandbox, &state, &["export"]);
+    let plan = keyshift(&sandbox, &state, &["plan"]);
+    let apply = keyshift(&sandbox, &state, &["apply", "--yes", "--concurrency", "64"]);
+    let keys: u64 = apply.stdout.split(" v2 API clients and ").nth(1).unwrap().split(' ').next().unwrap().parse().unwrap();
+    let rss = export.max_rss_kb.max(plan.max_rss_kb).max(apply.max_rss_kb);
+    (export.secs + plan.secs, apply.secs, keys as f64 / apply.secs, rss, keys)
+}
+
+fn main() {
+    // `cargo bench` passes --bench; nothing to parse.
+    let quick = std::env::var("KS_BENCH_QUICK").is_ok();
+    let runs = if quick { 1 } else { 3 };
+    let mut md = String::from("# keyshift benchmark run\n\n");
+
+    // 1 + 2: request economy and budget use, Developer and Embedded, at 20× the real limits.
+    let scenarios: &[(&str, Vec<&str>, bool)] = &[
+        ("Developer, 300 profiles", vec!["--seed", "3", "--profiles", "300", "--rate-scale", "20"], false),
+        ("Embedded, 10 workspaces, 1,500 profiles", vec!["--seed", "4", "--profiles", "1500", "--workspaces", "11", "--rate-scale", "5"], true),
+    ];
+    md.push_str("## Request economy and budget use\n\n| scenario | phase | requests (median) | minimum | over minimum |\n|---|---|---:|---:|---:|\n");
+    let mut budget_rows = String::new();
+    for (name, args, embedded) in scenarios {
+        let all: Vec<Phases> = (0..runs).map(|_| keyshift_run(args, *embedded)).collect();
+        for phase in ["export", "plan", "apply", "verify"] {
+            let req = median(all.iter().map(|p| p.requests[phase] as f64).collect());
+            let min = all[0].minimum[phase] as f64;
+            let over = if min > 0.0 { format!("{:+.1}%", (req - min) / min * 100.0) } else { "—".into() };
+            md.push_str(&format!("| {name} | {phase} | {req:.0} | {min:.0} | {over} |\n"));
+            println!("{name:45} {phase:7} requests {req:6.0}  minimum {min:6.0}  {over}");
+        }
+        let wall = median(all.iter().map(|p| p.secs["apply"]).collect());
+        let ideal = median(all.iter().map(|p| p.apply_budget_secs).collect());
+        let throttled = median(all.iter().map(|p| p.throttled as f64).collect());
+        budget_rows.push_str(&format!(
+            "| {name} | {wall:.2} s | {ideal:.2} s | {:+.1}% | {throttled:.0} |\n",
+            (wall - ideal) / ideal * 100.0
+        ));
+        println!("{name:45} apply wall {wall:.2}s vs requests/limit {ideal:.2}s ({:+.1}%), 429s {throttled:.0}", (wall - ideal) / ideal * 100.0);
+    }
+    md.push_str("\n### Budget use (apply)\n\n| scenario | wall time (median) | requests ÷ limit | difference | 429 responses |\n|---|---:|---:|---:|---:|\n");
+    md.push_str(&budget_rows);
+
+    // 3: the naive baseline against an identical sandbox, same limits.
+    let args = ["--seed", "3", "--profiles", "300", "--rate-scale", "20"];
+    let ks: Vec<Phases> = (0..runs).map(|_| keyshift_run(&args, false)).collect();
+    let ks_req = median(ks.iter().map(|p| p.requests.values().sum::<u64>() as f64).collect());
+    let ks_secs = median(ks.iter().map(|p| p.secs.values().sum::<f64>()).collect());
+    let base: Vec<(u64, f64)> = (0..runs).map(|_| baseline(&args)).collect();
+    let b_req = median(base.iter().map(|b| b.0 as f64).collect());
+    let b_secs = median(base.iter().map(|b| b.1).collect());
+    md.push_str(&format!(
+        "\n## Baseline (Developer, 300 profiles, 20× limits)\n\n| | requests | wall time |\n|---|---:|---:|\n| keyshift (export→verify) | {ks_req:.0} | {ks_secs:.1} s |\n| naive sequential migrator | {b_req:.0} | {b_secs:.1} s |\n| ratio naive ÷ keyshift | {:.2}× | {:.2}× |\n",
+        b_req / ks_req,
+        b_secs / ks_secs
+    ));
+    println!("baseline: keyshift {ks_req:.0} req {ks_secs:.1}s; naive {b_req:.0} req {b_secs:.1}s");
+
+    // 4 + 5: local cost and the scale curve.
+    let sizes: &[u32] = if quick { &[1_000, 10_000] } else { &[1_000, 10_000, 100_000] };
+    md.push_str("\n## Local cost, sandbox unthrottled (medians)\n\n| profiles | export + plan | apply | keys/s | peak RSS | µs per profile (export+plan) | RSS per profile |\n|---:|---:|---:|---:|---:|---:|---:|\n");
+    for &n in sizes {
+        let r = if n >= 100_000 { 1 } else { runs };
+        let res: Vec<_> = (0..r).map(|_| local_cost(n)).collect();
+        let ep = median(res.iter().map(|x| x.0).collect());
+        let ap = median(res.iter().map(|x| x.1).collect());
+        let kps = median(res.iter().map(|x| x.2).collect());
+        let rss = median(res.iter().map(|x| x.3 as f64).collect());
+        md.push_str(&format!(
+            "| {n} | {ep:.2} s | {ap:.2} s | {kps:.0} | {:.0} MB | {:.1} | {:.2} kB |\n",
+            rss / 1024.0,
+            ep * 1e6 / n as f64,
+            rss / n as f64
+        ));
+        println!("{n:7} profiles: export+plan {ep:.2}s, apply {ap:.2}s ({kps:.0} keys/s), peak RSS {:.0} MB", rss / 1024.0);
+    }
+    let out = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/benchmarks.md");
+    std::fs::write(&out, md).unwrap();
+    println!("written to {}", out.display());
+}
