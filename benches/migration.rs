@@ -38,8 +38,18 @@ impl Sandbox {
             env.push((k.to_string(), v.to_string()));
         }
         std::thread::spawn(move || for _ in lines {});
-        let url = env.iter().find(|(k, _)| k == "KEYSHIFT_SANDBOX_URL").unwrap().1.clone();
-        Sandbox { child, env, url, http: reqwest::blocking::Client::new() }
+        let url = env
+            .iter()
+            .find(|(k, _)| k == "KEYSHIFT_SANDBOX_URL")
+            .unwrap()
+            .1
+            .clone();
+        Sandbox {
+            child,
+            env,
+            url,
+            http: reqwest::blocking::Client::new(),
+        }
     }
 
     fn var(&self, k: &str) -> String {
@@ -47,12 +57,21 @@ impl Sandbox {
     }
 
     fn reset_stats(&self) {
-        self.http.post(format!("{}/_sandbox/stats/reset", self.url)).send().unwrap();
+        self.http
+            .post(format!("{}/_sandbox/stats/reset", self.url))
+            .send()
+            .unwrap();
     }
 
     /// Requests the vendor saw since the last reset (all statuses).
     fn requests(&self) -> (u64, u64) {
-        let v: Value = self.http.get(format!("{}/_sandbox/stats", self.url)).send().unwrap().json().unwrap();
+        let v: Value = self
+            .http
+            .get(format!("{}/_sandbox/stats", self.url))
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
         let mut total = 0;
         let mut throttled = 0;
         for r in v["requests"].as_array().unwrap() {
@@ -69,7 +88,12 @@ impl Sandbox {
     }
 
     fn state(&self) -> Value {
-        self.http.get(format!("{}/_sandbox/state", self.url)).send().unwrap().json().unwrap()
+        self.http
+            .get(format!("{}/_sandbox/state", self.url))
+            .send()
+            .unwrap()
+            .json()
+            .unwrap()
     }
 }
 
@@ -87,6 +111,7 @@ struct Ran {
     stdout: String,
 }
 
+#[allow(clippy::zombie_processes)] // reaped by wait4 below, which also gives the peak RSS
 fn keyshift(sandbox: &Sandbox, state: &std::path::Path, args: &[&str]) -> Ran {
     let started = Instant::now();
     let child = Command::new(BIN)
@@ -107,9 +132,20 @@ fn keyshift(sandbox: &Sandbox, state: &std::path::Path, args: &[&str]) -> Ran {
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
     // SAFETY: waiting for our own child; `usage` is a valid out-pointer.
     unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-    let code = if libc::WIFEXITED(status) { libc::WEXITSTATUS(status) } else { -1 };
-    assert!(code == 0 || code == 3, "keyshift {args:?} exited {code}:\n{out}");
-    Ran { secs: started.elapsed().as_secs_f64(), max_rss_kb: usage.ru_maxrss, stdout: out }
+    let code = if libc::WIFEXITED(status) {
+        libc::WEXITSTATUS(status)
+    } else {
+        -1
+    };
+    assert!(
+        code == 0 || code == 3,
+        "keyshift {args:?} exited {code}:\n{out}"
+    );
+    Ran {
+        secs: started.elapsed().as_secs_f64(),
+        max_rss_kb: usage.ru_maxrss,
+        stdout: out,
+    }
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -179,7 +215,9 @@ fn keyshift_run(args: &[&str], embedded: bool) -> Phases {
         secs.insert(phase, ran.secs);
         throttled += t;
     }
-    let report: Value = serde_json::from_str(&keyshift(&sandbox, &state, &["report", "--format", "json"]).stdout).unwrap();
+    let report: Value =
+        serde_json::from_str(&keyshift(&sandbox, &state, &["report", "--format", "json"]).stdout)
+            .unwrap();
     let clients = report["summary"]["planned_clients"].as_u64().unwrap();
     let keys = report["summary"]["planned_keys"].as_u64().unwrap();
     let minimum = minimum(&sandbox.state(), embedded, clients, keys);
@@ -203,14 +241,21 @@ fn baseline(args: &[&str]) -> (u64, f64) {
     let http = reqwest::blocking::Client::new();
     let send = |method: reqwest::Method, path: String, body: Option<Value>| -> (u16, Value) {
         loop {
-            let mut req = http.request(method.clone(), format!("{base}{path}")).bearer_auth(&token);
+            let mut req = http
+                .request(method.clone(), format!("{base}{path}"))
+                .bearer_auth(&token);
             if let Some(b) = &body {
                 req = req.json(b);
             }
             let resp = req.send().unwrap();
             let status = resp.status().as_u16();
             if status == 429 {
-                let wait = resp.headers().get("retry-after").and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok()).unwrap_or(1);
+                let wait = resp
+                    .headers()
+                    .get("retry-after")
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(1);
                 std::thread::sleep(Duration::from_secs(wait));
                 continue;
             }
@@ -221,7 +266,11 @@ fn baseline(args: &[&str]) -> (u64, f64) {
     let started = Instant::now();
     let mut profiles = Vec::new();
     for page in 1.. {
-        let (_, v) = send(reqwest::Method::GET, format!("/api/api_access_profiles?page={page}&per_page=100"), None);
+        let (_, v) = send(
+            reqwest::Method::GET,
+            format!("/api/api_access_profiles?page={page}&per_page=100"),
+            None,
+        );
         let items = v.as_array().cloned().unwrap_or_default();
         let n = items.len();
         profiles.extend(items);
@@ -234,24 +283,44 @@ fn baseline(args: &[&str]) -> (u64, f64) {
             "name": format!("{} {}", p["name"].as_str().unwrap_or(""), p["id"]),
             "auth_type": p["auth_type"], "api_collection_ids": p["api_collection_ids"],
         });
-        for f in ["jwt_method", "jwt_secret", "oidc_issuer", "oidc_jwks_uri", "api_policy_id"] {
+        for f in [
+            "jwt_method",
+            "jwt_secret",
+            "oidc_issuer",
+            "oidc_jwks_uri",
+            "api_policy_id",
+        ] {
             if !p[f].is_null() {
                 body[f] = p[f].clone();
             }
         }
-        let (status, created) = send(reqwest::Method::POST, "/api/v2/api_clients".into(), Some(body));
+        let (status, created) = send(
+            reqwest::Method::POST,
+            "/api/v2/api_clients".into(),
+            Some(body),
+        );
         if status != 200 {
             continue;
         }
         let id = created["data"]["id"].clone();
-        send(reqwest::Method::GET, format!("/api/v2/api_clients/{id}"), None);
+        send(
+            reqwest::Method::GET,
+            format!("/api/v2/api_clients/{id}"),
+            None,
+        );
         let (status, _) = send(
             reqwest::Method::POST,
             format!("/api/v2/api_clients/{id}/api_keys"),
-            Some(json!({"name": p["name"], "active": p["active"], "ip_allow_list": p["ip_allow_list"]})),
+            Some(
+                json!({"name": p["name"], "active": p["active"], "ip_allow_list": p["ip_allow_list"]}),
+            ),
         );
         if status == 200 {
-            send(reqwest::Method::GET, format!("/api/v2/api_clients/{id}/api_keys"), None);
+            send(
+                reqwest::Method::GET,
+                format!("/api/v2/api_clients/{id}/api_keys"),
+                None,
+            );
         }
     }
     let secs = started.elapsed().as_secs_f64();
@@ -267,9 +336,24 @@ fn local_cost(profiles: u32) -> (f64, f64, f64, i64, u64) {
     let export = keyshift(&sandbox, &state, &["export"]);
     let plan = keyshift(&sandbox, &state, &["plan"]);
     let apply = keyshift(&sandbox, &state, &["apply", "--yes", "--concurrency", "64"]);
-    let keys: u64 = apply.stdout.split(" v2 API clients and ").nth(1).unwrap().split(' ').next().unwrap().parse().unwrap();
+    let keys: u64 = apply
+        .stdout
+        .split(" v2 API clients and ")
+        .nth(1)
+        .unwrap()
+        .split(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
     let rss = export.max_rss_kb.max(plan.max_rss_kb).max(apply.max_rss_kb);
-    (export.secs + plan.secs, apply.secs, keys as f64 / apply.secs, rss, keys)
+    (
+        export.secs + plan.secs,
+        apply.secs,
+        keys as f64 / apply.secs,
+        rss,
+        keys,
+    )
 }
 
 fn main() {
@@ -280,8 +364,25 @@ fn main() {
 
     // 1 + 2: request economy and budget use, Developer and Embedded, at 20× the real limits.
     let scenarios: &[(&str, Vec<&str>, bool)] = &[
-        ("Developer, 300 profiles", vec!["--seed", "3", "--profiles", "300", "--rate-scale", "20"], false),
-        ("Embedded, 10 workspaces, 1,500 profiles", vec!["--seed", "4", "--profiles", "1500", "--workspaces", "11", "--rate-scale", "5"], true),
+        (
+            "Developer, 300 profiles",
+            vec!["--seed", "3", "--profiles", "300", "--rate-scale", "20"],
+            false,
+        ),
+        (
+            "Embedded, 10 workspaces, 1,500 profiles",
+            vec![
+                "--seed",
+                "4",
+                "--profiles",
+                "1500",
+                "--workspaces",
+                "11",
+                "--rate-scale",
+                "5",
+            ],
+            true,
+        ),
     ];
     md.push_str("## Request economy and budget use\n\n| scenario | phase | requests (median) | minimum | over minimum |\n|---|---|---:|---:|---:|\n");
     let mut budget_rows = String::new();
@@ -290,8 +391,14 @@ fn main() {
         for phase in ["export", "plan", "apply", "verify"] {
             let req = median(all.iter().map(|p| p.requests[phase] as f64).collect());
             let min = all[0].minimum[phase] as f64;
-            let over = if min > 0.0 { format!("{:+.1}%", (req - min) / min * 100.0) } else { "—".into() };
-            md.push_str(&format!("| {name} | {phase} | {req:.0} | {min:.0} | {over} |\n"));
+            let over = if min > 0.0 {
+                format!("{:+.1}%", (req - min) / min * 100.0)
+            } else {
+                "—".into()
+            };
+            md.push_str(&format!(
+                "| {name} | {phase} | {req:.0} | {min:.0} | {over} |\n"
+            ));
             println!("{name:45} {phase:7} requests {req:6.0}  minimum {min:6.0}  {over}");
         }
         let wall = median(all.iter().map(|p| p.secs["apply"]).collect());
@@ -309,7 +416,11 @@ fn main() {
     // 3: the naive baseline against an identical sandbox, same limits.
     let args = ["--seed", "3", "--profiles", "300", "--rate-scale", "20"];
     let ks: Vec<Phases> = (0..runs).map(|_| keyshift_run(&args, false)).collect();
-    let ks_req = median(ks.iter().map(|p| p.requests.values().sum::<u64>() as f64).collect());
+    let ks_req = median(
+        ks.iter()
+            .map(|p| p.requests.values().sum::<u64>() as f64)
+            .collect(),
+    );
     let ks_secs = median(ks.iter().map(|p| p.secs.values().sum::<f64>()).collect());
     let base: Vec<(u64, f64)> = (0..runs).map(|_| baseline(&args)).collect();
     let b_req = median(base.iter().map(|b| b.0 as f64).collect());
@@ -322,7 +433,11 @@ fn main() {
     println!("baseline: keyshift {ks_req:.0} req {ks_secs:.1}s; naive {b_req:.0} req {b_secs:.1}s");
 
     // 4 + 5: local cost and the scale curve.
-    let sizes: &[u32] = if quick { &[1_000, 10_000] } else { &[1_000, 10_000, 100_000] };
+    let sizes: &[u32] = if quick {
+        &[1_000, 10_000]
+    } else {
+        &[1_000, 10_000, 100_000]
+    };
     md.push_str("\n## Local cost, sandbox unthrottled (medians)\n\n| profiles | export + plan | apply | keys/s | peak RSS | µs per profile (export+plan) | RSS per profile |\n|---:|---:|---:|---:|---:|---:|---:|\n");
     for &n in sizes {
         let r = if n >= 100_000 { 1 } else { runs };

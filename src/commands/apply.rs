@@ -116,7 +116,7 @@ pub async fn run(ctx: &Ctx, args: &ApplyArgs) -> Result<ExitCode> {
     }
 
     let conn = ctx.workato(args.max_rate)?;
-    let inv = db.load_inventory()?;
+    let inv = db.load_inventory_of(&["workspace"])?;
     check_source_unchanged(
         &WorkatoSource::new(conn.clone()),
         &inv.workspaces,
@@ -527,10 +527,12 @@ impl ApplyRun<'_> {
                 for k in &spec.keys {
                     let op = key_op_id(&k.source);
                     if !is_done(ops, &op) {
-                        self.db.mark_failed(
-                            &op,
-                            &format!("its v2 API client {:?} could not be created", spec.name),
-                        ).await?;
+                        self.db
+                            .mark_failed(
+                                &op,
+                                &format!("its v2 API client {:?} could not be created", spec.name),
+                            )
+                            .await?;
                     }
                 }
                 return Ok(());
@@ -584,11 +586,13 @@ impl ApplyRun<'_> {
             return Ok(Step::Done(*id));
         }
         if let Some(rc) = remote.get(&spec.marker) {
-            self.db.mark_done(
-                &op_id,
-                rc.id,
-                json!({ "client_id": rc.id, "reconciled": "found by marker" }),
-            ).await?;
+            self.db
+                .mark_done(
+                    &op_id,
+                    rc.id,
+                    json!({ "client_id": rc.id, "reconciled": "found by marker" }),
+                )
+                .await?;
             return Ok(Step::Done(rc.id));
         }
         let hmac = match &spec.signing_secret {
@@ -596,15 +600,17 @@ impl ApplyRun<'_> {
             Some(r) => match self.signing.hmac_for(r) {
                 Some(s) => Some(s),
                 None => {
-                    self.db.mark_failed(
-                        &op_id,
-                        &format!(
-                            "v2 client {:?}: its HMAC signing secret is no longer in the \
+                    self.db
+                        .mark_failed(
+                            &op_id,
+                            &format!(
+                                "v2 client {:?}: its HMAC signing secret is no longer in the \
                              signing-secrets file — add it back (KEYSHIFT_SIGNING_SECRETS) and \
                              run apply --retry-failed",
-                            spec.name
-                        ),
-                    ).await?;
+                                spec.name
+                            ),
+                        )
+                        .await?;
                     return Ok(Step::Failed);
                 }
             },
@@ -618,7 +624,8 @@ impl ApplyRun<'_> {
             Ok(id) => {
                 self.crash.hit("after-response");
                 self.db
-                    .mark_done(&op_id, id, json!({ "client_id": id, "name": spec.name })).await?;
+                    .mark_done(&op_id, id, json!({ "client_id": id, "name": spec.name }))
+                    .await?;
                 self.created_clients.fetch_add(1, Ordering::Relaxed);
                 self.printer.event(
                     "apply.client",
@@ -626,7 +633,10 @@ impl ApplyRun<'_> {
                 );
                 Ok(Step::Done(id))
             }
-            Err(e) => self.failed(&op_id, &format!("v2 client {:?}", spec.name), e).await,
+            Err(e) => {
+                self.failed(&op_id, &format!("v2 client {:?}", spec.name), e)
+                    .await
+            }
         }
     }
 
@@ -649,7 +659,9 @@ impl ApplyRun<'_> {
             Some(429) | Some(503) => " — the vendor kept refusing; run apply again later",
             _ => "",
         };
-        self.db.mark_failed(op_id, &format!("{what}: {e}{hint}")).await?;
+        self.db
+            .mark_failed(op_id, &format!("{what}: {e}{hint}"))
+            .await?;
         Ok(Step::Failed)
     }
 
@@ -671,17 +683,20 @@ impl ApplyRun<'_> {
         client_id: i64,
     ) -> Result<()> {
         let op_id = key_op_id(&key.source);
-        self.db.mark_intent(
-            &op_id,
-            json!({ "request": "create_key", "client_id": client_id, "name": key.name }),
-        ).await?;
+        self.db
+            .mark_intent(
+                &op_id,
+                json!({ "request": "create_key", "client_id": client_id, "name": key.name }),
+            )
+            .await?;
         self.crash.hit("before-write");
         match self.target.create_key(ws, client_id, key).await {
             Ok(issued) => {
                 self.crash.hit("after-response");
                 self.db.record_remote_id(&op_id, issued.key_id).await?;
                 self.crash.hit("after-journal");
-                self.sink_and_finish(spec, key, client_id, issued, None).await?;
+                self.sink_and_finish(spec, key, client_id, issued, None)
+                    .await?;
                 self.created_keys.fetch_add(1, Ordering::Relaxed);
                 Ok(())
             }
@@ -691,12 +706,14 @@ impl ApplyRun<'_> {
                 match names.get(&key.name) {
                     Some(id) => self.recover_key(spec, key, ws, client_id, *id).await,
                     None => self
-                        .failed::<()>(&op_id, &format!("API key {:?}", key.name), e).await
+                        .failed::<()>(&op_id, &format!("API key {:?}", key.name), e)
+                        .await
                         .map(|_| ()),
                 }
             }
             Err(e) => self
-                .failed::<()>(&op_id, &format!("API key {:?}", key.name), e).await
+                .failed::<()>(&op_id, &format!("API key {:?}", key.name), e)
+                .await
                 .map(|_| ()),
         }
     }
@@ -713,11 +730,13 @@ impl ApplyRun<'_> {
     ) -> Result<()> {
         let op_id = key_op_id(&key.source);
         if self.sunk.contains(&op_id) {
-            self.db.mark_done(
-                &op_id,
-                key_id,
-                json!({ "key_id": key_id, "reconciled": "secret already in the sink" }),
-            ).await?;
+            self.db
+                .mark_done(
+                    &op_id,
+                    key_id,
+                    json!({ "key_id": key_id, "reconciled": "secret already in the sink" }),
+                )
+                .await?;
             self.bar.inc(1);
             return Ok(());
         }
@@ -729,12 +748,14 @@ impl ApplyRun<'_> {
         )?;
         match self.target.refresh_key(ws, client_id, key_id).await {
             Ok(issued) => {
-                self.sink_and_finish(spec, key, client_id, issued, None).await?;
+                self.sink_and_finish(spec, key, client_id, issued, None)
+                    .await?;
                 self.recovered_keys.fetch_add(1, Ordering::Relaxed);
                 Ok(())
             }
             Err(e) => self
-                .failed::<()>(&op_id, &format!("API key {:?} (refresh)", key.name), e).await
+                .failed::<()>(&op_id, &format!("API key {:?} (refresh)", key.name), e)
+                .await
                 .map(|_| ()),
         }
     }
@@ -768,18 +789,21 @@ impl ApplyRun<'_> {
             // The secret is lost with this process; the key exists and its id is journaled,
             // so a later apply refreshes it. A broken sink breaks every key: stop here.
             self.db
-                .mark_failed(&op_id, &format!("API key {:?}: {e:#}", key.name)).await?;
+                .mark_failed(&op_id, &format!("API key {:?}: {e:#}", key.name))
+                .await?;
             self.stop.store(true, Ordering::SeqCst);
             self.printer
                 .warn(format!("stopping: the secret sink failed: {e:#}"));
             return Ok(());
         }
         self.crash.hit("after-sink");
-        self.db.mark_done(
-            &op_id,
-            issued.key_id,
-            json!({ "key_id": issued.key_id, "client_id": client_id, "secret": "in sink" }),
-        ).await?;
+        self.db
+            .mark_done(
+                &op_id,
+                issued.key_id,
+                json!({ "key_id": issued.key_id, "client_id": client_id, "secret": "in sink" }),
+            )
+            .await?;
         self.bar.inc(1);
         self.eta();
         self.printer.event(

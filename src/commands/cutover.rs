@@ -124,13 +124,15 @@ pub async fn run(ctx: &Ctx, args: &CutoverArgs) -> Result<ExitCode> {
         db.mark_intent(
             &id,
             json!({ "request": "disable_profile", "profile_id": profile_id }),
-        ).await?;
+        )
+        .await?;
         match target
             .disable_profile(&addr(&inv.workspaces, ws), *profile_id)
             .await
         {
             Ok(()) => {
-                db.mark_done(&id, *profile_id, json!({ "profile_id": profile_id })).await?;
+                db.mark_done(&id, *profile_id, json!({ "profile_id": profile_id }))
+                    .await?;
                 done += 1;
             }
             Err(e)
@@ -140,13 +142,15 @@ pub async fn run(ctx: &Ctx, args: &CutoverArgs) -> Result<ExitCode> {
                 db.mark_failed(
                     &id,
                     &format!("legacy profile {profile_id} {name:?}: frozen — {e}"),
-                ).await?;
+                )
+                .await?;
                 frozen = true;
                 failed += 1;
                 break;
             }
             Err(e) => {
-                db.mark_failed(&id, &format!("legacy profile {profile_id} {name:?}: {e}")).await?;
+                db.mark_failed(&id, &format!("legacy profile {profile_id} {name:?}: {e}"))
+                    .await?;
                 failed += 1;
             }
         }
@@ -287,14 +291,16 @@ async fn bifrost(ctx: &Ctx, args: &CutoverArgs, db: &StateDb) -> Result<ExitCode
         db.mark_intent(
             &op,
             json!({ "request": "deactivate_profile", "profile_id": id }),
-        ).await?;
+        )
+        .await?;
         match conn.set_profile_active(id, false).await {
             Ok(()) => {
                 db.mark_done(&op, id, json!({ "profile_id": id })).await?;
                 done += 1;
             }
             Err(e) => {
-                db.mark_failed(&op, &format!("access profile {id}: {e}")).await?;
+                db.mark_failed(&op, &format!("access profile {id}: {e}"))
+                    .await?;
                 failed += 1;
             }
         }

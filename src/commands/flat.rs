@@ -251,10 +251,12 @@ impl FlatApply<'_> {
             return self.recover(item, existing).await;
         }
         let _ = ops;
-        self.db.mark_intent(
-            &op_id,
-            json!({ "request": "create", "vendor": self.target.vendor(), "name": item.name }),
-        ).await?;
+        self.db
+            .mark_intent(
+                &op_id,
+                json!({ "request": "create", "vendor": self.target.vendor(), "name": item.name }),
+            )
+            .await?;
         self.crash.hit("before-write");
         match self.target.create(item).await {
             Ok((id, secret)) => {
@@ -286,11 +288,13 @@ impl FlatApply<'_> {
                     return self.failed(&op_id, item, e).await;
                 }
             }
-            self.db.mark_done_ref(
-                &op_id,
-                &existing.id,
-                json!({ "id": existing.id, "reconciled": "secret already in the sink" }),
-            ).await?;
+            self.db
+                .mark_done_ref(
+                    &op_id,
+                    &existing.id,
+                    json!({ "id": existing.id, "reconciled": "secret already in the sink" }),
+                )
+                .await?;
             self.bar.inc(1);
             return Ok(());
         }
@@ -346,7 +350,8 @@ impl FlatApply<'_> {
         };
         if let Err(e) = self.sink.append_grouped(&record).await {
             self.db
-                .mark_failed(&op_id, &format!("{:?}: {e:#}", item.name)).await?;
+                .mark_failed(&op_id, &format!("{:?}: {e:#}", item.name))
+                .await?;
             self.stop.store(true, Ordering::SeqCst);
             self.printer
                 .warn(format!("stopping: the secret sink failed: {e:#}"));
@@ -359,7 +364,8 @@ impl FlatApply<'_> {
             }
         }
         self.db
-            .mark_done_ref(&op_id, id, json!({ "id": id, "secret": "in sink" })).await?;
+            .mark_done_ref(&op_id, id, json!({ "id": id, "secret": "in sink" }))
+            .await?;
         self.bar.inc(1);
         self.printer.event(
             "apply.item",
@@ -377,10 +383,12 @@ impl FlatApply<'_> {
             )?;
             return Ok(());
         }
-        self.db.mark_failed(
-            op_id,
-            &format!("{} {:?}: {e}", self.target.target_kind(), item.name),
-        ).await
+        self.db
+            .mark_failed(
+                op_id,
+                &format!("{} {:?}: {e}", self.target.target_kind(), item.name),
+            )
+            .await
     }
 }
 

@@ -178,7 +178,7 @@ pub async fn check_source(
     mapping: &Mapping,
     exported: Option<String>,
 ) -> Result<()> {
-    let inv = db.load_inventory()?;
+    let inv = db.load_inventory_of(&["workspace"])?;
     match mapping.pair.source_vendor() {
         "workato" => {
             let source = crate::providers::workato::WorkatoSource::new(ctx.workato(None)?);

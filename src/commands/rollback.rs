@@ -85,7 +85,8 @@ pub async fn run(ctx: &Ctx, args: &RollbackArgs) -> Result<ExitCode> {
         db.mark_intent(
             &id,
             json!({ "request": "enable_profile", "profile_id": profile_id }),
-        ).await?;
+        )
+        .await?;
         let result = if flat && mapping.pair == crate::mapping::PairKind::BifrostVirtualKeys {
             ctx.bifrost(None)?
                 .set_profile_active(profile_id, true)
@@ -97,7 +98,8 @@ pub async fn run(ctx: &Ctx, args: &RollbackArgs) -> Result<ExitCode> {
         };
         match result {
             Ok(()) => {
-                db.mark_done(&id, profile_id, json!({ "profile_id": profile_id })).await?;
+                db.mark_done(&id, profile_id, json!({ "profile_id": profile_id }))
+                    .await?;
                 db.reopen(&op.op_id)?;
                 tally.enabled += 1;
             }
@@ -109,11 +111,13 @@ pub async fn run(ctx: &Ctx, args: &RollbackArgs) -> Result<ExitCode> {
                 db.mark_failed(
                     &id,
                     &format!("legacy profile {profile_id}: frozen, cannot be re-enabled — {e}"),
-                ).await?;
+                )
+                .await?;
                 failed += 1;
             }
             Err(e) => {
-                db.mark_failed(&id, &format!("legacy profile {profile_id}: {e}")).await?;
+                db.mark_failed(&id, &format!("legacy profile {profile_id}: {e}"))
+                    .await?;
                 failed += 1;
             }
         }
@@ -179,12 +183,17 @@ pub async fn run(ctx: &Ctx, args: &RollbackArgs) -> Result<ExitCode> {
                 db.mark_intent(
                     &disable,
                     json!({ "request": "disable_key", "key_id": key.id }),
-                ).await?;
+                )
+                .await?;
                 match target.disable_key(&ws, rc.id, key.id).await {
-                    Ok(()) => db.mark_done(&disable, key.id, json!({ "key_id": key.id })).await?,
+                    Ok(()) => {
+                        db.mark_done(&disable, key.id, json!({ "key_id": key.id }))
+                            .await?
+                    }
                     Err(e) => {
                         failed +=
-                            record_failure(&db, &disable, &format!("API key {:?}", key.name), e).await?;
+                            record_failure(&db, &disable, &format!("API key {:?}", key.name), e)
+                                .await?;
                         continue;
                     }
                 }
@@ -193,15 +202,18 @@ pub async fn run(ctx: &Ctx, args: &RollbackArgs) -> Result<ExitCode> {
             db.mark_intent(
                 &delete,
                 json!({ "request": "delete_key", "key_id": key.id }),
-            ).await?;
+            )
+            .await?;
             match target.delete_key(&ws, rc.id, key.id).await {
                 Ok(()) => {
-                    db.mark_done(&delete, key.id, json!({ "key_id": key.id })).await?;
+                    db.mark_done(&delete, key.id, json!({ "key_id": key.id }))
+                        .await?;
                     db.reopen(&key_op_id(&k.source))?;
                     tally.keys += 1;
                 }
                 Err(e) => {
-                    failed += record_failure(&db, &delete, &format!("API key {:?}", key.name), e).await?;
+                    failed +=
+                        record_failure(&db, &delete, &format!("API key {:?}", key.name), e).await?;
                 }
             }
         }
@@ -236,14 +248,18 @@ pub async fn run(ctx: &Ctx, args: &RollbackArgs) -> Result<ExitCode> {
         db.mark_intent(
             &id,
             json!({ "request": "delete_client", "client_id": rc.id }),
-        ).await?;
+        )
+        .await?;
         match target.delete_client(&ws, rc.id).await {
             Ok(()) => {
-                db.mark_done(&id, rc.id, json!({ "client_id": rc.id })).await?;
+                db.mark_done(&id, rc.id, json!({ "client_id": rc.id }))
+                    .await?;
                 db.reopen(&client_op_id(&spec.marker))?;
                 tally.clients += 1;
             }
-            Err(e) => failed += record_failure(&db, &id, &format!("v2 client {:?}", spec.name), e).await?,
+            Err(e) => {
+                failed += record_failure(&db, &id, &format!("v2 client {:?}", spec.name), e).await?
+            }
         }
     }
     bar.finish_and_clear();

@@ -48,7 +48,7 @@ pub async fn run(ctx: &Ctx, args: &VerifyArgs) -> Result<ExitCode> {
     if mapping.pair != crate::mapping::PairKind::WorkatoV2 {
         return run_flat(ctx, args, &db, &plan, &mapping).await;
     }
-    let inv = db.load_inventory()?;
+    let inv = db.load_inventory_of(&["workspace", "collection"])?;
     let ops: HashMap<String, OpState> = db
         .operations()?
         .into_iter()

@@ -402,10 +402,29 @@ impl StateDb {
     }
 
     pub fn load_inventory(&self) -> Result<Inventory> {
+        self.load_inventory_of(&[
+            "workspace",
+            "collection",
+            "legacy_client",
+            "profile",
+            "bifrost_profile",
+            "mcp_client",
+            "holding",
+        ])
+    }
+
+    /// Only the named kinds (`workspace`, `collection`, …): apply and verify need the
+    /// workspaces, not 100,000 profiles in memory.
+    pub fn load_inventory_of(&self, kinds: &[&str]) -> Result<Inventory> {
         let conn = self.conn();
         let mut stmt = conn.prepare("SELECT kind, body FROM inventory ORDER BY rowid")?;
         let mut inv = Inventory::default();
-        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?
+            .filter(|r| {
+                r.as_ref()
+                    .map_or(true, |(k, _)| kinds.contains(&k.as_str()))
+            });
         for row in rows {
             let (kind, body) = row?;
             match kind.as_str() {

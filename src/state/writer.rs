@@ -112,8 +112,14 @@ fn commit(conn: &mut Connection, entries: &[Entry]) -> Vec<Result<(), String>> {
                         event: detail,
                     } => {
                         let bump = i64::from(*state == OpState::Intent);
-                        let n = transition
-                            .execute(params![op_id, state.as_str(), remote_id, error, bump, at])?;
+                        let n = transition.execute(params![
+                            op_id,
+                            state.as_str(),
+                            remote_id,
+                            error,
+                            bump,
+                            at
+                        ])?;
                         if n == 1 {
                             event.execute(params![at, state.as_str(), op_id, detail])?;
                         }

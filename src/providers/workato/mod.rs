@@ -169,35 +169,80 @@ impl WorkatoConn {
         self.http.send(self.budget(ws), &req).await
     }
 
-    /// Every item of a paginated list. Stops on a short page, or when a v2 `count` says so.
-    async fn list_all(
+    /// Every item of a paginated list, each mapped as its page arrives (so no page of raw
+    /// JSON outlives its parsing). Stops on a short page, or when a v2 `count` says so.
+    ///
+    /// Pages are read one at a time when a rate budget applies — then requests, not latency,
+    /// decide the pace, and reading ahead would only waste them. Unthrottled (a sandbox
+    /// rehearsal), a few pages are read at once: v2 lists know their total after the first
+    /// page; legacy lists may read up to `LIST_WINDOW - 1` pages past the end.
+    async fn list_map<T>(
         &self,
         ws: &WsAddr,
         v2: bool,
         rest: &str,
         route_rest: &str,
-    ) -> Result<Vec<Value>> {
+        mut map: impl FnMut(Value) -> Result<T>,
+    ) -> Result<Vec<T>> {
+        const LIST_WINDOW: u64 = 4;
+        let window = if self.budget(ws).per_minute.is_none() {
+            LIST_WINDOW
+        } else {
+            1
+        };
         let mut out = Vec::new();
-        for page in 1.. {
-            let sep = if rest.contains('?') { '&' } else { '?' };
-            let (url, route) = self.path(
-                ws,
-                v2,
-                &format!("{rest}{sep}page={page}&per_page={PER_PAGE}"),
-                route_rest,
-            );
-            let body = self.call(ws, Method::GET, url, route.clone(), None).await?;
-            let total = body.get("count").and_then(Value::as_u64);
-            let items = wire::list_items(body).map_err(|e| anyhow!("GET {route}: {e}"))?;
-            let n = items.len();
-            out.extend(items);
-            let done_by_count = total.is_some_and(|t| out.len() as u64 >= t);
-            if n < PER_PAGE || done_by_count {
+        let mut seen: u64 = 0;
+        let mut total: Option<u64> = None;
+        let mut page: u64 = 1;
+        loop {
+            let mut last = page + if page == 1 { 0 } else { window - 1 };
+            if let Some(t) = total {
+                last = last.min(t.div_ceil(PER_PAGE as u64).max(1));
+            }
+            let pages = (page..=last).map(|p| self.fetch_page(ws, v2, rest, route_rest, p));
+            let bodies = futures::future::try_join_all(pages).await?;
+            let mut done = false;
+            for (route, body) in bodies {
+                if done {
+                    break; // read ahead past the end: nothing there
+                }
+                if let Some(t) = body.get("count").and_then(Value::as_u64) {
+                    total = Some(t);
+                }
+                let items = wire::list_items(body).map_err(|e| anyhow!("GET {route}: {e}"))?;
+                let n = items.len();
+                seen += n as u64;
+                for item in items {
+                    out.push(map(item)?);
+                }
+                done = n < PER_PAGE || total.is_some_and(|t| seen >= t);
+            }
+            if done {
                 break;
             }
+            page = last + 1;
             self.checkpoints.hit("export-between-pages");
         }
         Ok(out)
+    }
+
+    async fn fetch_page(
+        &self,
+        ws: &WsAddr,
+        v2: bool,
+        rest: &str,
+        route_rest: &str,
+        page: u64,
+    ) -> Result<(String, Value)> {
+        let sep = if rest.contains('?') { '&' } else { '?' };
+        let (url, route) = self.path(
+            ws,
+            v2,
+            &format!("{rest}{sep}page={page}&per_page={PER_PAGE}"),
+            route_rest,
+        );
+        let body = self.call(ws, Method::GET, url, route.clone(), None).await?;
+        Ok((route, body))
     }
 }
 
@@ -285,19 +330,19 @@ impl WorkatoSource {
     pub async fn export_workspace(&self, ws: &Workspace, inv: &mut Inventory) -> Result<()> {
         let (clients, profiles) = self.read_legacy(ws).await?;
         let addr = WsAddr::for_workspace(ws);
-        for item in self
+        let collections = self
             .conn
-            .list_all(&addr, false, "api_collections", "api_collections")
-            .await?
-        {
-            let c: wire::Collection = parse("API collection", item)?;
-            inv.collections.push(Collection {
-                workspace: ws.id.clone(),
-                id: c.id,
-                name: c.name,
-                url: c.url,
-            });
-        }
+            .list_map(&addr, false, "api_collections", "api_collections", |item| {
+                let c: wire::Collection = parse("API collection", item)?;
+                Ok(Collection {
+                    workspace: ws.id.clone(),
+                    id: c.id,
+                    name: c.name,
+                    url: c.url,
+                })
+            })
+            .await?;
+        inv.collections.extend(collections);
         inv.legacy_clients.extend(clients);
         inv.profiles.extend(profiles);
         Ok(())
@@ -307,29 +352,28 @@ impl WorkatoSource {
     /// re-reads to detect a stale plan.
     pub async fn read_legacy(&self, ws: &Workspace) -> Result<(Vec<LegacyClient>, Vec<Profile>)> {
         let addr = WsAddr::for_workspace(ws);
-        let mut clients = Vec::new();
-        for item in self
+        let clients = self
             .conn
-            .list_all(&addr, false, "api_clients", "api_clients")
-            .await?
-        {
-            let c: wire::LegacyClient = parse("legacy API client", item)?;
-            clients.push(LegacyClient {
-                workspace: ws.id.clone(),
-                id: c.id,
-                name: c.name,
-                project_id: c.project_id,
-            });
-        }
-        let mut profiles = Vec::new();
-        for item in self
+            .list_map(&addr, false, "api_clients", "api_clients", |item| {
+                let c: wire::LegacyClient = parse("legacy API client", item)?;
+                Ok(LegacyClient {
+                    workspace: ws.id.clone(),
+                    id: c.id,
+                    name: c.name,
+                    project_id: c.project_id,
+                })
+            })
+            .await?;
+        let profiles = self
             .conn
-            .list_all(&addr, false, "api_access_profiles", "api_access_profiles")
-            .await?
-        {
-            let p: wire::AccessProfile = parse("access profile", item)?;
-            profiles.push(profile_from_wire(&ws.id, p));
-        }
+            .list_map(
+                &addr,
+                false,
+                "api_access_profiles",
+                "api_access_profiles",
+                |item| Ok(profile_from_wire(&ws.id, parse("access profile", item)?)),
+            )
+            .await?;
         Ok((clients, profiles))
     }
 }
@@ -434,33 +478,32 @@ impl WorkatoTarget {
 
     /// Our side of V1: the non-legacy clients of a workspace.
     pub async fn list_clients(&self, ws: &WsAddr) -> Result<Vec<RemoteClient>> {
-        let mut out = Vec::new();
-        for item in self
+        let all = self
             .conn
-            .list_all(ws, true, "api_clients", "api_clients")
-            .await?
-        {
-            let c: wire::ApiClient = parse("API client", item)?;
-            if c.is_legacy {
-                continue;
-            }
-            out.push(RemoteClient {
-                id: c.id,
-                name: c.name,
-                description: c.description.unwrap_or_default(),
-                auth_type: c.auth_type,
-                collection_ids: c
-                    .api_collections
-                    .map(|v| v.into_iter().map(|x| x.id).collect()),
-                policy_id: c.api_policies.map(|v| v.first().map(|x| x.id)),
-                jwt_method: c.jwt_method,
-                oidc_issuer: c.oidc_issuer,
-                oidc_jwks_uri: c.oidc_jwks_uri,
-                access_profile_claim: c.access_profile_claim,
-                required_claims: c.required_claims,
-                allowed_issuers: c.allowed_issuers,
-            });
-        }
+            .list_map(ws, true, "api_clients", "api_clients", |item| {
+                let c: wire::ApiClient = parse("API client", item)?;
+                if c.is_legacy {
+                    return Ok(None);
+                }
+                Ok(Some(RemoteClient {
+                    id: c.id,
+                    name: c.name,
+                    description: c.description.unwrap_or_default(),
+                    auth_type: c.auth_type,
+                    collection_ids: c
+                        .api_collections
+                        .map(|v| v.into_iter().map(|x| x.id).collect()),
+                    policy_id: c.api_policies.map(|v| v.first().map(|x| x.id)),
+                    jwt_method: c.jwt_method,
+                    oidc_issuer: c.oidc_issuer,
+                    oidc_jwks_uri: c.oidc_jwks_uri,
+                    access_profile_claim: c.access_profile_claim,
+                    required_claims: c.required_claims,
+                    allowed_issuers: c.allowed_issuers,
+                }))
+            })
+            .await?;
+        let out: Vec<RemoteClient> = all.into_iter().flatten().collect();
         Ok(out)
     }
 
@@ -522,22 +565,24 @@ impl WorkatoTarget {
     /// K1: every key of one of our clients.
     pub async fn list_keys(&self, ws: &WsAddr, client_id: i64) -> Result<Vec<RemoteKey>> {
         let rest = format!("api_clients/{client_id}/api_keys");
-        let mut out = Vec::new();
-        for item in self
-            .conn
-            .list_all(ws, true, &rest, "api_clients/:api_client_id/api_keys")
-            .await?
-        {
-            let k: wire::ApiKey = parse("API key", item)?;
-            out.push(RemoteKey {
-                id: k.id,
-                name: k.name,
-                active: k.active,
-                ip_allow_list: k.ip_allow_list,
-                ip_deny_list: k.ip_deny_list,
-            });
-        }
-        Ok(out)
+        self.conn
+            .list_map(
+                ws,
+                true,
+                &rest,
+                "api_clients/:api_client_id/api_keys",
+                |item| {
+                    let k: wire::ApiKey = parse("API key", item)?;
+                    Ok(RemoteKey {
+                        id: k.id,
+                        name: k.name,
+                        active: k.active,
+                        ip_allow_list: k.ip_allow_list,
+                        ip_deny_list: k.ip_deny_list,
+                    })
+                },
+            )
+            .await
     }
 
     /// K2. The response carries the key's only copy of its secret.

@@ -416,6 +416,9 @@ pub fn refresh_profile_secret(w: &mut WorkatoState, ctx: &Ctx, _input: &Input) -
 pub fn list_collections(w: &mut WorkatoState, ctx: &Ctx, input: &Input) -> ApiResult {
     let ws = ws(w, ctx.workspace_id(w)?)?;
     let page = Page::from_query(&input.query)?;
-    let items: Vec<Value> = page.window(ws.collections.values()).map(|c| c.wire()).collect();
+    let items: Vec<Value> = page
+        .window(ws.collections.values())
+        .map(|c| c.wire())
+        .collect();
     Ok(ctx.legacy_wrap(Value::Array(items)))
 }

@@ -472,7 +472,10 @@ impl Workspace {
                 set.remove(&key.id);
             }
         }
-        self.key_index.entry(key.api_client_id).or_default().insert(key.id);
+        self.key_index
+            .entry(key.api_client_id)
+            .or_default()
+            .insert(key.id);
         self.keys.insert(key.id, key);
     }
 
