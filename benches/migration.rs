@@ -359,6 +359,8 @@ fn local_cost(profiles: u32) -> (f64, f64, f64, i64, u64) {
 fn main() {
     // `cargo bench` passes --bench; nothing to parse.
     let quick = std::env::var("KS_BENCH_QUICK").is_ok();
+    // `KS_BENCH_ONLY=local` runs only the local-cost part.
+    let only_local = std::env::var("KS_BENCH_ONLY").is_ok_and(|v| v == "local");
     let runs = if quick { 1 } else { 3 };
     let mut md = String::from("# keyshift benchmark run\n\n");
 
@@ -384,53 +386,57 @@ fn main() {
             true,
         ),
     ];
-    md.push_str("## Request economy and budget use\n\n| scenario | phase | requests (median) | minimum | over minimum |\n|---|---|---:|---:|---:|\n");
-    let mut budget_rows = String::new();
-    for (name, args, embedded) in scenarios {
-        let all: Vec<Phases> = (0..runs).map(|_| keyshift_run(args, *embedded)).collect();
-        for phase in ["export", "plan", "apply", "verify"] {
-            let req = median(all.iter().map(|p| p.requests[phase] as f64).collect());
-            let min = all[0].minimum[phase] as f64;
-            let over = if min > 0.0 {
-                format!("{:+.1}%", (req - min) / min * 100.0)
-            } else {
-                "—".into()
-            };
-            md.push_str(&format!(
-                "| {name} | {phase} | {req:.0} | {min:.0} | {over} |\n"
+    if !only_local {
+        md.push_str("## Request economy and budget use\n\n| scenario | phase | requests (median) | minimum | over minimum |\n|---|---|---:|---:|---:|\n");
+        let mut budget_rows = String::new();
+        for (name, args, embedded) in scenarios {
+            let all: Vec<Phases> = (0..runs).map(|_| keyshift_run(args, *embedded)).collect();
+            for phase in ["export", "plan", "apply", "verify"] {
+                let req = median(all.iter().map(|p| p.requests[phase] as f64).collect());
+                let min = all[0].minimum[phase] as f64;
+                let over = if min > 0.0 {
+                    format!("{:+.1}%", (req - min) / min * 100.0)
+                } else {
+                    "—".into()
+                };
+                md.push_str(&format!(
+                    "| {name} | {phase} | {req:.0} | {min:.0} | {over} |\n"
+                ));
+                println!("{name:45} {phase:7} requests {req:6.0}  minimum {min:6.0}  {over}");
+            }
+            let wall = median(all.iter().map(|p| p.secs["apply"]).collect());
+            let ideal = median(all.iter().map(|p| p.apply_budget_secs).collect());
+            let throttled = median(all.iter().map(|p| p.throttled as f64).collect());
+            budget_rows.push_str(&format!(
+                "| {name} | {wall:.2} s | {ideal:.2} s | {:+.1}% | {throttled:.0} |\n",
+                (wall - ideal) / ideal * 100.0
             ));
-            println!("{name:45} {phase:7} requests {req:6.0}  minimum {min:6.0}  {over}");
+            println!("{name:45} apply wall {wall:.2}s vs requests/limit {ideal:.2}s ({:+.1}%), 429s {throttled:.0}", (wall - ideal) / ideal * 100.0);
         }
-        let wall = median(all.iter().map(|p| p.secs["apply"]).collect());
-        let ideal = median(all.iter().map(|p| p.apply_budget_secs).collect());
-        let throttled = median(all.iter().map(|p| p.throttled as f64).collect());
-        budget_rows.push_str(&format!(
-            "| {name} | {wall:.2} s | {ideal:.2} s | {:+.1}% | {throttled:.0} |\n",
-            (wall - ideal) / ideal * 100.0
-        ));
-        println!("{name:45} apply wall {wall:.2}s vs requests/limit {ideal:.2}s ({:+.1}%), 429s {throttled:.0}", (wall - ideal) / ideal * 100.0);
-    }
-    md.push_str("\n### Budget use (apply)\n\n| scenario | wall time (median) | requests ÷ limit | difference | 429 responses |\n|---|---:|---:|---:|---:|\n");
-    md.push_str(&budget_rows);
+        md.push_str("\n### Budget use (apply)\n\n| scenario | wall time (median) | requests ÷ limit | difference | 429 responses |\n|---|---:|---:|---:|---:|\n");
+        md.push_str(&budget_rows);
 
-    // 3: the naive baseline against an identical sandbox, same limits.
-    let args = ["--seed", "3", "--profiles", "300", "--rate-scale", "20"];
-    let ks: Vec<Phases> = (0..runs).map(|_| keyshift_run(&args, false)).collect();
-    let ks_req = median(
-        ks.iter()
-            .map(|p| p.requests.values().sum::<u64>() as f64)
-            .collect(),
-    );
-    let ks_secs = median(ks.iter().map(|p| p.secs.values().sum::<f64>()).collect());
-    let base: Vec<(u64, f64)> = (0..runs).map(|_| baseline(&args)).collect();
-    let b_req = median(base.iter().map(|b| b.0 as f64).collect());
-    let b_secs = median(base.iter().map(|b| b.1).collect());
-    md.push_str(&format!(
+        // 3: the naive baseline against an identical sandbox, same limits.
+        let args = ["--seed", "3", "--profiles", "300", "--rate-scale", "20"];
+        let ks: Vec<Phases> = (0..runs).map(|_| keyshift_run(&args, false)).collect();
+        let ks_req = median(
+            ks.iter()
+                .map(|p| p.requests.values().sum::<u64>() as f64)
+                .collect(),
+        );
+        let ks_secs = median(ks.iter().map(|p| p.secs.values().sum::<f64>()).collect());
+        let base: Vec<(u64, f64)> = (0..runs).map(|_| baseline(&args)).collect();
+        let b_req = median(base.iter().map(|b| b.0 as f64).collect());
+        let b_secs = median(base.iter().map(|b| b.1).collect());
+        md.push_str(&format!(
         "\n## Baseline (Developer, 300 profiles, 20× limits)\n\n| | requests | wall time |\n|---|---:|---:|\n| keyshift (export→verify) | {ks_req:.0} | {ks_secs:.1} s |\n| naive sequential migrator | {b_req:.0} | {b_secs:.1} s |\n| ratio naive ÷ keyshift | {:.2}× | {:.2}× |\n",
         b_req / ks_req,
         b_secs / ks_secs
     ));
-    println!("baseline: keyshift {ks_req:.0} req {ks_secs:.1}s; naive {b_req:.0} req {b_secs:.1}s");
+        println!(
+            "baseline: keyshift {ks_req:.0} req {ks_secs:.1}s; naive {b_req:.0} req {b_secs:.1}s"
+        );
+    }
 
     // 4 + 5: local cost and the scale curve.
     let sizes: &[u32] = if quick {

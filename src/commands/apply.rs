@@ -21,7 +21,7 @@ use crate::errors::{ExitCode, KeyshiftError};
 use crate::http::{HttpError, RetryClass};
 use crate::model::{ClientSpec, KeySpec, Plan, Workspace};
 use crate::providers::workato::{
-    source_fingerprint, Issued, RemoteClient, WorkatoSource, WorkatoTarget, WsAddr, VENDOR,
+    combine_digests, Issued, RemoteClient, WorkatoSource, WorkatoTarget, WsAddr, VENDOR,
 };
 use crate::secrets::{read_sink, SecretSink, SigningSecrets, SinkMode, SinkRecord};
 use crate::state::{client_op_id, key_op_id, OpState, Operation, StateDb};
@@ -115,6 +115,7 @@ pub async fn run(ctx: &Ctx, args: &ApplyArgs) -> Result<ExitCode> {
         return Ok(ExitCode::Ok);
     }
 
+    drop(ops); // each round reads the journal afresh
     let conn = ctx.workato(args.max_rate)?;
     let inv = db.load_inventory_of(&["workspace"])?;
     check_source_unchanged(
@@ -388,14 +389,11 @@ pub async fn check_source_unchanged(
     workspaces: &[Workspace],
     exported: Option<String>,
 ) -> Result<()> {
-    let mut clients = Vec::new();
-    let mut profiles = Vec::new();
+    let mut digests = Vec::new();
     for ws in workspaces {
-        let (c, p) = source.read_legacy(ws).await?;
-        clients.extend(c);
-        profiles.extend(p);
+        digests.extend(source.legacy_digests(ws).await?);
     }
-    if Some(source_fingerprint(&clients, &profiles)) != exported {
+    if Some(combine_digests(digests)) != exported {
         return Err(KeyshiftError::StalePlan(
             "the source changed since export (legacy clients or access profiles differ) — \
              re-run `keyshift export` and `keyshift plan`, review, then apply"

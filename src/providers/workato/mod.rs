@@ -348,6 +348,42 @@ impl WorkatoSource {
         Ok(())
     }
 
+    /// The digests of the legacy list pages (L1 + L3), for the stale-plan check: the same
+    /// requests as `read_legacy`, without keeping the objects.
+    pub async fn legacy_digests(&self, ws: &Workspace) -> Result<Vec<[u8; 32]>> {
+        let addr = WsAddr::for_workspace(ws);
+        let mut digests = self
+            .conn
+            .list_map(&addr, false, "api_clients", "api_clients", |item| {
+                let c: wire::LegacyClient = parse("legacy API client", item)?;
+                Ok(object_digest(
+                    "legacy_client",
+                    &LegacyClient {
+                        workspace: ws.id.clone(),
+                        id: c.id,
+                        name: c.name,
+                        project_id: c.project_id,
+                    },
+                ))
+            })
+            .await?;
+        digests.extend(
+            self.conn
+                .list_map(
+                    &addr,
+                    false,
+                    "api_access_profiles",
+                    "api_access_profiles",
+                    |item| {
+                        let p = profile_from_wire(&ws.id, parse("access profile", item)?);
+                        Ok(object_digest("profile", &p))
+                    },
+                )
+                .await?,
+        );
+        Ok(digests)
+    }
+
     /// The legacy list pages (L1 + L3): what the export fingerprint covers, and what apply
     /// re-reads to detect a stale plan.
     pub async fn read_legacy(&self, ws: &Workspace) -> Result<(Vec<LegacyClient>, Vec<Profile>)> {
@@ -408,12 +444,30 @@ fn profile_from_wire(ws: &str, p: wire::AccessProfile) -> Profile {
 
 /// The fingerprint of what the source held: legacy clients and profiles, order-independent.
 pub fn source_fingerprint(clients: &[LegacyClient], profiles: &[Profile]) -> String {
-    let mut c: Vec<&LegacyClient> = clients.iter().collect();
-    c.sort_by(|a, b| (&a.workspace, a.id).cmp(&(&b.workspace, b.id)));
-    let mut p: Vec<&Profile> = profiles.iter().collect();
-    p.sort_by(|a, b| (&a.workspace, a.id).cmp(&(&b.workspace, b.id)));
+    let digests = clients
+        .iter()
+        .map(|c| object_digest("legacy_client", c))
+        .chain(profiles.iter().map(|p| object_digest("profile", p)))
+        .collect();
+    combine_digests(digests)
+}
+
+/// One object's digest: its kind and its JSON. Computed page by page, so a stale-plan check
+/// of 100,000 profiles holds 32 bytes per object, not the objects.
+pub fn object_digest<T: serde::Serialize>(kind: &str, v: &T) -> [u8; 32] {
     let mut h = Sha256::new();
-    h.update(serde_json::to_vec(&(c, p)).unwrap_or_default());
+    h.update(kind.as_bytes());
+    h.update(b"\0");
+    h.update(serde_json::to_vec(v).unwrap_or_default());
+    h.finalize().into()
+}
+
+pub fn combine_digests(mut digests: Vec<[u8; 32]>) -> String {
+    digests.sort_unstable();
+    let mut h = Sha256::new();
+    for d in &digests {
+        h.update(d);
+    }
     hex::encode(h.finalize())
 }
 
