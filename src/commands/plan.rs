@@ -46,6 +46,8 @@ pub fn run(ctx: &Ctx, args: &PlanArgs) -> Result<ExitCode> {
             )?,
         ),
     };
+    let source_profiles = inv.profiles.len() + inv.bifrost_profiles.len();
+    drop(inv); // the plan is all that is needed from here; keep the peak low at 100,000 profiles
     db.save_plan(&plan)?;
     let fingerprint = db.meta("export.fingerprint")?.unwrap_or_default();
     db.set_meta("plan.fingerprint", &fingerprint)?;
@@ -75,14 +77,14 @@ pub fn run(ctx: &Ctx, args: &PlanArgs) -> Result<ExitCode> {
         PairKind::WorkatoV2 => format!(
             "plan (dry run, mapping {}): {} access profiles → {} v2 API clients with {} API keys",
             mapping.origin,
-            inv.profiles.len(),
+            source_profiles,
             plan.clients.len(),
             plan.key_count()
         ),
         pair => format!(
             "plan (dry run, mapping {}): {} access profiles → {} {} credentials",
             mapping.origin,
-            inv.profiles.len() + inv.bifrost_profiles.len(),
+            source_profiles,
             plan.items.len(),
             pair.target_vendor()
         ),
