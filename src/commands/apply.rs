@@ -145,7 +145,7 @@ pub async fn run(ctx: &Ctx, args: &ApplyArgs) -> Result<ExitCode> {
         recovered_keys: AtomicUsize::new(0),
         bar: ctx.printer.progress(keys_todo as u64, "apply"),
         per_minute: todo.first().and_then(|c| {
-            conn.budget(&addr_of(&inv.workspaces, &c.workspace))
+            conn.budget(&WsAddr::find(&inv.workspaces, &c.workspace))
                 .per_minute
         }),
         printer: &ctx.printer,
@@ -198,7 +198,7 @@ pub async fn run(ctx: &Ctx, args: &ApplyArgs) -> Result<ExitCode> {
         "seconds": started.elapsed().as_secs_f64(),
         "secrets": sink.path().display().to_string(),
         "timeline": conn.http().timeline(),
-        "budget_per_minute": conn.budget(&addr_of(&inv.workspaces, plan.clients.first().map(|c| c.workspace.as_str()).unwrap_or("1"))).per_minute,
+        "budget_per_minute": conn.budget(&WsAddr::find(&inv.workspaces, plan.clients.first().map(|c| c.workspace.as_str()).unwrap_or("1"))).per_minute,
     });
     db.event("apply.end", None, &summary)?;
     let p = &ctx.printer;
@@ -260,17 +260,6 @@ fn group_failed(c: &ClientSpec, ops: &HashMap<String, Operation>) -> bool {
                     Some(OpState::Done | OpState::Failed)
                 )
             }))
-}
-
-fn addr_of(workspaces: &[Workspace], ws: &str) -> WsAddr {
-    workspaces
-        .iter()
-        .find(|w| w.id == ws)
-        .map(WsAddr::for_workspace)
-        .unwrap_or(WsAddr {
-            id: ws.to_string(),
-            managed: false,
-        })
 }
 
 fn open_sink(ctx: &Ctx, args: &ApplyArgs) -> Result<SecretSink> {
@@ -486,7 +475,7 @@ impl ApplyRun<'_> {
                 .map(|c| c.workspace.as_str())
                 .collect();
             for ws in spaces {
-                let addr = addr_of(workspaces, ws);
+                let addr = WsAddr::find(workspaces, ws);
                 for rc in self.target.list_clients(&addr).await? {
                     if let Some(m) = rc.marker() {
                         remote.insert(m.to_string(), rc.clone());
@@ -496,7 +485,7 @@ impl ApplyRun<'_> {
             let (remote, ops) = (&remote, &ops);
             stream::iter(todo)
                 .map(|spec| async move {
-                    let addr = addr_of(workspaces, &spec.workspace);
+                    let addr = WsAddr::find(workspaces, &spec.workspace);
                     self.group(spec, &addr, ops, remote).await
                 })
                 .buffer_unordered(concurrency)

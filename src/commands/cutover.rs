@@ -127,7 +127,7 @@ pub async fn run(ctx: &Ctx, args: &CutoverArgs) -> Result<ExitCode> {
         )
         .await?;
         match target
-            .disable_profile(&addr(&inv.workspaces, ws), *profile_id)
+            .disable_profile(&WsAddr::find(&inv.workspaces, ws), *profile_id)
             .await
         {
             Ok(()) => {
@@ -182,17 +182,6 @@ pub async fn run(ctx: &Ctx, args: &CutoverArgs) -> Result<ExitCode> {
     } else {
         ExitCode::Ok
     })
-}
-
-fn addr(workspaces: &[Workspace], ws: &str) -> WsAddr {
-    workspaces
-        .iter()
-        .find(|w| w.id == ws)
-        .map(WsAddr::for_workspace)
-        .unwrap_or(WsAddr {
-            id: ws.to_string(),
-            managed: false,
-        })
 }
 
 /// `source → verdict` from the last `verify --live`.

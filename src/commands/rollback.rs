@@ -93,7 +93,7 @@ pub async fn run(ctx: &Ctx, args: &RollbackArgs) -> Result<ExitCode> {
                 .await
         } else {
             WorkatoTarget::new(ctx.workato(None)?)
-                .enable_profile(&addr(&inv.workspaces, &op.workspace), profile_id)
+                .enable_profile(&WsAddr::find(&inv.workspaces, &op.workspace), profile_id)
                 .await
         };
         match result {
@@ -136,7 +136,10 @@ pub async fn run(ctx: &Ctx, args: &RollbackArgs) -> Result<ExitCode> {
     let spaces: BTreeSet<&str> = clients.iter().map(|c| c.workspace.as_str()).collect();
     let mut remote: HashMap<String, RemoteClient> = HashMap::new();
     for ws in spaces {
-        for rc in target.list_clients(&addr(&inv.workspaces, ws)).await? {
+        for rc in target
+            .list_clients(&WsAddr::find(&inv.workspaces, ws))
+            .await?
+        {
             if let Some(m) = rc.marker() {
                 remote.insert(m.to_string(), rc.clone());
             }
@@ -145,7 +148,7 @@ pub async fn run(ctx: &Ctx, args: &RollbackArgs) -> Result<ExitCode> {
     let bar = p.progress(clients.len() as u64, "rollback");
     for spec in clients.iter().rev() {
         bar.inc(1);
-        let ws = addr(&inv.workspaces, &spec.workspace);
+        let ws = WsAddr::find(&inv.workspaces, &spec.workspace);
         let Some(rc) = remote.get(&spec.marker) else {
             // Already gone (an earlier rollback, or deleted by hand): nothing of ours is left.
             db.reopen(&client_op_id(&spec.marker))?;
@@ -311,15 +314,4 @@ async fn record_failure(db: &StateDb, op_id: &str, what: &str, e: HttpError) -> 
     }
     db.mark_failed(op_id, &format!("{what}: {e}")).await?;
     Ok(1)
-}
-
-fn addr(workspaces: &[Workspace], ws: &str) -> WsAddr {
-    workspaces
-        .iter()
-        .find(|w| w.id == ws)
-        .map(WsAddr::for_workspace)
-        .unwrap_or(WsAddr {
-            id: ws.to_string(),
-            managed: false,
-        })
 }

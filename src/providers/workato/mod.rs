@@ -81,6 +81,19 @@ pub struct WsAddr {
 }
 
 impl WsAddr {
+    /// The address of workspace `ws` among the exported ones (the Developer workspace when
+    /// it is not among them).
+    pub fn find(workspaces: &[Workspace], ws: &str) -> WsAddr {
+        workspaces
+            .iter()
+            .find(|w| w.id == ws)
+            .map(WsAddr::for_workspace)
+            .unwrap_or(WsAddr {
+                id: ws.to_string(),
+                managed: false,
+            })
+    }
+
     pub fn for_workspace(ws: &Workspace) -> WsAddr {
         WsAddr {
             id: ws.id.clone(),
