@@ -10,7 +10,6 @@ use super::{judged_now, recorded_mapping};
 use crate::cli::CutoverArgs;
 use crate::context::Ctx;
 use crate::errors::{ExitCode, KeyshiftError};
-use crate::model::Workspace;
 use crate::providers::workato::{is_frozen, WorkatoTarget, WsAddr};
 use crate::state::{OpKind, OpState, StateDb};
 

@@ -15,7 +15,6 @@ use crate::cli::RollbackArgs;
 use crate::context::Ctx;
 use crate::errors::ExitCode;
 use crate::http::HttpError;
-use crate::model::Workspace;
 use crate::providers::workato::{is_frozen, RemoteClient, WorkatoTarget, WsAddr};
 use crate::state::{client_op_id, key_op_id, OpKind, OpState, Operation, StateDb};
 
