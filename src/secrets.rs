@@ -479,13 +479,27 @@ fn deliver_to_command(cmd: &str, json: &[u8]) -> Result<()> {
 /// identity is given; command receipts never carry one. Lines that do not parse (a torn last
 /// line after a crash) are skipped.
 pub fn read_sink(path: &Path, identity: Option<&age::x25519::Identity>) -> Result<Vec<SinkRecord>> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+    let mut out = Vec::new();
+    scan_sink(path, identity, |r| out.push(r))?;
+    Ok(out)
+}
+
+/// [`read_sink`] one record at a time, for callers that keep only part of each record.
+pub fn scan_sink(
+    path: &Path,
+    identity: Option<&age::x25519::Identity>,
+    mut each: impl FnMut(SinkRecord),
+) -> Result<()> {
+    use std::io::BufRead;
+    // Line by line: a sink of 100,000 records is never held as one string.
+    let file = match File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
         Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
     };
-    let mut out = Vec::new();
-    for (i, line) in text.lines().enumerate() {
+    for (i, line) in std::io::BufReader::new(file).lines().enumerate() {
+        let line = line.with_context(|| format!("cannot read {}", path.display()))?;
+        let line = line.as_str();
         let Ok(value) = serde_json::from_str::<serde_json::Value>(line) else {
             continue;
         };
@@ -509,9 +523,9 @@ pub fn read_sink(path: &Path, identity: Option<&age::x25519::Identity>) -> Resul
                 .with_context(|| format!("{} line {}: bad record", path.display(), i + 1))?;
             record.secret = full.secret;
         }
-        out.push(record);
+        each(record);
     }
-    Ok(out)
+    Ok(())
 }
 
 /// An age identity from `KEYSHIFT_AGE_IDENTITY` (or `_FILE`: an age key file).

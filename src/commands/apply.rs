@@ -24,7 +24,7 @@ use crate::providers::workato::{
     combine_digests, Issued, RemoteClient, WorkatoSource, WorkatoTarget, WsAddr, VENDOR,
 };
 use crate::secrets::{read_sink, SecretSink, SigningSecrets, SinkMode, SinkRecord};
-use crate::state::{client_op_id, key_op_id, OpState, Operation, StateDb};
+use crate::state::{client_op_id, key_op_id, OpBrief, OpState, Operation, StateDb};
 
 /// Rounds of reconcile-then-retry for operations whose outcome was ambiguous; rounds stop
 /// early when one makes no progress.
@@ -62,11 +62,7 @@ pub async fn run(ctx: &Ctx, args: &ApplyArgs) -> Result<ExitCode> {
     if mapping.pair != crate::mapping::PairKind::WorkatoV2 {
         return run_flat(ctx, args, &db, &plan, &mapping, export_fp).await;
     }
-    let ops: HashMap<String, Operation> = db
-        .operations()?
-        .into_iter()
-        .map(|o| (o.op_id.clone(), o))
-        .collect();
+    let ops: HashMap<String, OpBrief> = db.op_briefs()?;
     let todo: Vec<&ClientSpec> = plan
         .clients
         .iter()
@@ -177,16 +173,18 @@ pub async fn run(ctx: &Ctx, args: &ApplyArgs) -> Result<ExitCode> {
                 .chain(c.keys.iter().map(|k| key_op_id(&k.source)))
         })
         .collect();
-    let ops: Vec<Operation> = db
-        .operations()?
+    let open = db
+        .op_briefs()?
+        .into_iter()
+        .filter(|(id, o)| {
+            in_plan.contains(id) && matches!(o.state, OpState::Intent | OpState::Pending)
+        })
+        .count();
+    let failed: Vec<Operation> = db
+        .failed_operations()?
         .into_iter()
         .filter(|o| in_plan.contains(&o.op_id))
         .collect();
-    let failed: Vec<&Operation> = ops.iter().filter(|o| o.state == OpState::Failed).collect();
-    let open = ops
-        .iter()
-        .filter(|o| matches!(o.state, OpState::Intent | OpState::Pending))
-        .count();
     let requests = conn.http().requests_sent();
     let summary = json!({
         "created_clients": run.created_clients.load(Ordering::Relaxed),
@@ -239,17 +237,17 @@ pub async fn run(ctx: &Ctx, args: &ApplyArgs) -> Result<ExitCode> {
     Ok(ExitCode::Ok)
 }
 
-fn is_done(ops: &HashMap<String, Operation>, op_id: &str) -> bool {
+fn is_done(ops: &HashMap<String, OpBrief>, op_id: &str) -> bool {
     ops.get(op_id).is_some_and(|o| o.state == OpState::Done)
 }
 
-fn group_done(c: &ClientSpec, ops: &HashMap<String, Operation>) -> bool {
+fn group_done(c: &ClientSpec, ops: &HashMap<String, OpBrief>) -> bool {
     is_done(ops, &client_op_id(&c.marker))
         && c.keys.iter().all(|k| is_done(ops, &key_op_id(&k.source)))
 }
 
 /// Nothing left that this run may try: every open operation of the group has failed.
-fn group_failed(c: &ClientSpec, ops: &HashMap<String, Operation>) -> bool {
+fn group_failed(c: &ClientSpec, ops: &HashMap<String, OpBrief>) -> bool {
     let state = |id: &str| ops.get(id).map(|o| o.state);
     let client = state(&client_op_id(&c.marker));
     client == Some(OpState::Failed)
@@ -447,12 +445,7 @@ impl ApplyRun<'_> {
     ) -> Result<()> {
         let mut last_open = usize::MAX;
         for round in 0..MAX_ROUNDS {
-            let ops: HashMap<String, Operation> = self
-                .db
-                .operations()?
-                .into_iter()
-                .map(|o| (o.op_id.clone(), o))
-                .collect();
+            let ops: HashMap<String, OpBrief> = self.db.op_briefs()?;
             let todo: Vec<&ClientSpec> = plan
                 .clients
                 .iter()
@@ -501,7 +494,7 @@ impl ApplyRun<'_> {
         &self,
         spec: &ClientSpec,
         ws: &WsAddr,
-        ops: &HashMap<String, Operation>,
+        ops: &HashMap<String, OpBrief>,
         remote: &HashMap<String, RemoteClient>,
     ) -> Result<()> {
         if self.stop.load(Ordering::SeqCst) {
@@ -560,14 +553,13 @@ impl ApplyRun<'_> {
         &self,
         spec: &ClientSpec,
         ws: &WsAddr,
-        ops: &HashMap<String, Operation>,
+        ops: &HashMap<String, OpBrief>,
         remote: &HashMap<String, RemoteClient>,
     ) -> Result<Step<i64>> {
         let op_id = client_op_id(&spec.marker);
-        if let Some(Operation {
+        if let Some(OpBrief {
             state: OpState::Done,
             remote_id: Some(id),
-            ..
         }) = ops.get(&op_id)
         {
             return Ok(Step::Done(*id));

@@ -50,18 +50,22 @@ pub async fn run(ctx: &Ctx, args: &VerifyArgs) -> Result<ExitCode> {
     }
     let inv = db.load_inventory_of(&["workspace", "collection"])?;
     let ops: HashMap<String, OpState> = db
-        .operations()?
+        .op_briefs()?
         .into_iter()
-        .map(|o| (o.op_id, o.state))
+        .map(|(id, o)| (id, o.state))
         .collect();
     let conn = ctx.workato(None)?;
     let target = WorkatoTarget::new(conn.clone());
-    let sink_records = read_sink(&ctx.sink_path()?, ctx.age_identity()?.as_ref())?;
-    // The last record per key is its usable secret.
+    // The last record per key is its usable secret. Without --live only its key id matters:
+    // keep that, not 100,000 full records.
     let mut usable: HashMap<String, SinkRecord> = HashMap::new();
-    for r in sink_records {
-        usable.insert(r.op_id.clone(), r);
-    }
+    let mut usable_ids: HashMap<String, Option<i64>> = HashMap::new();
+    crate::secrets::scan_sink(&ctx.sink_path()?, ctx.age_identity()?.as_ref(), |r| {
+        usable_ids.insert(r.op_id.clone(), r.key_id.as_ref().and_then(|k| k.as_i64()));
+        if args.live {
+            usable.insert(r.op_id.clone(), r);
+        }
+    })?;
     let live = if args.live {
         Some(LiveSetup::new(ctx, &inv)?)
     } else {
@@ -93,7 +97,10 @@ pub async fn run(ctx: &Ctx, args: &VerifyArgs) -> Result<ExitCode> {
             .list_clients(&addr)
             .await?
             .into_iter()
-            .filter_map(|c| c.marker().map(|m| (m.to_string(), c.clone())))
+            .filter_map(|c| {
+                let marker = c.marker()?.to_string();
+                Some((marker, c))
+            })
             .collect();
         for spec in plan.clients.iter().filter(|c| c.workspace == ws) {
             bar.inc(1);
@@ -169,9 +176,8 @@ pub async fn run(ctx: &Ctx, args: &VerifyArgs) -> Result<ExitCode> {
                     });
                 }
                 let op = key_op_id(&key.source);
-                let record = usable
-                    .get(&op)
-                    .filter(|r| r.key_id.as_ref().and_then(|k| k.as_i64()) == Some(rk.id));
+                let sunk = usable_ids.get(&op) == Some(&Some(rk.id));
+                let record = usable.get(&op).filter(|_| sunk);
                 if let (Some(live), Some(record)) = (&live, record) {
                     match live.target(spec, key, rk, record) {
                         Ok(t) => probes.push((key.source.clone(), object.clone(), rk.id, t)),
@@ -183,7 +189,7 @@ pub async fn run(ctx: &Ctx, args: &VerifyArgs) -> Result<ExitCode> {
                         }),
                     }
                 }
-                if ops.get(&op) == Some(&OpState::Done) && record.is_none() {
+                if ops.get(&op) == Some(&OpState::Done) && !sunk {
                     drift.push(Drift {
                         workspace: ws.into(),
                         object: object.clone(),
@@ -373,9 +379,9 @@ async fn run_flat(
     let target = flat::target(ctx, mapping, None)?;
     let remote = target.list_ours().await?;
     let ops: HashMap<String, OpState> = db
-        .operations()?
+        .op_briefs()?
         .into_iter()
-        .map(|o| (o.op_id, o.state))
+        .map(|(id, o)| (id, o.state))
         .collect();
     let mut usable: HashMap<String, SinkRecord> = HashMap::new();
     for r in read_sink(&ctx.sink_path()?, ctx.age_identity()?.as_ref())? {

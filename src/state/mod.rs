@@ -117,6 +117,13 @@ impl OpKind {
     }
 }
 
+/// An operation's state and numeric remote id (see [`StateDb::op_briefs`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OpBrief {
+    pub state: OpState,
+    pub remote_id: Option<i64>,
+}
+
 /// One row of the operations journal.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Operation {
@@ -552,13 +559,39 @@ impl StateDb {
 
     // ---- operations journal -------------------------------------------------------------
 
-    pub fn operations(&self) -> Result<Vec<Operation>> {
+    /// The state and numeric remote id of every operation: what apply's rounds consult, in
+    /// a fraction of the memory of full rows (100,000 operations).
+    pub fn op_briefs(&self) -> Result<std::collections::HashMap<String, OpBrief>> {
         let conn = self.conn();
-        let mut stmt = conn.prepare(
+        let mut stmt = conn.prepare("SELECT op_id, state, remote_id FROM operations")?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                OpBrief {
+                    state: OpState::parse(&r.get::<_, String>(1)?),
+                    remote_id: r.get(2)?,
+                },
+            ))
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    pub fn operations(&self) -> Result<Vec<Operation>> {
+        self.operations_where("1")
+    }
+
+    /// Only the failed operations (with their errors), for a run's summary.
+    pub fn failed_operations(&self) -> Result<Vec<Operation>> {
+        self.operations_where("state = 'failed'")
+    }
+
+    fn operations_where(&self, filter: &str) -> Result<Vec<Operation>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(&format!(
             "SELECT op_id, kind, workspace, target, parent, state, remote_id, attempts, error,
                     updated_at, remote_ref
-             FROM operations ORDER BY rowid",
-        )?;
+             FROM operations WHERE {filter} ORDER BY rowid"
+        ))?;
         let ops = stmt
             .query_map([], |r| {
                 Ok(Operation {
