@@ -225,3 +225,33 @@ fn rollback_leaves_foreign_objects_alone() {
         .collect();
     assert_eq!(keys, vec!["added by hand"]);
 }
+
+/// The profiles keyshift's own cutover disabled are no reason to call a plan stale: a later
+/// apply (here: of profiles a filter had held back) still runs.
+#[test]
+fn cutover_does_not_make_the_plan_stale() {
+    let sandbox = Sandbox::start(&["--seed", "29", "--profiles", "80", "--rate-scale", "0"]);
+    let run = Run::new(&sandbox);
+    run.ok(&["export"], 0);
+    let no_oidc = run.dir.path().join("no-oidc.toml");
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/mappings/workato-legacy-to-v2.toml"
+    ))
+    .unwrap()
+        + "\n[filters.exclude]\nauth_types = [\"oidc\"]\n";
+    std::fs::write(&no_oidc, text).unwrap();
+    let _ = run.ks(&["plan", "--mapping", no_oidc.to_str().unwrap()]);
+    run.ok(&["apply", "--yes"], 0);
+    run.ok(&["verify", "--live", "--probe-deadline", "5"], 0);
+    run.ok(&["cutover", "--yes"], 0);
+    let before = sandbox.workspace(1)["api_keys"].as_array().unwrap().len();
+    let _ = run.ks(&["plan", "--mapping", "workato-legacy-to-v2"]);
+    let d = run.ok(&["apply", "--yes"], 0);
+    assert!(!d.stderr.contains("changed since export"), "{}", d.stderr);
+    let after = sandbox.workspace(1)["api_keys"].as_array().unwrap().len();
+    assert!(
+        after > before,
+        "the OIDC profiles held back by the filter were migrated"
+    );
+}

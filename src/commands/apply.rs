@@ -117,7 +117,7 @@ pub async fn run(ctx: &Ctx, args: &ApplyArgs) -> Result<ExitCode> {
     check_source_unchanged(
         &WorkatoSource::new(conn.clone()),
         &inv.workspaces,
-        export_fp,
+        super::expected_fingerprint(&db, export_fp)?,
     )
     .await?;
 

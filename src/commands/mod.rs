@@ -178,6 +178,7 @@ pub async fn check_source(
     mapping: &Mapping,
     exported: Option<String>,
 ) -> Result<()> {
+    let exported = expected_fingerprint(db, exported)?;
     let inv = db.load_inventory_of(&["workspace"])?;
     match mapping.pair.source_vendor() {
         "workato" => {
@@ -197,6 +198,38 @@ pub async fn check_source(
             Ok(())
         }
     }
+}
+
+/// What the source should look like now: as exported, except for the profiles keyshift's own
+/// `cutover` disabled (those are expected to be inactive, and are no reason to call the plan
+/// stale). Without a cutover this is the export's fingerprint itself.
+pub fn expected_fingerprint(db: &StateDb, exported: Option<String>) -> Result<Option<String>> {
+    use crate::state::{OpKind, OpState};
+    let disabled: std::collections::HashSet<String> = db
+        .operations()?
+        .into_iter()
+        .filter(|o| o.kind == OpKind::DisableProfile && o.state == OpState::Done)
+        .map(|o| o.target)
+        .collect();
+    if disabled.is_empty() {
+        return Ok(exported);
+    }
+    let mut inv = db.load_inventory()?;
+    for p in &mut inv.profiles {
+        if disabled.contains(&p.marker("workato")) {
+            p.active = false;
+        }
+    }
+    for p in &mut inv.bifrost_profiles {
+        if disabled.contains(&crate::mapping::bifrost::marker(p.id, None)) {
+            p.is_active = false;
+        }
+    }
+    Ok(Some(if inv.bifrost_profiles.is_empty() {
+        crate::providers::workato::source_fingerprint(&inv.legacy_clients, &inv.profiles)
+    } else {
+        export::bifrost_fingerprint(&inv.bifrost_profiles)
+    }))
 }
 
 /// Take the one-writer lock of the state file, saying so when a dead run's lock is taken over.
