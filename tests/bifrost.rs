@@ -394,3 +394,38 @@ fn canonical_paths_first_deprecated_aliases_as_a_fallback() {
     run.ok(&["apply", "--yes"], 0);
     run.ok(&["verify"], 0);
 }
+
+#[test]
+fn admin_basic_credentials_work_and_a_wrong_one_is_named() {
+    let sandbox = Sandbox::start(&["--seed", "7", "--rate-scale", "0"]);
+    let mut run = Run::new(&sandbox);
+    run.env.retain(|(k, _)| k != "KEYSHIFT_BIFROST_TOKEN");
+    let m = mapping(&run, "per_profile");
+    let d = run.ks_with(
+        &["export", "--mapping", &m],
+        &[
+            ("KEYSHIFT_BIFROST_USER", "admin"),
+            ("KEYSHIFT_BIFROST_PASSWORD", "wrong"),
+        ],
+    );
+    assert_eq!(d.code, 1, "{}", d.stderr);
+    assert!(d.stderr.contains("HTTP 401: Unauthorized"), "{}", d.stderr);
+    assert!(
+        !d.stderr.contains("wrong"),
+        "the password is not echoed: {}",
+        d.stderr
+    );
+    let d = run.ks_with(
+        &["export", "--mapping", &m],
+        &[
+            ("KEYSHIFT_BIFROST_USER", "admin"),
+            ("KEYSHIFT_BIFROST_PASSWORD", "bifrost-sandbox-password"),
+        ],
+    );
+    assert_eq!(d.code, 0, "{}", d.stderr);
+    assert!(
+        d.stdout.contains("exported 40 Bifrost access profiles"),
+        "{}",
+        d.stdout
+    );
+}

@@ -149,6 +149,13 @@ impl HttpError {
     }
 }
 
+/// How a request authenticates. Credentials are only ever put in headers.
+#[derive(Clone, Copy)]
+pub enum Auth<'a> {
+    Bearer(&'a SecretString),
+    Basic(&'a str, &'a SecretString),
+}
+
 /// One request, described without credentials so it can be retried and reported.
 pub struct Request<'a> {
     pub method: Method,
@@ -156,7 +163,7 @@ pub struct Request<'a> {
     /// Path pattern for messages and stats (`/api/v2/api_clients/:id`), never the query.
     pub route: String,
     pub body: Option<&'a Value>,
-    pub bearer: &'a SecretString,
+    pub auth: Auth<'a>,
     /// Reads and idempotent writes are retried on ambiguous failures too.
     pub idempotent: bool,
 }
@@ -256,8 +263,11 @@ impl HttpClient {
         let mut rb = self
             .inner
             .request(req.method.clone(), &req.url)
-            .bearer_auth(req.bearer.expose_secret())
             .header("accept", "application/json");
+        rb = match req.auth {
+            Auth::Bearer(t) => rb.bearer_auth(t.expose_secret()),
+            Auth::Basic(user, password) => rb.basic_auth(user, Some(password.expose_secret())),
+        };
         if let Some(body) = req.body {
             rb = rb.json(body);
         }
@@ -324,13 +334,19 @@ fn error_message(status: StatusCode, body: Option<&Value>) -> String {
     let Some(body) = body else {
         return status.canonical_reason().unwrap_or("error").to_string();
     };
-    let mut msg = body
-        .get("message")
-        .or_else(|| body.get("error"))
-        .or_else(|| body.get("errorDescription"))
-        .and_then(Value::as_str)
-        .unwrap_or_else(|| status.canonical_reason().unwrap_or("error"))
-        .to_string();
+    // Workato `message`, Bifrost `error.message`, Descope `errorMessage`, OAuth `error`.
+    let mut msg = [
+        body.get("message"),
+        body.pointer("/error/message"),
+        body.get("errorMessage"),
+        body.get("error"),
+        body.get("errorDescription"),
+    ]
+    .into_iter()
+    .flatten()
+    .find_map(Value::as_str)
+    .unwrap_or_else(|| status.canonical_reason().unwrap_or("error"))
+    .to_string();
     if let Some(errors) = body.get("errors").and_then(Value::as_object) {
         let details: Vec<String> = errors
             .iter()

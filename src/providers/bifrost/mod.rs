@@ -76,51 +76,16 @@ impl BifrostConn {
         body: Option<&Value>,
         idempotent: bool,
     ) -> Result<Value, HttpError> {
-        // Basic credentials travel as a bearer-less header; encode them here.
-        let bearer_value;
-        let (bearer, basic) = match &self.credential {
-            BifrostCredential::Bearer(t) => (t, None),
-            BifrostCredential::Basic(u, p) => {
-                bearer_value = SecretString::from(String::new());
-                (&bearer_value, Some((u.as_str(), p)))
-            }
+        let auth = match &self.credential {
+            BifrostCredential::Bearer(t) => crate::http::Auth::Bearer(t),
+            BifrostCredential::Basic(u, p) => crate::http::Auth::Basic(u, p),
         };
-        if let Some((user, password)) = basic {
-            // reqwest builds Basic auth itself; go through a one-off request.
-            let mut rb = reqwest::Client::new()
-                .request(method.clone(), format!("{}{path}", self.base))
-                .basic_auth(user, Some(password.expose_secret()));
-            if let Some(b) = body {
-                rb = rb.json(b);
-            }
-            self.budget.acquire().await;
-            let resp = rb.send().await.map_err(|e| HttpError::Transport {
-                method: method.to_string(),
-                route: route.into(),
-                message: e.to_string(),
-                maybe_sent: !e.is_connect(),
-            })?;
-            let status = resp.status();
-            let v: Value = resp.json().await.unwrap_or(Value::Null);
-            return if status.is_success() {
-                Ok(v)
-            } else {
-                Err(HttpError::Status {
-                    method: method.to_string(),
-                    route: route.into(),
-                    status: status.as_u16(),
-                    message: message(&v),
-                    retry_after: None,
-                    body: Some(v),
-                })
-            };
-        }
         let req = Request {
             method,
             url: format!("{}{path}", self.base),
             route: route.into(),
             body,
-            bearer,
+            auth,
             idempotent,
         };
         self.http.send(&self.budget, &req).await
@@ -374,13 +339,6 @@ impl BifrostConn {
 fn is_not_found(e: &anyhow::Error) -> bool {
     e.chain()
         .any(|c| c.downcast_ref::<HttpError>().and_then(HttpError::status) == Some(404))
-}
-
-fn message(v: &Value) -> String {
-    v.pointer("/error/message")
-        .and_then(Value::as_str)
-        .unwrap_or("error")
-        .to_string()
 }
 
 fn issued(v: Value, route: &str) -> Result<(String, SecretString), HttpError> {

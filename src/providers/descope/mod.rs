@@ -93,7 +93,7 @@ impl DescopeConn {
             url: format!("{}{path}", self.base),
             route: path.split('?').next().unwrap_or(path).to_string(),
             body,
-            bearer: &self.management,
+            auth: crate::http::Auth::Bearer(&self.management),
             idempotent,
         };
         self.http.send(&self.budget, &req).await
@@ -168,7 +168,7 @@ impl DescopeConn {
             url: format!("{}/v1/auth/accesskey/exchange", self.base),
             route: "/v1/auth/accesskey/exchange".into(),
             body: Some(&json!({ "loginOptions": {} })),
-            bearer: &bearer,
+            auth: crate::http::Auth::Bearer(&bearer),
             idempotent: true,
         };
         let resp = self

@@ -176,7 +176,7 @@ impl WorkatoConn {
             url,
             route,
             body,
-            bearer: &self.token,
+            auth: crate::http::Auth::Bearer(&self.token),
             idempotent,
         };
         self.http.send(self.budget(ws), &req).await
