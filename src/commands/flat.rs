@@ -100,42 +100,22 @@ impl FlatTarget {
 
     /// Our credentials, by marker: one search.
     pub async fn list_ours(&self) -> Result<HashMap<String, RemoteItem>> {
-        match self {
-            FlatTarget::Descope(c) => Ok(c
-                .search("keyshift:")
-                .await?
-                .into_iter()
-                .filter_map(|k| {
-                    k.source.clone().map(|s| {
-                        (
-                            s,
-                            RemoteItem {
-                                id: k.id,
-                                active: k.active,
-                                body: k.body,
-                            },
-                        )
-                    })
-                })
-                .collect()),
-            FlatTarget::Bifrost(c) => Ok(c
-                .list_ours()
-                .await?
-                .into_iter()
-                .filter_map(|k| {
-                    k.source.clone().map(|s| {
-                        (
-                            s,
-                            RemoteItem {
-                                id: k.id,
-                                active: k.active,
-                                body: k.body,
-                            },
-                        )
-                    })
-                })
-                .collect()),
-        }
+        let found = match self {
+            FlatTarget::Descope(c) => c.search("keyshift:").await?,
+            FlatTarget::Bifrost(c) => c.list_ours().await?,
+        };
+        Ok(found
+            .into_iter()
+            .filter_map(|k| {
+                let source = k.source?;
+                let item = RemoteItem {
+                    id: k.id,
+                    active: k.active,
+                    body: k.body,
+                };
+                Some((source, item))
+            })
+            .collect())
     }
 
     async fn create(&self, item: &ItemSpec) -> Result<(String, SecretString), HttpError> {

@@ -13,7 +13,7 @@ use crate::cli::VerifyArgs;
 use crate::context::Ctx;
 use crate::errors::{ExitCode, KeyshiftError};
 use crate::http::check_transport;
-use crate::model::{AuthType, ClientSpec, Inventory, KeySpec, Workspace};
+use crate::model::{AuthType, ClientSpec, Inventory, KeySpec};
 use crate::providers::workato::probe::{
     derive_gateway, Credential, JwtKey, ProbeTarget, Prober, Verdict,
 };
@@ -80,19 +80,7 @@ pub async fn run(ctx: &Ctx, args: &VerifyArgs) -> Result<ExitCode> {
     let spaces: BTreeSet<&str> = plan.clients.iter().map(|c| c.workspace.as_str()).collect();
     let bar = ctx.printer.progress(plan.clients.len() as u64, "verify");
     for ws in spaces {
-        let addr = inv
-            .workspaces
-            .iter()
-            .find(|w| w.id == ws)
-            .map(WsAddr::for_workspace)
-            .unwrap_or_else(|| {
-                WsAddr::for_workspace(&Workspace {
-                    id: ws.into(),
-                    external_id: None,
-                    name: String::new(),
-                    admin: true,
-                })
-            });
+        let addr = WsAddr::find(&inv.workspaces, ws);
         let remote: HashMap<String, RemoteClient> = target
             .list_clients(&addr)
             .await?

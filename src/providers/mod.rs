@@ -4,3 +4,15 @@
 pub mod bifrost;
 pub mod descope;
 pub mod workato;
+
+/// A credential of a flat target (Descope access key, Bifrost virtual key) as read back:
+/// never its secret.
+#[derive(Debug, Clone)]
+pub struct RemoteCredential {
+    pub id: String,
+    pub active: bool,
+    /// keyshift's provenance marker, when the credential carries one.
+    pub source: Option<String>,
+    /// The vendor's object, for field-by-field comparison.
+    pub body: serde_json::Value,
+}

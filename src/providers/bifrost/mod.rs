@@ -42,13 +42,7 @@ pub struct BifrostConn {
 }
 
 /// A virtual key as read back (the value is never read: reads mask it).
-#[derive(Debug, Clone)]
-pub struct RemoteVk {
-    pub id: String,
-    pub active: bool,
-    pub source: Option<String>,
-    pub body: Value,
-}
+pub type RemoteVk = crate::providers::RemoteCredential;
 
 impl BifrostConn {
     pub fn new(http: Http, s: BifrostSettings) -> Arc<BifrostConn> {

@@ -32,13 +32,7 @@ pub struct DescopeConn {
 }
 
 /// An access key as read back. Only non-secret fields.
-#[derive(Debug, Clone)]
-pub struct RemoteKey {
-    pub id: String,
-    pub active: bool,
-    pub source: Option<String>,
-    pub body: Value,
-}
+pub type RemoteKey = crate::providers::RemoteCredential;
 
 /// The base URL for a project id (spec §2): a region from ids of 32+ characters.
 pub fn base_url_for(project_id: &str) -> String {
