@@ -372,3 +372,41 @@ impl fmt::Display for Finding {
         )
     }
 }
+
+// ---- digests: what the stale-plan check compares -----------------------------------------
+
+/// The fingerprint of what the source held: legacy clients and profiles, order-independent.
+pub fn source_fingerprint(clients: &[LegacyClient], profiles: &[Profile]) -> String {
+    let digests = clients
+        .iter()
+        .map(|c| object_digest("legacy_client", c))
+        .chain(profiles.iter().map(|p| object_digest("profile", p)))
+        .collect();
+    combine_digests(digests)
+}
+
+/// One object's digest: its kind and its JSON. Computed page by page, so a stale-plan check
+/// of 100,000 profiles holds 32 bytes per object, not the objects.
+pub fn object_digest<T: Serialize>(kind: &str, v: &T) -> [u8; 32] {
+    json_digest(kind, &serde_json::to_vec(v).unwrap_or_default())
+}
+
+/// [`object_digest`] of an object already serialized (`json` = `serde_json::to_vec(v)`).
+pub fn json_digest(kind: &str, json: &[u8]) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(kind.as_bytes());
+    h.update(b"\0");
+    h.update(json);
+    h.finalize().into()
+}
+
+pub fn combine_digests(mut digests: Vec<[u8; 32]>) -> String {
+    use sha2::{Digest, Sha256};
+    digests.sort_unstable();
+    let mut h = Sha256::new();
+    for d in &digests {
+        h.update(d);
+    }
+    hex::encode(h.finalize())
+}

@@ -359,5 +359,21 @@ fn damaged_state_files_give_a_clear_error() {
         assert!(!stderr.contains("panicked"), "{stderr}");
         assert_eq!(stderr.lines().count(), 1, "{stderr}");
         assert!(stderr.starts_with("error: state file"), "{stderr}");
+        let named = |s: &str| s.contains("damaged") || s.contains("truncated or corrupted");
+        assert!(named(&stderr), "{stderr}");
+        // doctor reads every page, and says which check failed.
+        let out = Command::new(BIN)
+            .arg("--state")
+            .arg(path)
+            .arg("doctor")
+            .output()
+            .unwrap();
+        let all = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_ne!(out.status.code(), Some(0), "{all}");
+        assert!(all.contains("state file") && named(&all), "{all}");
     }
 }

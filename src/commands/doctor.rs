@@ -29,8 +29,9 @@ pub async fn run(ctx: &Ctx) -> Result<ExitCode> {
 
     // State file: open it only if it exists (doctor never creates one).
     let state = if ctx.state_path.exists() {
-        StateDb::open(&ctx.state_path, false).map(|db| {
-            format!(
+        StateDb::open(&ctx.state_path, false).and_then(|db| {
+            db.check_integrity()?;
+            Ok(format!(
                 "{} (export {}, plan {})",
                 ctx.state_path.display(),
                 db.meta("export.at")
@@ -41,7 +42,7 @@ pub async fn run(ctx: &Ctx) -> Result<ExitCode> {
                     .ok()
                     .flatten()
                     .unwrap_or_else(|| "not yet".into())
-            )
+            ))
         })
     } else {
         Ok(format!(

@@ -8,7 +8,7 @@ use crate::context::Ctx;
 use crate::errors::{ExitCode, KeyshiftError};
 use crate::mapping::{Mapping, DEFAULT_MAPPING};
 use crate::model::Inventory;
-use crate::providers::workato::{source_fingerprint, Api, WorkatoSource};
+use crate::providers::workato::{Api, WorkatoSource};
 use crate::state::StateDb;
 
 /// Named holders of the mapping: `[bifrost] holders`, plus the `user_id` column of
@@ -187,8 +187,7 @@ pub async fn run(ctx: &Ctx, args: &ExportArgs) -> Result<ExitCode> {
     }
     bar.finish_and_clear();
 
-    let fingerprint = source_fingerprint(&inv.legacy_clients, &inv.profiles);
-    db.save_inventory(&inv)?;
+    let fingerprint = db.save_inventory(&inv)?;
     db.set_meta("mapping.origin", &mapping.origin)?;
     db.set_meta("mapping.text", &mapping.text)?;
     db.set_meta("export.fingerprint", &fingerprint)?;

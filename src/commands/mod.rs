@@ -37,9 +37,11 @@ pub async fn run(cli: Cli, env: Env) -> ExitCode {
         Mode::Human
     };
     let printer = Printer::new(mode);
+    let state_path = cli.state.clone();
     match dispatch(cli, env, printer.clone()).await {
         Ok(code) => code,
         Err(err) => {
+            let err = crate::state::name_damage(&state_path, err);
             printer.error(one_line(&err));
             printer.event("error", serde_json::json!({ "message": one_line(&err) }));
             exit_code_for(&err)

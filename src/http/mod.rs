@@ -223,6 +223,17 @@ impl HttpClient {
 
     /// Send with pacing and retries; returns the parsed JSON body (Null for an empty one).
     pub async fn send(&self, budget: &RateBudget, req: &Request<'_>) -> Result<Value, HttpError> {
+        let bytes = self.send_raw(budget, req).await?;
+        Ok(serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    }
+
+    /// [`send`](Self::send), returning a successful response's body as bytes, for callers
+    /// that parse it into their own types (list pages: no JSON tree per page).
+    pub async fn send_raw(
+        &self,
+        budget: &RateBudget,
+        req: &Request<'_>,
+    ) -> Result<bytes::Bytes, HttpError> {
         let idempotent = req.idempotent;
         let attempt = || async {
             budget.acquire().await;
@@ -254,7 +265,7 @@ impl HttpClient {
             .await
     }
 
-    async fn send_once(&self, req: &Request<'_>) -> Result<Value, HttpError> {
+    async fn send_once(&self, req: &Request<'_>) -> Result<bytes::Bytes, HttpError> {
         self.requests.fetch_add(1, Ordering::Relaxed);
         {
             let mut t = self.timeline.lock().unwrap_or_else(|p| p.into_inner());
@@ -291,10 +302,10 @@ impl HttpClient {
             message: describe_transport(&e),
             maybe_sent: true,
         })?;
-        let body: Option<Value> = serde_json::from_slice(&bytes).ok();
         if status.is_success() {
-            return Ok(body.unwrap_or(Value::Null));
+            return Ok(bytes);
         }
+        let body: Option<Value> = serde_json::from_slice(&bytes).ok();
         Err(HttpError::Status {
             method,
             route: req.route.clone(),

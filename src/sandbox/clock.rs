@@ -70,7 +70,9 @@ pub fn parse_instant(s: &str) -> anyhow::Result<DateTime<Utc>> {
 
 /// A timestamp as the Workato sandbox writes it: UTC, milliseconds, `+00:00` (SD-W16).
 pub fn wire_time(t: DateTime<Utc>) -> String {
-    t.format("%Y-%m-%dT%H:%M:%S%.3f+00:00").to_string()
+    // Same text as `%Y-%m-%dT%H:%M:%S%.3f+00:00`, without parsing a format string per call
+    // (a 100-profile page has 200 timestamps).
+    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, false)
 }
 
 /// An HTTP `Date` header value (IMF-fixdate).

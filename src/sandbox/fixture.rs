@@ -25,8 +25,8 @@ use super::clock::parse_instant;
 use super::generate::slugify;
 use super::keys;
 use super::workato::model::{
-    AccessProfile, ApiKey, Collection, LegacyClient, Policy, StoredSecret, V2Client, WorkatoState,
-    Workspace,
+    AccessProfile, ApiKey, Collection, IdMap, LegacyClient, Policy, StoredSecret, V2Client,
+    WorkatoState, Workspace,
 };
 
 /// Read and load a fixture file.
@@ -132,8 +132,26 @@ fn number(state: &mut WorkatoState, wid: u64, u: Unnumbered) -> anyhow::Result<(
 }
 
 /// Insert `item` under its id, or park it for numbering; a repeated id is an error.
+/// A collection of objects by id: a plain map, or an [`IdMap`] that also keeps positions.
+trait ById<T> {
+    /// Insert; `Some` if the id was taken.
+    fn put(&mut self, id: u64, item: T) -> Option<T>;
+}
+
+impl<T> ById<T> for BTreeMap<u64, T> {
+    fn put(&mut self, id: u64, item: T) -> Option<T> {
+        self.insert(id, item)
+    }
+}
+
+impl<T> ById<T> for IdMap<T> {
+    fn put(&mut self, id: u64, item: T) -> Option<T> {
+        self.insert(id, item)
+    }
+}
+
 fn place<T>(
-    map: &mut BTreeMap<u64, T>,
+    map: &mut impl ById<T>,
     parked: &mut Vec<T>,
     id: Option<u64>,
     item: T,
@@ -141,7 +159,7 @@ fn place<T>(
 ) -> anyhow::Result<()> {
     match id {
         Some(id) => {
-            if map.insert(id, item).is_some() {
+            if map.put(id, item).is_some() {
                 bail!("{path}.id: duplicate id {id}");
             }
         }
@@ -259,7 +277,14 @@ impl Loader<'_> {
         for p in w.array("access_profiles")? {
             let pid = p.u64("id")?;
             let item = self.profile(&p, pid)?;
-            place(&mut ws.profiles, &mut u.profiles, pid, item, &p.path)?;
+            match pid {
+                // Through `insert_profile`, so the per-client index knows it.
+                Some(id) if ws.profiles.contains_key(&id) => {
+                    bail!("{}.id: duplicate id {id}", p.path)
+                }
+                Some(_) => ws.insert_profile(item),
+                None => u.profiles.push(item),
+            }
         }
 
         for c in w.array("v2_clients")? {

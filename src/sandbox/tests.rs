@@ -154,6 +154,36 @@ async fn wrappers_and_pagination() {
     }
     let profiles = t.get("/api/api_access_profiles?per_page=100").await;
     assert_eq!(profiles.body.as_array().unwrap().len(), 40);
+    // Small pages, read to the end, give the same profiles in the same order; so do the
+    // pages of one client's profiles.
+    let all = profiles.body.as_array().unwrap().clone();
+    let client = all[0]["api_client_id"].as_u64().unwrap();
+    for (filter, want) in [
+        (String::new(), all.clone()),
+        (
+            format!("&api_client_id={client}"),
+            all.iter()
+                .filter(|p| p["api_client_id"] == client)
+                .cloned()
+                .collect(),
+        ),
+    ] {
+        let mut paged = Vec::new();
+        for page in 1.. {
+            let r = t
+                .get(&format!(
+                    "/api/api_access_profiles?per_page=7&page={page}{filter}"
+                ))
+                .await;
+            let items = r.body.as_array().unwrap().clone();
+            let n = items.len();
+            paged.extend(items);
+            if n < 7 {
+                break;
+            }
+        }
+        assert_eq!(paged, want, "pages of 7 {filter}");
+    }
     assert!(profiles
         .body
         .as_array()

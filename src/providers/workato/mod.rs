@@ -13,7 +13,6 @@ use anyhow::{anyhow, Context, Result};
 use reqwest::Method;
 use secrecy::SecretString;
 use serde_json::{json, Value};
-use sha2::{Digest, Sha256};
 use std::sync::Arc;
 
 use crate::http::{Http, HttpError, RateBudget, Request};
@@ -182,6 +181,24 @@ impl WorkatoConn {
         self.http.send(self.budget(ws), &req).await
     }
 
+    /// A GET whose successful body is parsed by the caller.
+    async fn get_raw(
+        &self,
+        ws: &WsAddr,
+        url: String,
+        route: String,
+    ) -> Result<bytes::Bytes, HttpError> {
+        let req = Request {
+            method: Method::GET,
+            url,
+            route,
+            body: None,
+            auth: crate::http::Auth::Bearer(&self.token),
+            idempotent: true,
+        };
+        self.http.send_raw(self.budget(ws), &req).await
+    }
+
     /// Every item of a paginated list, each mapped as its page arrives (so no page of raw
     /// JSON outlives its parsing). Stops on a short page, or when a v2 `count` says so.
     ///
@@ -189,13 +206,13 @@ impl WorkatoConn {
     /// decide the pace, and reading ahead would only waste them. Unthrottled (a sandbox
     /// rehearsal), a few pages are read at once: v2 lists know their total after the first
     /// page; legacy lists may read up to `LIST_WINDOW - 1` pages past the end.
-    async fn list_map<T>(
+    async fn list_map<W: serde::de::DeserializeOwned, T>(
         &self,
         ws: &WsAddr,
         v2: bool,
         rest: &str,
         route_rest: &str,
-        mut map: impl FnMut(Value) -> Result<T>,
+        mut map: impl FnMut(W) -> Result<T>,
     ) -> Result<Vec<T>> {
         const LIST_WINDOW: u64 = 4;
         let window = if self.budget(ws).per_minute.is_none() {
@@ -219,10 +236,12 @@ impl WorkatoConn {
                 if done {
                     break; // read ahead past the end: nothing there
                 }
-                if let Some(t) = body.get("count").and_then(Value::as_u64) {
+                let page: wire::ListPage<W> = serde_json::from_slice(&body)
+                    .map_err(|e| anyhow!("GET {route}: unexpected list from Workato: {e}"))?;
+                if let Some(t) = page.count {
                     total = Some(t);
                 }
-                let items = wire::list_items(body).map_err(|e| anyhow!("GET {route}: {e}"))?;
+                let items = page.items;
                 let n = items.len();
                 seen += n as u64;
                 for item in items {
@@ -246,7 +265,7 @@ impl WorkatoConn {
         rest: &str,
         route_rest: &str,
         page: u64,
-    ) -> Result<(String, Value)> {
+    ) -> Result<(String, bytes::Bytes)> {
         let sep = if rest.contains('?') { '&' } else { '?' };
         let (url, route) = self.path(
             ws,
@@ -254,7 +273,7 @@ impl WorkatoConn {
             &format!("{rest}{sep}page={page}&per_page={PER_PAGE}"),
             route_rest,
         );
-        let body = self.call(ws, Method::GET, url, route.clone(), None).await?;
+        let body = self.get_raw(ws, url, route.clone()).await?;
         Ok((route, body))
     }
 }
@@ -345,15 +364,20 @@ impl WorkatoSource {
         let addr = WsAddr::for_workspace(ws);
         let collections = self
             .conn
-            .list_map(&addr, false, "api_collections", "api_collections", |item| {
-                let c: wire::Collection = parse("API collection", item)?;
-                Ok(Collection {
-                    workspace: ws.id.clone(),
-                    id: c.id,
-                    name: c.name,
-                    url: c.url,
-                })
-            })
+            .list_map(
+                &addr,
+                false,
+                "api_collections",
+                "api_collections",
+                |c: wire::Collection| {
+                    Ok(Collection {
+                        workspace: ws.id.clone(),
+                        id: c.id,
+                        name: c.name,
+                        url: c.url,
+                    })
+                },
+            )
             .await?;
         inv.collections.extend(collections);
         inv.legacy_clients.extend(clients);
@@ -367,18 +391,18 @@ impl WorkatoSource {
         let addr = WsAddr::for_workspace(ws);
         let mut digests = self
             .conn
-            .list_map(&addr, false, "api_clients", "api_clients", |item| {
-                let c: wire::LegacyClient = parse("legacy API client", item)?;
-                Ok(object_digest(
-                    "legacy_client",
-                    &LegacyClient {
-                        workspace: ws.id.clone(),
-                        id: c.id,
-                        name: c.name,
-                        project_id: c.project_id,
-                    },
-                ))
-            })
+            .list_map(
+                &addr,
+                false,
+                "api_clients",
+                "api_clients",
+                |c: wire::LegacyClient| {
+                    Ok(object_digest(
+                        "legacy_client",
+                        &legacy_client_from_wire(&ws.id, c),
+                    ))
+                },
+            )
             .await?;
         digests.extend(
             self.conn
@@ -387,8 +411,8 @@ impl WorkatoSource {
                     false,
                     "api_access_profiles",
                     "api_access_profiles",
-                    |item| {
-                        let p = profile_from_wire(&ws.id, parse("access profile", item)?);
+                    |p: wire::AccessProfile| {
+                        let p = profile_from_wire(&ws.id, p);
                         Ok(object_digest("profile", &p))
                     },
                 )
@@ -403,15 +427,13 @@ impl WorkatoSource {
         let addr = WsAddr::for_workspace(ws);
         let clients = self
             .conn
-            .list_map(&addr, false, "api_clients", "api_clients", |item| {
-                let c: wire::LegacyClient = parse("legacy API client", item)?;
-                Ok(LegacyClient {
-                    workspace: ws.id.clone(),
-                    id: c.id,
-                    name: c.name,
-                    project_id: c.project_id,
-                })
-            })
+            .list_map(
+                &addr,
+                false,
+                "api_clients",
+                "api_clients",
+                |c: wire::LegacyClient| Ok(legacy_client_from_wire(&ws.id, c)),
+            )
             .await?;
         let profiles = self
             .conn
@@ -420,10 +442,19 @@ impl WorkatoSource {
                 false,
                 "api_access_profiles",
                 "api_access_profiles",
-                |item| Ok(profile_from_wire(&ws.id, parse("access profile", item)?)),
+                |p: wire::AccessProfile| Ok(profile_from_wire(&ws.id, p)),
             )
             .await?;
         Ok((clients, profiles))
+    }
+}
+
+fn legacy_client_from_wire(ws: &str, c: wire::LegacyClient) -> LegacyClient {
+    LegacyClient {
+        workspace: ws.to_string(),
+        id: c.id,
+        name: c.name,
+        project_id: c.project_id,
     }
 }
 
@@ -455,34 +486,7 @@ fn profile_from_wire(ws: &str, p: wire::AccessProfile) -> Profile {
     }
 }
 
-/// The fingerprint of what the source held: legacy clients and profiles, order-independent.
-pub fn source_fingerprint(clients: &[LegacyClient], profiles: &[Profile]) -> String {
-    let digests = clients
-        .iter()
-        .map(|c| object_digest("legacy_client", c))
-        .chain(profiles.iter().map(|p| object_digest("profile", p)))
-        .collect();
-    combine_digests(digests)
-}
-
-/// One object's digest: its kind and its JSON. Computed page by page, so a stale-plan check
-/// of 100,000 profiles holds 32 bytes per object, not the objects.
-pub fn object_digest<T: serde::Serialize>(kind: &str, v: &T) -> [u8; 32] {
-    let mut h = Sha256::new();
-    h.update(kind.as_bytes());
-    h.update(b"\0");
-    h.update(serde_json::to_vec(v).unwrap_or_default());
-    h.finalize().into()
-}
-
-pub fn combine_digests(mut digests: Vec<[u8; 32]>) -> String {
-    digests.sort_unstable();
-    let mut h = Sha256::new();
-    for d in &digests {
-        h.update(d);
-    }
-    hex::encode(h.finalize())
-}
+pub use crate::model::{combine_digests, object_digest, source_fingerprint};
 
 /// A v2 client as read back.
 #[derive(Debug, Clone)]
@@ -547,28 +551,33 @@ impl WorkatoTarget {
     pub async fn list_clients(&self, ws: &WsAddr) -> Result<Vec<RemoteClient>> {
         let all = self
             .conn
-            .list_map(ws, true, "api_clients", "api_clients", |item| {
-                let c: wire::ApiClient = parse("API client", item)?;
-                if c.is_legacy {
-                    return Ok(None);
-                }
-                Ok(Some(RemoteClient {
-                    id: c.id,
-                    name: c.name,
-                    description: c.description.unwrap_or_default(),
-                    auth_type: c.auth_type,
-                    collection_ids: c
-                        .api_collections
-                        .map(|v| v.into_iter().map(|x| x.id).collect()),
-                    policy_id: c.api_policies.map(|v| v.first().map(|x| x.id)),
-                    jwt_method: c.jwt_method,
-                    oidc_issuer: c.oidc_issuer,
-                    oidc_jwks_uri: c.oidc_jwks_uri,
-                    access_profile_claim: c.access_profile_claim,
-                    required_claims: c.required_claims,
-                    allowed_issuers: c.allowed_issuers,
-                }))
-            })
+            .list_map(
+                ws,
+                true,
+                "api_clients",
+                "api_clients",
+                |c: wire::ApiClient| {
+                    if c.is_legacy {
+                        return Ok(None);
+                    }
+                    Ok(Some(RemoteClient {
+                        id: c.id,
+                        name: c.name,
+                        description: c.description.unwrap_or_default(),
+                        auth_type: c.auth_type,
+                        collection_ids: c
+                            .api_collections
+                            .map(|v| v.into_iter().map(|x| x.id).collect()),
+                        policy_id: c.api_policies.map(|v| v.first().map(|x| x.id)),
+                        jwt_method: c.jwt_method,
+                        oidc_issuer: c.oidc_issuer,
+                        oidc_jwks_uri: c.oidc_jwks_uri,
+                        access_profile_claim: c.access_profile_claim,
+                        required_claims: c.required_claims,
+                        allowed_issuers: c.allowed_issuers,
+                    }))
+                },
+            )
             .await?;
         let out: Vec<RemoteClient> = all.into_iter().flatten().collect();
         Ok(out)
@@ -638,8 +647,7 @@ impl WorkatoTarget {
                 true,
                 &rest,
                 "api_clients/:api_client_id/api_keys",
-                |item| {
-                    let k: wire::ApiKey = parse("API key", item)?;
+                |k: wire::ApiKey| {
                     Ok(RemoteKey {
                         id: k.id,
                         name: k.name,

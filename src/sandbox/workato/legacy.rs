@@ -22,7 +22,7 @@ pub fn list_clients(w: &mut WorkatoState, ctx: &Ctx, input: &Input) -> ApiResult
     let ws = ws(w, ctx.workspace_id(w)?)?;
     let page = Page::from_query(&input.query)?;
     let items: Vec<Value> = page
-        .window(ws.legacy_clients.values())
+        .of_map(&ws.legacy_clients)
         .map(LegacyClient::wire)
         .collect();
     Ok(ctx.legacy_wrap(Value::Array(items)))
@@ -62,14 +62,13 @@ pub fn list_profiles(w: &mut WorkatoState, ctx: &Ctx, input: &Input) -> ApiResul
                 .map_err(|_| ApiError::invalid("api_client_id", "is not a number"))?,
         ),
     };
-    let items: Vec<Value> = page
-        .window(
-            ws.profiles
-                .values()
-                .filter(|p| filter.is_none() || filter == Some(p.api_client_id)),
-        )
-        .map(AccessProfile::wire)
-        .collect();
+    let items: Vec<Value> = match filter {
+        None => page.of_map(&ws.profiles).map(AccessProfile::wire).collect(),
+        Some(client) => page
+            .window(ws.profiles_of(client))
+            .map(AccessProfile::wire)
+            .collect(),
+    };
     Ok(ctx.legacy_wrap(Value::Array(items)))
 }
 

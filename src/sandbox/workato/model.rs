@@ -183,6 +183,67 @@ pub enum Credential {
     Profile(u64),
 }
 
+/// A map by id that also knows each id's position, so that page `k` of a list is found
+/// without walking the `(k-1) × per_page` entries before it (legacy lists page by offset;
+/// reading 1,000 pages of 100,000 profiles would otherwise be quadratic). Reads go through
+/// `Deref` to the map; writes go through `insert`/`get_mut`, which keep the order.
+#[derive(Debug, Clone)]
+pub struct IdMap<T> {
+    map: BTreeMap<u64, T>,
+    /// The map's keys, ascending.
+    order: Vec<u64>,
+}
+
+impl<T> Default for IdMap<T> {
+    fn default() -> Self {
+        Self {
+            map: BTreeMap::new(),
+            order: Vec::new(),
+        }
+    }
+}
+
+impl<T> std::ops::Deref for IdMap<T> {
+    type Target = BTreeMap<u64, T>;
+    fn deref(&self) -> &BTreeMap<u64, T> {
+        &self.map
+    }
+}
+
+impl<T> IdMap<T> {
+    pub fn insert(&mut self, id: u64, value: T) -> Option<T> {
+        let old = self.map.insert(id, value);
+        if old.is_none() {
+            // New ids are almost always the largest: push; otherwise keep the order.
+            match self.order.last() {
+                Some(last) if *last > id => {
+                    let at = self.order.partition_point(|k| *k < id);
+                    self.order.insert(at, id);
+                }
+                _ => self.order.push(id),
+            }
+        }
+        old
+    }
+
+    pub fn get_mut(&mut self, id: &u64) -> Option<&mut T> {
+        self.map.get_mut(id)
+    }
+
+    pub fn values_mut(&mut self) -> impl Iterator<Item = &mut T> {
+        self.map.values_mut()
+    }
+
+    /// The values from position `start` on, in id order.
+    pub fn values_from(&self, start: usize) -> impl Iterator<Item = &T> {
+        self.order
+            .get(start..)
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|id| self.map.get(id))
+    }
+}
+
 /// One workspace (admin or Embedded customer).
 #[derive(Debug, Clone)]
 pub struct Workspace {
@@ -195,8 +256,8 @@ pub struct Workspace {
     pub updated_at: DateTime<Utc>,
     pub collections: BTreeMap<u64, Collection>,
     pub policies: BTreeMap<u64, Policy>,
-    pub legacy_clients: BTreeMap<u64, LegacyClient>,
-    pub profiles: BTreeMap<u64, AccessProfile>,
+    pub legacy_clients: IdMap<LegacyClient>,
+    pub profiles: IdMap<AccessProfile>,
     pub v2_clients: BTreeMap<u64, V2Client>,
     pub keys: BTreeMap<u64, ApiKey>,
     /// client id → its key ids, and legacy client id → its profile ids: per-client lookups
@@ -457,8 +518,8 @@ impl Workspace {
             updated_at: now,
             collections: BTreeMap::new(),
             policies: BTreeMap::new(),
-            legacy_clients: BTreeMap::new(),
-            profiles: BTreeMap::new(),
+            legacy_clients: IdMap::default(),
+            profiles: IdMap::default(),
             v2_clients: BTreeMap::new(),
             keys: BTreeMap::new(),
             key_index: BTreeMap::new(),
@@ -672,5 +733,24 @@ mod tests {
             sha256_hex("abc"),
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
         );
+    }
+
+    #[test]
+    fn id_map_pages_by_position_in_id_order() {
+        let mut m = IdMap::default();
+        for id in [5, 9, 2, 7, 1] {
+            assert!(m.insert(id, id * 10).is_none());
+        }
+        assert_eq!(
+            m.insert(7, 71),
+            Some(70),
+            "a second insert replaces, order kept"
+        );
+        let all: Vec<u64> = m.values_from(0).copied().collect();
+        assert_eq!(all, vec![10, 20, 50, 71, 90]);
+        assert_eq!(all, m.values().copied().collect::<Vec<_>>());
+        assert_eq!(m.values_from(3).copied().collect::<Vec<_>>(), vec![71, 90]);
+        assert_eq!(m.values_from(5).count(), 0);
+        assert_eq!(m.values_from(99).count(), 0);
     }
 }

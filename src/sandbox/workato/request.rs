@@ -332,6 +332,17 @@ impl Page {
             .take(self.per_page as usize)
     }
 
+    /// This page of an [`IdMap`](super::model::IdMap), found by position (no walk from the
+    /// first entry).
+    pub fn of_map<'a, T>(
+        &self,
+        map: &'a super::model::IdMap<T>,
+    ) -> impl Iterator<Item = &'a T> + 'a {
+        let start = (self.page - 1).saturating_mul(self.per_page);
+        map.values_from(usize::try_from(start).unwrap_or(usize::MAX))
+            .take(self.per_page as usize)
+    }
+
     /// The items of this page.
     pub fn slice<T: Clone>(&self, items: &[T]) -> Vec<T> {
         let start = (self.page - 1).saturating_mul(self.per_page);
