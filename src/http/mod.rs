@@ -16,9 +16,6 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Pace at this share of the documented limit: requests leave evenly spaced, but they reach
-/// the vendor with jitter, and a rolling-window limiter counts arrivals.
-const PACING_MARGIN: f64 = 0.98;
 /// Statuses that are retried for every request: the vendor did not apply it.
 pub const RETRY_ALWAYS: &[u16] = &[429, 503];
 /// Statuses retried only for reads (and idempotent writes): a gateway error on a create may
@@ -50,12 +47,15 @@ impl RateBudget {
             (Some(s), None) => Some(s),
             (None, m) => m,
         };
+        // A rehearsal keeps the vendor's count per window and shortens the window (60/scale s).
+        let window_secs = 60.0 / if scale > 0.0 { scale } else { 1.0 };
         let limiter = per_minute.map(|rpm| {
-            let period = Duration::from_secs_f64(60.0 / (rpm * PACING_MARGIN));
+            let pace = Pace::for_window(rpm * window_secs / 60.0);
+            let period = Duration::from_secs_f64(window_secs / pace.per_window);
             RateLimiter::direct(
                 Quota::with_period(period.max(Duration::from_nanos(1)))
                     .expect("positive period")
-                    .allow_burst(NonZeroU32::MIN),
+                    .allow_burst(NonZeroU32::new(pace.burst).unwrap_or(NonZeroU32::MIN)),
             )
         });
         RateBudget {
@@ -69,6 +69,47 @@ impl RateBudget {
         if let Some(l) = &self.limiter {
             l.until_ready().await;
         }
+    }
+}
+
+/// How requests are paced against a limit of `limit` requests per window (the vendors count
+/// arrivals in a rolling minute).
+///
+/// Requests leave evenly spaced, at most `limit - slack` in any window, `slack` =
+/// max(1, limit/200): they reach the vendor with jitter, and the slack keeps a request that
+/// arrives a little early from being the one too many. A burst of `slack` lets a request that
+/// woke late (timers have millisecond granularity) be followed at once, so lateness does not
+/// add up into unused budget. With a burst of `b` and `n` requests per window, a paced
+/// sequence puts at most `b + ⌊n⌋` requests into any window; `n = limit − 2·slack + 0.99`
+/// makes that `limit − slack`. Embedded's 1,000/min is paced at 990.99/min with a burst of 5,
+/// the Developer API's 60/min at 58.99/min, one at a time.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Pace {
+    per_window: f64,
+    burst: u32,
+}
+
+impl Pace {
+    fn for_window(limit: f64) -> Pace {
+        let slack = (limit / 200.0).floor().max(1.0);
+        let per_window = limit - 2.0 * slack + 0.99;
+        if per_window >= limit * 0.9 {
+            return Pace {
+                per_window,
+                burst: slack as u32,
+            };
+        }
+        // Small limits (a user's --max-rate of a few per minute): one below, one at a time.
+        Pace {
+            per_window: (limit - 1.01).max(limit * 0.5),
+            burst: 1,
+        }
+    }
+
+    /// The most requests a paced sequence can put into one window.
+    #[cfg(test)]
+    fn most_per_window(&self) -> u32 {
+        self.burst + self.per_window.floor() as u32
     }
 }
 
@@ -267,6 +308,7 @@ impl HttpClient {
 
     async fn send_once(&self, req: &Request<'_>) -> Result<bytes::Bytes, HttpError> {
         self.requests.fetch_add(1, Ordering::Relaxed);
+        tracing::trace!(method = %req.method, route = %req.route, "request");
         {
             let mut t = self.timeline.lock().unwrap_or_else(|p| p.into_inner());
             *t.entry(chrono::Utc::now().timestamp()).or_default() += 1;
@@ -291,6 +333,7 @@ impl HttpClient {
         })?;
         self.note_date(resp.headers());
         let status = resp.status();
+        tracing::trace!(method = %req.method, route = %req.route, status = status.as_u16(), "response");
         let retry_after = resp
             .headers()
             .get(reqwest::header::RETRY_AFTER)
@@ -446,6 +489,26 @@ pub type Http = Arc<HttpClient>;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pacing_leaves_slack_in_every_window_and_little_unused() {
+        for limit in [1u32, 2, 5, 10, 60, 100, 400, 1000, 5000] {
+            let pace = Pace::for_window(f64::from(limit));
+            let most = pace.most_per_window();
+            if limit >= 5 {
+                assert!(most < limit, "limit {limit}: up to {most} in a window");
+            } else {
+                assert!(most <= limit, "limit {limit}: up to {most} in a window");
+            }
+            if limit >= 60 {
+                let used = pace.per_window / f64::from(limit);
+                assert!(used > 0.98, "limit {limit}: paced at {used}");
+            }
+        }
+        let embedded = Pace::for_window(1000.0);
+        assert_eq!((embedded.burst, embedded.most_per_window()), (5, 995));
+        assert_eq!(Pace::for_window(60.0).most_per_window(), 59);
+    }
 
     fn status(code: u16) -> HttpError {
         HttpError::Status {
