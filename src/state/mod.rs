@@ -870,3 +870,38 @@ fn to_json<T: Serialize>(v: &T) -> Result<String> {
 fn from_json<T: DeserializeOwned>(s: &str) -> Result<T> {
     serde_json::from_str(s).context("the state DB holds a record this version cannot read")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn damage_is_named_whichever_way_it_arrives() {
+        let path = Path::new("/tmp/ks.db");
+        let corrupt = rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CORRUPT),
+            Some("database disk image is malformed".into()),
+        );
+        let coded = name_damage(
+            path,
+            anyhow::Error::from(corrupt).context("reading the plan"),
+        );
+        let text = name_damage(
+            path,
+            anyhow::anyhow!("cannot write the journal: database disk image is malformed"),
+        );
+        for err in [coded, text] {
+            let msg = err.to_string();
+            assert!(
+                msg.starts_with("state file /tmp/ks.db: is damaged (database disk image"),
+                "{msg}"
+            );
+            assert!(matches!(
+                err.downcast_ref::<KeyshiftError>(),
+                Some(KeyshiftError::State(_))
+            ));
+        }
+        let other = name_damage(path, anyhow::anyhow!("GET /api/api_clients: HTTP 500"));
+        assert_eq!(other.to_string(), "GET /api/api_clients: HTTP 500");
+    }
+}
