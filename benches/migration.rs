@@ -63,8 +63,8 @@ impl Sandbox {
             .unwrap();
     }
 
-    /// Requests the vendor saw since the last reset (all statuses).
-    fn requests(&self) -> (u64, u64) {
+    /// Requests each vendor saw since the last reset (all statuses), and the 429s among them.
+    fn requests(&self) -> (BTreeMap<String, u64>, u64) {
         let v: Value = self
             .http
             .get(format!("{}/_sandbox/stats", self.url))
@@ -72,19 +72,21 @@ impl Sandbox {
             .unwrap()
             .json()
             .unwrap();
-        let mut total = 0;
+        let mut by_vendor = BTreeMap::new();
         let mut throttled = 0;
         for r in v["requests"].as_array().unwrap() {
             if r["vendor"] == "workato-apim" {
                 continue;
             }
             let n = r["count"].as_u64().unwrap();
-            total += n;
+            *by_vendor
+                .entry(r["vendor"].as_str().unwrap().to_string())
+                .or_default() += n;
             if r["status"] == 429 {
                 throttled += n;
             }
         }
-        (total, throttled)
+        (by_vendor, throttled)
     }
 
     fn state(&self) -> Value {
@@ -153,11 +155,53 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
-/// The fewest requests the job needs (contract §10): list pages to export, the same legacy
-/// pages again for the stale check, one v2 list page per workspace, one create per client and
-/// key, then one v2 list page per workspace and one key page per client to verify.
-fn minimum(state: &Value, embedded: bool, clients: u64, keys: u64) -> BTreeMap<&'static str, u64> {
+/// What a scenario migrates to.
+#[derive(Clone, Copy, PartialEq)]
+enum Target {
+    /// Workato v2 clients and keys, Developer API.
+    Developer,
+    /// Workato v2 clients and keys, Embedded API (`managed_users`).
+    Embedded,
+    /// Descope access keys, from the Workato Developer API.
+    Descope,
+}
+
+impl Target {
+    fn export_args(self) -> Vec<String> {
+        match self {
+            Target::Developer => vec!["--api".into(), "developer".into()],
+            Target::Embedded => vec!["--api".into(), "embedded".into()],
+            Target::Descope => vec![
+                "--mapping".into(),
+                concat!(
+                    env!("CARGO_MANIFEST_DIR"),
+                    "/mappings/workato-legacy-to-descope.toml"
+                )
+                .into(),
+            ],
+        }
+    }
+
+    /// The documented limit per minute of each vendor scope the run uses (the sandbox's
+    /// `/_sandbox/stats` vendor names).
+    fn limit(self, vendor: &str) -> f64 {
+        match (self, vendor) {
+            (Target::Embedded, "workato") => 1000.0,
+            (_, "workato") => 60.0,
+            (_, "descope") => 100.0,
+            (_, other) => panic!("no limit known for {other}"),
+        }
+    }
+}
+
+/// The fewest requests the job needs (contract §10). Workato v2: list pages to export, the
+/// same legacy pages again for the stale check, one v2 list page per workspace, one create per
+/// client and key, then one v2 list page per workspace and one key page per client to verify.
+/// Descope: the same export and stale check, one search for keys already there, one create per
+/// key and one deactivation per inactive key, then one search to verify.
+fn minimum(state: &Value, target: Target, clients: u64, keys: u64) -> BTreeMap<&'static str, u64> {
     let pages = |n: usize| (n / 100 + 1) as u64; // legacy lists end on a short page
+    let embedded = target == Target::Embedded;
     let mut export = 0;
     let mut stale = 0;
     let mut v1 = 0;
@@ -181,8 +225,20 @@ fn minimum(state: &Value, embedded: bool, clients: u64, keys: u64) -> BTreeMap<&
     let mut m = BTreeMap::new();
     m.insert("export", export);
     m.insert("plan", 0);
-    m.insert("apply", stale + v1 + clients + keys);
-    m.insert("verify", v1 + clients);
+    if target == Target::Descope {
+        let ours: Vec<&Value> = state["descope"]["access_keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|k| k["customAttributes"]["migrationSourceId"].is_string())
+            .collect();
+        let inactive = ours.iter().filter(|k| k["status"] == "inactive").count();
+        m.insert("apply", stale + 1 + (ours.len() + inactive) as u64);
+        m.insert("verify", 1);
+    } else {
+        m.insert("apply", stale + v1 + clients + keys);
+        m.insert("verify", v1 + clients);
+    }
     m
 }
 
@@ -194,37 +250,52 @@ struct Phases {
     apply_budget_secs: f64,
 }
 
-fn keyshift_run(args: &[&str], embedded: bool) -> Phases {
+fn keyshift_run(args: &[&str], target: Target) -> Phases {
     let sandbox = Sandbox::start(args);
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("ks.db");
     let mut requests = BTreeMap::new();
     let mut secs = BTreeMap::new();
     let mut throttled = 0;
-    let api = if embedded { "embedded" } else { "developer" };
+    let mut apply_by_vendor = BTreeMap::new();
+    let export: Vec<String> = std::iter::once("export".to_string())
+        .chain(target.export_args())
+        .collect();
     for (phase, cmd) in [
-        ("export", vec!["export", "--api", api]),
+        ("export", export.iter().map(String::as_str).collect()),
         ("plan", vec!["plan"]),
         ("apply", vec!["apply", "--yes"]),
         ("verify", vec!["verify"]),
     ] {
         sandbox.reset_stats();
         let ran = keyshift(&sandbox, &state, &cmd);
-        let (n, t) = sandbox.requests();
-        requests.insert(phase, n);
+        let (by_vendor, t) = sandbox.requests();
+        requests.insert(phase, by_vendor.values().sum());
         secs.insert(phase, ran.secs);
         throttled += t;
+        if phase == "apply" {
+            apply_by_vendor = by_vendor;
+        }
     }
     let report: Value =
         serde_json::from_str(&keyshift(&sandbox, &state, &["report", "--format", "json"]).stdout)
             .unwrap();
-    let clients = report["summary"]["planned_clients"].as_u64().unwrap();
-    let keys = report["summary"]["planned_keys"].as_u64().unwrap();
-    let minimum = minimum(&sandbox.state(), embedded, clients, keys);
+    let planned = |k: &str| report["summary"][k].as_u64().unwrap_or(0);
+    let minimum = minimum(
+        &sandbox.state(),
+        target,
+        planned("planned_clients"),
+        planned("planned_keys"),
+    );
     let scale: f64 = sandbox.var("KEYSHIFT_RATE_SCALE").parse().unwrap();
-    let limit = if embedded { 1000.0 } else { 60.0 } * scale;
+    // Each vendor scope has its own budget; the stale check's reads come before the writes,
+    // so the ideal is the sum of each scope's requests ÷ its limit.
+    let apply_budget_secs = apply_by_vendor
+        .iter()
+        .map(|(vendor, n)| *n as f64 / (target.limit(vendor) * scale) * 60.0)
+        .sum();
     Phases {
-        apply_budget_secs: requests["apply"] as f64 / limit * 60.0,
+        apply_budget_secs,
         requests,
         throttled,
         secs,
@@ -324,7 +395,7 @@ fn baseline(args: &[&str]) -> (u64, f64) {
         }
     }
     let secs = started.elapsed().as_secs_f64();
-    (sandbox.requests().0, secs)
+    (sandbox.requests().0.values().sum(), secs)
 }
 
 /// Local cost, the sandbox unthrottled: export + plan time, apply rate, peak RSS.
@@ -360,16 +431,19 @@ fn main() {
     // `cargo bench` passes --bench; nothing to parse.
     let quick = std::env::var("KS_BENCH_QUICK").is_ok();
     // `KS_BENCH_ONLY=local` runs only the local-cost part.
-    let only_local = std::env::var("KS_BENCH_ONLY").is_ok_and(|v| v == "local");
+    // `KS_BENCH_ONLY=economy` only request economy and budget use (1 + 2).
+    let only = std::env::var("KS_BENCH_ONLY").unwrap_or_default();
+    let only_local = only == "local";
+    let only_economy = only == "economy";
     let runs = if quick { 1 } else { 3 };
     let mut md = String::from("# keyshift benchmark run\n\n");
 
     // 1 + 2: request economy and budget use, Developer and Embedded, at 20× the real limits.
-    let scenarios: &[(&str, Vec<&str>, bool)] = &[
+    let scenarios: &[(&str, Vec<&str>, Target)] = &[
         (
             "Developer, 300 profiles",
             vec!["--seed", "3", "--profiles", "300", "--rate-scale", "20"],
-            false,
+            Target::Developer,
         ),
         (
             "Embedded, 10 workspaces, 1,500 profiles",
@@ -383,14 +457,19 @@ fn main() {
                 "--rate-scale",
                 "5",
             ],
-            true,
+            Target::Embedded,
+        ),
+        (
+            "Workato → Descope, 300 profiles",
+            vec!["--seed", "3", "--profiles", "300", "--rate-scale", "20"],
+            Target::Descope,
         ),
     ];
     if !only_local {
         md.push_str("## Request economy and budget use\n\n| scenario | phase | requests (median) | minimum | over minimum |\n|---|---|---:|---:|---:|\n");
         let mut budget_rows = String::new();
-        for (name, args, embedded) in scenarios {
-            let all: Vec<Phases> = (0..runs).map(|_| keyshift_run(args, *embedded)).collect();
+        for (name, args, target) in scenarios {
+            let all: Vec<Phases> = (0..runs).map(|_| keyshift_run(args, *target)).collect();
             for phase in ["export", "plan", "apply", "verify"] {
                 let req = median(all.iter().map(|p| p.requests[phase] as f64).collect());
                 let min = all[0].minimum[phase] as f64;
@@ -415,10 +494,13 @@ fn main() {
         }
         md.push_str("\n### Budget use (apply)\n\n| scenario | wall time (median) | requests ÷ limit | difference | 429 responses |\n|---|---:|---:|---:|---:|\n");
         md.push_str(&budget_rows);
-
+    }
+    if !only_local && !only_economy {
         // 3: the naive baseline against an identical sandbox, same limits.
         let args = ["--seed", "3", "--profiles", "300", "--rate-scale", "20"];
-        let ks: Vec<Phases> = (0..runs).map(|_| keyshift_run(&args, false)).collect();
+        let ks: Vec<Phases> = (0..runs)
+            .map(|_| keyshift_run(&args, Target::Developer))
+            .collect();
         let ks_req = median(
             ks.iter()
                 .map(|p| p.requests.values().sum::<u64>() as f64)
@@ -439,7 +521,9 @@ fn main() {
     }
 
     // 4 + 5: local cost and the scale curve.
-    let sizes: &[u32] = if quick {
+    let sizes: &[u32] = if only_economy {
+        &[]
+    } else if quick {
         &[1_000, 10_000]
     } else {
         &[1_000, 10_000, 100_000]
