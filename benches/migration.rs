@@ -398,33 +398,53 @@ fn baseline(args: &[&str]) -> (u64, f64) {
     (sandbox.requests().0.values().sum(), secs)
 }
 
-/// Local cost, the sandbox unthrottled: export + plan time, apply rate, peak RSS.
-fn local_cost(profiles: u32) -> (f64, f64, f64, i64, u64) {
+/// Local cost, the sandbox unthrottled: each command's wall time and peak RSS, and the keys
+/// apply created.
+struct Local {
+    /// `(command, seconds, peak RSS in kB)`, in pipeline order.
+    commands: Vec<(&'static str, f64, i64)>,
+    keys: u64,
+}
+
+impl Local {
+    fn secs(&self, command: &str) -> f64 {
+        self.commands.iter().find(|c| c.0 == command).unwrap().1
+    }
+
+    fn peak_rss_kb(&self) -> i64 {
+        self.commands.iter().map(|c| c.2).max().unwrap()
+    }
+}
+
+fn local_cost(profiles: u32) -> Local {
     let n = profiles.to_string();
     let sandbox = Sandbox::start(&["--seed", "9", "--profiles", &n, "--rate-scale", "0"]);
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("ks.db");
-    let export = keyshift(&sandbox, &state, &["export"]);
-    let plan = keyshift(&sandbox, &state, &["plan"]);
-    let apply = keyshift(&sandbox, &state, &["apply", "--yes", "--concurrency", "64"]);
-    let keys: u64 = apply
-        .stdout
-        .split(" v2 API clients and ")
-        .nth(1)
-        .unwrap()
-        .split(' ')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
-    let rss = export.max_rss_kb.max(plan.max_rss_kb).max(apply.max_rss_kb);
-    (
-        export.secs + plan.secs,
-        apply.secs,
-        keys as f64 / apply.secs,
-        rss,
-        keys,
-    )
+    let mut commands = Vec::new();
+    let mut keys = 0;
+    for (name, args) in [
+        ("export", &["export"][..]),
+        ("plan", &["plan"]),
+        ("apply", &["apply", "--yes", "--concurrency", "64"]),
+        ("verify", &["verify"]),
+    ] {
+        let ran = keyshift(&sandbox, &state, args);
+        if name == "apply" {
+            keys = ran
+                .stdout
+                .split(" v2 API clients and ")
+                .nth(1)
+                .unwrap()
+                .split(' ')
+                .next()
+                .unwrap()
+                .parse()
+                .unwrap();
+        }
+        commands.push((name, ran.secs, ran.max_rss_kb));
+    }
+    Local { commands, keys }
 }
 
 fn main() {
@@ -529,13 +549,21 @@ fn main() {
         &[1_000, 10_000, 100_000]
     };
     md.push_str("\n## Local cost, sandbox unthrottled (medians)\n\n| profiles | export + plan | apply | keys/s | peak RSS | µs per profile (export+plan) | RSS per profile |\n|---:|---:|---:|---:|---:|---:|---:|\n");
+    let mut per_command = String::new();
     for &n in sizes {
-        let r = if n >= 100_000 { 1 } else { runs };
-        let res: Vec<_> = (0..r).map(|_| local_cost(n)).collect();
-        let ep = median(res.iter().map(|x| x.0).collect());
-        let ap = median(res.iter().map(|x| x.1).collect());
-        let kps = median(res.iter().map(|x| x.2).collect());
-        let rss = median(res.iter().map(|x| x.3 as f64).collect());
+        let res: Vec<Local> = (0..runs).map(|_| local_cost(n)).collect();
+        let ep = median(
+            res.iter()
+                .map(|x| x.secs("export") + x.secs("plan"))
+                .collect(),
+        );
+        let ap = median(res.iter().map(|x| x.secs("apply")).collect());
+        let kps = median(
+            res.iter()
+                .map(|x| x.keys as f64 / x.secs("apply"))
+                .collect(),
+        );
+        let rss = median(res.iter().map(|x| x.peak_rss_kb() as f64).collect());
         md.push_str(&format!(
             "| {n} | {ep:.2} s | {ap:.2} s | {kps:.0} | {:.0} MB | {:.1} | {:.2} kB |\n",
             rss / 1024.0,
@@ -543,7 +571,19 @@ fn main() {
             rss / n as f64
         ));
         println!("{n:7} profiles: export+plan {ep:.2}s, apply {ap:.2}s ({kps:.0} keys/s), peak RSS {:.0} MB", rss / 1024.0);
+        per_command = format!(
+            "\n### Per command, {n} profiles (medians)\n\n| command | wall time | peak RSS |\n|---|---:|---:|\n"
+        );
+        for (i, (name, _, _)) in res[0].commands.iter().enumerate() {
+            let secs = median(res.iter().map(|x| x.commands[i].1).collect());
+            let kb = median(res.iter().map(|x| x.commands[i].2 as f64).collect());
+            per_command.push_str(&format!(
+                "| {name} | {secs:.2} s | {:.0} MB |\n",
+                kb / 1024.0
+            ));
+        }
     }
+    md.push_str(&per_command);
     let out = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/benchmarks.md");
     std::fs::write(&out, md).unwrap();
     println!("written to {}", out.display());
