@@ -904,4 +904,51 @@ mod tests {
         let other = name_damage(path, anyhow::anyhow!("GET /api/api_clients: HTTP 500"));
         assert_eq!(other.to_string(), "GET /api/api_clients: HTTP 500");
     }
+
+    #[test]
+    fn saving_the_inventory_fingerprints_what_it_stored() {
+        use crate::model::{AuthType, LegacyClient, Profile};
+        let dir = tempfile::tempdir().unwrap();
+        let db = StateDb::open(&dir.path().join("ks.db"), true).unwrap();
+        let profile = |id: i64, name: &str| Profile {
+            workspace: "1".into(),
+            id,
+            name: name.into(),
+            legacy_client_id: 7,
+            collection_ids: vec![3, 4],
+            active: id % 2 == 0,
+            auth_type: AuthType::parse("token"),
+            jwt_method: None,
+            jwt_public_key: None,
+            oidc_issuer: None,
+            oidc_jwks_uri: None,
+            access_profile_claim: None,
+            required_claims: vec![],
+            allowed_issuers: vec![],
+            ip_allow_list: vec!["10.0.0.0/8".into()],
+            policy_id: Some(2),
+            oauth_client_id: None,
+        };
+        let inv = Inventory {
+            legacy_clients: vec![LegacyClient {
+                workspace: "1".into(),
+                id: 7,
+                name: "Portal \"EU\"".into(),
+                project_id: None,
+            }],
+            profiles: vec![profile(10, "Ünïcode · one"), profile(11, "two")],
+            ..Inventory::default()
+        };
+        let saved = db.save_inventory(&inv).unwrap();
+        assert_eq!(
+            saved,
+            crate::model::source_fingerprint(&inv.legacy_clients, &inv.profiles)
+        );
+        let loaded = db.load_inventory().unwrap();
+        assert_eq!(loaded.profiles, inv.profiles);
+        assert_eq!(
+            crate::model::source_fingerprint(&loaded.legacy_clients, &loaded.profiles),
+            saved
+        );
+    }
 }
