@@ -115,6 +115,30 @@ impl Profile {
     pub fn marker(&self, vendor: &str) -> String {
         format!("keyshift:{vendor}:{}:profile:{}", self.workspace, self.id)
     }
+
+    /// An active token profile in workspace 1 with one collection, for unit tests.
+    #[cfg(test)]
+    pub fn for_test(id: i64, client: i64, name: &str) -> Profile {
+        Profile {
+            workspace: "1".into(),
+            id,
+            name: name.into(),
+            legacy_client_id: client,
+            collection_ids: vec![10],
+            active: true,
+            auth_type: AuthType::Token,
+            jwt_method: None,
+            jwt_public_key: None,
+            oidc_issuer: None,
+            oidc_jwks_uri: None,
+            access_profile_claim: None,
+            required_claims: vec![],
+            allowed_issuers: vec![],
+            ip_allow_list: vec![],
+            policy_id: None,
+            oauth_client_id: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]

@@ -907,27 +907,14 @@ mod tests {
 
     #[test]
     fn saving_the_inventory_fingerprints_what_it_stored() {
-        use crate::model::{AuthType, LegacyClient, Profile};
+        use crate::model::{LegacyClient, Profile};
         let dir = tempfile::tempdir().unwrap();
         let db = StateDb::open(&dir.path().join("ks.db"), true).unwrap();
         let profile = |id: i64, name: &str| Profile {
-            workspace: "1".into(),
-            id,
-            name: name.into(),
-            legacy_client_id: 7,
-            collection_ids: vec![3, 4],
             active: id % 2 == 0,
-            auth_type: AuthType::parse("token"),
-            jwt_method: None,
-            jwt_public_key: None,
-            oidc_issuer: None,
-            oidc_jwks_uri: None,
-            access_profile_claim: None,
-            required_claims: vec![],
-            allowed_issuers: vec![],
             ip_allow_list: vec!["10.0.0.0/8".into()],
             policy_id: Some(2),
-            oauth_client_id: None,
+            ..Profile::for_test(id, 7, name)
         };
         let inv = Inventory {
             legacy_clients: vec![LegacyClient {
