@@ -131,7 +131,6 @@ fn number(state: &mut WorkatoState, wid: u64, u: Unnumbered) -> anyhow::Result<(
     Ok(())
 }
 
-/// Insert `item` under its id, or park it for numbering; a repeated id is an error.
 /// A collection of objects by id: a plain map, or an [`IdMap`] that also keeps positions.
 trait ById<T> {
     /// Insert; `Some` if the id was taken.
@@ -150,6 +149,7 @@ impl<T> ById<T> for IdMap<T> {
     }
 }
 
+/// Insert `item` under its id, or park it for numbering; a repeated id is an error.
 fn place<T>(
     map: &mut impl ById<T>,
     parked: &mut Vec<T>,

@@ -161,6 +161,24 @@ impl WorkatoConn {
         )
     }
 
+    fn request<'a>(
+        &'a self,
+        method: Method,
+        url: String,
+        route: String,
+        body: Option<&'a Value>,
+    ) -> Request<'a> {
+        let idempotent = method == Method::GET || method == Method::PUT || method == Method::DELETE;
+        Request {
+            method,
+            url,
+            route,
+            body,
+            auth: crate::http::Auth::Bearer(&self.token),
+            idempotent,
+        }
+    }
+
     async fn call(
         &self,
         ws: &WsAddr,
@@ -169,15 +187,7 @@ impl WorkatoConn {
         route: String,
         body: Option<&Value>,
     ) -> Result<Value, HttpError> {
-        let idempotent = method == Method::GET || method == Method::PUT || method == Method::DELETE;
-        let req = Request {
-            method,
-            url,
-            route,
-            body,
-            auth: crate::http::Auth::Bearer(&self.token),
-            idempotent,
-        };
+        let req = self.request(method, url, route, body);
         self.http.send(self.budget(ws), &req).await
     }
 
@@ -188,14 +198,7 @@ impl WorkatoConn {
         url: String,
         route: String,
     ) -> Result<bytes::Bytes, HttpError> {
-        let req = Request {
-            method: Method::GET,
-            url,
-            route,
-            body: None,
-            auth: crate::http::Auth::Bearer(&self.token),
-            idempotent: true,
-        };
+        let req = self.request(Method::GET, url, route, None);
         self.http.send_raw(self.budget(ws), &req).await
     }
 
