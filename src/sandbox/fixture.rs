@@ -19,9 +19,9 @@ use std::path::Path;
 
 use anyhow::{anyhow, bail, Context};
 use chrono::{DateTime, Utc};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
-use super::clock::parse_instant;
+use super::fixture_json::Obj;
 use super::generate::slugify;
 use super::keys;
 use super::workato::model::{
@@ -437,183 +437,10 @@ fn path_segments(url: &str) -> Option<Vec<String>> {
     Some(segs)
 }
 
-/// A JSON object with the path it was found at, for error messages.
-struct Obj<'a> {
-    map: &'a Map<String, Value>,
-    path: String,
-}
-
-fn join(path: &str, key: &str) -> String {
-    if path.is_empty() {
-        key.to_owned()
-    } else {
-        format!("{path}.{key}")
-    }
-}
-
-fn kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
-}
-
-impl<'a> Obj<'a> {
-    fn of(v: &'a Value, path: String) -> anyhow::Result<Self> {
-        match v {
-            Value::Object(map) => Ok(Self { map, path }),
-            other => bail!(
-                "{}: expected an object, found {}",
-                if path.is_empty() {
-                    "(top level)"
-                } else {
-                    &path
-                },
-                kind(other)
-            ),
-        }
-    }
-
-    /// The value of `key`, treating `null` as absent.
-    fn get(&self, key: &str) -> Option<&'a Value> {
-        self.map.get(key).filter(|v| !v.is_null())
-    }
-
-    fn array(&self, key: &str) -> anyhow::Result<Vec<Obj<'a>>> {
-        let path = join(&self.path, key);
-        match self.get(key) {
-            None => Ok(Vec::new()),
-            Some(Value::Array(items)) => items
-                .iter()
-                .enumerate()
-                .map(|(i, v)| Obj::of(v, format!("{path}[{i}]")))
-                .collect(),
-            Some(other) => bail!("{path}: expected an array, found {}", kind(other)),
-        }
-    }
-
-    fn u64(&self, key: &str) -> anyhow::Result<Option<u64>> {
-        match self.get(key) {
-            None => Ok(None),
-            Some(v) => match super::workato::request::id_of(v) {
-                Some(n) => Ok(Some(n)),
-                None => bail!(
-                    "{}: expected a non-negative integer id, found {}",
-                    join(&self.path, key),
-                    kind(v)
-                ),
-            },
-        }
-    }
-
-    fn required_u64(&self, key: &str) -> anyhow::Result<u64> {
-        self.u64(key)?
-            .ok_or_else(|| anyhow!("{}: required", join(&self.path, key)))
-    }
-
-    /// A string; numbers are taken as their decimal text (e.g. a numeric `project_id`).
-    fn string(&self, key: &str) -> anyhow::Result<Option<String>> {
-        match self.get(key) {
-            None => Ok(None),
-            Some(Value::String(s)) => Ok(Some(s.clone())),
-            Some(Value::Number(n)) => Ok(Some(n.to_string())),
-            Some(other) => bail!(
-                "{}: expected a string, found {}",
-                join(&self.path, key),
-                kind(other)
-            ),
-        }
-    }
-
-    fn opt_bool(&self, key: &str) -> anyhow::Result<Option<bool>> {
-        match self.get(key) {
-            None => Ok(None),
-            Some(Value::Bool(b)) => Ok(Some(*b)),
-            Some(other) => bail!(
-                "{}: expected true or false, found {}",
-                join(&self.path, key),
-                kind(other)
-            ),
-        }
-    }
-
-    fn bool(&self, key: &str, default: bool) -> anyhow::Result<bool> {
-        Ok(self.opt_bool(key)?.unwrap_or(default))
-    }
-
-    fn string_list(&self, key: &str) -> anyhow::Result<Vec<String>> {
-        let path = join(&self.path, key);
-        match self.get(key) {
-            None => Ok(Vec::new()),
-            Some(Value::Array(items)) => items
-                .iter()
-                .enumerate()
-                .map(|(i, v)| match v {
-                    Value::String(s) => Ok(s.clone()),
-                    other => bail!("{path}[{i}]: expected a string, found {}", kind(other)),
-                })
-                .collect(),
-            Some(other) => bail!(
-                "{path}: expected an array of strings, found {}",
-                kind(other)
-            ),
-        }
-    }
-
-    fn id_list(&self, key: &str) -> anyhow::Result<Vec<u64>> {
-        let path = join(&self.path, key);
-        match self.get(key) {
-            None => Ok(Vec::new()),
-            Some(Value::Array(items)) => items
-                .iter()
-                .enumerate()
-                .map(|(i, v)| {
-                    super::workato::request::id_of(v).ok_or_else(|| {
-                        anyhow!("{path}[{i}]: expected an integer id, found {}", kind(v))
-                    })
-                })
-                .collect(),
-            Some(other) => bail!("{path}: expected an array of ids, found {}", kind(other)),
-        }
-    }
-
-    fn time(&self, key: &str, default: DateTime<Utc>) -> anyhow::Result<DateTime<Utc>> {
-        match self.get(key) {
-            None => Ok(default),
-            Some(Value::String(s)) => {
-                parse_instant(s).map_err(|e| anyhow!("{}: {e}", join(&self.path, key)))
-            }
-            Some(other) => bail!(
-                "{}: expected an RFC 3339 timestamp, found {}",
-                join(&self.path, key),
-                kind(other)
-            ),
-        }
-    }
-
-    /// A secret given in clear (`<key>`) or as a hash (`<key>_sha256`); clear wins.
-    fn secret(&self, key: &str) -> anyhow::Result<Option<StoredSecret>> {
-        if let Some(clear) = self.string(key)? {
-            return Ok(Some(StoredSecret::from_clear(clear)));
-        }
-        let hkey = format!("{key}_sha256");
-        match self.string(&hkey)? {
-            Some(h) if h.len() == 64 && h.chars().all(|c| c.is_ascii_hexdigit()) => {
-                Ok(Some(StoredSecret::from_sha256(h)))
-            }
-            Some(_) => bail!("{}: expected 64 hex characters", join(&self.path, &hkey)),
-            None => Ok(None),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sandbox::clock::parse_instant;
     use serde_json::json;
 
     fn now() -> DateTime<Utc> {

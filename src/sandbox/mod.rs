@@ -19,6 +19,7 @@ pub mod config;
 pub mod descope;
 pub mod faults;
 pub mod fixture;
+mod fixture_json;
 pub mod generate;
 pub mod keys;
 pub mod ratelimit;

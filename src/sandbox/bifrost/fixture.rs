@@ -16,14 +16,14 @@ use std::collections::BTreeMap;
 
 use anyhow::{anyhow, bail};
 use chrono::{DateTime, Utc};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::model::{
     fresh_vk_value, mask_value, uuid_v4, AccessProfile, ApProviderConfig, BifrostSeq, BifrostState,
     Budget, McpClient, McpTool, ProviderKey, RateLimit, RoleBinding, ToolOverride,
     UserAccessProfile, VirtualKey, VkMcpConfig, VkProviderConfig,
 };
-use crate::sandbox::clock::parse_instant;
+use crate::sandbox::fixture_json::{join, kind, Obj};
 use crate::sandbox::workato::model::StoredSecret;
 
 /// Load the `bifrost` object of a parsed fixture document (absent → empty).
@@ -511,196 +511,10 @@ impl Loader {
     }
 }
 
-fn join(path: &str, key: &str) -> String {
-    if path.is_empty() {
-        key.to_owned()
-    } else {
-        format!("{path}.{key}")
-    }
-}
-
-fn kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
-}
-
-/// A JSON object with its path in the document, for error messages.
-struct Obj<'a> {
-    map: &'a Map<String, Value>,
-    path: String,
-}
-
-impl<'a> Obj<'a> {
-    fn of(v: &'a Value, path: String) -> anyhow::Result<Self> {
-        match v {
-            Value::Object(map) => Ok(Self { map, path }),
-            other => bail!(
-                "{}: expected an object, found {}",
-                if path.is_empty() {
-                    "(top level)"
-                } else {
-                    &path
-                },
-                kind(other)
-            ),
-        }
-    }
-
-    /// The value of `key`, treating `null` as absent.
-    fn get(&self, key: &str) -> Option<&'a Value> {
-        self.map.get(key).filter(|v| !v.is_null())
-    }
-
-    fn array(&self, key: &str) -> anyhow::Result<Vec<Obj<'a>>> {
-        let path = join(&self.path, key);
-        match self.get(key) {
-            None => Ok(Vec::new()),
-            Some(Value::Array(items)) => items
-                .iter()
-                .enumerate()
-                .map(|(i, v)| Obj::of(v, format!("{path}[{i}]")))
-                .collect(),
-            Some(other) => bail!("{path}: expected an array, found {}", kind(other)),
-        }
-    }
-
-    /// A list given as scalars (`["gh-1"]`) or as objects (`[{"<field>": "gh-1"}]`); objects
-    /// are reduced to that field, except that `field = "name"` keeps tool objects whole.
-    fn array_or_scalars(&self, key: &str, field: &str) -> anyhow::Result<Vec<Value>> {
-        let path = join(&self.path, key);
-        match self.get(key) {
-            None => Ok(Vec::new()),
-            Some(Value::Array(items)) => items
-                .iter()
-                .enumerate()
-                .map(|(i, v)| match v {
-                    Value::Object(m) if field == "name" => Ok(Value::Object(m.clone())),
-                    Value::Object(m) => m
-                        .get(field)
-                        .cloned()
-                        .ok_or_else(|| anyhow!("{path}[{i}].{field}: required")),
-                    other => Ok(other.clone()),
-                })
-                .collect(),
-            Some(other) => bail!("{path}: expected an array, found {}", kind(other)),
-        }
-    }
-
-    fn u64(&self, key: &str) -> anyhow::Result<Option<u64>> {
-        match self.get(key) {
-            None => Ok(None),
-            Some(v) => match super::super::workato::request::id_of(v) {
-                Some(n) => Ok(Some(n)),
-                None => bail!(
-                    "{}: expected a non-negative integer, found {}",
-                    join(&self.path, key),
-                    kind(v)
-                ),
-            },
-        }
-    }
-
-    fn f64(&self, key: &str) -> anyhow::Result<Option<f64>> {
-        match self.get(key) {
-            None => Ok(None),
-            Some(Value::Number(n)) => Ok(n.as_f64()),
-            Some(Value::String(s)) if s.trim().parse::<f64>().is_ok() => {
-                Ok(s.trim().parse::<f64>().ok())
-            }
-            Some(other) => bail!(
-                "{}: expected a number, found {}",
-                join(&self.path, key),
-                kind(other)
-            ),
-        }
-    }
-
-    /// A string; numbers are taken as their decimal text.
-    fn string(&self, key: &str) -> anyhow::Result<Option<String>> {
-        match self.get(key) {
-            None => Ok(None),
-            Some(Value::String(s)) => Ok(Some(s.clone())),
-            Some(Value::Number(n)) => Ok(Some(n.to_string())),
-            Some(other) => bail!(
-                "{}: expected a string, found {}",
-                join(&self.path, key),
-                kind(other)
-            ),
-        }
-    }
-
-    fn bool(&self, key: &str, default: bool) -> anyhow::Result<bool> {
-        match self.get(key) {
-            None => Ok(default),
-            Some(Value::Bool(b)) => Ok(*b),
-            Some(other) => bail!(
-                "{}: expected true or false, found {}",
-                join(&self.path, key),
-                kind(other)
-            ),
-        }
-    }
-
-    fn string_list(&self, key: &str) -> anyhow::Result<Vec<String>> {
-        let path = join(&self.path, key);
-        match self.get(key) {
-            None => Ok(Vec::new()),
-            Some(Value::Array(items)) => items
-                .iter()
-                .enumerate()
-                .map(|(i, v)| match v {
-                    Value::String(s) => Ok(s.clone()),
-                    other => bail!("{path}[{i}]: expected a string, found {}", kind(other)),
-                })
-                .collect(),
-            Some(other) => bail!(
-                "{path}: expected an array of strings, found {}",
-                kind(other)
-            ),
-        }
-    }
-
-    fn opt_time(&self, key: &str) -> anyhow::Result<Option<DateTime<Utc>>> {
-        match self.get(key) {
-            None => Ok(None),
-            Some(Value::String(s)) if s.is_empty() => Ok(None),
-            Some(Value::String(s)) => parse_instant(s)
-                .map(Some)
-                .map_err(|e| anyhow!("{}: {e}", join(&self.path, key))),
-            Some(other) => bail!(
-                "{}: expected an RFC 3339 timestamp, found {}",
-                join(&self.path, key),
-                kind(other)
-            ),
-        }
-    }
-
-    fn time(&self, key: &str, default: DateTime<Utc>) -> anyhow::Result<DateTime<Utc>> {
-        Ok(self.opt_time(key)?.unwrap_or(default))
-    }
-
-    /// `<key>_sha256` as a hash-only secret.
-    fn secret_hash(&self, key: &str) -> anyhow::Result<Option<StoredSecret>> {
-        let hkey = format!("{key}_sha256");
-        match self.string(&hkey)? {
-            Some(h) if h.len() == 64 && h.chars().all(|c| c.is_ascii_hexdigit()) => {
-                Ok(Some(StoredSecret::from_sha256(h)))
-            }
-            Some(_) => bail!("{}: expected 64 hex characters", join(&self.path, &hkey)),
-            None => Ok(None),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sandbox::clock::parse_instant;
     use serde_json::json;
 
     fn now() -> DateTime<Utc> {
