@@ -422,7 +422,6 @@ fn local_cost(profiles: u32) -> Local {
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("ks.db");
     let mut commands = Vec::new();
-    let mut keys = 0;
     for (name, args) in [
         ("export", &["export"][..]),
         ("plan", &["plan"]),
@@ -430,20 +429,12 @@ fn local_cost(profiles: u32) -> Local {
         ("verify", &["verify"]),
     ] {
         let ran = keyshift(&sandbox, &state, args);
-        if name == "apply" {
-            keys = ran
-                .stdout
-                .split(" v2 API clients and ")
-                .nth(1)
-                .unwrap()
-                .split(' ')
-                .next()
-                .unwrap()
-                .parse()
-                .unwrap();
-        }
         commands.push((name, ran.secs, ran.max_rss_kb));
     }
+    let report: Value =
+        serde_json::from_str(&keyshift(&sandbox, &state, &["report", "--format", "json"]).stdout)
+            .unwrap();
+    let keys = report["summary"]["migrated_keys"].as_u64().unwrap();
     Local { commands, keys }
 }
 

@@ -55,17 +55,28 @@ impl<'a> Obj<'a> {
         self.map.get(key).filter(|v| !v.is_null())
     }
 
-    pub fn array(&self, key: &str) -> anyhow::Result<Vec<Obj<'a>>> {
+    /// Each item of the array under `key`, with its path (absent is empty; `what_list` names
+    /// the array in the error when it is something else).
+    fn each<T>(
+        &self,
+        key: &str,
+        what_list: &str,
+        item: impl Fn(String, &'a Value) -> anyhow::Result<T>,
+    ) -> anyhow::Result<Vec<T>> {
         let path = join(&self.path, key);
         match self.get(key) {
             None => Ok(Vec::new()),
             Some(Value::Array(items)) => items
                 .iter()
                 .enumerate()
-                .map(|(i, v)| Obj::of(v, format!("{path}[{i}]")))
+                .map(|(i, v)| item(format!("{path}[{i}]"), v))
                 .collect(),
-            Some(other) => bail!("{path}: expected an array, found {}", kind(other)),
+            Some(other) => bail!("{path}: expected {what_list}, found {}", kind(other)),
         }
+    }
+
+    pub fn array(&self, key: &str) -> anyhow::Result<Vec<Obj<'a>>> {
+        self.each(key, "an array", |path, v| Obj::of(v, path))
     }
 
     pub fn u64(&self, key: &str) -> anyhow::Result<Option<u64>> {
@@ -117,40 +128,33 @@ impl<'a> Obj<'a> {
         Ok(self.opt_bool(key)?.unwrap_or(default))
     }
 
+    /// A list whose items each pass `item` (`what` names one item, `what_list` the list, in
+    /// error messages); absent is empty.
+    fn list<T>(
+        &self,
+        key: &str,
+        what: &str,
+        what_list: &str,
+        item: impl Fn(&Value) -> Option<T>,
+    ) -> anyhow::Result<Vec<T>> {
+        self.each(key, what_list, |path, v| {
+            item(v).ok_or_else(|| anyhow!("{path}: expected {what}, found {}", kind(v)))
+        })
+    }
+
     pub fn string_list(&self, key: &str) -> anyhow::Result<Vec<String>> {
-        let path = join(&self.path, key);
-        match self.get(key) {
-            None => Ok(Vec::new()),
-            Some(Value::Array(items)) => items
-                .iter()
-                .enumerate()
-                .map(|(i, v)| match v {
-                    Value::String(s) => Ok(s.clone()),
-                    other => bail!("{path}[{i}]: expected a string, found {}", kind(other)),
-                })
-                .collect(),
-            Some(other) => bail!(
-                "{path}: expected an array of strings, found {}",
-                kind(other)
-            ),
-        }
+        self.list(key, "a string", "an array of strings", |v| {
+            v.as_str().map(str::to_owned)
+        })
     }
 
     pub fn id_list(&self, key: &str) -> anyhow::Result<Vec<u64>> {
-        let path = join(&self.path, key);
-        match self.get(key) {
-            None => Ok(Vec::new()),
-            Some(Value::Array(items)) => items
-                .iter()
-                .enumerate()
-                .map(|(i, v)| {
-                    super::workato::request::id_of(v).ok_or_else(|| {
-                        anyhow!("{path}[{i}]: expected an integer id, found {}", kind(v))
-                    })
-                })
-                .collect(),
-            Some(other) => bail!("{path}: expected an array of ids, found {}", kind(other)),
-        }
+        self.list(
+            key,
+            "an integer id",
+            "an array of ids",
+            super::workato::request::id_of,
+        )
     }
 
     pub fn time(&self, key: &str, default: DateTime<Utc>) -> anyhow::Result<DateTime<Utc>> {
@@ -168,23 +172,14 @@ impl<'a> Obj<'a> {
     /// A list given as scalars (`["gh-1"]`) or as objects (`[{"<field>": "gh-1"}]`); objects
     /// are reduced to that field, except that `field = "name"` keeps tool objects whole.
     pub fn array_or_scalars(&self, key: &str, field: &str) -> anyhow::Result<Vec<Value>> {
-        let path = join(&self.path, key);
-        match self.get(key) {
-            None => Ok(Vec::new()),
-            Some(Value::Array(items)) => items
-                .iter()
-                .enumerate()
-                .map(|(i, v)| match v {
-                    Value::Object(m) if field == "name" => Ok(Value::Object(m.clone())),
-                    Value::Object(m) => m
-                        .get(field)
-                        .cloned()
-                        .ok_or_else(|| anyhow!("{path}[{i}].{field}: required")),
-                    other => Ok(other.clone()),
-                })
-                .collect(),
-            Some(other) => bail!("{path}: expected an array, found {}", kind(other)),
-        }
+        self.each(key, "an array", |path, v| match v {
+            Value::Object(m) if field == "name" => Ok(Value::Object(m.clone())),
+            Value::Object(m) => m
+                .get(field)
+                .cloned()
+                .ok_or_else(|| anyhow!("{path}.{field}: required")),
+            other => Ok(other.clone()),
+        })
     }
 
     pub fn f64(&self, key: &str) -> anyhow::Result<Option<f64>> {

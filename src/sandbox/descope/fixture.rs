@@ -22,6 +22,7 @@ use serde_json::{Map, Value};
 use super::model::{new_key_id, AccessKey, KeyTenant};
 use super::project::{AttributeType, Project, RoleDef, Tenant, UserDef, UserTenantDef};
 use crate::sandbox::config::DescopeConfig;
+use crate::sandbox::fixture_json::kind;
 use crate::sandbox::workato::model::sha256_hex;
 
 /// Apply the fixture's `descope` object (if any) to the seeded project; returns the keys.
@@ -172,17 +173,6 @@ fn access_key(item: &Item, cfg: &DescopeConfig, start: DateTime<Utc>) -> anyhow:
         cleartext_sha256,
         visible_from: DateTime::<Utc>::MIN_UTC,
     })
-}
-
-fn kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
 }
 
 /// An array element with its path.
