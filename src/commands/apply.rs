@@ -26,9 +26,6 @@ use crate::providers::workato::{
 use crate::secrets::{read_sink, SecretSink, SigningSecrets, SinkMode, SinkRecord};
 use crate::state::{client_op_id, key_op_id, OpBrief, OpState, Operation, StateDb};
 
-/// Rounds of reconcile-then-retry for operations whose outcome was ambiguous; rounds stop
-/// early when one makes no progress.
-const MAX_ROUNDS: usize = 20;
 /// After Ctrl-C, how long requests in flight may take to finish (contract §10).
 const GRACE: std::time::Duration = std::time::Duration::from_secs(4);
 
@@ -435,16 +432,16 @@ impl ApplyRun<'_> {
         }
     }
 
-    /// Reconcile-then-create rounds until everything is done, failed, or a round changes
-    /// nothing.
+    /// Reconcile-then-create rounds until everything is done or failed, or rounds stop making
+    /// progress ([`super::Progress`]).
     async fn rounds(
         &self,
         plan: &Plan,
         workspaces: &[Workspace],
         concurrency: usize,
     ) -> Result<()> {
-        let mut last_open = usize::MAX;
-        for round in 0..MAX_ROUNDS {
+        let mut progress = super::Progress::new();
+        for round in 0..super::Progress::MAX_ROUNDS {
             let ops: HashMap<String, OpBrief> = self.db.op_briefs()?;
             let todo: Vec<&ClientSpec> = plan
                 .clients
@@ -455,10 +452,10 @@ impl ApplyRun<'_> {
                 .values()
                 .filter(|o| matches!(o.state, OpState::Pending | OpState::Intent))
                 .count();
-            if todo.is_empty() || self.stop.load(Ordering::SeqCst) || open >= last_open {
+            if todo.is_empty() || self.stop.load(Ordering::SeqCst) || !progress.another(open).await
+            {
                 break;
             }
-            last_open = open;
             tracing::debug!(round, open, "apply round");
             // One V1 listing per workspace finds clients a lost response created.
             let mut remote: HashMap<String, RemoteClient> = HashMap::new();

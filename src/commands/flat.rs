@@ -188,11 +188,11 @@ pub struct FlatApply<'a> {
 }
 
 impl FlatApply<'_> {
-    /// Rounds of list-then-create until everything is done or failed, or a round makes no
-    /// progress.
+    /// Rounds of list-then-create until everything is done or failed, or rounds stop making
+    /// progress ([`super::Progress`]).
     pub async fn rounds(&self, plan: &Plan, concurrency: usize) -> Result<()> {
-        let mut last_open = usize::MAX;
-        for _ in 0..20 {
+        let mut progress = super::Progress::new();
+        for _ in 0..super::Progress::MAX_ROUNDS {
             let ops: HashMap<String, Operation> = self
                 .db
                 .operations()?
@@ -200,10 +200,12 @@ impl FlatApply<'_> {
                 .map(|o| (o.op_id.clone(), o))
                 .collect();
             let todo: Vec<&ItemSpec> = plan.items.iter().filter(|i| !finished(&ops, i)).collect();
-            if todo.is_empty() || self.stop.load(Ordering::SeqCst) || todo.len() >= last_open {
+            if todo.is_empty()
+                || self.stop.load(Ordering::SeqCst)
+                || !progress.another(todo.len()).await
+            {
                 break;
             }
-            last_open = todo.len();
             let remote = self.target.list_ours().await?;
             let (remote, ops) = (&remote, &ops);
             stream::iter(todo)
