@@ -27,6 +27,8 @@ pub mod stats;
 pub mod workato;
 
 #[cfg(test)]
+mod test_http;
+#[cfg(test)]
 mod tests;
 
 use std::net::SocketAddr;

@@ -6,6 +6,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
 use super::config::DEFAULT_WORKATO_TOKEN;
+use super::test_http::{send, Resp};
 use super::workato::model::sha256_hex;
 use super::{Sandbox, SandboxOptions};
 
@@ -13,12 +14,6 @@ struct T {
     sb: Sandbox,
     http: reqwest::Client,
     token: String,
-}
-
-struct Resp {
-    status: StatusCode,
-    headers: reqwest::header::HeaderMap,
-    body: Value,
 }
 
 fn quiet() -> SandboxOptions {
@@ -53,16 +48,7 @@ impl T {
         if let Some(b) = body {
             req = req.json(&b);
         }
-        let resp = req.send().await.expect("request");
-        let status = resp.status();
-        let headers = resp.headers().clone();
-        let text = resp.text().await.expect("body");
-        let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
-        Resp {
-            status,
-            headers,
-            body,
-        }
+        send(req).await
     }
 
     /// A Workato management call with the admin token.

@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 use crate::sandbox::config::{
     DEFAULT_BIFROST_ADMIN_PASSWORD, DEFAULT_BIFROST_READONLY_TOKEN, DEFAULT_BIFROST_TOKEN,
 };
+use crate::sandbox::test_http::{send, Resp};
 use crate::sandbox::workato::model::sha256_hex;
 use crate::sandbox::{Sandbox, SandboxOptions};
 
@@ -20,12 +21,6 @@ const QUOTA: &str = "/api/governance/virtual-keys/quota";
 struct T {
     sb: Sandbox,
     http: reqwest::Client,
-}
-
-struct Resp {
-    status: StatusCode,
-    headers: reqwest::header::HeaderMap,
-    body: Value,
 }
 
 enum Auth<'a> {
@@ -65,16 +60,7 @@ impl T {
         if let Some(b) = body {
             req = req.json(&b);
         }
-        let resp = req.send().await.expect("request");
-        let status = resp.status();
-        let headers = resp.headers().clone();
-        let text = resp.text().await.expect("body");
-        let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
-        Resp {
-            status,
-            headers,
-            body,
-        }
+        send(req).await
     }
 
     /// A management call with the admin token.

@@ -11,6 +11,7 @@ use serde_json::{json, Value};
 use crate::sandbox::config::{
     DEFAULT_DESCOPE_MANAGEMENT_KEY, DEFAULT_DESCOPE_MANAGEMENT_KEY_ID, DEFAULT_DESCOPE_PROJECT_ID,
 };
+use crate::sandbox::test_http::{send, Resp};
 use crate::sandbox::workato::model::sha256_hex;
 use crate::sandbox::{Sandbox, SandboxOptions};
 
@@ -20,12 +21,6 @@ struct T {
     sb: Sandbox,
     http: reqwest::Client,
     _dir: Option<TempDir>,
-}
-
-struct Resp {
-    status: StatusCode,
-    headers: reqwest::header::HeaderMap,
-    body: Value,
 }
 
 /// A scratch directory removed on drop.
@@ -100,16 +95,7 @@ impl T {
         if let Some(b) = body {
             req = req.json(&b);
         }
-        let resp = req.send().await.expect("request");
-        let status = resp.status();
-        let headers = resp.headers().clone();
-        let text = resp.text().await.expect("body");
-        let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
-        Resp {
-            status,
-            headers,
-            body,
-        }
+        send(req).await
     }
 
     fn mgmt_bearer() -> String {
