@@ -184,29 +184,8 @@ pub fn as_i64(v: &Value, path: &str) -> Result<i64, BfError> {
     }
 }
 
-/// A decoded query string; the first value of a key wins.
-#[derive(Debug, Default)]
-pub struct Query(Vec<(String, String)>);
-
-impl Query {
-    pub fn parse(raw: Option<&str>) -> Self {
-        Self(
-            url::form_urlencoded::parse(raw.unwrap_or("").as_bytes())
-                .map(|(k, v)| (k.into_owned(), v.into_owned()))
-                .collect(),
-        )
-    }
-    pub fn get(&self, key: &str) -> Option<&str> {
-        self.0
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
-    }
-    /// Every `(key, value)` pair, in order.
-    pub fn pairs(&self) -> &[(String, String)] {
-        &self.0
-    }
-}
+/// The query string reader is the Workato sandbox's (first value wins).
+pub use crate::sandbox::workato::request::Query;
 
 /// Default and maximum page sizes (§2, SD-B4).
 pub const DEFAULT_LIMIT: usize = 25;

@@ -322,6 +322,30 @@ fn provider_config(
     })
 }
 
+/// The entry of `current` that an item's `id` names (V4 updates it in place); `None` when the
+/// item has no id (a new entry).
+fn existing_by_id<'c, C>(
+    o: &serde_json::Map<String, Value>,
+    path: &str,
+    current: &'c [C],
+    id_of: impl Fn(&C) -> u64,
+    what: &str,
+) -> Result<Option<&'c C>, BfError> {
+    let Field::Set(id) = field(o, "id") else {
+        return Ok(None);
+    };
+    let id = as_i64(id, &format!("{path}.id"))?;
+    current
+        .iter()
+        .find(|c| i64::try_from(id_of(c)) == Ok(id))
+        .map(Some)
+        .ok_or_else(|| {
+            BfError::bad_request(format!(
+                "{path}.id: {what} {id} not found on this virtual key"
+            ))
+        })
+}
+
 /// `provider_configs` (create, or V4's reconcile against `current`).
 fn provider_configs(
     v: &Value,
@@ -334,22 +358,7 @@ fn provider_configs(
     for (i, item) in items.iter().enumerate() {
         let path = format!("provider_configs[{i}]");
         let o = as_object(item, &path)?;
-        let existing = match field(o, "id") {
-            Field::Set(id) => {
-                let id = as_i64(id, &format!("{path}.id"))?;
-                Some(
-                    current
-                        .iter()
-                        .find(|c| i64::try_from(c.id) == Ok(id))
-                        .ok_or_else(|| {
-                            BfError::bad_request(format!(
-                                "{path}.id: provider config {id} not found on this virtual key"
-                            ))
-                        })?,
-                )
-            }
-            _ => None,
-        };
+        let existing = existing_by_id(o, &path, current, |c| c.id, "provider config")?;
         let pc = provider_config(o, &path, existing, rules, next_id)?;
         if out.iter().any(|c| c.provider == pc.provider) {
             return Err(BfError::bad_request(format!(
@@ -375,22 +384,7 @@ fn mcp_configs(
     for (i, item) in items.iter().enumerate() {
         let path = format!("mcp_configs[{i}]");
         let o = as_object(item, &path)?;
-        let existing = match field(o, "id") {
-            Field::Set(id) => {
-                let id = as_i64(id, &format!("{path}.id"))?;
-                Some(
-                    current
-                        .iter()
-                        .find(|c| i64::try_from(c.id) == Ok(id))
-                        .ok_or_else(|| {
-                            BfError::bad_request(format!(
-                                "{path}.id: mcp config {id} not found on this virtual key"
-                            ))
-                        })?,
-                )
-            }
-            _ => None,
-        };
+        let existing = existing_by_id(o, &path, current, |c| c.id, "mcp config")?;
         let name = opt_string(o, "mcp_client_name")?.filter(|s| !s.trim().is_empty());
         if name.is_none() && existing.is_none() {
             return Err(BfError::bad_request(format!(

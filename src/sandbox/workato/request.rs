@@ -380,6 +380,11 @@ impl Query {
             .find(|(k, _)| k == key)
             .map(|(_, v)| v.as_str())
     }
+
+    /// Every `(key, value)` pair, in order.
+    pub fn pairs(&self) -> &[(String, String)] {
+        &self.0
+    }
 }
 
 #[cfg(test)]
