@@ -220,6 +220,9 @@ pub struct SandboxArgs {
     /// Scale every rate limit (20 = 20× faster windows; 0 = unlimited).
     #[arg(long, default_value_t = 1.0)]
     pub rate_scale: f64,
+    /// How Workato reads show `auth_token`: full (default), masked or omitted.
+    #[arg(long, value_enum, value_name = "MODE")]
+    pub read_tokens: Option<crate::sandbox::config::ReadTokens>,
 }
 
 #[derive(Debug, Args, Clone)]

@@ -434,3 +434,26 @@ pub fn combine_digests(mut digests: Vec<[u8; 32]>) -> String {
     }
     hex::encode(h.finalize())
 }
+
+/// Whether `pem` is an RSA public key in PEM form (`PUBLIC KEY` or `RSA PUBLIC KEY`), the only
+/// thing an RSA-signed JWT client may carry as its `jwt_secret`. A private key, another key
+/// type or free text is not.
+pub fn is_rsa_public_key_pem(pem: &str) -> bool {
+    let pem = pem.trim();
+    let labelled = ["PUBLIC KEY", "RSA PUBLIC KEY"].iter().any(|label| {
+        pem.starts_with(&format!("-----BEGIN {label}-----"))
+            && pem.ends_with(&format!("-----END {label}-----"))
+    });
+    labelled && jsonwebtoken::DecodingKey::from_rsa_pem(pem.as_bytes()).is_ok()
+}
+
+/// What an RSA profile's `jwt_secret` is kept as when it is not a PEM public key: a short
+/// description, never the value (which may be a secret pasted into the wrong field).
+pub fn not_a_public_key(value: &str) -> String {
+    let what = if value.contains("PRIVATE KEY") {
+        "a PEM private key"
+    } else {
+        "not a PEM public key"
+    };
+    format!("({what}, {} characters)", value.chars().count())
+}

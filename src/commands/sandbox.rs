@@ -25,6 +25,7 @@ pub async fn run(
         faults: args.faults.clone(),
         rate_scale: args.rate_scale,
         now: now.map(str::to_string),
+        read_tokens: args.read_tokens,
     })
     .await?;
     for (name, value) in sandbox.env() {

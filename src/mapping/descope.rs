@@ -3,7 +3,7 @@
 //! engine: inventory + mapping in, plan out.
 
 use serde_json::{json, Map, Value};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use super::engine::{valid_ip_entry, EXCLUDED_FIELD};
 use super::{render, DescopeSection, Mapping, Subject};
@@ -44,6 +44,9 @@ pub fn plan(inv: &Inventory, mapping: &Mapping) -> Plan {
         .collect();
     let mut findings = Vec::new();
     let mut items = Vec::new();
+    // Roles and tenants the keys name → the first workspace that needs each.
+    let mut needed_roles: BTreeMap<String, String> = BTreeMap::new();
+    let mut needed_tenants: BTreeMap<String, String> = BTreeMap::new();
     let mut profiles: Vec<&Profile> = inv.profiles.iter().collect();
     profiles.sort_by(|a, b| {
         (
@@ -149,8 +152,32 @@ pub fn plan(inv: &Inventory, mapping: &Mapping) -> Plan {
                 ("workspace", p.workspace.as_str()),
             ],
         );
+        // Descope refuses an empty name ("The name field is required", SD-D3).
+        let name = if name.trim().is_empty() {
+            let named = format!("Workato profile {id}");
+            findings.push(finding(
+                p,
+                FindingKind::Transformed,
+                "name",
+                format!("the [descope] name template gives a blank name for this profile; Descope requires one"),
+                &format!("the key is named {named:?}; name the profile in the source or change [descope] name"),
+            ));
+            named
+        } else {
+            name
+        };
         let roles: Vec<String> = roles.into_iter().collect();
         let tenant = tenant_for(&d, &p.workspace, ext);
+        for r in &roles {
+            needed_roles
+                .entry(r.clone())
+                .or_insert_with(|| p.workspace.clone());
+        }
+        if let Some(t) = &tenant {
+            needed_tenants
+                .entry(t.clone())
+                .or_insert_with(|| p.workspace.clone());
+        }
         let (role_names, key_tenants) = match &tenant {
             // SD-D5: tenant roles and project roles never both.
             Some(t) => (json!([]), json!([{ "tenantId": t, "roleNames": roles }])),
@@ -181,6 +208,37 @@ pub fn plan(inv: &Inventory, mapping: &Mapping) -> Plan {
             name,
             active: p.active,
             body,
+        });
+    }
+    // Descope refuses a key naming a role or tenant the project lacks (SD-D5), and the
+    // access-key API keyshift uses cannot list them: say so once per name instead of calling
+    // the keys safe.
+    let needed = needed_roles
+        .into_iter()
+        .map(|(name, ws)| ("descope_role", "roleNames", name, ws))
+        .chain(
+            needed_tenants
+                .into_iter()
+                .map(|(name, ws)| ("descope_tenant", "keyTenants", name, ws)),
+        );
+    for (kind, field, name, ws) in needed {
+        let what = kind.trim_start_matches("descope_");
+        findings.push(Finding {
+            kind: FindingKind::Manual,
+            vendor: "descope".into(),
+            workspace: ws,
+            object_kind: kind.into(),
+            object_id: name.clone(),
+            object_name: name.clone(),
+            field: field.into(),
+            found: format!(
+                "planned access keys name the {what} {name:?}; keyshift cannot list Descope \
+                 {what}s, so it cannot confirm the {what} exists"
+            ),
+            fix: format!(
+                "create the {what} {name:?} in the Descope project before apply (Descope refuses \
+                 keys naming a missing {what}), or change the mapping's [descope] section"
+            ),
         });
     }
     Plan {

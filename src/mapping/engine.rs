@@ -9,8 +9,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use super::{render, Mapping, Subject};
 use crate::model::{
-    AuthType, ClientSettings, ClientSpec, Finding, FindingKind, Inventory, KeySpec, LegacyClient,
-    Plan, Profile, SigningSecretRef,
+    is_rsa_public_key_pem, AuthType, ClientSettings, ClientSpec, Finding, FindingKind, Inventory,
+    KeySpec, LegacyClient, Plan, Profile, SigningSecretRef,
 };
 use crate::secrets::SigningIndex;
 
@@ -133,9 +133,27 @@ pub fn plan(inv: &Inventory, mapping: &Mapping, signing: &SigningIndex) -> Plan 
             } else {
                 &mapping.client.name
             };
-            let mut name = render(template, &values);
+            let rendered = render(template, &values);
+            let suffix = format!(" ({client_id})");
+            let mut name = acceptable_name(&rendered, &format!("API client {client_id}"), &suffix);
+            if name != rendered {
+                findings.push(Finding {
+                    kind: FindingKind::Transformed,
+                    vendor: VENDOR.into(),
+                    workspace: ws.clone(),
+                    object_kind: "legacy_client".into(),
+                    object_id: client_id_s.clone(),
+                    object_name: legacy.name.clone(),
+                    field: "name".into(),
+                    found: name_problems(&rendered),
+                    fix: format!(
+                        "the v2 client is named {name:?}; rename the legacy client or change \
+                         [client] name in the mapping file if another name is wanted"
+                    ),
+                });
+            }
             if !taken_client_names.insert((ws.clone(), name.clone())) {
-                let renamed = format!("{name} ({client_id})");
+                let renamed = acceptable_name(&format!("{name}{suffix}"), &name, &suffix);
                 findings.push(Finding {
                     kind: FindingKind::Transformed,
                     vendor: VENDOR.into(),
@@ -174,11 +192,100 @@ pub fn plan(inv: &Inventory, mapping: &Mapping, signing: &SigningIndex) -> Plan 
             });
         }
     }
+    policy_findings(&specs, &mut findings);
     Plan {
         clients: specs,
         items: Vec::new(),
         findings,
     }
+}
+
+/// Workato's API has no call that lists API policies, so the export cannot see whether a
+/// policy the new clients name still exists (Workato refuses a client naming a missing one).
+/// One `manual` finding per policy and workspace says so, instead of calling those clients safe.
+fn policy_findings(specs: &[ClientSpec], findings: &mut Vec<Finding>) {
+    let mut users: BTreeMap<(u64, String, i64), Vec<&str>> = BTreeMap::new();
+    for c in specs {
+        if let Some(policy) = c.settings.policy_id {
+            users
+                .entry((natural(&c.workspace).0, c.workspace.clone(), policy))
+                .or_default()
+                .push(c.name.as_str());
+        }
+    }
+    for ((_, ws, policy), clients) in users {
+        findings.push(Finding {
+            kind: FindingKind::Manual,
+            vendor: VENDOR.into(),
+            workspace: ws.clone(),
+            object_kind: "api_policy".into(),
+            object_id: policy.to_string(),
+            object_name: String::new(),
+            field: "api_policy_id".into(),
+            found: format!(
+                "{} planned v2 client(s) use API policy {policy} (first: {:?}); Workato's API \
+                 cannot list policies, so keyshift cannot confirm it still exists",
+                clients.len(),
+                clients[0]
+            ),
+            fix: format!(
+                "check that API policy {policy} exists in workspace {ws} before apply; if it \
+                 was deleted, Workato refuses these clients and apply reports them failed"
+            ),
+        });
+    }
+}
+
+/// Longest client or key name Workato accepts, in characters (docs/sandbox.md,
+/// published-contract decisions).
+pub const MAX_NAME_CHARS: usize = 255;
+
+/// `name` as Workato will accept it: runs of control characters become one space, a blank
+/// name becomes `fallback`, and a name over [`MAX_NAME_CHARS`] is cut so that it ends with
+/// `suffix` (which keeps cut names unique).
+pub fn acceptable_name(name: &str, fallback: &str, suffix: &str) -> String {
+    let mut clean = String::with_capacity(name.len());
+    let mut in_control = false;
+    for c in name.chars() {
+        if c.is_control() {
+            if !in_control {
+                clean.push(' ');
+            }
+            in_control = true;
+        } else {
+            clean.push(c);
+            in_control = false;
+        }
+    }
+    let clean = clean.trim();
+    let clean = if clean.is_empty() { fallback } else { clean };
+    if clean.chars().count() <= MAX_NAME_CHARS {
+        return clean.to_string();
+    }
+    let keep = MAX_NAME_CHARS.saturating_sub(suffix.chars().count());
+    let head: String = clean.chars().take(keep).collect();
+    format!("{}{suffix}", head.trim_end())
+}
+
+/// What is wrong with a name Workato would refuse, for a finding.
+fn name_problems(name: &str) -> String {
+    let mut problems = Vec::new();
+    if name.trim().is_empty() {
+        problems.push("is blank".to_string());
+    }
+    if name.chars().any(char::is_control) {
+        problems.push("contains control characters".to_string());
+    }
+    let len = name.chars().count();
+    if len > MAX_NAME_CHARS {
+        problems.push(format!(
+            "is {len} characters long (at most {MAX_NAME_CHARS})"
+        ));
+    }
+    format!(
+        "the name {}; Workato refuses such names",
+        problems.join(" and ")
+    )
 }
 
 /// Workspace ids sort numerically where they are numbers.
@@ -203,9 +310,32 @@ fn key_specs(
             ("legacy_client.name", legacy.name.as_str()),
             ("workspace", ws),
         ];
-        let mut name = render(&mapping.file.key.name, &values);
+        let fallback = format!("Profile {id}");
+        let suffix = format!(" ({id})");
+        let rendered = render(&mapping.file.key.name, &values);
+        let mut name = acceptable_name(&rendered, &fallback, &suffix);
+        if name != rendered {
+            findings.push(Finding {
+                kind: FindingKind::Transformed,
+                vendor: VENDOR.into(),
+                workspace: ws.into(),
+                object_kind: "profile".into(),
+                object_id: id.clone(),
+                object_name: p.name.clone(),
+                field: "name".into(),
+                found: name_problems(&rendered),
+                fix: format!(
+                    "the key is named {name:?}; rename the profile in the source if another \
+                     name is wanted"
+                ),
+            });
+        }
         if !seen.insert(name.clone()) {
-            let renamed = render(&mapping.file.key.name_when_taken, &values);
+            let renamed = acceptable_name(
+                &render(&mapping.file.key.name_when_taken, &values),
+                &fallback,
+                &suffix,
+            );
             findings.push(Finding {
                 kind: FindingKind::Transformed,
                 vendor: VENDOR.into(),
@@ -327,17 +457,31 @@ fn settings_for(
             "set auth_type to token, jwt, oauth2 or oidc in the source, or exclude the profile",
         )),
         AuthType::Jwt => match p.jwt_method.as_deref() {
-            Some("rsa") => {
-                if p.jwt_public_key.as_deref().unwrap_or("").trim().is_empty() {
-                    problems.push(blocker(
-                        p,
-                        "jwt_secret",
-                        "RSA-signed JWT profile without a public key (jwt_secret is empty)".into(),
-                        "set the consumer's RSA public key (PEM) as the profile's jwt_secret, or \
-                         exclude the profile",
-                    ));
-                }
-            }
+            Some("rsa") => match p.jwt_public_key.as_deref().map(str::trim) {
+                None | Some("") => problems.push(blocker(
+                    p,
+                    "jwt_secret",
+                    "RSA-signed JWT profile without a public key (jwt_secret is empty)".into(),
+                    "set the consumer's RSA public key (PEM) as the profile's jwt_secret, or \
+                     exclude the profile",
+                )),
+                Some(pem) if !is_rsa_public_key_pem(pem) => problems.push(blocker(
+                    p,
+                    "jwt_secret",
+                    format!(
+                        "RSA-signed JWT profile whose jwt_secret is {}; Workato accepts only \
+                         an RSA public key in PEM form",
+                        if pem.starts_with('(') {
+                            pem.trim_matches(|c| c == '(' || c == ')').to_string()
+                        } else {
+                            "not a PEM public key".to_string()
+                        }
+                    ),
+                    "set the consumer's RSA public key (-----BEGIN PUBLIC KEY-----) as the \
+                     profile's jwt_secret, or exclude the profile",
+                )),
+                Some(_) => {}
+            },
             Some("hmac") => match signing.lookup(&p.workspace, p.id, p.legacy_client_id) {
                 Some((fingerprint, reference)) => {
                     jwt_secret_fingerprint = Some(fingerprint);

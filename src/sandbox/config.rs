@@ -61,6 +61,44 @@ pub struct WorkatoConfig {
     pub embedded_rate_per_minute: u32,
     /// Delay before a new or refreshed key is accepted by the gateway (SD-W17).
     pub propagation_delay_ms: u64,
+    /// What key and client reads carry as `auth_token` (SD-W9 revised; docs/sandbox.md).
+    pub read_tokens: ReadTokens,
+}
+
+/// How `auth_token` appears on Workato reads (V1, V3, K1, K3). Workato's published model
+/// requires it; its CLI prints a masked form. `full` is the default because it is the
+/// strictest case for keyshift's secret hygiene.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum ReadTokens {
+    /// The key's current secret, in clear.
+    #[default]
+    Full,
+    /// Asterisks and the secret's last four characters.
+    Masked,
+    /// No `auth_token` field at all.
+    Omitted,
+}
+
+impl ReadTokens {
+    /// The `auth_token` a read shows for `secret`, or `None` to leave the field out.
+    pub fn show(self, secret: &str) -> Option<String> {
+        match self {
+            ReadTokens::Full => Some(secret.to_owned()),
+            ReadTokens::Masked => {
+                let tail: String = secret
+                    .chars()
+                    .rev()
+                    .take(4)
+                    .collect::<Vec<_>>()
+                    .into_iter()
+                    .rev()
+                    .collect();
+                Some(format!("********{tail}"))
+            }
+            ReadTokens::Omitted => None,
+        }
+    }
 }
 
 impl Default for WorkatoConfig {
@@ -73,6 +111,7 @@ impl Default for WorkatoConfig {
             developer_rate_per_minute: 60,
             embedded_rate_per_minute: 1000,
             propagation_delay_ms: 0,
+            read_tokens: ReadTokens::Full,
         }
     }
 }

@@ -79,6 +79,8 @@ pub struct SandboxOptions {
     pub rate_scale: f64,
     /// Clock start: RFC 3339, `YYYY-MM-DD` or `system`; default 2025-11-15T00:00:00Z.
     pub now: Option<String>,
+    /// Overrides `[workato] read_tokens` of the config.
+    pub read_tokens: Option<config::ReadTokens>,
 }
 
 impl Default for SandboxOptions {
@@ -93,6 +95,7 @@ impl Default for SandboxOptions {
             faults: None,
             rate_scale: 1.0,
             now: None,
+            read_tokens: None,
         }
     }
 }
@@ -243,10 +246,13 @@ impl Sandbox {
         if opts.workspaces == 0 {
             bail!("--workspaces must be at least 1");
         }
-        let config = match &opts.config {
+        let mut config = match &opts.config {
             Some(p) => SandboxConfig::load(p)?,
             None => SandboxConfig::default(),
         };
+        if let Some(mode) = opts.read_tokens {
+            config.workato.read_tokens = mode;
+        }
         let start = clock::parse_start(opts.now.as_deref())?;
         let faults = opts.faults.as_deref().map(FaultSpec::parse).transpose()?;
 

@@ -5,7 +5,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use super::config::DEFAULT_WORKATO_TOKEN;
+use super::config::{ReadTokens, DEFAULT_WORKATO_TOKEN};
 use super::test_http::{send, Resp};
 use super::workato::model::sha256_hex;
 use super::{Sandbox, SandboxOptions};
@@ -109,7 +109,7 @@ async fn wrappers_and_pagination() {
     let legacy = l1.body.as_array().expect("bare array").len();
     assert!(legacy > 1);
 
-    let v1 = t.get("/api/v2/api_clients?per_page=500").await;
+    let v1 = t.get("/api/v2/api_clients?per_page=100").await;
     assert_eq!(v1.body["per_page"], 100);
     assert_eq!(v1.body["page"], 1);
     assert_eq!(v1.body["count"], legacy);
@@ -134,7 +134,8 @@ async fn wrappers_and_pagination() {
 
     let past = t.get("/api/api_access_profiles?page=999").await;
     assert_eq!(past.body, json!([]));
-    for bad in ["page=0", "per_page=0", "page=x"] {
+    // per_page=101: the published spec's maximum is 100 (issue 13; was clamped before).
+    for bad in ["page=0", "per_page=0", "page=x", "per_page=101"] {
         let r = t.get(&format!("/api/v2/api_clients?{bad}")).await;
         assert_eq!(r.status, StatusCode::BAD_REQUEST, "{bad}");
     }
@@ -337,7 +338,9 @@ async fn v2_clients_and_keys() {
     let kid = key["id"].as_u64().unwrap();
     let listed = t.get(&keys).await;
     assert_eq!(listed.body["count"], 1);
-    assert!(listed.body["data"][0].get("auth_token").is_none());
+    // SD-W9 revised (issue 13): the published model requires `auth_token` on reads; `full`
+    // by default.
+    assert_eq!(listed.body["data"][0]["auth_token"], key["auth_token"]);
 
     let bad_ip = t
         .w(
@@ -370,7 +373,8 @@ async fn v2_clients_and_keys() {
         .await;
     assert_eq!(r.body["data"]["active"], true);
     assert_eq!(r.body["data"]["name"], "Partner A2");
-    assert!(r.body["data"].get("auth_token").is_none());
+    // K3 shows the current token as reads do (full by default), never a new one.
+    assert_eq!(r.body["data"]["auth_token"], key["auth_token"]);
     for action in ["disable", "disable", "enable", "enable"] {
         let r = t
             .w(Method::PUT, &format!("{keys}/{kid}/{action}"), None)
@@ -457,7 +461,8 @@ async fn oauth2_keys_carry_client_credentials() {
         )
         .await;
     let key = &r.body["data"];
-    assert!(key.get("auth_token").is_none());
+    // The published model requires `auth_token`; an oauth2 key's is its client secret.
+    assert_eq!(key["auth_token"], key["oauth_client_secret"]);
     assert!(is_hex64(&key["oauth_client_id"]));
     assert!(is_hex64(&key["oauth_client_secret"]));
     assert_eq!(key["active"], false);
@@ -1304,4 +1309,128 @@ async fn propagation_delay_holds_new_keys_back() {
     assert_eq!(status().await, StatusCode::OK);
     t.sb.shutdown().await;
     let _ = std::fs::remove_dir_all(dir);
+}
+
+/// SD-W9 revised: reads carry `auth_token` in full, masked or not at all, by setting; clients
+/// carry the published model's `active`, `active_since` and `auth_token` too.
+#[tokio::test]
+async fn read_tokens_full_masked_or_omitted() {
+    for (mode, check) in [
+        (ReadTokens::Full, "full"),
+        (ReadTokens::Masked, "masked"),
+        (ReadTokens::Omitted, "omitted"),
+    ] {
+        let t = T::start(SandboxOptions {
+            read_tokens: Some(mode),
+            ..quiet()
+        })
+        .await;
+        let cid = t.new_client("Tokens", "token").await;
+        let keys = format!("/api/v2/api_clients/{cid}/api_keys");
+        let created = t
+            .w(
+                Method::POST,
+                &keys,
+                Some(json!({"name": "k", "active": true})),
+            )
+            .await;
+        let secret = created.body["data"]["auth_token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert!(
+            is_hex64(&json!(secret)),
+            "create always shows the secret ({check})"
+        );
+        let read = t.get(&keys).await.body["data"][0].clone();
+        let client = t.get(&format!("/api/v2/api_clients/{cid}")).await.body["data"].clone();
+        assert_eq!(client["active"], true, "{check}");
+        assert!(client["active_since"].is_string(), "{check}");
+        match mode {
+            ReadTokens::Full => {
+                assert_eq!(read["auth_token"], json!(secret));
+                assert!(is_hex64(&client["auth_token"]));
+            }
+            ReadTokens::Masked => {
+                let shown = read["auth_token"].as_str().unwrap();
+                assert!(shown.starts_with("****") && secret.ends_with(&shown[shown.len() - 4..]));
+                assert!(!shown.contains(&secret[..8]));
+                assert!(client["auth_token"].as_str().unwrap().starts_with("****"));
+            }
+            ReadTokens::Omitted => {
+                assert!(read.get("auth_token").is_none());
+                assert!(client.get("auth_token").is_none());
+            }
+        }
+    }
+}
+
+/// Names the published contract and docs/sandbox.md settle: non-blank, at most 255
+/// characters, no control characters; an RSA `jwt_secret` must be a PEM public key.
+#[tokio::test]
+async fn names_and_rsa_keys_are_validated() {
+    let t = T::start(quiet()).await;
+    let coll = t.get("/api/api_collections").await.body[0]["id"].clone();
+    let long = "x".repeat(256);
+    for (name, problem) in [
+        ("   ", "can't be blank"),
+        (long.as_str(), "is too long"),
+        ("bad\u{0}name", "control characters"),
+    ] {
+        let r = t
+            .w(
+                Method::POST,
+                "/api/v2/api_clients",
+                Some(json!({"name": name, "auth_type": "token", "api_collection_ids": [coll]})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{name:?}");
+        assert!(
+            r.body["errors"]["name"][0]
+                .as_str()
+                .unwrap()
+                .contains(problem),
+            "{}",
+            r.body
+        );
+    }
+    let ok = "y".repeat(255);
+    let r = t
+        .w(
+            Method::POST,
+            "/api/v2/api_clients",
+            Some(json!({"name": ok, "auth_type": "token", "api_collection_ids": [coll]})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "255 characters are allowed");
+    for secret in [
+        "hello",
+        "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----",
+    ] {
+        let r = t
+            .w(
+                Method::POST,
+                "/api/v2/api_clients",
+                Some(
+                    json!({"name": format!("rsa {secret:.5}"), "auth_type": "jwt",
+                            "jwt_method": "rsa", "jwt_secret": secret,
+                            "api_collection_ids": [coll]}),
+                ),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{secret:?}");
+        assert!(r.body["errors"]["jwt_secret"].is_array(), "{}", r.body);
+    }
+    let pem = super::keys::KEYPAIRS[0].public_pem;
+    let r = t
+        .w(
+            Method::POST,
+            "/api/v2/api_clients",
+            Some(
+                json!({"name": "rsa good", "auth_type": "jwt", "jwt_method": "rsa",
+                        "jwt_secret": pem, "api_collection_ids": [coll]}),
+            ),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
 }

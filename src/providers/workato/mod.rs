@@ -463,9 +463,17 @@ fn legacy_client_from_wire(ws: &str, c: wire::LegacyClient) -> LegacyClient {
 
 fn profile_from_wire(ws: &str, p: wire::AccessProfile) -> Profile {
     let auth_type = AuthType::parse(p.auth_type.as_deref().unwrap_or(""));
-    // Only an RSA public key is kept; an HMAC secret echoed by a server is dropped unread.
+    // Only an RSA public key is kept; an HMAC secret echoed by a server is dropped unread, and
+    // an RSA profile's value that is not a public key (perhaps a secret pasted into the wrong
+    // field) is kept only as a description the plan reports.
     let jwt_public_key = match p.jwt_method.as_deref() {
-        Some("rsa") => p.jwt_secret.filter(|s| !s.trim().is_empty()),
+        Some("rsa") => p.jwt_secret.filter(|s| !s.trim().is_empty()).map(|s| {
+            if crate::model::is_rsa_public_key_pem(&s) {
+                s
+            } else {
+                crate::model::not_a_public_key(&s)
+            }
+        }),
         _ => None,
     };
     Profile {

@@ -450,6 +450,17 @@ fn rsa_from_pkcs1(der: &[u8]) -> Option<RsaKey> {
     })
 }
 
+/// Whether `pem` is an RSA public key in PEM form, as Workato requires of an `rsa` client's
+/// or profile's `jwt_secret` (a private key, another key type or free text is refused).
+pub(crate) fn is_rsa_public_key_pem(pem: &str) -> bool {
+    let pem = pem.trim();
+    let labelled = ["PUBLIC KEY", "RSA PUBLIC KEY"].iter().any(|label| {
+        pem.starts_with(&format!("-----BEGIN {label}-----"))
+            && pem.ends_with(&format!("-----END {label}-----"))
+    });
+    labelled && rsa_from_pem(pem).is_some()
+}
+
 /// A PEM public key: SubjectPublicKeyInfo (`PUBLIC KEY`) or PKCS#1 (`RSA PUBLIC KEY`).
 fn rsa_from_pem(pem: &str) -> Option<RsaKey> {
     let body: String = pem

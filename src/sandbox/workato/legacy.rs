@@ -8,6 +8,7 @@
 
 use serde_json::{json, Value};
 
+use super::gateway::is_rsa_public_key_pem;
 use super::model::{AccessProfile, LegacyClient, StoredSecret, Workspace};
 use super::request::{parse_body, ApiError, ApiResult, BodyReader, Errors, Field, Page};
 use super::{fresh_secret, ws, ws_mut, Ctx, Input, AUTH_TYPES};
@@ -34,7 +35,7 @@ pub fn create_client(w: &mut WorkatoState, ctx: &Ctx, input: &Input) -> ApiResul
     let wid = ctx.workspace_id(w)?;
     let body = parse_body(&input.body)?;
     let mut r = BodyReader::new(&body);
-    let name = r.required_string("name");
+    let name = r.required_name("name");
     let project_id = r.id("project_id").set();
     r.errors.finish()?;
     let id = w.seq.next_client();
@@ -133,7 +134,7 @@ pub(crate) fn check_auth_settings(
     errors: &mut Errors,
     auth_type: &str,
     jwt_method: Option<&str>,
-    has_jwt_secret: bool,
+    jwt_secret: Option<&StoredSecret>,
     has_issuer: bool,
     has_jwks: bool,
 ) {
@@ -147,8 +148,16 @@ pub(crate) fn check_auth_settings(
             Some("hmac" | "rsa") => {}
             Some(_) => errors.add("jwt_method", "is not included in the list"),
         }
-        if !has_jwt_secret {
-            errors.add("jwt_secret", "can't be blank");
+        match jwt_secret {
+            None => errors.add("jwt_secret", "can't be blank"),
+            // A secret known only by its hash (a state dump) cannot be checked.
+            Some(secret) => match (jwt_method, secret.clear()) {
+                (Some("rsa"), Some(pem)) if !is_rsa_public_key_pem(pem) => errors.add(
+                    "jwt_secret",
+                    "must be an RSA public key in PEM format (-----BEGIN PUBLIC KEY-----)",
+                ),
+                _ => {}
+            },
         }
         if has_issuer && has_jwks {
             errors.add(
@@ -183,7 +192,7 @@ pub fn create_profile(w: &mut WorkatoState, ctx: &Ctx, input: &Input) -> ApiResu
     let wid = ctx.workspace_id(w)?;
     let body = parse_body(&input.body)?;
     let mut r = BodyReader::new(&body);
-    let name = r.required_string("name");
+    let name = r.required_name("name");
     let client_id = r.id("api_client_id");
     let s = read_settings(&mut r);
     let mut errors = r.errors;
@@ -212,7 +221,7 @@ pub fn create_profile(w: &mut WorkatoState, ctx: &Ctx, input: &Input) -> ApiResu
     }
     let auth_type = s.auth_type.set();
     let jwt_method = s.jwt_method.set();
-    let jwt_secret = s.jwt_secret.set();
+    let jwt_secret = s.jwt_secret.set().map(StoredSecret::from_clear);
     let oidc_issuer = s.oidc_issuer.set();
     let oidc_jwks_uri = s.oidc_jwks_uri.set();
     match &auth_type {
@@ -220,7 +229,7 @@ pub fn create_profile(w: &mut WorkatoState, ctx: &Ctx, input: &Input) -> ApiResu
             &mut errors,
             t,
             jwt_method.as_deref(),
-            jwt_secret.is_some(),
+            jwt_secret.as_ref(),
             oidc_issuer.is_some(),
             oidc_jwks_uri.is_some(),
         ),
@@ -246,7 +255,7 @@ pub fn create_profile(w: &mut WorkatoState, ctx: &Ctx, input: &Input) -> ApiResu
         api_collection_ids: collections.unwrap_or_default(),
         active: true,
         jwt_method,
-        jwt_secret: jwt_secret.map(StoredSecret::from_clear),
+        jwt_secret,
         oidc_issuer,
         oidc_jwks_uri,
         access_profile_claim: s.access_profile_claim.set(),
@@ -277,16 +286,14 @@ pub fn update_profile(w: &mut WorkatoState, ctx: &Ctx, input: &Input) -> ApiResu
     let current = space.profiles.get(&pid).ok_or_else(ApiError::not_found)?;
     let body = parse_body(&input.body)?;
     let mut r = BodyReader::new(&body);
-    let name = r.string("name");
+    let name = r.optional_name("name");
     let client_id = r.id("api_client_id");
     let s = read_settings(&mut r);
     let mut errors = r.errors;
 
     let mut next = current.clone();
-    match name {
-        Field::Set(n) if !n.trim().is_empty() => next.name = n,
-        Field::Absent => {}
-        _ => errors.add("name", "can't be blank"),
+    if let Field::Set(n) = name {
+        next.name = n;
     }
     match client_id {
         Field::Set(id) if space.legacy_clients.contains_key(&id) => next.api_client_id = id,
@@ -340,7 +347,7 @@ pub fn update_profile(w: &mut WorkatoState, ctx: &Ctx, input: &Input) -> ApiResu
             &mut errors,
             &next.auth_type,
             next.jwt_method.as_deref(),
-            next.jwt_secret.is_some(),
+            next.jwt_secret.as_ref(),
             next.oidc_issuer.is_some(),
             next.oidc_jwks_uri.is_some(),
         );

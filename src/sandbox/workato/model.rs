@@ -15,6 +15,7 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 use crate::sandbox::clock::wire_time;
+use crate::sandbox::config::ReadTokens;
 
 /// Lowercase hex SHA-256 of a string's UTF-8.
 pub fn sha256_hex(s: &str) -> String {
@@ -69,6 +70,20 @@ impl fmt::Debug for StoredSecret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "StoredSecret(sha256={})", self.sha256)
     }
+}
+
+/// A client's `auth_token` as reads show it. Clients carry no credential of their own in
+/// this model (keys do), so the sandbox derives a stable per-client value that nothing
+/// accepts; in `full` mode it is still a secret-shaped string keyshift must not keep.
+fn with_client_token(mut v: Value, id: u64, created: DateTime<Utc>, tokens: ReadTokens) -> Value {
+    let token = sha256_hex(&format!(
+        "sandbox-client-token:{id}:{}",
+        created.timestamp_micros()
+    ));
+    if let (Value::Object(m), Some(shown)) = (&mut v, tokens.show(&token)) {
+        m.insert("auth_token".into(), json!(shown));
+    }
+    v
 }
 
 fn sha_of(s: &Option<StoredSecret>) -> Value {
@@ -459,8 +474,27 @@ impl AccessProfile {
 }
 
 impl ApiKey {
-    /// K1 item / K3 response. `auth_type` is the parent client's.
-    pub fn wire(&self, auth_type: &str) -> Value {
+    /// K1 item / K3 response. `auth_type` is the parent client's; `auth_token` is the key's
+    /// current secret as `tokens` shows it (SD-W9 revised).
+    pub fn wire(&self, auth_type: &str, tokens: ReadTokens) -> Value {
+        let mut v = self.fields(auth_type);
+        let current = self
+            .auth_token
+            .as_ref()
+            .or(self.oauth_client_secret.as_ref());
+        if let (Value::Object(m), Some(shown)) = (
+            &mut v,
+            current
+                .and_then(StoredSecret::clear)
+                .and_then(|s| tokens.show(s)),
+        ) {
+            m.insert("auth_token".into(), json!(shown));
+        }
+        v
+    }
+
+    /// The key's fields without any credential.
+    fn fields(&self, auth_type: &str) -> Value {
         let mut v = json!({
             "id": self.id, "name": self.name, "auth_type": auth_type,
             "ip_allow_list": self.ip_allow_list, "ip_deny_list": self.ip_deny_list,
@@ -472,9 +506,10 @@ impl ApiKey {
         v
     }
 
-    /// K2 / K7 response: plus the fresh secret(s) (SD-W9).
+    /// K2 / K7 response: plus the fresh secret(s) (SD-W9). The published model requires
+    /// `auth_token` here too; an oauth2 key's is its client secret.
     pub fn wire_with_secret(&self, auth_type: &str) -> Value {
-        let mut v = self.wire(auth_type);
+        let mut v = self.wire(auth_type, ReadTokens::Full);
         if let Value::Object(m) = &mut v {
             if let Some(s) = self.auth_token.as_ref().and_then(StoredSecret::clear) {
                 m.insert("auth_token".into(), json!(s));
@@ -492,7 +527,7 @@ impl ApiKey {
 
     /// `/_sandbox/state` form.
     pub fn state(&self, auth_type: &str) -> Value {
-        let mut v = self.wire(auth_type);
+        let mut v = self.fields(auth_type);
         if let Value::Object(m) = &mut v {
             m.insert("api_client_id".into(), json!(self.api_client_id));
             m.insert("created_at".into(), json!(wire_time(self.created_at)));
@@ -613,11 +648,12 @@ impl Workspace {
             .filter_map(|id| self.profiles.get(id))
     }
 
-    /// `ApiClient` wire object of a v2 client (V1 item, V2/V3/V4 `data`).
-    pub fn client_wire(&self, c: &V2Client) -> Value {
+    /// `ApiClient` wire object of a v2 client (V1 item, V2/V3/V4 `data`). The published
+    /// model requires `active`, `active_since` and `auth_token` on clients as well.
+    pub fn client_wire(&self, c: &V2Client, tokens: ReadTokens) -> Value {
         let total = self.keys_of(c.id).count();
         let active = self.keys_of(c.id).filter(|k| k.active).count();
-        json!({
+        let v = json!({
             "id": c.id, "name": c.name, "description": c.description, "project_id": c.project_id,
             "active_api_keys_count": active, "total_api_keys_count": total,
             "created_at": wire_time(c.created_at), "updated_at": wire_time(c.updated_at),
@@ -629,15 +665,17 @@ impl Workspace {
             "jwt_method": c.jwt_method, "oidc_issuer": c.oidc_issuer,
             "oidc_jwks_uri": c.oidc_jwks_uri, "access_profile_claim": c.access_profile_claim,
             "required_claims": c.required_claims, "allowed_issuers": c.allowed_issuers,
-        })
+            "active": true, "active_since": wire_time(c.created_at),
+        });
+        with_client_token(v, c.id, c.created_at, tokens)
     }
 
     /// A legacy client as V1/V3 show it (`is_legacy: true`). Its access settings live on its
     /// profiles, so the client-level ones are empty; the key counts count its profiles.
-    pub fn legacy_client_as_v2_wire(&self, c: &LegacyClient) -> Value {
+    pub fn legacy_client_as_v2_wire(&self, c: &LegacyClient, tokens: ReadTokens) -> Value {
         let total = self.profiles_of(c.id).count();
         let active = self.profiles_of(c.id).filter(|p| p.active).count();
-        json!({
+        let v = json!({
             "id": c.id, "name": c.name, "description": null, "project_id": c.project_id,
             "active_api_keys_count": active, "total_api_keys_count": total,
             "created_at": wire_time(c.created_at), "updated_at": wire_time(c.updated_at),
@@ -647,7 +685,9 @@ impl Workspace {
             "api_policies": [], "api_collections": [],
             "jwt_method": null, "oidc_issuer": null, "oidc_jwks_uri": null,
             "access_profile_claim": null, "required_claims": [], "allowed_issuers": [],
-        })
+            "active": true, "active_since": wire_time(c.created_at),
+        });
+        with_client_token(v, c.id, c.created_at, tokens)
     }
 
     /// The auth type a key inherits from its client.
@@ -663,7 +703,7 @@ impl Workspace {
             .v2_clients
             .values()
             .map(|c| {
-                let mut v = self.client_wire(c);
+                let mut v = self.client_wire(c, ReadTokens::Omitted);
                 if let Value::Object(m) = &mut v {
                     m.insert("jwt_secret_sha256".into(), sha_of(&c.jwt_secret));
                     m.insert("api_portal_id".into(), json!(c.api_portal_id));

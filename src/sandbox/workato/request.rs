@@ -187,6 +187,53 @@ impl<'a> BodyReader<'a> {
         }
     }
 
+    /// A required object name: non-blank, at most [`MAX_NAME_CHARS`] characters, no control
+    /// characters (docs/sandbox.md, published-contract decisions).
+    pub fn required_name(&mut self, key: &str) -> Option<String> {
+        let name = self.required_string(key)?;
+        self.check_name(key, &name).then_some(name)
+    }
+
+    /// An optional object name (updates): absent keeps, anything else must be a valid name.
+    pub fn optional_name(&mut self, key: &str) -> Field<String> {
+        match self.string(key) {
+            Field::Set(s) if s.trim().is_empty() => {
+                self.errors.add(key, "can't be blank");
+                Field::Absent
+            }
+            Field::Set(s) => {
+                if self.check_name(key, &s) {
+                    Field::Set(s)
+                } else {
+                    Field::Absent
+                }
+            }
+            Field::Null => {
+                if !self.errors.has(key) {
+                    self.errors.add(key, "can't be blank");
+                }
+                Field::Absent
+            }
+            Field::Absent => Field::Absent,
+        }
+    }
+
+    fn check_name(&mut self, key: &str, name: &str) -> bool {
+        let mut ok = true;
+        if name.chars().count() > MAX_NAME_CHARS {
+            self.errors.add(
+                key,
+                format!("is too long (maximum is {MAX_NAME_CHARS} characters)"),
+            );
+            ok = false;
+        }
+        if name.chars().any(char::is_control) {
+            self.errors.add(key, "must not contain control characters");
+            ok = false;
+        }
+        ok
+    }
+
     pub fn id(&mut self, key: &str) -> Field<u64> {
         match self.raw(key) {
             Field::Set(v) => match id_of(v) {
@@ -286,7 +333,12 @@ pub fn is_ip_or_cidr(s: &str) -> bool {
     s.parse::<IpAddr>().is_ok() || s.parse::<IpNet>().is_ok()
 }
 
-/// `page` / `per_page` from a query string (SD-W6).
+/// Longest name Workato accepts for clients, keys and profiles, in characters (the published
+/// spec gives none; 255 is the length of the string columns behind them — docs/sandbox.md).
+pub const MAX_NAME_CHARS: usize = 255;
+
+/// `page` / `per_page` from a query string (SD-W6, revised by the published spec: `per_page`
+/// has `maximum: 100`, so 101 is refused, not clamped).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Page {
     pub page: u64,
@@ -296,14 +348,18 @@ pub struct Page {
 impl Page {
     pub const MAX_PER_PAGE: u64 = 100;
 
-    /// Parse; `per_page` > 100 clamps, `page` or `per_page` < 1 or non-numeric → 400.
+    /// Parse; `page` or `per_page` < 1, `per_page` > 100 or non-numeric → 400.
     pub fn from_query(q: &Query) -> Result<Self, ApiError> {
         let mut errors = Errors::default();
-        let mut read = |key: &str, default: i64| -> i64 {
+        let mut read = |key: &str, default: i64, max: i64| -> i64 {
             match q.get(key) {
                 None | Some("") => default,
                 Some(s) => match s.trim().parse::<i64>() {
-                    Ok(n) if n >= 1 => n,
+                    Ok(n) if (1..=max).contains(&n) => n,
+                    Ok(n) if n > max => {
+                        errors.add(key, format!("must be less than or equal to {max}"));
+                        default
+                    }
                     Ok(_) => {
                         errors.add(key, "must be greater than or equal to 1");
                         default
@@ -315,12 +371,16 @@ impl Page {
                 },
             }
         };
-        let page = read("page", 1);
-        let per_page = read("per_page", Self::MAX_PER_PAGE as i64);
+        let page = read("page", 1, i64::MAX);
+        let per_page = read(
+            "per_page",
+            Self::MAX_PER_PAGE as i64,
+            Self::MAX_PER_PAGE as i64,
+        );
         errors.finish()?;
         Ok(Self {
             page: page.unsigned_abs(),
-            per_page: per_page.unsigned_abs().min(Self::MAX_PER_PAGE),
+            per_page: per_page.unsigned_abs(),
         })
     }
 
@@ -409,7 +469,7 @@ mod tests {
 
     #[test]
     fn pagination() {
-        let p = Page::from_query(&Query::parse(Some("page=2&per_page=500"))).unwrap();
+        let p = Page::from_query(&Query::parse(Some("page=2&per_page=100"))).unwrap();
         assert_eq!(
             p,
             Page {
@@ -417,6 +477,8 @@ mod tests {
                 per_page: 100
             }
         );
+        // The published spec's `maximum: 100` (was clamped before issue 13).
+        assert!(Page::from_query(&Query::parse(Some("per_page=101"))).is_err());
         assert!(Page::from_query(&Query::parse(Some("page=0"))).is_err());
         assert!(Page::from_query(&Query::parse(Some("per_page=0"))).is_err());
         assert!(Page::from_query(&Query::parse(Some("per_page=x"))).is_err());

@@ -55,9 +55,12 @@ pub fn list_clients(w: &mut WorkatoState, ctx: &Ctx, input: &Input) -> ApiResult
                 space
                     .legacy_clients
                     .get(id)
-                    .map(|c| space.legacy_client_as_v2_wire(c))
+                    .map(|c| space.legacy_client_as_v2_wire(c, ctx.cfg.read_tokens))
             } else {
-                space.v2_clients.get(id).map(|c| space.client_wire(c))
+                space
+                    .v2_clients
+                    .get(id)
+                    .map(|c| space.client_wire(c, ctx.cfg.read_tokens))
             }
         })
         .collect();
@@ -171,7 +174,7 @@ fn check_client(space: &Workspace, c: &V2Client, check_auth: bool, errors: &mut 
             errors,
             &c.auth_type,
             c.jwt_method.as_deref(),
-            c.jwt_secret.is_some(),
+            c.jwt_secret.as_ref(),
             c.oidc_issuer.is_some(),
             c.oidc_jwks_uri.is_some(),
         );
@@ -186,7 +189,7 @@ pub fn create_client(w: &mut WorkatoState, ctx: &Ctx, input: &Input) -> ApiResul
     let wid = ctx.workspace_id(w)?;
     let body = parse_body(&input.body)?;
     let mut r = BodyReader::new(&body);
-    let name = r.required_string("name");
+    let name = r.required_name("name");
     let collections = r.id_list("api_collection_ids");
     let auth_type = r.string("auth_type");
     let rest = ClientInput::read(&mut r);
@@ -243,7 +246,7 @@ pub fn create_client(w: &mut WorkatoState, ctx: &Ctx, input: &Input) -> ApiResul
 
     client.id = w.seq.next_client();
     let space = ws_mut(w, wid)?;
-    let out = space.client_wire(&client);
+    let out = space.client_wire(&client, ctx.cfg.read_tokens);
     space.v2_clients.insert(client.id, client);
     Ok(json!({ "data": out }))
 }
@@ -253,11 +256,11 @@ pub fn get_client(w: &mut WorkatoState, ctx: &Ctx, _input: &Input) -> ApiResult 
     let space = ws(w, ctx.workspace_id(w)?)?;
     let id = ctx.scope.path_id("api_client_id")?;
     if let Some(c) = space.v2_clients.get(&id) {
-        return Ok(json!({ "data": space.client_wire(c) }));
+        return Ok(json!({ "data": space.client_wire(c, ctx.cfg.read_tokens) }));
     }
     match space.legacy_clients.get(&id) {
         Some(c) if !ctx.legacy_retired() => {
-            Ok(json!({ "data": space.legacy_client_as_v2_wire(c) }))
+            Ok(json!({ "data": space.legacy_client_as_v2_wire(c, ctx.cfg.read_tokens) }))
         }
         _ => Err(ApiError::not_found()),
     }
@@ -273,7 +276,7 @@ pub fn update_client(w: &mut WorkatoState, ctx: &Ctx, input: &Input) -> ApiResul
     let current = space.v2_clients.get(&id).ok_or_else(ApiError::not_found)?;
     let body = parse_body(&input.body)?;
     let mut r = BodyReader::new(&body);
-    let name = r.required_string("name");
+    let name = r.required_name("name");
     let collections = r.id_list("api_collection_ids");
     let auth_type = r.string("auth_type");
     let rest = ClientInput::read(&mut r);
@@ -308,7 +311,7 @@ pub fn update_client(w: &mut WorkatoState, ctx: &Ctx, input: &Input) -> ApiResul
 
     next.updated_at = ctx.now;
     let space = ws_mut(w, wid)?;
-    let out = space.client_wire(&next);
+    let out = space.client_wire(&next, ctx.cfg.read_tokens);
     space.v2_clients.insert(id, next);
     Ok(json!({ "data": out }))
 }
@@ -330,7 +333,10 @@ pub fn list_keys(w: &mut WorkatoState, ctx: &Ctx, input: &Input) -> ApiResult {
     let id = ctx.scope.path_id("api_client_id")?;
     let page = Page::from_query(&input.query)?;
     let items: Vec<Value> = match space.v2_clients.get(&id) {
-        Some(c) => space.keys_of(id).map(|k| k.wire(&c.auth_type)).collect(),
+        Some(c) => space
+            .keys_of(id)
+            .map(|k| k.wire(&c.auth_type, ctx.cfg.read_tokens))
+            .collect(),
         None if space.legacy_clients.contains_key(&id) && !ctx.legacy_retired() => Vec::new(),
         None => return Err(ApiError::not_found()),
     };
@@ -364,7 +370,7 @@ pub fn create_key(w: &mut WorkatoState, ctx: &Ctx, input: &Input) -> ApiResult {
         .unwrap_or_default();
     let body = parse_body(&input.body)?;
     let mut r = BodyReader::new(&body);
-    let name = r.required_string("name");
+    let name = r.required_name("name");
     let active = r.bool("active");
     let allow = r.ip_list("ip_allow_list");
     let deny = r.ip_list("ip_deny_list");
@@ -438,20 +444,10 @@ pub fn update_key(w: &mut WorkatoState, ctx: &Ctx, input: &Input) -> ApiResult {
     };
     let body = parse_body(&input.body)?;
     let mut r = BodyReader::new(&body);
-    let name = r.string("name");
+    let name = r.optional_name("name").set();
     let allow = r.ip_list("ip_allow_list");
     let deny = r.ip_list("ip_deny_list");
     let mut errors = r.errors;
-    let name = match name {
-        Field::Set(n) if !n.trim().is_empty() => Some(n),
-        Field::Absent => None,
-        _ => {
-            if !errors.has("name") {
-                errors.add("name", "can't be blank");
-            }
-            None
-        }
-    };
     if let Some(n) = &name {
         if space.keys_of(cid).any(|k| &k.name == n && k.id != kid) {
             errors.add("name", "has already been taken");
@@ -469,7 +465,7 @@ pub fn update_key(w: &mut WorkatoState, ctx: &Ctx, input: &Input) -> ApiResult {
     if let Some(v) = deny.set() {
         k.ip_deny_list = v;
     }
-    Ok(json!({ "data": k.wire(&auth_type) }))
+    Ok(json!({ "data": k.wire(&auth_type, ctx.cfg.read_tokens) }))
 }
 
 /// K4 `DELETE …/api_keys/:api_key_id`.
