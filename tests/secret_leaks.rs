@@ -24,6 +24,10 @@ fn no_secret_appears_outside_the_sink() {
         config.to_str().unwrap(),
         "--faults",
         "error_rate=0.2,commit_drop_rate=0.05",
+        // Every Workato read carries the key's (and a client's) token in clear: the
+        // strictest case for keyshift's hygiene (SD-W9 revised).
+        "--read-tokens",
+        "full",
     ]);
     assert_eq!(sandbox.var("KEYSHIFT_WORKATO_TOKEN"), PLANTED_TOKEN);
     let run = Run::new(&sandbox);
@@ -86,6 +90,47 @@ fn no_secret_appears_outside_the_sink() {
         kinds.insert(r["kind"].as_str().unwrap().to_string());
     }
     assert!(kinds.contains("oauth_client_secret") && kinds.contains("auth_token"));
+    // Tokens that arrived on reads: every client's and key's `auth_token` as V1/K1 show it.
+    let client = reqwest::blocking::Client::new();
+    // The sandbox injects faults here too: try until a read answers 200.
+    let get = |path: &str| -> Value {
+        for _ in 0..50 {
+            let r = client
+                .get(format!("{}{path}", sandbox.var("KEYSHIFT_WORKATO_URL")))
+                .bearer_auth(PLANTED_TOKEN)
+                .send();
+            if let Some(v) = r
+                .ok()
+                .filter(|r| r.status().is_success())
+                .and_then(|r| r.json::<Value>().ok())
+            {
+                return v;
+            }
+        }
+        panic!("GET {path} kept failing");
+    };
+    let mut read_tokens = 0;
+    let mut page = 1;
+    loop {
+        let clients = get(&format!("/api/v2/api_clients?per_page=100&page={page}"));
+        let data = clients["data"].as_array().unwrap().clone();
+        for c in &data {
+            planted.push(c["auth_token"].as_str().unwrap().to_string());
+            read_tokens += 1;
+            if c["is_legacy"] == false {
+                let keys = get(&format!("/api/v2/api_clients/{}/api_keys", c["id"]));
+                for k in keys["data"].as_array().unwrap() {
+                    planted.push(k["auth_token"].as_str().unwrap().to_string());
+                    read_tokens += 1;
+                }
+            }
+        }
+        if data.len() < 100 {
+            break;
+        }
+        page += 1;
+    }
+    assert!(read_tokens > sink.len(), "reads carried tokens to plant");
     assert!(
         planted.len() > sink.len() + 3,
         "HMAC secrets were planted too"
