@@ -186,6 +186,7 @@ impl Loader {
             return Ok(None);
         };
         let r = Obj::of(v, join(&o.path, "rate_limit"))?;
+        let created_at = r.time("created_at", self.now)?;
         Ok(Some(RateLimit {
             id: r.string("id")?.unwrap_or_else(fresh_uuid),
             token_max_limit: r.f64("token_max_limit")?,
@@ -196,6 +197,8 @@ impl Loader {
             request_current_usage: r.f64("request_current_usage")?.unwrap_or(0.0),
             token_last_reset: r.time("token_last_reset", self.now)?,
             request_last_reset: r.time("request_last_reset", self.now)?,
+            created_at,
+            updated_at: r.time("updated_at", created_at)?,
         }))
     }
 
@@ -448,6 +451,12 @@ impl Loader {
                 None => c.string(key),
             }
         };
+        let flag = |key: &str| -> anyhow::Result<bool> {
+            match &config {
+                Some(cfg) => Ok(cfg.opt_bool(key)?.or(c.opt_bool(key)?).unwrap_or(false)),
+                None => c.bool(key, false),
+            }
+        };
         let client_id = pick("client_id")?
             .ok_or_else(|| anyhow!("{}: required", join(&c.path, "config.client_id")))?;
         let name = pick("name")?.unwrap_or_else(|| client_id.clone());
@@ -483,6 +492,10 @@ impl Loader {
                 name,
                 connection_type: pick("connection_type")?.unwrap_or_else(|| "http".to_owned()),
                 connection_string: pick("connection_string")?,
+                auth_type: pick("auth_type")?.unwrap_or_else(|| "none".to_owned()),
+                is_code_mode_client: flag("is_code_mode_client")?,
+                disabled: flag("disabled")?,
+                allow_on_all_virtual_keys: flag("allow_on_all_virtual_keys")?,
                 tools,
                 state: c.string("state")?.unwrap_or_else(|| "connected".to_owned()),
             },

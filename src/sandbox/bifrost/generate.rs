@@ -306,6 +306,10 @@ impl Gen {
                 connection_type: (*kind).to_owned(),
                 connection_string: (*kind != "stdio")
                     .then(|| format!("https://mcp.{name}.example.internal/mcp")),
+                auth_type: "none".to_owned(),
+                is_code_mode_client: false,
+                disabled: false,
+                allow_on_all_virtual_keys: false,
                 tools: tools
                     .iter()
                     .map(|t| McpTool {
@@ -363,6 +367,8 @@ impl Gen {
             request_current_usage: f64::from(self.rng.gen_range(0..30u32)),
             token_last_reset: t,
             request_last_reset: t,
+            created_at: t,
+            updated_at: t,
         }
     }
 

@@ -9,7 +9,9 @@ use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
 use super::model::{uuid_v4, Budget, RateLimit};
-use super::request::{as_array, as_bool, as_f64, as_i64, as_object, as_str, field, BfError};
+use super::request::{
+    as_array, as_bool, as_f64, as_i64, as_object, as_str, field, non_null, BfError,
+};
 use crate::sandbox::workato::request::Field;
 
 /// Access-profile budget durations.
@@ -67,65 +69,77 @@ fn duration(v: &Value, path: &str, allowed: &[&str]) -> Result<String, BfError> 
     }
 }
 
-/// Parse one budget line.
+/// Parse one budget line. `max_limit` must be above 0 (Bifrost's `validateBudget`:
+/// "cannot be negative or zero"); `reset_config` takes only `quarter_start_month` 1–12 and
+/// only with `1Q` (`BudgetResetConfig`, `additionalProperties: false`). `null` is refused
+/// everywhere: no budget field is nullable.
 pub fn parse_budget(v: &Value, path: &str, owner: Owner) -> Result<BudgetInput, BfError> {
     let o = as_object(v, path)?;
-    let max_limit = match field(o, "max_limit") {
-        Field::Set(v) => as_f64(v, &format!("{path}.max_limit"))?,
-        _ => {
+    let max_limit = match non_null(o, "max_limit", path)? {
+        Some(v) => as_f64(v, &format!("{path}.max_limit"))?,
+        None => {
             return Err(BfError::bad_request(format!(
                 "{path}.max_limit is required"
             )))
         }
     };
-    if max_limit < 0.0 {
+    if max_limit <= 0.0 {
         return Err(BfError::bad_request(format!(
-            "{path}.max_limit cannot be negative"
+            "{path}.max_limit: budget max limit cannot be negative or zero: {max_limit:.2}"
         )));
     }
-    let reset_duration = match field(o, "reset_duration") {
-        Field::Set(v) => duration(
+    let reset_duration = match non_null(o, "reset_duration", path)? {
+        Some(v) => duration(
             v,
             &format!("{path}.reset_duration"),
             owner.budget_durations(),
         )?,
-        _ => {
+        None => {
             return Err(BfError::bad_request(format!(
                 "{path}.reset_duration is required"
             )))
         }
     };
-    let quarter_start_month = match field(o, "reset_config") {
-        Field::Set(rc) => {
-            let rc = as_object(rc, &format!("{path}.reset_config"))?;
-            if reset_duration != "1Q" {
+    let quarter_start_month = match non_null(o, "reset_config", path)? {
+        Some(rc) => {
+            let rp = format!("{path}.reset_config");
+            let rc = as_object(rc, &rp)?;
+            if let Some(k) = rc.keys().find(|k| *k != "quarter_start_month") {
                 return Err(BfError::bad_request(format!(
-                    "{path}.reset_config is only valid with reset_duration 1Q"
+                    "{rp}: unknown field {k:?} (only quarter_start_month)"
                 )));
             }
-            match field(rc, "quarter_start_month") {
-                Field::Set(m) => {
-                    let m = as_i64(m, &format!("{path}.reset_config.quarter_start_month"))?;
+            if reset_duration != "1Q" {
+                return Err(BfError::bad_request(format!(
+                    "{rp} is only valid with reset_duration 1Q"
+                )));
+            }
+            match non_null(rc, "quarter_start_month", &rp)? {
+                Some(m) => {
+                    let m = as_i64(m, &format!("{rp}.quarter_start_month"))?;
                     if !(1..=12).contains(&m) {
                         return Err(BfError::bad_request(format!(
-                            "{path}.reset_config.quarter_start_month must be between 1 and 12"
+                            "{rp}.quarter_start_month must be between 1 and 12"
                         )));
                     }
                     Some(m as u32)
                 }
-                _ => None,
+                None => None,
             }
         }
-        _ => None,
+        None => None,
     };
-    let calendar_aligned = match field(o, "calendar_aligned") {
-        Field::Set(b) => Some(as_bool(b, &format!("{path}.calendar_aligned"))?),
-        _ => None,
+    let calendar_aligned = match non_null(o, "calendar_aligned", path)? {
+        Some(b) => Some(as_bool(b, &format!("{path}.calendar_aligned"))?),
+        None => None,
     };
-    let id = match field(o, "id") {
-        Field::Set(v) => Some(as_str(v, &format!("{path}.id"))?.to_owned()),
-        _ => None,
+    let id = match non_null(o, "id", path)? {
+        Some(v) => Some(as_str(v, &format!("{path}.id"))?.to_owned()),
+        None => None,
     };
+    if let Some(scope) = non_null(o, "scope", path)? {
+        as_str(scope, &format!("{path}.scope"))?;
+    }
     Ok(BudgetInput {
         id,
         max_limit,
@@ -210,33 +224,39 @@ impl RateLimitInput {
     }
 }
 
-/// Parse a rate-limit object. Virtual-key limits must be whole numbers (int64).
+/// Parse a rate-limit object. Limits must be above 0 (Bifrost's `validateRateLimit`:
+/// "cannot be negative or zero"); virtual-key limits are whole numbers (int64). `null` is
+/// refused except for a profile's max limits (nullable in the profile schema, = unset).
 pub fn parse_rate_limit(v: &Value, path: &str, owner: Owner) -> Result<RateLimitInput, BfError> {
     let o: &Map<String, Value> = as_object(v, path)?;
     let limit = |key: &str| -> Result<Option<f64>, BfError> {
         let p = format!("{path}.{key}");
-        match field(o, key) {
-            Field::Set(v) => {
-                let n = match owner {
-                    Owner::VirtualKey => as_i64(v, &p)? as f64,
-                    Owner::Profile => as_f64(v, &p)?,
-                };
-                if n < 0.0 {
-                    return Err(BfError::bad_request(format!("{p} cannot be negative")));
-                }
-                Ok(Some(n))
-            }
-            _ => Ok(None),
+        let v = match field(o, key) {
+            Field::Absent => return Ok(None),
+            Field::Null if owner == Owner::Profile => return Ok(None),
+            Field::Null => return non_null(o, key, path).map(|_| None),
+            Field::Set(v) => v,
+        };
+        let n = match owner {
+            Owner::VirtualKey => as_i64(v, &p)? as f64,
+            Owner::Profile => as_f64(v, &p)?,
+        };
+        if n <= 0.0 {
+            let what = key.trim_end_matches("_max_limit");
+            return Err(BfError::bad_request(format!(
+                "{p}: rate limit {what} max limit cannot be negative or zero: {n}"
+            )));
         }
+        Ok(Some(n))
     };
     let dur = |key: &str| -> Result<Option<String>, BfError> {
-        match field(o, key) {
-            Field::Set(v) => Ok(Some(duration(
+        match non_null(o, key, path)? {
+            Some(v) => Ok(Some(duration(
                 v,
                 &format!("{path}.{key}"),
                 owner.rate_durations(),
             )?)),
-            _ => Ok(None),
+            None => Ok(None),
         }
     };
     Ok(RateLimitInput {
@@ -265,6 +285,8 @@ pub fn apply_rate_limit(
         request_current_usage: 0.0,
         token_last_reset: now,
         request_last_reset: now,
+        created_at: now,
+        updated_at: now,
     });
     if merge {
         if input.token_max_limit.is_some() {
@@ -285,6 +307,7 @@ pub fn apply_rate_limit(
         rl.request_max_limit = input.request_max_limit;
         rl.request_reset_duration = input.request_reset_duration;
     }
+    rl.updated_at = now;
     rl
 }
 
@@ -320,6 +343,11 @@ mod tests {
         for bad in [
             json!({"reset_duration": "1M"}),
             json!({"max_limit": -1, "reset_duration": "1M"}),
+            json!({"max_limit": 0, "reset_duration": "1M"}),
+            json!({"max_limit": null, "reset_duration": "1M"}),
+            json!({"max_limit": 1, "reset_duration": null}),
+            json!({"max_limit": 1, "reset_duration": "1Q", "reset_config": {"quarter_start_month": 2, "x": 1}}),
+            json!({"max_limit": 1, "reset_duration": "1Q", "reset_config": null}),
             json!({"max_limit": 1, "reset_duration": "2h"}),
             json!({"max_limit": 1, "reset_duration": "1M", "reset_config": {"quarter_start_month": 1}}),
             json!({"max_limit": 1, "reset_duration": "1Q", "reset_config": {"quarter_start_month": 13}}),
@@ -352,6 +380,26 @@ mod tests {
         assert!(parse_rate_limit(&json!({"request_max_limit": 1.5}), "rl", Owner::Profile).is_ok());
         assert!(
             parse_rate_limit(&json!({"token_reset_duration": "1Q"}), "rl", Owner::Profile).is_err()
+        );
+        for bad in [
+            json!({"request_max_limit": 0, "request_reset_duration": "1h"}),
+            json!({"token_max_limit": -5, "token_reset_duration": "1d"}),
+            json!({"token_max_limit": null}),
+            json!({"token_reset_duration": null}),
+        ] {
+            assert!(
+                parse_rate_limit(&bad, "rl", Owner::VirtualKey).is_err(),
+                "{bad}"
+            );
+        }
+        assert!(parse_rate_limit(&json!({"token_max_limit": 0}), "rl", Owner::Profile).is_err());
+        let r = parse_rate_limit(&json!({"token_max_limit": null}), "rl", Owner::Profile).unwrap();
+        assert_eq!(
+            r.token_max_limit, None,
+            "a profile's max limits are nullable"
+        );
+        assert!(
+            parse_rate_limit(&json!({"token_reset_duration": null}), "rl", Owner::Profile).is_err()
         );
         assert!(parse_rate_limit(&json!({}), "rl", Owner::VirtualKey)
             .unwrap()

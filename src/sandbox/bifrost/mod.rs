@@ -138,6 +138,10 @@ async fn quota(State(app): State<AppState>, headers: HeaderMap) -> Response {
     let now = inner.clock.now();
     match virtual_keys::quota(&inner.bifrost, now, presented) {
         Ok((status, v)) => (status, Json(v)).into_response(),
+        // The published 401 of this operation is `{"error": "<message>"}`, not a BifrostError.
+        Err(e) if e.status == StatusCode::UNAUTHORIZED => {
+            (e.status, Json(serde_json::json!({ "error": e.message }))).into_response()
+        }
         Err(e) => e.into_response(),
     }
 }

@@ -106,7 +106,8 @@ impl Budget {
         v
     }
 
-    /// Virtual-key shape (§4.2).
+    /// Virtual-key shape (governance.yaml `Budget`: `config_hash`, `created_at` and
+    /// `updated_at` are required).
     pub fn vk_wire(&self) -> Value {
         let mut v = json!({
             "id": self.id, "max_limit": num(self.max_limit), "reset_duration": self.reset_duration,
@@ -117,16 +118,13 @@ impl Budget {
         if let Some(rc) = self.reset_config() {
             v["reset_config"] = rc;
         }
+        v["config_hash"] = json!(config_hash(&v));
         v
     }
 
-    /// Quota shape (§4.3).
+    /// Quota shape (§4.3): the same `Budget` schema as the virtual key's.
     pub fn quota_wire(&self) -> Value {
-        json!({
-            "id": self.id, "max_limit": num(self.max_limit), "reset_duration": self.reset_duration,
-            "calendar_aligned": self.calendar_aligned, "current_usage": num(self.current_usage),
-            "last_reset": bf_time(self.last_reset),
-        })
+        self.vk_wire()
     }
 }
 
@@ -142,35 +140,58 @@ pub struct RateLimit {
     pub request_current_usage: f64,
     pub token_last_reset: DateTime<Utc>,
     pub request_last_reset: DateTime<Utc>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A whole number as JSON (int64 fields: usage counters, virtual-key limits).
+fn int(x: f64) -> Value {
+    json!(x.floor() as i64)
 }
 
 impl RateLimit {
-    /// Access-profile shape (§4.1).
+    /// Access-profile shape (accessprofiles.yaml `RateLimit`): the max limits are nullable,
+    /// the reset durations are enums that are not, so an unset duration is left out.
     pub fn ap_wire(&self) -> Value {
-        json!({
+        let mut v = json!({
             "id": self.id,
             "token_max_limit": opt_num(self.token_max_limit),
-            "token_reset_duration": self.token_reset_duration,
             "request_max_limit": opt_num(self.request_max_limit),
-            "request_reset_duration": self.request_reset_duration,
             "token_current_usage": num(self.token_current_usage),
             "request_current_usage": num(self.request_current_usage),
-        })
+        });
+        if let Some(d) = &self.token_reset_duration {
+            v["token_reset_duration"] = json!(d);
+        }
+        if let Some(d) = &self.request_reset_duration {
+            v["request_reset_duration"] = json!(d);
+        }
+        v
     }
 
-    /// Virtual-key shape (§4.2).
+    /// Virtual-key shape (governance.yaml `RateLimit`): `token_max_limit` and
+    /// `token_reset_duration` are not nullable (left out when unset), the request ones are;
+    /// counters are int64; `config_hash`, `created_at`, `updated_at` are required.
     pub fn vk_wire(&self) -> Value {
-        json!({
+        let mut v = json!({
             "id": self.id,
-            "token_max_limit": opt_num(self.token_max_limit),
-            "token_reset_duration": self.token_reset_duration,
-            "token_current_usage": num(self.token_current_usage),
+            "token_current_usage": int(self.token_current_usage),
             "token_last_reset": bf_time(self.token_last_reset),
-            "request_max_limit": opt_num(self.request_max_limit),
+            "request_max_limit": self.request_max_limit.map(int),
             "request_reset_duration": self.request_reset_duration,
-            "request_current_usage": num(self.request_current_usage),
+            "request_current_usage": int(self.request_current_usage),
             "request_last_reset": bf_time(self.request_last_reset),
-        })
+            "created_at": bf_time(self.created_at),
+            "updated_at": bf_time(self.updated_at),
+        });
+        if let Some(t) = self.token_max_limit {
+            v["token_max_limit"] = int(t);
+        }
+        if let Some(d) = &self.token_reset_duration {
+            v["token_reset_duration"] = json!(d);
+        }
+        v["config_hash"] = json!(config_hash(&v));
+        v
     }
 }
 
@@ -186,13 +207,18 @@ pub struct ApProviderConfig {
 }
 
 impl ApProviderConfig {
+    /// `rate_limit` is a `RateLimit` object in the published schema, never `null`: a config
+    /// without one leaves it out.
     pub fn wire(&self) -> Value {
-        json!({
+        let mut v = json!({
             "id": self.id, "provider_name": self.provider_name,
             "all_models_allowed": self.all_models_allowed, "allowed_models": self.allowed_models,
             "budgets": self.budgets.iter().map(Budget::ap_wire).collect::<Vec<_>>(),
-            "rate_limit": self.rate_limit.as_ref().map(RateLimit::ap_wire),
-        })
+        });
+        if let Some(rl) = &self.rate_limit {
+            v["rate_limit"] = rl.ap_wire();
+        }
+        v
     }
 }
 
@@ -240,14 +266,14 @@ pub struct AccessProfile {
 }
 
 impl AccessProfile {
-    /// The `access_profile` object of A1–A6.
+    /// The `access_profile` object of A1–A6 (`rate_limit` left out when there is none: the
+    /// published schema has an object there, not `null`).
     pub fn wire(&self) -> Value {
-        json!({
+        let mut v = json!({
             "id": self.id, "name": self.name, "description": self.description,
             "is_active": self.is_active, "version": self.version, "tags": self.tags,
             "provider_configs": self.provider_configs.iter().map(ApProviderConfig::wire).collect::<Vec<_>>(),
             "budgets": self.budgets.iter().map(Budget::ap_wire).collect::<Vec<_>>(),
-            "rate_limit": self.rate_limit.as_ref().map(RateLimit::ap_wire),
             "calendar_aligned": self.calendar_aligned,
             "auto_rotation_interval": self.auto_rotation_interval,
             "next_rotation_at": opt_time(self.next_rotation_at),
@@ -258,7 +284,11 @@ impl AccessProfile {
                 "mcp_client_id": o.mcp_client_id, "tool_name": o.tool_name, "action": o.action,
             })).collect::<Vec<_>>(),
             "created_at": bf_time(self.created_at), "updated_at": bf_time(self.updated_at),
-        })
+        });
+        if let Some(rl) = &self.rate_limit {
+            v["rate_limit"] = rl.ap_wire();
+        }
+        v
     }
 
     /// A2 `roles[]`.
@@ -368,10 +398,25 @@ pub struct McpClient {
     /// `config.client_id`, what profiles' `mcp_servers[].mcp_server_id` refers to.
     pub client_id: String,
     pub name: String,
+    /// `http`, `stdio`, `sse` or `inprocess`.
     pub connection_type: String,
+    /// The URL of an HTTP/SSE client; stdio and in-process clients have none.
     pub connection_string: Option<String>,
+    /// `none`, `headers`, `oauth`, … (M1's `auth_type` filter).
+    pub auth_type: String,
+    pub is_code_mode_client: bool,
+    pub disabled: bool,
+    pub allow_on_all_virtual_keys: bool,
     pub tools: Vec<McpTool>,
+    /// `connected`, `disconnected`, `error`, … (`MCPConnectionState`).
     pub state: String,
+}
+
+impl McpClient {
+    /// What M1's `state` filter calls healthy: connected and enabled.
+    pub fn healthy(&self) -> bool {
+        self.state == "connected" && !self.disabled
+    }
 }
 
 /// An upstream provider key (SD-B11); never served, only referenced by `key_ids`.
@@ -574,8 +619,9 @@ impl BifrostState {
             .mcp_configs
             .iter()
             .map(|m| {
-                let client = self.mcp_clients.get(&m.mcp_client_id).map_or(
-                    Value::Null,
+                // `MCPClientConfig` is an object: a client gone from the table shows as `{}`.
+                let client = self.mcp_clients.get(&m.mcp_client_id).map_or_else(
+                    || json!({}),
                     |c| json!({"id": c.id, "client_id": c.client_id, "name": c.name}),
                 );
                 json!({"id": m.id, "virtual_key_id": k.id, "mcp_client_id": m.mcp_client_id,
@@ -593,7 +639,7 @@ impl BifrostState {
             "metadata": k.metadata,
             "expires_at": opt_time(k.expires_at),
         });
-        let hash_input = without_volatile(&config);
+        let hash_input = config_hash(&config);
         let Value::Object(mut m) = config else {
             return Value::Null;
         };
@@ -636,7 +682,7 @@ impl BifrostState {
             "is_access_profile_managed".into(),
             json!(k.is_access_profile_managed),
         );
-        out.insert("config_hash".into(), json!(sha256_hex(&hash_input)));
+        out.insert("config_hash".into(), json!(hash_input));
         out.insert("created_at".into(), json!(bf_time(k.created_at)));
         out.insert("updated_at".into(), json!(bf_time(k.updated_at)));
         Value::Object(out)
@@ -669,10 +715,7 @@ impl BifrostState {
         let values: Map<String, Value> = u
             .virtual_key_ids
             .iter()
-            .map(|id| {
-                let masked = self.vk(id).map_or(Value::Null, |k| json!(k.masked));
-                (id.clone(), masked)
-            })
+            .filter_map(|id| self.vk(id).map(|k| (id.clone(), json!(k.masked))))
             .collect();
         json!({
             "id": u.id, "user_id": u.user_id, "parent_profile_id": u.parent_profile_id,
@@ -690,16 +733,25 @@ impl BifrostState {
                 k.mcp_configs
                     .iter()
                     .filter(|m| m.mcp_client_id == c.id)
-                    .map(
-                        |m| json!({"virtual_key_id": k.id, "tools_to_execute": m.tools_to_execute}),
-                    )
+                    .map(|m| {
+                        json!({"virtual_key_id": k.id, "virtual_key_name": k.name,
+                               "tools_to_execute": m.tools_to_execute})
+                    })
             })
             .collect();
+        let mut config = json!({
+            "client_id": c.client_id, "name": c.name,
+            "is_code_mode_client": c.is_code_mode_client,
+            "connection_type": c.connection_type, "auth_type": c.auth_type,
+            "tools_to_execute": ["*"],
+            "allow_on_all_virtual_keys": c.allow_on_all_virtual_keys, "disabled": c.disabled,
+        });
+        // `connection_string` is a string in `MCPClientConfig`, never `null`.
+        if let Some(url) = &c.connection_string {
+            config["connection_string"] = json!(url);
+        }
         json!({
-            "config": {"client_id": c.client_id, "name": c.name,
-                       "connection_type": c.connection_type,
-                       "connection_string": c.connection_string,
-                       "tools_to_execute": ["*"]},
+            "config": config,
             "tools": c.tools.iter().map(|t| json!({"name": t.name, "description": t.description})).collect::<Vec<_>>(),
             "state": c.state,
             "vk_configs": vk_configs,
@@ -751,6 +803,12 @@ impl BifrostState {
     }
 }
 
+/// `config_hash` of a wire object: SHA-256 of its configuration (usage, timestamps and ids
+/// left out), so it changes exactly when the configuration does.
+pub fn config_hash(v: &Value) -> String {
+    sha256_hex(&without_volatile(v))
+}
+
 /// The config part of a virtual key minus usage and timestamps, serialized for `config_hash`.
 fn without_volatile(v: &Value) -> String {
     fn strip(v: &Value) -> Value {
@@ -762,6 +820,7 @@ fn without_volatile(v: &Value) -> String {
                             && !k.ends_with("last_reset")
                             && !k.ends_with("_at")
                             && *k != "id"
+                            && *k != "config_hash"
                     })
                     .map(|(k, v)| (k.clone(), strip(v)))
                     .collect(),

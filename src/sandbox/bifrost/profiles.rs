@@ -16,8 +16,8 @@ use super::limits::{
 };
 use super::model::{AccessProfile, ApProviderConfig, BifrostSeq, BifrostState, ToolOverride};
 use super::request::{
-    as_array, as_bool, as_i64, as_object, as_str, field, ok, parse_body, string_list, BfError,
-    BfResult, Page,
+    as_array, as_bool, as_i64, as_object, as_str, field, has_control, non_null, ok, parse_body,
+    query_bool, string_list, BfError, BfResult, Page,
 };
 use super::{Ctx, Input};
 use crate::sandbox::clock::parse_instant;
@@ -64,16 +64,7 @@ pub fn list(st: &mut BifrostState, _ctx: &Ctx, input: &Input) -> BfResult {
                 .collect()
         })
         .unwrap_or_default();
-    let active = match input.query.get("is_active").map(str::trim) {
-        None | Some("") => None,
-        Some("true") => Some(true),
-        Some("false") => Some(false),
-        Some(other) => {
-            return Err(BfError::bad_request(format!(
-                "invalid is_active parameter: {other:?} (expected true or false)"
-            )))
-        }
-    };
+    let active = query_bool(&input.query, "is_active")?;
     let items: Vec<Value> = st
         .profiles
         .values()
@@ -127,7 +118,7 @@ fn name_taken(st: &BifrostState, name: &str, except: Option<u64>) -> bool {
 /// A5 `POST /api/governance/access-profiles` → 201. New profiles are inactive.
 pub fn create(st: &mut BifrostState, ctx: &Ctx, input: &Input) -> BfResult {
     let body = parse_body(&input.body)?;
-    if !matches!(field(&body, "name"), Field::Set(_)) {
+    if non_null(&body, "name", "")?.is_none() {
         return Err(BfError::bad_request("name is required"));
     }
     let mut seq = st.seq.clone();
@@ -152,7 +143,7 @@ pub fn create(st: &mut BifrostState, ctx: &Ctx, input: &Input) -> BfResult {
         created_at: ctx.now,
         updated_at: ctx.now,
     };
-    apply_fields(&mut p, &body, &mut seq, ctx.now)?;
+    apply_fields(&mut p, &body, &mut seq, ctx.now, Mode::Create)?;
     if name_taken(st, &p.name, None) {
         return Err(BfError::conflict(NAME_TAKEN));
     }
@@ -170,7 +161,7 @@ pub fn update(st: &mut BifrostState, ctx: &Ctx, input: &Input) -> BfResult {
     let current = st.profiles.get(&id).ok_or_else(not_found)?;
     let mut p = current.clone();
     let mut seq = st.seq.clone();
-    apply_fields(&mut p, &body, &mut seq, ctx.now)?;
+    apply_fields(&mut p, &body, &mut seq, ctx.now, Mode::Update)?;
     if p.provider_configs.len() > MAX_PROVIDER_CONFIGS {
         return Err(BfError::bad_request(format!(
             "an access profile can have at most {MAX_PROVIDER_CONFIGS} provider configs (has {})",
@@ -235,74 +226,172 @@ fn time(v: &Value, path: &str) -> Result<DateTime<Utc>, BfError> {
         .map_err(|_| BfError::bad_request(format!("{path} must be an RFC 3339 date-time")))
 }
 
-/// Apply the writable fields of a create/update body: absent keeps, `null` clears.
+/// Create (A5) or update (A6): the published request schemas differ in what may be `null`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// `CreateAccessProfileRequest`: nothing is nullable.
+    Create,
+    /// `UpdateAccessProfileRequest`: `description`, `rate_limit`, `calendar_aligned`,
+    /// `auto_rotation_interval` and `next_rotation_at` are nullable (`null` clears); the
+    /// lists are not.
+    Update,
+}
+
+/// `key` of the body: `null` only where the request schema of `mode` allows it.
+fn body_field<'a>(
+    body: &'a Map<String, Value>,
+    key: &str,
+    mode: Mode,
+    nullable_on_update: bool,
+) -> Result<Field<&'a Value>, BfError> {
+    match field(body, key) {
+        Field::Null if mode == Mode::Create || !nullable_on_update => {
+            non_null(body, key, "").map(|_| Field::Absent)
+        }
+        f => Ok(f),
+    }
+}
+
+/// One hour and 365 days in nanoseconds: the bounds of `auto_rotation_interval`.
+const HOUR_NS: i64 = 3_600_000_000_000;
+const MAX_ROTATION_NS: i64 = 365 * 24 * HOUR_NS;
+
+/// `auto_rotation_interval` as sent: a day count (`"30d"`), a Go duration (`"12h"`,
+/// `"1h30m"`) or integer nanoseconds; `""`/`0` = off. Anything else, or outside 1h–365d, → 400.
+pub fn rotation_interval(v: &Value) -> Result<i64, BfError> {
+    const PATH: &str = "auto_rotation_interval";
+    let bad = |what: &str| {
+        BfError::bad_request(format!(
+            "invalid {PATH}: {what} (a day count such as \"30d\", a duration such as \"12h\", \
+             or nanoseconds; between 1h and 365d; \"\" or 0 turns it off)"
+        ))
+    };
+    let ns = match v {
+        Value::String(s) => {
+            let s = s.trim();
+            if s.is_empty() || s == "0" {
+                return Ok(0);
+            }
+            match s.strip_suffix('d').map(str::parse::<i64>) {
+                Some(Ok(days)) => days
+                    .checked_mul(24 * HOUR_NS)
+                    .ok_or_else(|| bad(&format!("{s:?}")))?,
+                Some(Err(_)) => return Err(bad(&format!("{s:?}"))),
+                None => go_duration_ns(s).ok_or_else(|| bad(&format!("{s:?}")))?,
+            }
+        }
+        Value::Number(_) => as_i64(v, PATH)?,
+        _ => return Err(bad("expected a string or an integer")),
+    };
+    if ns == 0 {
+        return Ok(0);
+    }
+    if !(HOUR_NS..=MAX_ROTATION_NS).contains(&ns) {
+        return Err(bad(&format!("{ns} ns is outside 1h–365d")));
+    }
+    Ok(ns)
+}
+
+/// Go's `time.ParseDuration` for the units it knows (`ns us µs ms s m h`), e.g. `"1h30m"`,
+/// `"1.5h"`, `"-2m"`. `None` when it is not one.
+pub fn go_duration_ns(s: &str) -> Option<i64> {
+    let (neg, mut rest) = match s.strip_prefix('-') {
+        Some(r) => (true, r),
+        None => (false, s.strip_prefix('+').unwrap_or(s)),
+    };
+    if rest.is_empty() {
+        return None;
+    }
+    let mut total: f64 = 0.0;
+    while !rest.is_empty() {
+        let n_end = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        let n: f64 = rest[..n_end].parse().ok()?;
+        rest = &rest[n_end..];
+        let u_end = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let unit = match &rest[..u_end] {
+            "ns" => 1.0,
+            "us" | "µs" | "μs" => 1e3,
+            "ms" => 1e6,
+            "s" => 1e9,
+            "m" => 60e9,
+            "h" => 3600e9,
+            _ => return None,
+        };
+        rest = &rest[u_end..];
+        total += n * unit;
+    }
+    if total > i64::MAX as f64 {
+        return None;
+    }
+    let ns = total as i64;
+    Some(if neg { -ns } else { ns })
+}
+
+/// Apply the writable fields of a create/update body: absent keeps, `null` clears where the
+/// request schema of `mode` makes the field nullable, and is refused elsewhere.
 fn apply_fields(
     p: &mut AccessProfile,
     body: &Map<String, Value>,
     seq: &mut BifrostSeq,
     now: DateTime<Utc>,
+    mode: Mode,
 ) -> Result<(), BfError> {
-    match field(body, "name") {
-        Field::Set(v) => {
-            let name = as_str(v, "name")?.trim();
-            if name.is_empty() {
-                return Err(BfError::bad_request("name is required"));
-            }
-            if name.chars().count() > MAX_NAME_CHARS {
-                return Err(BfError::bad_request(format!(
-                    "name must be at most {MAX_NAME_CHARS} characters"
-                )));
-            }
-            p.name = name.to_owned();
+    if let Some(v) = non_null(body, "name", "")? {
+        let name = as_str(v, "name")?.trim();
+        if name.is_empty() {
+            return Err(BfError::bad_request("name is required"));
         }
-        Field::Null => return Err(BfError::bad_request("name cannot be null")),
-        Field::Absent => {}
+        if name.chars().count() > MAX_NAME_CHARS {
+            return Err(BfError::bad_request(format!(
+                "name must be at most {MAX_NAME_CHARS} characters"
+            )));
+        }
+        if has_control(name) {
+            return Err(BfError::bad_request(
+                "name cannot contain control characters",
+            ));
+        }
+        p.name = name.to_owned();
     }
-    match field(body, "description") {
+    match body_field(body, "description", mode, true)? {
         Field::Set(v) => p.description = Some(as_str(v, "description")?.to_owned()),
         Field::Null => p.description = None,
         Field::Absent => {}
     }
-    match field(body, "tags") {
-        Field::Set(v) => p.tags = string_list(v, "tags")?,
-        Field::Null => p.tags.clear(),
-        Field::Absent => {}
+    if let Some(v) = non_null(body, "tags", "")? {
+        p.tags = string_list(v, "tags")?;
     }
-    match field(body, "provider_configs") {
-        Field::Set(v) => {
-            let items = as_array(v, "provider_configs")?;
-            let mut out = Vec::with_capacity(items.len());
-            for (i, item) in items.iter().enumerate() {
-                out.push(provider_config(
-                    item,
-                    &format!("provider_configs[{i}]"),
-                    &p.provider_configs,
-                    seq,
-                    now,
-                )?);
-            }
-            p.provider_configs = out;
-        }
-        Field::Null => p.provider_configs.clear(),
-        Field::Absent => {}
-    }
-    match field(body, "budgets") {
-        Field::Set(v) => {
-            let input = parse_budgets(v, "budgets", Owner::Profile)?;
-            p.budgets = reconcile_budgets(
-                input,
-                &p.budgets,
-                Owner::Profile,
-                Some("total"),
-                false,
-                false,
+    if let Some(v) = non_null(body, "provider_configs", "")? {
+        let items = as_array(v, "provider_configs")?;
+        let mut out = Vec::with_capacity(items.len());
+        for (i, item) in items.iter().enumerate() {
+            out.push(provider_config(
+                item,
+                &format!("provider_configs[{i}]"),
+                &p.provider_configs,
+                seq,
                 now,
-            );
+            )?);
         }
-        Field::Null => p.budgets.clear(),
-        Field::Absent => {}
+        p.provider_configs = out;
     }
-    match field(body, "rate_limit") {
+    if let Some(v) = non_null(body, "budgets", "")? {
+        let input = parse_budgets(v, "budgets", Owner::Profile)?;
+        p.budgets = reconcile_budgets(
+            input,
+            &p.budgets,
+            Owner::Profile,
+            Some("total"),
+            false,
+            false,
+            now,
+        );
+    }
+    match body_field(body, "rate_limit", mode, true)? {
         Field::Set(v) => {
             let input = parse_rate_limit(v, "rate_limit", Owner::Profile)?;
             let rl = apply_rate_limit(input, p.rate_limit.as_ref(), false, now);
@@ -312,89 +401,113 @@ fn apply_fields(
         Field::Null => p.rate_limit = None,
         Field::Absent => {}
     }
-    match field(body, "calendar_aligned") {
+    match body_field(body, "calendar_aligned", mode, true)? {
         Field::Set(v) => p.calendar_aligned = as_bool(v, "calendar_aligned")?,
         Field::Null => p.calendar_aligned = false,
         Field::Absent => {}
     }
-    match field(body, "auto_rotation_interval") {
-        Field::Set(Value::String(s)) if s.is_empty() => p.auto_rotation_interval = 0,
+    rotation_schedule(p, body, now, mode)?;
+    if let Some(v) = non_null(body, "mcp_tool_groups", "")? {
+        let items = as_array(v, "mcp_tool_groups")?;
+        let mut out = Vec::new();
+        for (i, item) in items.iter().enumerate() {
+            let path = format!("mcp_tool_groups[{i}]");
+            let o = as_object(item, &path)?;
+            match non_null(o, "tool_group_id", &path)? {
+                Some(id) => {
+                    let id = as_i64(id, &format!("{path}.tool_group_id"))?;
+                    out.push(u64::try_from(id).map_err(|_| {
+                        BfError::bad_request(format!("{path}.tool_group_id must be positive"))
+                    })?);
+                }
+                None => {
+                    return Err(BfError::bad_request(format!(
+                        "{path}.tool_group_id is required"
+                    )))
+                }
+            }
+        }
+        p.mcp_tool_groups = out;
+    }
+    if let Some(v) = non_null(body, "mcp_servers", "")? {
+        let items = as_array(v, "mcp_servers")?;
+        let mut out = Vec::new();
+        for (i, item) in items.iter().enumerate() {
+            let path = format!("mcp_servers[{i}]");
+            let o = as_object(item, &path)?;
+            match non_null(o, "mcp_server_id", &path)? {
+                Some(id) => out.push(as_str(id, &format!("{path}.mcp_server_id"))?.to_owned()),
+                None => {
+                    return Err(BfError::bad_request(format!(
+                        "{path}.mcp_server_id is required"
+                    )))
+                }
+            }
+        }
+        p.mcp_servers = out;
+    }
+    if let Some(v) = non_null(body, "mcp_tool_overrides", "")? {
+        let items = as_array(v, "mcp_tool_overrides")?;
+        let mut out = Vec::new();
+        for (i, item) in items.iter().enumerate() {
+            out.push(tool_override(item, &format!("mcp_tool_overrides[{i}]"))?);
+        }
+        p.mcp_tool_overrides = out;
+    }
+    Ok(())
+}
+
+/// `auto_rotation_interval` and `next_rotation_at` (accessprofiles.yaml): the interval is
+/// 1h–365d or off; `next_rotation_at` must be in the future and needs the interval; it
+/// defaults to now + interval, and a changed interval re-anchors it unless one is sent;
+/// `null` clears it only while the interval is off.
+fn rotation_schedule(
+    p: &mut AccessProfile,
+    body: &Map<String, Value>,
+    now: DateTime<Utc>,
+    mode: Mode,
+) -> Result<(), BfError> {
+    let interval = match body_field(body, "auto_rotation_interval", mode, true)? {
+        Field::Set(v) => Some(rotation_interval(v)?),
+        Field::Null => Some(0),
+        Field::Absent => None,
+    };
+    let next = match body_field(body, "next_rotation_at", mode, true)? {
         Field::Set(v) => {
-            let n = as_i64(v, "auto_rotation_interval")?;
-            if n < 0 {
+            let t = time(v, "next_rotation_at")?;
+            if t <= now {
                 return Err(BfError::bad_request(
-                    "auto_rotation_interval cannot be negative",
+                    "next_rotation_at must be in the future",
                 ));
             }
-            p.auto_rotation_interval = n;
+            Field::Set(t)
         }
-        Field::Null => p.auto_rotation_interval = 0,
-        Field::Absent => {}
+        Field::Null => Field::Null,
+        Field::Absent => Field::Absent,
+    };
+    let changed = interval.is_some_and(|i| i != p.auto_rotation_interval);
+    if let Some(i) = interval {
+        p.auto_rotation_interval = i;
     }
-    match field(body, "next_rotation_at") {
-        Field::Set(v) => p.next_rotation_at = Some(time(v, "next_rotation_at")?),
+    let on = p.auto_rotation_interval > 0;
+    match next {
+        Field::Set(_) if !on => {
+            return Err(BfError::bad_request(
+                "next_rotation_at requires auto_rotation_interval",
+            ))
+        }
+        Field::Set(t) => p.next_rotation_at = Some(t),
+        Field::Null if on => {
+            return Err(BfError::bad_request(
+                "next_rotation_at can only be cleared while auto_rotation_interval is off",
+            ))
+        }
         Field::Null => p.next_rotation_at = None,
-        Field::Absent => {}
-    }
-    match field(body, "mcp_tool_groups") {
-        Field::Set(v) => {
-            let items = as_array(v, "mcp_tool_groups")?;
-            let mut out = Vec::new();
-            for (i, item) in items.iter().enumerate() {
-                let path = format!("mcp_tool_groups[{i}]");
-                let o = as_object(item, &path)?;
-                match field(o, "tool_group_id") {
-                    Field::Set(id) => {
-                        let id = as_i64(id, &format!("{path}.tool_group_id"))?;
-                        out.push(u64::try_from(id).map_err(|_| {
-                            BfError::bad_request(format!("{path}.tool_group_id must be positive"))
-                        })?);
-                    }
-                    _ => {
-                        return Err(BfError::bad_request(format!(
-                            "{path}.tool_group_id is required"
-                        )))
-                    }
-                }
-            }
-            p.mcp_tool_groups = out;
+        Field::Absent if !on => p.next_rotation_at = None,
+        Field::Absent if changed || p.next_rotation_at.is_none() => {
+            p.next_rotation_at =
+                Some(now + chrono::Duration::nanoseconds(p.auto_rotation_interval));
         }
-        Field::Null => p.mcp_tool_groups.clear(),
-        Field::Absent => {}
-    }
-    match field(body, "mcp_servers") {
-        Field::Set(v) => {
-            let items = as_array(v, "mcp_servers")?;
-            let mut out = Vec::new();
-            for (i, item) in items.iter().enumerate() {
-                let path = format!("mcp_servers[{i}]");
-                let o = as_object(item, &path)?;
-                match field(o, "mcp_server_id") {
-                    Field::Set(id) => {
-                        out.push(as_str(id, &format!("{path}.mcp_server_id"))?.to_owned())
-                    }
-                    _ => {
-                        return Err(BfError::bad_request(format!(
-                            "{path}.mcp_server_id is required"
-                        )))
-                    }
-                }
-            }
-            p.mcp_servers = out;
-        }
-        Field::Null => p.mcp_servers.clear(),
-        Field::Absent => {}
-    }
-    match field(body, "mcp_tool_overrides") {
-        Field::Set(v) => {
-            let items = as_array(v, "mcp_tool_overrides")?;
-            let mut out = Vec::new();
-            for (i, item) in items.iter().enumerate() {
-                out.push(tool_override(item, &format!("mcp_tool_overrides[{i}]"))?);
-            }
-            p.mcp_tool_overrides = out;
-        }
-        Field::Null => p.mcp_tool_overrides.clear(),
         Field::Absent => {}
     }
     Ok(())
@@ -403,8 +516,8 @@ fn apply_fields(
 fn tool_override(v: &Value, path: &str) -> Result<ToolOverride, BfError> {
     let o = as_object(v, path)?;
     let req = |key: &str| -> Result<String, BfError> {
-        match field(o, key) {
-            Field::Set(v) => {
+        match non_null(o, key, path)? {
+            Some(v) => {
                 let s = as_str(v, &format!("{path}.{key}"))?;
                 if s.is_empty() {
                     Err(BfError::bad_request(format!("{path}.{key} is required")))
@@ -412,7 +525,7 @@ fn tool_override(v: &Value, path: &str) -> Result<ToolOverride, BfError> {
                     Ok(s.to_owned())
                 }
             }
-            _ => Err(BfError::bad_request(format!("{path}.{key} is required"))),
+            None => Err(BfError::bad_request(format!("{path}.{key} is required"))),
         }
     };
     let mcp_client_id = req("mcp_client_id")?;
@@ -440,35 +553,35 @@ fn provider_config(
     now: DateTime<Utc>,
 ) -> Result<ApProviderConfig, BfError> {
     let o = as_object(v, path)?;
-    let provider_name = match field(o, "provider_name") {
-        Field::Set(v) => as_str(v, &format!("{path}.provider_name"))?
+    let provider_name = match non_null(o, "provider_name", path)? {
+        Some(v) => as_str(v, &format!("{path}.provider_name"))?
             .trim()
             .to_owned(),
-        _ => String::new(),
+        None => String::new(),
     };
     if provider_name.is_empty() {
         return Err(BfError::bad_request(format!(
             "{path}.provider_name is required"
         )));
     }
-    let matched = match field(o, "id") {
-        Field::Set(id) => {
+    let matched = match non_null(o, "id", path)? {
+        Some(id) => {
             let id = as_i64(id, &format!("{path}.id"))?;
             existing.iter().find(|c| i64::try_from(c.id) == Ok(id))
         }
-        _ => None,
+        None => None,
     };
-    let all_models_allowed = match field(o, "all_models_allowed") {
-        Field::Set(b) => as_bool(b, &format!("{path}.all_models_allowed"))?,
-        _ => false,
+    let all_models_allowed = match non_null(o, "all_models_allowed", path)? {
+        Some(b) => as_bool(b, &format!("{path}.all_models_allowed"))?,
+        None => false,
     };
-    let allowed_models = match field(o, "allowed_models") {
-        Field::Set(v) => string_list(v, &format!("{path}.allowed_models"))?,
-        _ => Vec::new(),
+    let allowed_models = match non_null(o, "allowed_models", path)? {
+        Some(v) => string_list(v, &format!("{path}.allowed_models"))?,
+        None => Vec::new(),
     };
     let scope = format!("provider:{provider_name}");
-    let budgets = match field(o, "budgets") {
-        Field::Set(v) => {
+    let budgets = match non_null(o, "budgets", path)? {
+        Some(v) => {
             let input = parse_budgets(v, &format!("{path}.budgets"), Owner::Profile)?;
             reconcile_budgets(
                 input,
@@ -480,10 +593,10 @@ fn provider_config(
                 now,
             )
         }
-        _ => Vec::new(),
+        None => Vec::new(),
     };
-    let rate_limit = match field(o, "rate_limit") {
-        Field::Set(v) => {
+    let rate_limit = match non_null(o, "rate_limit", path)? {
+        Some(v) => {
             let rp = format!("{path}.rate_limit");
             let input = parse_rate_limit(v, &rp, Owner::Profile)?;
             let rl = apply_rate_limit(
@@ -495,7 +608,7 @@ fn provider_config(
             check_rate_limit(&rl, &rp)?;
             Some(rl)
         }
-        _ => None,
+        None => None,
     };
     Ok(ApProviderConfig {
         id: matched.map_or_else(|| seq.next_ap_provider_config(), |m| m.id),

@@ -99,10 +99,13 @@ pub fn ok(body: Value) -> BfResult {
     Ok((StatusCode::OK, body))
 }
 
-/// A JSON object body; empty = `{}`.
+/// A JSON object body of an operation whose `requestBody` is `required: true` (A5, A6, V2,
+/// V4): an empty body is refused, it never means `{}`.
 pub fn parse_body(bytes: &[u8]) -> Result<Map<String, Value>, BfError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Ok(Map::new());
+        return Err(BfError::bad_request(
+            "invalid request format: a JSON request body is required",
+        ));
     }
     match serde_json::from_slice::<Value>(bytes) {
         Ok(Value::Object(m)) => Ok(m),
@@ -120,6 +123,34 @@ pub fn field<'a>(obj: &'a Map<String, Value>, key: &str) -> Field<&'a Value> {
         Some(Value::Null) => Field::Null,
         Some(v) => Field::Set(v),
     }
+}
+
+/// `key` of `obj` where the published schema does not allow `null`: absent → `None`,
+/// `null` → 400.
+pub fn non_null<'a>(
+    obj: &'a Map<String, Value>,
+    key: &str,
+    path: &str,
+) -> Result<Option<&'a Value>, BfError> {
+    match obj.get(key) {
+        None => Ok(None),
+        Some(Value::Null) => Err(type_error(&join(path, key), "set (null is not allowed)")),
+        Some(v) => Ok(Some(v)),
+    }
+}
+
+/// `parent.key` (or `key` at the top level).
+pub fn join(parent: &str, key: &str) -> String {
+    if parent.is_empty() {
+        key.to_owned()
+    } else {
+        format!("{parent}.{key}")
+    }
+}
+
+/// Whether a name holds a control character (names refuse them).
+pub fn has_control(s: &str) -> bool {
+    s.chars().any(char::is_control)
 }
 
 fn type_error(path: &str, what: &str) -> BfError {
@@ -154,22 +185,47 @@ pub fn string_list(v: &Value, path: &str) -> Result<Vec<String>, BfError> {
         .ok_or_else(|| type_error(path, "an array of strings"))
 }
 
-/// An optional string field (`null` = absent).
-pub fn opt_string(obj: &Map<String, Value>, key: &str) -> Result<Option<String>, BfError> {
-    match field(obj, key) {
-        Field::Set(v) => Ok(Some(as_str(v, key)?.to_owned())),
-        _ => Ok(None),
+/// An optional string field (`null` → 400: no request string is nullable).
+pub fn opt_string(
+    obj: &Map<String, Value>,
+    key: &str,
+    path: &str,
+) -> Result<Option<String>, BfError> {
+    match non_null(obj, key, path)? {
+        Some(v) => Ok(Some(as_str(v, &join(path, key))?.to_owned())),
+        None => Ok(None),
     }
 }
 
-/// An optional string-list field (`null` = absent).
+/// An optional string-list field (`null` → 400).
 pub fn opt_string_list(
     obj: &Map<String, Value>,
     key: &str,
+    path: &str,
 ) -> Result<Option<Vec<String>>, BfError> {
-    match field(obj, key) {
-        Field::Set(v) => Ok(Some(string_list(v, key)?)),
-        _ => Ok(None),
+    match non_null(obj, key, path)? {
+        Some(v) => Ok(Some(string_list(v, &join(path, key))?)),
+        None => Ok(None),
+    }
+}
+
+/// An optional boolean field (`null` → 400).
+pub fn opt_bool(obj: &Map<String, Value>, key: &str, path: &str) -> Result<Option<bool>, BfError> {
+    match non_null(obj, key, path)? {
+        Some(v) => Ok(Some(as_bool(v, &join(path, key))?)),
+        None => Ok(None),
+    }
+}
+
+/// A boolean query parameter: `true`/`false` (absent or empty = `None`), anything else 400.
+pub fn query_bool(q: &Query, key: &str) -> Result<Option<bool>, BfError> {
+    match q.get(key).map(str::trim) {
+        None | Some("") => Ok(None),
+        Some("true") => Ok(Some(true)),
+        Some("false") => Ok(Some(false)),
+        Some(other) => Err(BfError::bad_request(format!(
+            "invalid {key} parameter: {other:?} (expected true or false)"
+        ))),
     }
 }
 

@@ -296,7 +296,8 @@ async fn management_auth_bearer_basic_and_scopes() {
         )
         .await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
-    assert_eq!(r.body, envelope(401, "invalid virtual key"));
+    // The published 401 of the quota call is `{"error": "<string>"}`.
+    assert_eq!(r.body, json!({"error": "invalid virtual key"}));
     let r = t.call(Method::GET, QUOTA, Auth::Bearer(&value), None).await;
     assert_eq!(r.status, StatusCode::OK, "Bearer form of Q1");
 
@@ -311,7 +312,7 @@ async fn profile_create_and_partial_update() {
             "budgets": [{"max_limit": 10, "reset_duration": "1M"}]}],
         "budgets": [{"max_limit": 100, "reset_duration": "1M"}],
         "rate_limit": {"token_max_limit": 1000, "token_reset_duration": "1d"},
-        "calendar_aligned": true, "auto_rotation_interval": 5,
+        "calendar_aligned": true, "auto_rotation_interval": "30d",
         "mcp_servers": [{"mcp_server_id": "gh-1"}],
         "mcp_tool_overrides": [{"mcp_client_id": "gh-1", "tool_name": "delete_repo", "action": "exclude"}]});
     let r = t.b(Method::POST, AP, Some(body)).await;
@@ -319,6 +320,15 @@ async fn profile_create_and_partial_update() {
     let p = &r.body["access_profile"];
     assert_eq!(p["is_active"], false, "new profiles are inactive");
     assert_eq!(p["version"], 1);
+    assert_eq!(
+        p["auto_rotation_interval"],
+        30 * 24 * 3_600_000_000_000i64,
+        "\"30d\" = 30 days in ns"
+    );
+    assert!(
+        p["next_rotation_at"].is_string(),
+        "defaults to now + interval"
+    );
     assert_eq!(p["budgets"][0]["scope"], "total");
     assert_eq!(
         p["provider_configs"][0]["budgets"][0]["scope"],
@@ -352,9 +362,17 @@ async fn profile_create_and_partial_update() {
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     let p = &r.body["access_profile"];
     assert_eq!(p["description"], Value::Null);
-    assert_eq!(p["rate_limit"], Value::Null);
+    assert!(
+        p.get("rate_limit").is_none(),
+        "no rate limit: left out (the schema has an object, not null)"
+    );
     assert_eq!(p["calendar_aligned"], false);
     assert_eq!(p["auto_rotation_interval"], 0);
+    assert_eq!(
+        p["next_rotation_at"],
+        Value::Null,
+        "interval off: no schedule"
+    );
     assert_eq!(p["tags"], json!(["a", "b"]));
     assert_eq!(
         p["provider_configs"][0]["allowed_models"],
@@ -367,7 +385,10 @@ async fn profile_create_and_partial_update() {
         .b(Method::PUT, &path, Some(json!({"name": "Engineering"})))
         .await;
     assert_eq!(r.status, StatusCode::CONFLICT);
+    // Lists are not nullable in UpdateAccessProfileRequest: `null` is refused, `[]` clears.
     let r = t.b(Method::PUT, &path, Some(json!({"tags": null}))).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    let r = t.b(Method::PUT, &path, Some(json!({"tags": []}))).await;
     assert_eq!(r.body["access_profile"]["tags"], json!([]));
 
     // activate/deactivate are idempotent
@@ -546,12 +567,12 @@ async fn virtual_key_create_rules_and_deny_by_default() {
         ),
         (
             json!({"name": "x2", "provider_configs": [{"provider": "openai", "key_ids": ["nope"]}]}),
-            500,
+            400,
             "failed to create provider config: key not found: nope",
         ),
         (
             json!({"name": "x3", "mcp_configs": [{"mcp_client_name": "gitlab"}]}),
-            500,
+            400,
             "mcp client not found: gitlab",
         ),
         (
@@ -620,7 +641,7 @@ async fn rotate_changes_the_value_and_the_old_one_fails_quota() {
     assert_ne!(new, old);
     let q = t.quota(&old).await;
     assert_eq!(q.status, StatusCode::UNAUTHORIZED);
-    assert_eq!(q.body, envelope(401, "invalid virtual key"));
+    assert_eq!(q.body, json!({"error": "invalid virtual key"}));
     assert_eq!(t.quota(&new).await.status, StatusCode::OK);
 
     // inactive keys answer 200 with is_active false, and can still be rotated
@@ -746,7 +767,11 @@ async fn virtual_key_update_semantics() {
             Some(json!({"mcp_configs": [{"mcp_client_name": "nope"}]})),
         )
         .await;
-    assert_eq!(r.status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(
+        r.status,
+        StatusCode::BAD_REQUEST,
+        "unknown MCP client: 400, never 5xx"
+    );
     let r = t
         .b(Method::PUT, &path, Some(json!({"name": "ci-bot"})))
         .await;
@@ -1044,4 +1069,281 @@ async fn seeded_inventory_is_deterministic_and_shaped() {
     assert_eq!(sa["mcp_clients"].as_array().unwrap().len(), 6);
     a.sb.shutdown().await;
     b.sb.shutdown().await;
+}
+
+/// The published schemas (accessprofiles.yaml, governance.yaml, mcp.yaml): objects where the
+/// schema has an object (never `null`), enums never `null`, and the fields it requires.
+#[tokio::test]
+async fn read_shapes_follow_the_published_schemas() {
+    let t = T::start(quiet()).await;
+    // A profile without a rate limit, and one whose rate limit sets only requests.
+    let r = t
+        .b(
+            Method::POST,
+            AP,
+            Some(
+                json!({"name": "Shapes", "provider_configs": [{"provider_name": "openai"}],
+                "rate_limit": {"request_max_limit": 10, "request_reset_duration": "1h"}}),
+            ),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let p = &r.body["access_profile"];
+    assert!(p["provider_configs"][0].get("rate_limit").is_none());
+    let rl = &p["rate_limit"];
+    assert_eq!(rl["request_reset_duration"], "1h");
+    assert!(
+        rl.get("token_reset_duration").is_none(),
+        "an unset enum is left out, not null: {rl}"
+    );
+    assert_eq!(
+        rl["token_max_limit"],
+        Value::Null,
+        "max limits are nullable"
+    );
+    let listed = t.get(AP).await.body["access_profiles"].clone();
+    for p in listed.as_array().unwrap() {
+        assert!(!p["rate_limit"].is_null() || p.get("rate_limit").is_none());
+        for pc in p["provider_configs"].as_array().unwrap() {
+            assert!(pc.get("rate_limit").is_none_or(Value::is_object), "{pc}");
+        }
+    }
+
+    // Virtual-key budgets and rate limits carry config_hash, created_at, updated_at.
+    let (id, value) = t
+        .create_vk(json!({"name": "Shaped VK",
+            "provider_configs": [{"provider": "openai", "key_ids": ["*"],
+                "budgets": [{"max_limit": 5, "reset_duration": "1d"}],
+                "rate_limit": {"request_max_limit": 5, "request_reset_duration": "1h"}}],
+            "budgets": [{"max_limit": 9, "reset_duration": "1M"}],
+            "rate_limit": {"request_max_limit": 7, "request_reset_duration": "1h"},
+            "mcp_configs": [{"mcp_client_name": "postgres", "tools_to_execute": ["query"]}]}))
+        .await;
+    let k = t.get(&format!("{VK}/{id}")).await.body["virtual_key"].clone();
+    let pc = &k["provider_configs"][0];
+    for obj in [
+        &k["budgets"][0],
+        &k["rate_limit"],
+        &pc["budgets"][0],
+        &pc["rate_limit"],
+    ] {
+        for f in ["id", "config_hash", "created_at", "updated_at"] {
+            assert!(obj[f].is_string(), "{f} missing in {obj}");
+        }
+    }
+    for f in [
+        "token_current_usage",
+        "request_current_usage",
+        "token_last_reset",
+        "request_last_reset",
+    ] {
+        assert!(!k["rate_limit"][f].is_null(), "{f}");
+    }
+    assert!(
+        k["rate_limit"].get("token_max_limit").is_none()
+            && k["rate_limit"].get("token_reset_duration").is_none(),
+        "not nullable in the VK schema: left out when unset"
+    );
+    let q = t.quota(&value).await;
+    assert!(
+        q.body["budgets"][0]["config_hash"].is_string(),
+        "{}",
+        q.body
+    );
+    assert!(q.body["rate_limit"]["created_at"].is_string());
+
+    // MCP clients: stdio clients have no connection_string; vk_configs name the key.
+    let m = t.get("/api/mcp/clients").await.body;
+    let pg = m["clients"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["config"]["client_id"] == "pg-1")
+        .unwrap()
+        .clone();
+    assert_eq!(pg["config"]["connection_type"], "stdio");
+    assert!(pg["config"].get("connection_string").is_none(), "{pg}");
+    assert!(pg["vk_configs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|c| c["virtual_key_name"] == "Shaped VK"));
+    t.sb.shutdown().await;
+}
+
+#[tokio::test]
+async fn request_bodies_are_refused_as_the_published_schemas_say() {
+    let t = T::start(quiet()).await;
+    let (id, _) = t
+        .create_vk(json!({"name": "Owned", "team_id": "team-1"}))
+        .await;
+    let path = format!("{VK}/{id}");
+    // An empty body is not `{}`: refused, and the owner is kept.
+    for (method, p) in [
+        (Method::PUT, path.as_str()),
+        (Method::PUT, &format!("{AP}/1")),
+        (Method::POST, VK),
+        (Method::POST, AP),
+    ] {
+        let r = t
+            .call(method.clone(), p, Auth::Bearer(DEFAULT_BIFROST_TOKEN), None)
+            .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{method} {p}");
+        assert_eq!(r.body["is_bifrost_error"], false);
+    }
+    assert_eq!(t.get(&path).await.body["virtual_key"]["team_id"], "team-1");
+    // Limits of 0, nulls where the schema has none, names and allow-lists.
+    let long = "n".repeat(256);
+    for bad in [
+        json!({"name": "z1", "rate_limit": {"request_max_limit": 0, "request_reset_duration": "1h"}}),
+        json!({"name": "z2", "provider_configs": [{"provider": "openai", "rate_limit": {"token_max_limit": 0, "token_reset_duration": "1d"}}]}),
+        json!({"name": "z3", "budgets": [{"max_limit": 0, "reset_duration": "1M"}]}),
+        json!({"name": "z4", "description": null}),
+        json!({"name": "z5", "provider_configs": null}),
+        json!({"name": "z6", "rate_limit": {"token_max_limit": null}}),
+        json!({"name": long}),
+        json!({"name": "tab\there"}),
+        json!({"name": "z7", "mcp_configs": [{"mcp_client_name": "github", "tools_to_execute": ["*", "list_repos"]}]}),
+        json!({"name": "z8", "provider_configs": [{"provider": "openai", "key_ids": ["*", "*"]}]}),
+        json!({"name": "z9", "budgets": [{"max_limit": 1, "reset_duration": "1Q", "reset_config": {"quarter_start_month": 1, "extra": 1}}]}),
+    ] {
+        let r = t.b(Method::POST, VK, Some(bad.clone())).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{bad}: {}", r.body);
+        assert!(r.body["error"]["message"].is_string());
+    }
+    let r = t
+        .b(Method::POST, VK, Some(json!({"name": "ok-weight", "provider_configs": [{"provider": "openai", "weight": null}]})))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "weight is nullable: {}", r.body);
+    for bad in [
+        json!({"name": "a1", "rate_limit": {"token_max_limit": 0, "token_reset_duration": "1d"}}),
+        json!({"name": "a2", "description": null}),
+        json!({"name": "a3", "rate_limit": null}),
+        json!({"name": "a4", "tags": null}),
+        json!({"name": "a5", "provider_configs": [{"provider_name": "openai", "rate_limit": null}]}),
+        json!({"name": "a6", "rate_limit": {"token_max_limit": 5, "token_reset_duration": null}}),
+        json!({"name": "a7\u{0}"}),
+        json!({"name": "a8", "auto_rotation_interval": "59m"}),
+        json!({"name": "a9", "auto_rotation_interval": "366d"}),
+        json!({"name": "a10", "auto_rotation_interval": "soon"}),
+        json!({"name": "a11", "auto_rotation_interval": -3_600_000_000_000i64}),
+        json!({"name": "a12", "next_rotation_at": "2099-01-01T00:00:00Z"}),
+        json!({"name": "a13", "auto_rotation_interval": "1d", "next_rotation_at": "2001-01-01T00:00:00Z"}),
+    ] {
+        let r = t.b(Method::POST, AP, Some(bad.clone())).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{bad}: {}", r.body);
+    }
+    // Every published form of the rotation interval.
+    for (sent, ns) in [
+        (json!("30d"), 30 * 24 * 3_600_000_000_000i64),
+        (json!("12h"), 12 * 3_600_000_000_000),
+        (json!("1h30m"), 5_400_000_000_000),
+        (json!(3_600_000_000_000i64), 3_600_000_000_000),
+        (json!("365d"), 365 * 24 * 3_600_000_000_000),
+    ] {
+        let name = format!("rot {sent}");
+        let r = t
+            .b(
+                Method::POST,
+                AP,
+                Some(json!({"name": name, "auto_rotation_interval": sent})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{sent}: {}", r.body);
+        assert_eq!(r.body["access_profile"]["auto_rotation_interval"], ns);
+        let pid = r.body["access_profile"]["id"].as_u64().unwrap();
+        // null clears next_rotation_at only while the interval is off
+        let r = t
+            .b(
+                Method::PUT,
+                &format!("{AP}/{pid}"),
+                Some(json!({"next_rotation_at": null})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+        let r = t
+            .b(
+                Method::PUT,
+                &format!("{AP}/{pid}"),
+                Some(json!({"auto_rotation_interval": 0, "next_rotation_at": null})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        assert_eq!(r.body["access_profile"]["next_rotation_at"], Value::Null);
+    }
+    // Update nullables clear.
+    let r = t
+        .b(
+            Method::PUT,
+            &format!("{AP}/1"),
+            Some(json!({"rate_limit": null, "description": null, "calendar_aligned": null})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    t.sb.shutdown().await;
+}
+
+/// The `client_id`s M1 answers for query `q`.
+async fn client_ids(t: &T, q: &str) -> Vec<String> {
+    let r = t.get(&format!("/api/mcp/clients{q}")).await;
+    assert_eq!(r.status, StatusCode::OK, "{q}: {}", r.body);
+    r.body["clients"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["config"]["client_id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn mcp_client_filters_and_bounds() {
+    let t = T::start(quiet()).await;
+    let (vk, _) = t
+        .create_vk(json!({"name": "Uses jira", "mcp_configs": [{"mcp_client_name": "jira"}]}))
+        .await;
+    assert_eq!(client_ids(&t, "").await.len(), 6);
+    assert_eq!(client_ids(&t, "?search=GIT").await, ["gh-1"]);
+    assert_eq!(client_ids(&t, "?server=slack-1").await, ["slack-1"]);
+    assert_eq!(
+        client_ids(&t, "?connection_type=stdio,sse").await,
+        ["slack-1", "pg-1", "fs-1"]
+    );
+    assert_eq!(client_ids(&t, "?state=unstable").await, ["web-1"]);
+    assert_eq!(client_ids(&t, "?state=healthy").await.len(), 5);
+    assert_eq!(client_ids(&t, "?state=healthy,unstable").await.len(), 6);
+    assert_eq!(
+        client_ids(&t, &format!("?virtual_keys={vk}")).await,
+        ["jira-1"]
+    );
+    assert!(client_ids(&t, "?all_virtual_keys=true").await.is_empty());
+    assert_eq!(
+        client_ids(&t, "?disabled=false&code_mode=false")
+            .await
+            .len(),
+        6
+    );
+    assert!(client_ids(&t, "?auth_type=oauth").await.is_empty());
+    let r = t.get("/api/mcp/clients?limit=2&offset=1").await;
+    assert_eq!(r.body["count"], 2);
+    assert_eq!(r.body["total_count"], 6);
+    for bad in [
+        "limit=0",
+        "limit=101",
+        "limit=x",
+        "offset=-1",
+        "disabled=maybe",
+        "code_mode=1",
+        "all_virtual_keys=yes",
+    ] {
+        let r = t.get(&format!("/api/mcp/clients?{bad}")).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{bad}");
+        assert_eq!(r.body["status_code"], 400);
+    }
+    let r = t.get(&format!("{VK}?from_memory=perhaps")).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        t.get(&format!("{VK}?from_memory=false")).await.status,
+        StatusCode::OK
+    );
+    t.sb.shutdown().await;
 }

@@ -25,12 +25,13 @@ use super::limits::{
     SUB_DAY,
 };
 use super::model::{
-    fresh_vk_value, mask_value, uuid_v4, BifrostState, Budget, ValueShown, VirtualKey, VkMcpConfig,
-    VkProviderConfig,
+    fresh_vk_value, mask_value, uuid_v4, BifrostState, Budget, McpClient, ValueShown, VirtualKey,
+    VkMcpConfig, VkProviderConfig,
 };
 use super::request::{
-    as_array, as_bool, as_f64, as_i64, as_object, as_str, field, ok, opt_string, opt_string_list,
-    parse_body, BfError, BfResult, Page,
+    as_array, as_bool, as_f64, as_i64, as_object, as_str, field, has_control, non_null, ok,
+    opt_string, opt_string_list, parse_body, query_bool, BfError, BfResult, Page, Query,
+    DEFAULT_LIMIT, MAX_LIMIT,
 };
 use super::{Ctx, Input};
 use crate::sandbox::workato::model::StoredSecret;
@@ -56,6 +57,7 @@ fn vk_index(st: &BifrostState, ctx: &Ctx) -> Result<usize, BfError> {
 
 /// V1 `GET /api/governance/virtual-keys?limit=&offset=&search=&metadata_<key>=<value>`.
 pub fn list(st: &mut BifrostState, _ctx: &Ctx, input: &Input) -> BfResult {
+    query_bool(&input.query, "from_memory")?;
     let page = Page::from_query(&input.query)?;
     let search = input
         .query
@@ -87,7 +89,8 @@ pub fn list(st: &mut BifrostState, _ctx: &Ctx, input: &Input) -> BfResult {
 }
 
 /// V3 `GET /api/governance/virtual-keys/{vk_id}`.
-pub fn get(st: &mut BifrostState, ctx: &Ctx, _input: &Input) -> BfResult {
+pub fn get(st: &mut BifrostState, ctx: &Ctx, input: &Input) -> BfResult {
+    query_bool(&input.query, "from_memory")?;
     let i = vk_index(st, ctx)?;
     ok(json!({"virtual_key": st.vk_wire(&st.virtual_keys[i], ValueShown::Masked)}))
 }
@@ -136,14 +139,97 @@ pub fn quota(st: &BifrostState, now: DateTime<Utc>, presented: Option<&str>) -> 
     ok(st.quota_wire(k))
 }
 
-/// M1 `GET /api/mcp/clients`.
+/// A comma-separated filter value (`None` when absent or empty).
+fn comma_list(q: &Query, key: &str) -> Option<Vec<String>> {
+    let items: Vec<String> = q
+        .get(key)?
+        .split(',')
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .collect();
+    (!items.is_empty()).then_some(items)
+}
+
+/// M1 `GET /api/mcp/clients` with the published filters: `search` (case-insensitive name
+/// substring), `server` (exact `client_id`), `connection_type` and `auth_type` (comma lists,
+/// OR), `state` (`healthy` = connected and enabled, `unstable` = everything else; both or
+/// neither = no filter), `all_virtual_keys` (clients open to every key) ORed with
+/// `virtual_keys` (clients assigned to any listed key id), `code_mode`, `disabled`.
+/// `limit` is 1–100 (default 25) and `offset` ≥ 0 here; anything else → 400.
 pub fn list_mcp_clients(st: &mut BifrostState, _ctx: &Ctx, input: &Input) -> BfResult {
-    let page = Page::from_query(&input.query)?;
-    let items: Vec<Value> = st.mcp_clients.values().map(|c| st.mcp_wire(c)).collect();
+    let q = &input.query;
+    let int = |key: &str, min: i64, max: i64| -> Result<Option<i64>, BfError> {
+        match q.get(key).map(str::trim) {
+            None | Some("") => Ok(None),
+            Some(s) => match s.parse::<i64>() {
+                Ok(n) if (min..=max).contains(&n) => Ok(Some(n)),
+                _ => Err(BfError::bad_request(format!(
+                    "invalid {key} parameter: {s:?} (expected an integer from {min} to {max})"
+                ))),
+            },
+        }
+    };
+    let limit = int("limit", 1, MAX_LIMIT as i64)?;
+    let offset = int("offset", 0, i64::MAX)?;
+    let page = Page {
+        limit: match (limit, offset) {
+            (None, None) if q.get("limit").is_none() && q.get("offset").is_none() => None,
+            (l, _) => Some(l.map_or(DEFAULT_LIMIT, |l| l as usize)),
+        },
+        offset: offset.map_or(0, |o| usize::try_from(o).unwrap_or(usize::MAX)),
+    };
+    let search = q
+        .get("search")
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_lowercase);
+    let server = q.get("server").map(str::trim).filter(|s| !s.is_empty());
+    let connection_types = comma_list(q, "connection_type");
+    let auth_types = comma_list(q, "auth_type");
+    let states = comma_list(q, "state").unwrap_or_default();
+    let want_healthy = states.iter().any(|s| s == "healthy");
+    let want_unstable = states.iter().any(|s| s == "unstable");
+    let all_vks = query_bool(q, "all_virtual_keys")?;
+    let vk_ids = comma_list(q, "virtual_keys");
+    let code_mode = query_bool(q, "code_mode")?;
+    let disabled = query_bool(q, "disabled")?;
+    let assigned = |c: &McpClient, ids: &[String]| {
+        st.virtual_keys
+            .iter()
+            .filter(|k| ids.contains(&k.id))
+            .any(|k| k.mcp_configs.iter().any(|m| m.mcp_client_id == c.id))
+    };
+    let items: Vec<Value> = st
+        .mcp_clients
+        .values()
+        .filter(|c| {
+            search
+                .as_deref()
+                .is_none_or(|s| c.name.to_lowercase().contains(s))
+        })
+        .filter(|c| server.is_none_or(|s| c.client_id == s))
+        .filter(|c| {
+            connection_types
+                .as_ref()
+                .is_none_or(|t| t.contains(&c.connection_type))
+        })
+        .filter(|c| auth_types.as_ref().is_none_or(|t| t.contains(&c.auth_type)))
+        .filter(|c| want_healthy == want_unstable || c.healthy() == want_healthy)
+        .filter(|c| match (all_vks, &vk_ids) {
+            (None | Some(false), None) => true,
+            (Some(true), None) => c.allow_on_all_virtual_keys,
+            (None | Some(false), Some(ids)) => assigned(c, ids),
+            (Some(true), Some(ids)) => c.allow_on_all_virtual_keys || assigned(c, ids),
+        })
+        .filter(|c| code_mode.is_none_or(|m| c.is_code_mode_client == m))
+        .filter(|c| disabled.is_none_or(|d| c.disabled == d))
+        .map(|c| st.mcp_wire(c))
+        .collect();
     ok(page.envelope("clients", items))
 }
 
-/// Things that can only be checked against the store, reported as 500 (SD-B10).
+/// Things that can only be checked against the store: unknown references are 400 with
+/// Bifrost's texts (published-contract decision, formerly SD-B10's 500).
 struct Lookups<'a> {
     st: &'a BifrostState,
 }
@@ -156,7 +242,7 @@ impl Lookups<'_> {
                 .provider_key(id)
                 .is_none_or(|k| k.provider != provider)
             {
-                return Err(BfError::internal(format!(
+                return Err(BfError::bad_request(format!(
                     "failed to create provider config: key not found: {id}"
                 )));
             }
@@ -168,7 +254,7 @@ impl Lookups<'_> {
         self.st
             .mcp_by_name(name)
             .map(|c| c.id)
-            .ok_or_else(|| BfError::internal(format!("mcp client not found: {name}")))
+            .ok_or_else(|| BfError::bad_request(format!("mcp client not found: {name}")))
     }
 }
 
@@ -215,25 +301,50 @@ fn expires_at(v: &str, now: DateTime<Utc>) -> Result<Option<DateTime<Utc>>, BfEr
     Ok(Some(t))
 }
 
-fn check_models(models: &[String], path: &str) -> Result<(), BfError> {
-    if models.iter().any(|m| m == "*") && models.len() > 1 {
+/// A Bifrost allow-list (`WhiteList`): `["*"]` = all, `[]` = none, `"*"` not mixed with
+/// names, no blank or repeated entry. Models, tools and key ids all follow it.
+fn check_list(items: &[String], path: &str, what: &str) -> Result<(), BfError> {
+    if items.iter().any(|m| m == "*") && items.len() > 1 {
         return Err(BfError::bad_request(format!(
-            "{path}: \"*\" cannot be combined with model names"
+            "{path}: \"*\" cannot be combined with {what} names"
         )));
     }
-    for (i, m) in models.iter().enumerate() {
+    for (i, m) in items.iter().enumerate() {
         if m.trim().is_empty() {
             return Err(BfError::bad_request(format!(
-                "{path}: model names cannot be empty"
+                "{path}: {what} names cannot be empty"
             )));
         }
-        if models[..i].contains(m) {
+        if items[..i].contains(m) {
             return Err(BfError::bad_request(format!(
-                "{path}: duplicate model {m:?}"
+                "{path}: duplicate {what} {m:?}"
             )));
         }
     }
     Ok(())
+}
+
+/// Longest virtual-key name (the `varchar(255)` column), a sandbox decision.
+pub const MAX_NAME_CHARS: usize = 255;
+
+/// A virtual-key name as sent: trimmed, non-blank, at most 255 characters, no control
+/// characters.
+fn vk_name(v: &Value) -> Result<String, BfError> {
+    let name = as_str(v, "name")?.trim();
+    if name.is_empty() {
+        return Err(BfError::bad_request("name is required"));
+    }
+    if name.chars().count() > MAX_NAME_CHARS {
+        return Err(BfError::bad_request(format!(
+            "name must be at most {MAX_NAME_CHARS} characters"
+        )));
+    }
+    if has_control(name) {
+        return Err(BfError::bad_request(
+            "name cannot contain control characters",
+        ));
+    }
+    Ok(name.to_owned())
 }
 
 /// What reconciling provider configs needs besides the item.
@@ -255,27 +366,29 @@ fn provider_config(
 ) -> Result<VkProviderConfig, BfError> {
     let (lookups, vk_aligned, reset_usage, now) =
         (rules.lookups, rules.aligned, rules.reset_usage, rules.now);
-    let provider = opt_string(o, "provider")?
+    let provider = opt_string(o, "provider", path)?
         .map(|s| s.trim().to_owned())
         .filter(|s| !s.is_empty())
         .ok_or_else(|| BfError::bad_request(format!("{path}.provider is required")))?;
+    // `weight` is the one nullable field of a provider config (`null` = not weighted).
     let weight = match field(o, "weight") {
         Field::Set(v) => Some(as_f64(v, &format!("{path}.weight"))?),
         _ => None,
     };
-    let allowed_models = opt_string_list(o, "allowed_models")?.unwrap_or_default();
-    check_models(&allowed_models, &format!("{path}.allowed_models"))?;
-    let blacklisted_models = opt_string_list(o, "blacklisted_models")?.unwrap_or_default();
-    let key_ids = opt_string_list(o, "key_ids")?.unwrap_or_default();
+    let allowed_models = opt_string_list(o, "allowed_models", path)?.unwrap_or_default();
+    check_list(&allowed_models, &format!("{path}.allowed_models"), "model")?;
+    let blacklisted_models = opt_string_list(o, "blacklisted_models", path)?.unwrap_or_default();
+    check_list(
+        &blacklisted_models,
+        &format!("{path}.blacklisted_models"),
+        "model",
+    )?;
+    let key_ids = opt_string_list(o, "key_ids", path)?.unwrap_or_default();
+    check_list(&key_ids, &format!("{path}.key_ids"), "key")?;
     let allow_all_keys = key_ids.iter().any(|k| k == "*");
-    if allow_all_keys && key_ids.len() > 1 {
-        return Err(BfError::bad_request(format!(
-            "{path}.key_ids: \"*\" cannot be combined with key ids"
-        )));
-    }
     let key_ids = if allow_all_keys { Vec::new() } else { key_ids };
-    let budgets = match field(o, "budgets") {
-        Field::Set(v) => {
+    let budgets = match non_null(o, "budgets", path)? {
+        Some(v) => {
             let input = parse_budgets(v, &format!("{path}.budgets"), Owner::VirtualKey)?;
             reconcile_budgets(
                 input,
@@ -287,10 +400,10 @@ fn provider_config(
                 now,
             )
         }
-        _ => Vec::new(),
+        None => Vec::new(),
     };
-    let rate_limit = match field(o, "rate_limit") {
-        Field::Set(v) => {
+    let rate_limit = match non_null(o, "rate_limit", path)? {
+        Some(v) => {
             let rp = format!("{path}.rate_limit");
             let input = parse_rate_limit(v, &rp, Owner::VirtualKey)?;
             if input.is_empty() {
@@ -306,7 +419,7 @@ fn provider_config(
                 Some(rl)
             }
         }
-        _ => None,
+        None => None,
     };
     lookups.keys(&provider, &key_ids)?;
     Ok(VkProviderConfig {
@@ -331,7 +444,7 @@ fn existing_by_id<'c, C>(
     id_of: impl Fn(&C) -> u64,
     what: &str,
 ) -> Result<Option<&'c C>, BfError> {
-    let Field::Set(id) = field(o, "id") else {
+    let Some(id) = non_null(o, "id", path)? else {
         return Ok(None);
     };
     let id = as_i64(id, &format!("{path}.id"))?;
@@ -385,7 +498,7 @@ fn mcp_configs(
         let path = format!("mcp_configs[{i}]");
         let o = as_object(item, &path)?;
         let existing = existing_by_id(o, &path, current, |c| c.id, "mcp config")?;
-        let name = opt_string(o, "mcp_client_name")?.filter(|s| !s.trim().is_empty());
+        let name = opt_string(o, "mcp_client_name", &path)?.filter(|s| !s.trim().is_empty());
         if name.is_none() && existing.is_none() {
             return Err(BfError::bad_request(format!(
                 "{path}.mcp_client_name is required"
@@ -399,7 +512,8 @@ fn mcp_configs(
             }
             names.push(n.clone());
         }
-        let tools = opt_string_list(o, "tools_to_execute")?.unwrap_or_default();
+        let tools = opt_string_list(o, "tools_to_execute", &path)?.unwrap_or_default();
+        check_list(&tools, &format!("{path}.tools_to_execute"), "tool")?;
         parsed.push((existing, name, tools));
     }
     let mut out: Vec<VkMcpConfig> = Vec::with_capacity(parsed.len());
@@ -463,24 +577,24 @@ fn name_taken(st: &BifrostState, name: &str, except: Option<&str>) -> bool {
 pub fn create(st: &mut BifrostState, ctx: &Ctx, input: &Input) -> BfResult {
     let body = parse_body(&input.body)?;
     let now = ctx.now;
-    let name = opt_string(&body, "name")?
-        .map(|s| s.trim().to_owned())
-        .filter(|s| !s.is_empty())
-        .ok_or_else(|| BfError::bad_request("name is required"))?;
-    let description = opt_string(&body, "description")?.unwrap_or_default();
-    let is_active = match field(&body, "is_active") {
-        Field::Set(v) => as_bool(v, "is_active")?,
-        _ => true,
+    let name = match non_null(&body, "name", "")? {
+        Some(v) => vk_name(v)?,
+        None => return Err(BfError::bad_request("name is required")),
     };
-    let team_id = opt_string(&body, "team_id")?;
-    let customer_id = opt_string(&body, "customer_id")?;
+    let description = opt_string(&body, "description", "")?.unwrap_or_default();
+    let is_active = match non_null(&body, "is_active", "")? {
+        Some(v) => as_bool(v, "is_active")?,
+        None => true,
+    };
+    let team_id = opt_string(&body, "team_id", "")?;
+    let customer_id = opt_string(&body, "customer_id", "")?;
     check_owner(&team_id, &customer_id)?;
-    let calendar_aligned = match field(&body, "calendar_aligned") {
-        Field::Set(v) => as_bool(v, "calendar_aligned")?,
-        _ => false,
+    let calendar_aligned = match non_null(&body, "calendar_aligned", "")? {
+        Some(v) => as_bool(v, "calendar_aligned")?,
+        None => false,
     };
-    let budgets = match field(&body, "budgets") {
-        Field::Set(v) => reconcile_budgets(
+    let budgets = match non_null(&body, "budgets", "")? {
+        Some(v) => reconcile_budgets(
             parse_budgets(v, "budgets", Owner::VirtualKey)?,
             &[],
             Owner::VirtualKey,
@@ -489,10 +603,10 @@ pub fn create(st: &mut BifrostState, ctx: &Ctx, input: &Input) -> BfResult {
             false,
             now,
         ),
-        _ => Vec::new(),
+        None => Vec::new(),
     };
-    let rate_limit = match field(&body, "rate_limit") {
-        Field::Set(v) => {
+    let rate_limit = match non_null(&body, "rate_limit", "")? {
+        Some(v) => {
             let input = parse_rate_limit(v, "rate_limit", Owner::VirtualKey)?;
             if input.is_empty() {
                 None
@@ -502,20 +616,20 @@ pub fn create(st: &mut BifrostState, ctx: &Ctx, input: &Input) -> BfResult {
                 Some(rl)
             }
         }
-        _ => None,
+        None => None,
     };
-    let expires = match opt_string(&body, "expires_at")? {
+    let expires = match opt_string(&body, "expires_at", "")? {
         Some(s) => expires_at(&s, now)?,
         None => None,
     };
-    let metadata = match field(&body, "metadata") {
-        Field::Set(v) => check_metadata(v)?,
-        _ => BTreeMap::new(),
+    let metadata = match non_null(&body, "metadata", "")? {
+        Some(v) => check_metadata(v)?,
+        None => BTreeMap::new(),
     };
     let mut seq = st.seq.clone();
     let lookups = Lookups { st };
-    let pcs = match field(&body, "provider_configs") {
-        Field::Set(v) => {
+    let pcs = match non_null(&body, "provider_configs", "")? {
+        Some(v) => {
             let mut next = || seq.next_vk_provider_config();
             let rules = PcRules {
                 lookups: &lookups,
@@ -525,14 +639,14 @@ pub fn create(st: &mut BifrostState, ctx: &Ctx, input: &Input) -> BfResult {
             };
             provider_configs(v, &[], &rules, &mut next)?
         }
-        _ => Vec::new(),
+        None => Vec::new(),
     };
-    let mcps = match field(&body, "mcp_configs") {
-        Field::Set(v) => {
+    let mcps = match non_null(&body, "mcp_configs", "")? {
+        Some(v) => {
             let mut next = || seq.next_vk_mcp_config();
             mcp_configs(v, &[], &lookups, &mut next)?
         }
-        _ => Vec::new(),
+        None => Vec::new(),
     };
     let value = fresh_vk_value(&mut rand::thread_rng());
     let k = VirtualKey {
@@ -591,35 +705,31 @@ pub fn update(st: &mut BifrostState, ctx: &Ctx, input: &Input) -> BfResult {
         }
     }
     let mut k = current.clone();
-    if let Some(name) = opt_string(&body, "name")? {
-        let name = name.trim().to_owned();
-        if name.is_empty() {
-            return Err(BfError::bad_request("name cannot be empty"));
-        }
-        k.name = name;
+    if let Some(v) = non_null(&body, "name", "")? {
+        k.name = vk_name(v)?;
     }
-    if let Some(d) = opt_string(&body, "description")? {
+    if let Some(d) = opt_string(&body, "description", "")? {
         k.description = d;
     }
-    if let Field::Set(v) = field(&body, "is_active") {
+    if let Some(v) = non_null(&body, "is_active", "")? {
         k.is_active = as_bool(v, "is_active")?;
     }
     if !k.is_access_profile_managed {
         // Both omitted → both cleared: the owner must be re-sent on every PUT.
-        let team_id = opt_string(&body, "team_id")?;
-        let customer_id = opt_string(&body, "customer_id")?;
+        let team_id = opt_string(&body, "team_id", "")?;
+        let customer_id = opt_string(&body, "customer_id", "")?;
         check_owner(&team_id, &customer_id)?;
         k.team_id = team_id;
         k.customer_id = customer_id;
     }
-    if let Field::Set(v) = field(&body, "calendar_aligned") {
+    if let Some(v) = non_null(&body, "calendar_aligned", "")? {
         k.calendar_aligned = as_bool(v, "calendar_aligned")?;
     }
-    let reset_usage = match field(&body, "reset_budget_usage") {
-        Field::Set(v) => as_bool(v, "reset_budget_usage")?,
-        _ => false,
+    let reset_usage = match non_null(&body, "reset_budget_usage", "")? {
+        Some(v) => as_bool(v, "reset_budget_usage")?,
+        None => false,
     };
-    if let Field::Set(v) = field(&body, "budgets") {
+    if let Some(v) = non_null(&body, "budgets", "")? {
         let input = parse_budgets(v, "budgets", Owner::VirtualKey)?;
         k.budgets = reconcile_budgets(
             input,
@@ -631,7 +741,7 @@ pub fn update(st: &mut BifrostState, ctx: &Ctx, input: &Input) -> BfResult {
             now,
         );
     }
-    if let Field::Set(v) = field(&body, "rate_limit") {
+    if let Some(v) = non_null(&body, "rate_limit", "")? {
         let input = parse_rate_limit(v, "rate_limit", Owner::VirtualKey)?;
         if input.is_empty() {
             k.rate_limit = None;
@@ -641,15 +751,15 @@ pub fn update(st: &mut BifrostState, ctx: &Ctx, input: &Input) -> BfResult {
             k.rate_limit = Some(rl);
         }
     }
-    if let Field::Set(v) = field(&body, "metadata") {
+    if let Some(v) = non_null(&body, "metadata", "")? {
         k.metadata = check_metadata(v)?;
     }
-    if let Some(s) = opt_string(&body, "expires_at")? {
+    if let Some(s) = opt_string(&body, "expires_at", "")? {
         k.expires_at = expires_at(&s, now)?;
     }
     let mut seq = st.seq.clone();
     let lookups = Lookups { st };
-    if let Field::Set(v) = field(&body, "provider_configs") {
+    if let Some(v) = non_null(&body, "provider_configs", "")? {
         let mut next = || seq.next_vk_provider_config();
         let rules = PcRules {
             lookups: &lookups,
@@ -659,7 +769,7 @@ pub fn update(st: &mut BifrostState, ctx: &Ctx, input: &Input) -> BfResult {
         };
         k.provider_configs = provider_configs(v, &k.provider_configs, &rules, &mut next)?;
     }
-    if let Field::Set(v) = field(&body, "mcp_configs") {
+    if let Some(v) = non_null(&body, "mcp_configs", "")? {
         let mut next = || seq.next_vk_mcp_config();
         k.mcp_configs = mcp_configs(v, &k.mcp_configs, &lookups, &mut next)?;
     }
