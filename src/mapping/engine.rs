@@ -77,16 +77,18 @@ pub fn plan(inv: &Inventory, mapping: &Mapping, signing: &SigningIndex) -> Plan 
             });
             continue;
         }
-        if !clients.contains_key(&(p.workspace.as_str(), p.legacy_client_id)) {
+        // Every problem of a profile in one plan: a missing client does not hide the others.
+        let client_missing = !clients.contains_key(&(p.workspace.as_str(), p.legacy_client_id));
+        if client_missing {
             findings.push(blocker(
                 p,
                 "api_client_id",
                 format!("legacy API client {} was not found", p.legacy_client_id),
                 "re-run export; if the client is gone, the profile cannot be migrated",
             ));
-            continue;
         }
         match settings_for(p, mapping, signing, &collections) {
+            Ok(_) if client_missing => {}
             Ok((settings, signing_ref)) => {
                 let entry = groups
                     .entry((p.workspace.clone(), p.legacy_client_id, settings))
@@ -134,7 +136,12 @@ pub fn plan(inv: &Inventory, mapping: &Mapping, signing: &SigningIndex) -> Plan 
                 &mapping.client.name
             };
             let rendered = render(template, &values);
-            let suffix = format!(" ({client_id})");
+            // A cut name keeps what tells it apart: the legacy client, and the group if split.
+            let suffix = if split {
+                format!(" ({client_id}-{group_no})")
+            } else {
+                format!(" ({client_id})")
+            };
             let mut name = acceptable_name(&rendered, &format!("API client {client_id}"), &suffix);
             if name != rendered {
                 findings.push(Finding {
@@ -153,7 +160,13 @@ pub fn plan(inv: &Inventory, mapping: &Mapping, signing: &SigningIndex) -> Plan 
                 });
             }
             if !taken_client_names.insert((ws.clone(), name.clone())) {
-                let renamed = acceptable_name(&format!("{name}{suffix}"), &name, &suffix);
+                let mut renamed = acceptable_name(&format!("{name} ({client_id})"), &name, &suffix);
+                let mut n = 2;
+                while taken_client_names.contains(&(ws.clone(), renamed.clone())) {
+                    let again = format!(" ({client_id}-{n})");
+                    renamed = acceptable_name(&format!("{name}{again}"), &name, &again);
+                    n += 1;
+                }
                 findings.push(Finding {
                     kind: FindingKind::Transformed,
                     vendor: VENDOR.into(),
