@@ -1347,3 +1347,375 @@ async fn mcp_client_filters_and_bounds() {
     );
     t.sb.shutdown().await;
 }
+
+/// The plan predicts every refusal of the virtual-key create call: inventories of random
+/// profiles with defects drawn from every create-time rule are planned with the shipped
+/// mapping, then every planned body is sent to this emulator's V2 in process. Each must be
+/// accepted; each defect must give the finding its class promises (a blocker that keeps the
+/// profile out of the plan, or a transformed finding), naming the field. A failure prints
+/// the seed and the one profile that reproduces it. `KS_BIFROST_PLAN_SEED` replays a seed.
+#[test]
+#[allow(clippy::print_stderr)] // the seed and what was covered, for the test's note
+fn plan_predicts_every_virtual_key_refusal() {
+    use crate::model::{
+        BifrostProfile, Budget as MBudget, FindingKind, Inventory, McpClient as MClient,
+        ProviderAccess, RateLimit as MRate, ToolOverride,
+    };
+    use rand::rngs::StdRng;
+    use rand::{Rng, SeedableRng};
+
+    /// A defect class: what it breaks and the finding the plan must give.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    enum D {
+        UnknownServer,
+        UnknownOverrideClient,
+        BadAction,
+        ZeroRate,
+        SubUnitRate,
+        FractionalRate,
+        BadRateWindow,
+        MissingWindow,
+        ZeroBudget,
+        NegativeBudget,
+        BadBudgetWindow,
+        RepeatedWindow,
+        BadQuarter,
+        RepeatedProvider,
+        BlankProvider,
+        StarWithModels,
+        RepeatedModels,
+        ProviderRateZero,
+        ProviderBudgetZero,
+        BlankName,
+        LongName,
+        ControlName,
+        TakenName,
+        CalendarSubDay,
+    }
+    const ALL: &[D] = &[
+        D::UnknownServer,
+        D::UnknownOverrideClient,
+        D::BadAction,
+        D::ZeroRate,
+        D::SubUnitRate,
+        D::FractionalRate,
+        D::BadRateWindow,
+        D::MissingWindow,
+        D::ZeroBudget,
+        D::NegativeBudget,
+        D::BadBudgetWindow,
+        D::RepeatedWindow,
+        D::BadQuarter,
+        D::RepeatedProvider,
+        D::BlankProvider,
+        D::StarWithModels,
+        D::RepeatedModels,
+        D::ProviderRateZero,
+        D::ProviderBudgetZero,
+        D::BlankName,
+        D::LongName,
+        D::ControlName,
+        D::TakenName,
+        D::CalendarSubDay,
+    ];
+    /// (kind, field prefix) the plan must report for a defect.
+    fn expect(d: D) -> (FindingKind, &'static str) {
+        use FindingKind::{Blocker, Transformed};
+        match d {
+            D::UnknownServer => (Blocker, "mcp_servers"),
+            D::UnknownOverrideClient | D::BadAction => (Blocker, "mcp_tool_overrides"),
+            D::ZeroRate | D::SubUnitRate => (Blocker, "rate_limit.token_max_limit"),
+            D::FractionalRate => (Transformed, "rate_limit.token_max_limit"),
+            D::BadRateWindow => (Blocker, "rate_limit.request_reset_duration"),
+            D::MissingWindow => (Transformed, "rate_limit.request_reset_duration"),
+            D::ZeroBudget | D::NegativeBudget => (Blocker, "budgets["),
+            D::BadBudgetWindow | D::BadQuarter => (Blocker, "budgets["),
+            D::RepeatedWindow => (Transformed, "budgets["),
+            D::RepeatedProvider | D::BlankProvider => (Blocker, "provider_configs["),
+            D::StarWithModels => (Blocker, "provider_configs[0].allowed_models"),
+            D::RepeatedModels => (Transformed, "provider_configs[0].allowed_models"),
+            D::ProviderRateZero => (Blocker, "provider_configs[0].rate_limit"),
+            D::ProviderBudgetZero => (Blocker, "provider_configs[0].budgets["),
+            D::BlankName | D::LongName | D::ControlName | D::TakenName => (Transformed, "name"),
+            D::CalendarSubDay => (Transformed, "calendar_aligned"),
+        }
+    }
+
+    /// Defects that change the same field exclude each other in one profile.
+    fn slot(d: D) -> u8 {
+        match d {
+            D::ZeroRate | D::SubUnitRate | D::FractionalRate => 1,
+            D::BadRateWindow | D::MissingWindow => 2,
+            D::ZeroBudget | D::NegativeBudget | D::BadBudgetWindow | D::RepeatedWindow => 3,
+            D::StarWithModels | D::RepeatedModels => 4,
+            D::BlankName | D::LongName | D::ControlName | D::TakenName => 5,
+            _ => 10 + d as u8,
+        }
+    }
+
+    let seed: u64 = std::env::var("KS_BIFROST_PLAN_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| rand::thread_rng().gen());
+    let mut rng = StdRng::seed_from_u64(seed);
+    let base = super::generate::generate(seed, 0);
+    let clients: Vec<MClient> = base
+        .mcp_clients
+        .values()
+        .map(|c| MClient {
+            client_id: c.client_id.clone(),
+            name: c.name.clone(),
+            tools: c.tools.iter().map(|t| t.name.clone()).collect(),
+        })
+        .collect();
+    let taken: Vec<String> = base.virtual_keys.iter().map(|k| k.name.clone()).collect();
+    let providers = [
+        "openai",
+        "anthropic",
+        "azure",
+        "bedrock",
+        "gemini",
+        "mistral",
+    ];
+    let windows = ["1h", "1d", "1w", "1M", "1Y"];
+    const N: i64 = 2000;
+    let mut defects: Vec<Vec<D>> = Vec::new();
+    let mut profiles = Vec::new();
+    for id in 1..=N {
+        let n_providers = rng.gen_range(1..=3);
+        let mut pcs: Vec<ProviderAccess> = Vec::new();
+        for name in providers.iter().take(n_providers) {
+            pcs.push(ProviderAccess {
+                provider: (*name).to_owned(),
+                all_models_allowed: rng.gen_bool(0.3),
+                allowed_models: vec![format!("{name}-model-a"), format!("{name}-model-b")],
+                budgets: vec![MBudget {
+                    max_limit: f64::from(rng.gen_range(1..500u32)),
+                    reset_duration: windows[rng.gen_range(0..windows.len())].to_owned(),
+                    quarter_start_month: None,
+                    scope: format!("provider:{name}"),
+                    current_usage: 0.0,
+                }],
+                rate_limit: rng.gen_bool(0.5).then(|| MRate {
+                    token_max_limit: None,
+                    token_reset_duration: None,
+                    request_max_limit: Some(f64::from(rng.gen_range(1..1000u32))),
+                    request_reset_duration: Some("1h".to_owned()),
+                }),
+            });
+        }
+        let mut p = BifrostProfile {
+            id,
+            name: format!("Profile {id} ✓"),
+            description: rng.gen_bool(0.5).then(|| format!("team {id}")),
+            is_active: rng.gen_bool(0.9),
+            tags: vec![],
+            provider_configs: pcs,
+            budgets: vec![MBudget {
+                max_limit: 100.0,
+                reset_duration: "1M".to_owned(),
+                quarter_start_month: None,
+                scope: "total".to_owned(),
+                current_usage: 0.0,
+            }],
+            rate_limit: Some(MRate {
+                token_max_limit: Some(1_000_000.0),
+                token_reset_duration: Some("1d".to_owned()),
+                request_max_limit: Some(600.0),
+                request_reset_duration: Some("1h".to_owned()),
+            }),
+            calendar_aligned: rng.gen_bool(0.3),
+            auto_rotation_interval: 0,
+            mcp_servers: vec![],
+            mcp_tool_groups: vec![],
+            mcp_tool_overrides: vec![],
+        };
+        if rng.gen_bool(0.5) {
+            let c = &clients[rng.gen_range(0..clients.len())];
+            p.mcp_servers.push(c.client_id.clone());
+            if rng.gen_bool(0.5) && !c.tools.is_empty() {
+                p.mcp_tool_overrides.push(ToolOverride {
+                    mcp_client_id: c.client_id.clone(),
+                    tool_name: c.tools[0].clone(),
+                    action: "exclude".to_owned(),
+                });
+            }
+        }
+        if rng.gen_bool(0.3) {
+            let c = &clients[rng.gen_range(0..clients.len())];
+            if !p.mcp_servers.contains(&c.client_id) && !c.tools.is_empty() {
+                p.mcp_tool_overrides.push(ToolOverride {
+                    mcp_client_id: c.client_id.clone(),
+                    tool_name: c.tools[c.tools.len() - 1].clone(),
+                    action: "include".to_owned(),
+                });
+            }
+        }
+        // 0–3 defects; about one profile in five is clean.
+        let mut ds: Vec<D> = Vec::new();
+        if !rng.gen_bool(0.2) {
+            for _ in 0..rng.gen_range(1..=3) {
+                let d = ALL[rng.gen_range(0..ALL.len())];
+                if !ds.iter().any(|x| slot(*x) == slot(d)) {
+                    ds.push(d);
+                }
+            }
+        }
+        let rl = p.rate_limit.as_mut().unwrap();
+        for d in &ds {
+            match d {
+                D::UnknownServer => p.mcp_servers.push(format!("ghost-{id}")),
+                D::UnknownOverrideClient => p.mcp_tool_overrides.push(ToolOverride {
+                    mcp_client_id: format!("phantom-{id}"),
+                    tool_name: "t".into(),
+                    action: "include".into(),
+                }),
+                D::BadAction => p.mcp_tool_overrides.push(ToolOverride {
+                    mcp_client_id: clients[0].client_id.clone(),
+                    tool_name: clients[0].tools[0].clone(),
+                    action: "deny".into(),
+                }),
+                D::ZeroRate => rl.token_max_limit = Some(0.0),
+                D::SubUnitRate => rl.token_max_limit = Some(0.5),
+                D::FractionalRate => rl.token_max_limit = Some(1234.75),
+                D::BadRateWindow => rl.request_reset_duration = Some("1Q".into()),
+                D::MissingWindow => rl.request_reset_duration = None,
+                D::ZeroBudget => p.budgets[0].max_limit = 0.0,
+                D::NegativeBudget => p.budgets[0].max_limit = -3.0,
+                D::BadBudgetWindow => p.budgets[0].reset_duration = "2h".into(),
+                D::RepeatedWindow => {
+                    let mut b = p.budgets[0].clone();
+                    b.max_limit = 7.0;
+                    p.budgets.push(b);
+                }
+                D::BadQuarter => p.budgets.push(MBudget {
+                    max_limit: 9.0,
+                    reset_duration: "1Q".into(),
+                    quarter_start_month: Some(0),
+                    scope: "total".into(),
+                    current_usage: 0.0,
+                }),
+                D::RepeatedProvider => {
+                    let again = p.provider_configs[0].clone();
+                    p.provider_configs.push(again);
+                }
+                D::BlankProvider => {
+                    let mut blank = p.provider_configs[0].clone();
+                    blank.provider = " ".into();
+                    p.provider_configs.push(blank);
+                }
+                D::StarWithModels => {
+                    let pc = &mut p.provider_configs[0];
+                    pc.all_models_allowed = false;
+                    pc.allowed_models = vec!["*".into(), "gpt-4o".into()];
+                }
+                D::RepeatedModels => {
+                    let pc = &mut p.provider_configs[0];
+                    pc.all_models_allowed = false;
+                    pc.allowed_models = vec!["m".into(), "m".into(), "".into()];
+                }
+                D::ProviderRateZero => {
+                    p.provider_configs[0].rate_limit = Some(MRate {
+                        token_max_limit: None,
+                        token_reset_duration: None,
+                        request_max_limit: Some(0.0),
+                        request_reset_duration: Some("1h".into()),
+                    })
+                }
+                D::ProviderBudgetZero => p.provider_configs[0].budgets[0].max_limit = 0.0,
+                D::BlankName => p.name = "   ".into(),
+                D::LongName => p.name = format!("{id}-{}", "long ".repeat(60)),
+                D::ControlName => p.name = format!("Ctl\u{7}{id}\n"),
+                D::TakenName => p.name = taken[rng.gen_range(0..taken.len())].clone(),
+                D::CalendarSubDay => {
+                    p.calendar_aligned = true;
+                    p.budgets.push(MBudget {
+                        max_limit: 3.0,
+                        reset_duration: "1h".into(),
+                        quarter_start_month: None,
+                        scope: "total".into(),
+                        current_usage: 0.0,
+                    });
+                }
+            }
+        }
+        defects.push(ds);
+        profiles.push(p);
+    }
+    let inv = Inventory {
+        bifrost_profiles: profiles.clone(),
+        mcp_clients: clients,
+        ..Inventory::default()
+    };
+    let mapping = crate::mapping::Mapping::load("bifrost-profiles-to-virtual-keys").unwrap();
+    let plan = crate::mapping::bifrost::plan(&inv, &mapping, &[], &taken);
+
+    let mut st = base.clone();
+    let cfg = crate::sandbox::config::BifrostConfig::default();
+    let params = super::Params::default();
+    let ctx = super::Ctx {
+        now: crate::sandbox::clock::parse_instant(crate::sandbox::clock::DEFAULT_START).unwrap(),
+        cfg: &cfg,
+        params: &params,
+    };
+    let show = |id: &str| {
+        let p = profiles.iter().find(|p| p.id.to_string() == id).unwrap();
+        let ds = &defects[(p.id - 1) as usize];
+        format!(
+            "seed {seed} (KS_BIFROST_PLAN_SEED={seed}), defects {ds:?}, smallest inventory: {p:?}"
+        )
+    };
+    for item in &plan.items {
+        let input = super::Input {
+            query: super::request::Query::parse(None),
+            body: serde_json::to_vec(&item.body).unwrap().into(),
+        };
+        if let Err(e) = super::virtual_keys::create(&mut st, &ctx, &input) {
+            panic!(
+                "planned item refused by V2 ({} {}): {}",
+                e.status,
+                e.message,
+                show(&item.profile_id)
+            );
+        }
+    }
+    let planned: std::collections::HashSet<&str> =
+        plan.items.iter().map(|i| i.profile_id.as_str()).collect();
+    let mut classes_seen = std::collections::BTreeSet::new();
+    for (p, ds) in profiles.iter().zip(&defects) {
+        let id = p.id.to_string();
+        let mine: Vec<_> = plan.findings.iter().filter(|f| f.object_id == id).collect();
+        for d in ds {
+            classes_seen.insert(format!("{d:?}"));
+            let (kind, field) = expect(*d);
+            assert!(
+                mine.iter()
+                    .any(|f| f.kind == kind && f.field.starts_with(field) && !f.fix.is_empty()),
+                "no {kind:?} finding on {field} for {d:?}: {:?} — {}",
+                mine.iter().map(|f| (&f.kind, &f.field)).collect::<Vec<_>>(),
+                show(&id)
+            );
+        }
+        let blocking = ds.iter().any(|d| expect(*d).0 == FindingKind::Blocker);
+        assert_eq!(
+            planned.contains(id.as_str()),
+            !blocking,
+            "planned iff no blocking defect — {}",
+            show(&id)
+        );
+        assert!(
+            mine.iter().all(|f| f.kind != FindingKind::Blocker) || blocking,
+            "a blocker without a defect: {:?} — {}",
+            mine.iter()
+                .filter(|f| f.kind == FindingKind::Blocker)
+                .collect::<Vec<_>>(),
+            show(&id)
+        );
+    }
+    assert_eq!(classes_seen.len(), ALL.len(), "every defect class drawn");
+    eprintln!(
+        "plan_predicts_every_virtual_key_refusal: seed {seed}, {N} profiles, {} defect classes, {} planned",
+        ALL.len(),
+        plan.items.len()
+    );
+}
