@@ -348,7 +348,9 @@ pub struct Page {
 impl Page {
     pub const MAX_PER_PAGE: u64 = 100;
 
-    /// Parse; `page` or `per_page` < 1, `per_page` > 100 or non-numeric → 400.
+    /// Parse; `page` < 1, `per_page` > 100 or non-numeric → 400. The published spec gives
+    /// `page` a minimum of 1 and `per_page` only a maximum, so a `per_page` below 1 is a valid
+    /// request and means the default (PC-W3).
     pub fn from_query(q: &Query) -> Result<Self, ApiError> {
         let mut errors = Errors::default();
         let mut read = |key: &str, default: i64, max: i64| -> i64 {
@@ -360,6 +362,7 @@ impl Page {
                         errors.add(key, format!("must be less than or equal to {max}"));
                         default
                     }
+                    Ok(_) if key == "per_page" => default,
                     Ok(_) => {
                         errors.add(key, "must be greater than or equal to 1");
                         default
@@ -480,7 +483,13 @@ mod tests {
         // The published spec's `maximum: 100` (was clamped before issue 13).
         assert!(Page::from_query(&Query::parse(Some("per_page=101"))).is_err());
         assert!(Page::from_query(&Query::parse(Some("page=0"))).is_err());
-        assert!(Page::from_query(&Query::parse(Some("per_page=0"))).is_err());
+        // No minimum in the published spec: below 1 means the default (PC-W3).
+        assert_eq!(
+            Page::from_query(&Query::parse(Some("per_page=0")))
+                .unwrap()
+                .per_page,
+            100
+        );
         assert!(Page::from_query(&Query::parse(Some("per_page=x"))).is_err());
         let p = Page::from_query(&Query::parse(Some("page=2&per_page=2"))).unwrap();
         assert_eq!(p.slice(&[1, 2, 3, 4, 5]), vec![3, 4]);

@@ -24,26 +24,45 @@ pub const TOO_MANY_KEYS: &str = "API client can have at most 20 API keys";
 pub fn list_clients(w: &mut WorkatoState, ctx: &Ctx, input: &Input) -> ApiResult {
     let space = ws(w, ctx.workspace_id(w)?)?;
     let page = Page::from_query(&input.query)?;
+    // Any integer is a valid `project_id` in the published spec; a negative one matches none.
     let project = match input.query.get("project_id").map(str::trim) {
         None | Some("") => None,
         Some(s) => Some(
-            s.parse::<u64>()
+            s.parse::<i64>()
                 .map_err(|_| ApiError::invalid("project_id", "is not a number"))?,
         ),
+    };
+    let project = project.map(|p| u64::try_from(p).ok());
+    // `cert_bundle_ids` (repeated, with or without `[]`): only clients tied to one of them.
+    let mut bundles = Vec::new();
+    for (k, v) in input.query.pairs() {
+        if k == "cert_bundle_ids" || k == "cert_bundle_ids[]" {
+            for part in v.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+                bundles.push(
+                    part.parse::<u64>()
+                        .map_err(|_| ApiError::invalid("cert_bundle_ids", "is not a number"))?,
+                );
+            }
+        }
+    }
+    let bundle_match = |ids: &Option<Vec<u64>>| {
+        bundles.is_empty() || ids.iter().flatten().any(|id| bundles.contains(id))
     };
     // Ids first, wire objects only for the page: V1 stays cheap at 100,000 objects.
     let mut rows: Vec<(u64, bool)> = space
         .v2_clients
         .values()
-        .filter(|c| project.is_none() || c.project_id == project)
+        .filter(|c| project.is_none_or(|p| p.is_some() && c.project_id == p))
+        .filter(|c| bundle_match(&c.cert_bundle_ids))
         .map(|c| (c.id, false))
         .collect();
-    if !ctx.legacy_retired() {
+    // Legacy clients have no certificate bundles.
+    if !ctx.legacy_retired() && bundles.is_empty() {
         rows.extend(
             space
                 .legacy_clients
                 .values()
-                .filter(|c| project.is_none() || c.project_id == project)
+                .filter(|c| project.is_none_or(|p| p.is_some() && c.project_id == p))
                 .map(|c| (c.id, true)),
         );
     }
