@@ -217,10 +217,32 @@ pub fn opt_bool(obj: &Map<String, Value>, key: &str, path: &str) -> Result<Optio
     }
 }
 
-/// A boolean query parameter: `true`/`false` (absent or empty = `None`), anything else 400.
+/// An integer query parameter (absent = `None`): digits with an optional sign, saturating at
+/// the int64 bounds; anything else, the empty value included, → 400.
+pub fn query_int(q: &Query, key: &str) -> Result<Option<i64>, BfError> {
+    let Some(raw) = q.get(key) else {
+        return Ok(None);
+    };
+    let s = raw.trim();
+    let digits = s.strip_prefix(['-', '+']).unwrap_or(s);
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(BfError::bad_request(format!(
+            "invalid {key} parameter: {raw:?} (expected an integer)"
+        )));
+    }
+    let negative = s.starts_with('-');
+    Ok(Some(match s.parse::<i64>() {
+        Ok(n) => n,
+        Err(_) if negative => i64::MIN,
+        Err(_) => i64::MAX,
+    }))
+}
+
+/// A boolean query parameter: `true`/`false` (absent = `None`); anything else, the empty
+/// value included, → 400.
 pub fn query_bool(q: &Query, key: &str) -> Result<Option<bool>, BfError> {
     match q.get(key).map(str::trim) {
-        None | Some("") => Ok(None),
+        None => Ok(None),
         Some("true") => Ok(Some(true)),
         Some("false") => Ok(Some(false)),
         Some(other) => Err(BfError::bad_request(format!(
@@ -255,34 +277,26 @@ pub struct Page {
 }
 
 impl Page {
-    /// Parse. Non-numeric or negative → 400; `limit` 0 → 25; over 100 → 100.
+    /// Parse. The published list operations type `limit`/`offset` as integers and document
+    /// no 400, so any integer is taken: `limit` ≤ 0 → 25, over 100 → 100, a negative `offset`
+    /// → 0, values beyond int64 saturate. What is not an integer (empty included) → 400.
     pub fn from_query(q: &Query) -> Result<Self, BfError> {
-        let read = |key: &str| -> Result<Option<i64>, BfError> {
-            match q.get(key).map(str::trim) {
-                None | Some("") => Ok(None),
-                Some(s) => match s.parse::<i64>() {
-                    Ok(n) if n >= 0 => Ok(Some(n)),
-                    _ => Err(BfError::bad_request(format!(
-                        "invalid {key} parameter: {s:?} (expected a non-negative integer)"
-                    ))),
-                },
-            }
-        };
-        let limit = read("limit")?;
-        let offset = read("offset")?;
-        if q.get("limit").is_none() && q.get("offset").is_none() {
+        let limit = query_int(q, "limit")?;
+        let offset = query_int(q, "offset")?;
+        if limit.is_none() && offset.is_none() {
             return Ok(Self {
                 limit: None,
                 offset: 0,
             });
         }
         let limit = match limit {
-            None | Some(0) => DEFAULT_LIMIT,
+            None => DEFAULT_LIMIT,
+            Some(n) if n <= 0 => DEFAULT_LIMIT,
             Some(n) => usize::try_from(n).unwrap_or(MAX_LIMIT).min(MAX_LIMIT),
         };
         Ok(Self {
             limit: Some(limit),
-            offset: usize::try_from(offset.unwrap_or(0)).unwrap_or(usize::MAX),
+            offset: usize::try_from(offset.unwrap_or(0).max(0)).unwrap_or(usize::MAX),
         })
     }
 
@@ -316,7 +330,14 @@ mod tests {
         assert_eq!(page("limit=0").unwrap().limit, Some(25));
         assert_eq!(page("limit=500").unwrap().limit, Some(100));
         assert_eq!(page("offset=3").unwrap().limit, Some(25));
-        for bad in ["limit=-1", "limit=x", "offset=-2", "offset=1.5"] {
+        // Integers of any size are taken (the published lists document no 400).
+        assert_eq!(page("limit=-1").unwrap().limit, Some(25));
+        assert_eq!(page("offset=-2").unwrap().offset, 0);
+        assert_eq!(
+            page("offset=8692934505742622261248").unwrap().offset,
+            usize::try_from(i64::MAX).unwrap()
+        );
+        for bad in ["limit=x", "offset=1.5", "limit=", "offset=-"] {
             assert_eq!(
                 page(bad).unwrap_err().status,
                 StatusCode::BAD_REQUEST,

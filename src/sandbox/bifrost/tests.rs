@@ -143,7 +143,13 @@ async fn list_wrappers_and_paging_clamps() {
     assert_eq!(last.body["count"], 5);
     assert_eq!(last.body["offset"], 35);
     assert_eq!(last.body["access_profiles"][0]["id"], ids[35]);
-    for bad in ["limit=-1", "limit=ten", "offset=-3"] {
+    // listAccessProfiles types limit/offset as integers and documents no 400: negative
+    // values clamp (published-contract decision), non-integers are refused.
+    let neg = t.get(&format!("{AP}?limit=-1&offset=-3")).await;
+    assert_eq!(neg.status, StatusCode::OK);
+    assert_eq!(neg.body["limit"], 25);
+    assert_eq!(neg.body["offset"], 0);
+    for bad in ["limit=ten", "offset=1.5", "limit="] {
         let r = t.get(&format!("{AP}?{bad}")).await;
         assert_eq!(r.status, StatusCode::BAD_REQUEST, "{bad}");
         assert_eq!(r.body["is_bifrost_error"], false);
@@ -1334,13 +1340,23 @@ async fn mcp_client_filters_and_bounds() {
         "disabled=maybe",
         "code_mode=1",
         "all_virtual_keys=yes",
+        "disabled=",
+        "limit=",
     ] {
         let r = t.get(&format!("/api/mcp/clients?{bad}")).await;
         assert_eq!(r.status, StatusCode::BAD_REQUEST, "{bad}");
         assert_eq!(r.body["status_code"], 400);
     }
-    let r = t.get(&format!("{VK}?from_memory=perhaps")).await;
-    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    for bad in ["from_memory=perhaps", "from_memory="] {
+        let r = t.get(&format!("{VK}?{bad}")).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{bad}");
+    }
+    let r = t.get(&format!("{AP}?is_active=")).await;
+    assert_eq!(
+        r.status,
+        StatusCode::BAD_REQUEST,
+        "an empty boolean is not one"
+    );
     assert_eq!(
         t.get(&format!("{VK}?from_memory=false")).await.status,
         StatusCode::OK

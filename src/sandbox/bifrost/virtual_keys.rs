@@ -30,7 +30,7 @@ use super::model::{
 };
 use super::request::{
     as_array, as_bool, as_f64, as_i64, as_object, as_str, field, has_control, non_null, ok,
-    opt_string, opt_string_list, parse_body, query_bool, BfError, BfResult, Page, Query,
+    opt_string, opt_string_list, parse_body, query_bool, query_int, BfError, BfResult, Page, Query,
     DEFAULT_LIMIT, MAX_LIMIT,
 };
 use super::{Ctx, Input};
@@ -159,21 +159,18 @@ fn comma_list(q: &Query, key: &str) -> Option<Vec<String>> {
 pub fn list_mcp_clients(st: &mut BifrostState, _ctx: &Ctx, input: &Input) -> BfResult {
     let q = &input.query;
     let int = |key: &str, min: i64, max: i64| -> Result<Option<i64>, BfError> {
-        match q.get(key).map(str::trim) {
-            None | Some("") => Ok(None),
-            Some(s) => match s.parse::<i64>() {
-                Ok(n) if (min..=max).contains(&n) => Ok(Some(n)),
-                _ => Err(BfError::bad_request(format!(
-                    "invalid {key} parameter: {s:?} (expected an integer from {min} to {max})"
-                ))),
-            },
+        match query_int(q, key)? {
+            Some(n) if !(min..=max).contains(&n) => Err(BfError::bad_request(format!(
+                "invalid {key} parameter: {n} (expected an integer from {min} to {max})"
+            ))),
+            n => Ok(n),
         }
     };
     let limit = int("limit", 1, MAX_LIMIT as i64)?;
     let offset = int("offset", 0, i64::MAX)?;
     let page = Page {
         limit: match (limit, offset) {
-            (None, None) if q.get("limit").is_none() && q.get("offset").is_none() => None,
+            (None, None) => None,
             (l, _) => Some(l.map_or(DEFAULT_LIMIT, |l| l as usize)),
         },
         offset: offset.map_or(0, |o| usize::try_from(o).unwrap_or(usize::MAX)),
