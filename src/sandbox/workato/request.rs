@@ -356,7 +356,7 @@ impl Page {
         let mut read = |key: &str, default: i64, max: i64| -> i64 {
             match q.get(key) {
                 None | Some("") => default,
-                Some(s) => match s.trim().parse::<i64>() {
+                Some(s) => match saturating_int(s.trim()) {
                     Ok(n) if (1..=max).contains(&n) => n,
                     Ok(n) if n > max => {
                         errors.add(key, format!("must be less than or equal to {max}"));
@@ -425,6 +425,23 @@ impl Page {
     }
 }
 
+/// An integer, saturating: an integer beyond `i64` is still an integer (a huge `page` is a
+/// page past the end, not a malformed request).
+pub(crate) fn saturating_int(s: &str) -> Result<i64, std::num::ParseIntError> {
+    s.parse::<i64>().or_else(|e| {
+        let digits = s.strip_prefix('-').unwrap_or(s);
+        if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
+            Ok(if s.starts_with('-') {
+                i64::MIN
+            } else {
+                i64::MAX
+            })
+        } else {
+            Err(e)
+        }
+    })
+}
+
 /// A decoded query string (first value wins; `key[]` is kept as its own key).
 #[derive(Debug, Default)]
 pub struct Query(Vec<(String, String)>);
@@ -491,6 +508,9 @@ mod tests {
             100
         );
         assert!(Page::from_query(&Query::parse(Some("per_page=x"))).is_err());
+        // An integer beyond i64 is still an integer: a page past the end.
+        let huge = Page::from_query(&Query::parse(Some("page=9696123422202891124563001737216")));
+        assert!(huge.unwrap().slice(&[1, 2, 3]).is_empty());
         let p = Page::from_query(&Query::parse(Some("page=2&per_page=2"))).unwrap();
         assert_eq!(p.slice(&[1, 2, 3, 4, 5]), vec![3, 4]);
         let p = Page::from_query(&Query::parse(Some("page=9&per_page=2"))).unwrap();

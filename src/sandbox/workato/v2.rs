@@ -12,7 +12,9 @@ use serde_json::{json, Value};
 
 use super::legacy::{check_auth_settings, check_collections, check_policy};
 use super::model::{ApiKey, StoredSecret, V2Client, WorkatoState, Workspace};
-use super::request::{parse_body, ApiError, ApiResult, BodyReader, Errors, Field, Page};
+use super::request::{
+    parse_body, saturating_int, ApiError, ApiResult, BodyReader, Errors, Field, Page,
+};
 use super::{fresh_secret, ws, ws_mut, Ctx, Input, LEGACY_CLIENT_MESSAGE};
 
 /// Most keys one client may hold (pitfall 4).
@@ -28,8 +30,7 @@ pub fn list_clients(w: &mut WorkatoState, ctx: &Ctx, input: &Input) -> ApiResult
     let project = match input.query.get("project_id").map(str::trim) {
         None | Some("") => None,
         Some(s) => Some(
-            s.parse::<i64>()
-                .map_err(|_| ApiError::invalid("project_id", "is not a number"))?,
+            saturating_int(s).map_err(|_| ApiError::invalid("project_id", "is not a number"))?,
         ),
     };
     let project = project.map(|p| u64::try_from(p).ok());
