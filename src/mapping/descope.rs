@@ -159,7 +159,9 @@ pub fn plan(inv: &Inventory, mapping: &Mapping) -> Plan {
                 p,
                 FindingKind::Transformed,
                 "name",
-                format!("the [descope] name template gives a blank name for this profile; Descope requires one"),
+                "the [descope] name template gives a blank name for this profile; Descope \
+                 requires one"
+                    .to_string(),
                 &format!("the key is named {named:?}; name the profile in the source or change [descope] name"),
             ));
             named
