@@ -1,5 +1,6 @@
-//! Bifrost: the management API of the Bifrost AI gateway mounted at `<url>/bifrost`, exactly
-//! as `specs/bifrost.md` and its sandbox decisions (SD-B1…SD-B15) describe it — access
+//! Bifrost: the management API of the Bifrost AI gateway mounted at `<url>/bifrost`, as
+//! `specs/bifrost.md` and its sandbox decisions (SD-B1…SD-B15) describe it, corrected by
+//! Bifrost's published OpenAPI where they disagree (docs/sandbox-bifrost.md, PC-B1…) — access
 //! profiles on the canonical `/api/governance/…` paths and the deprecated aliases, users'
 //! profile copies, virtual keys, MCP clients, and the consumer-side quota call.
 //!

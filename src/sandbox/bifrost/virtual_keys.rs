@@ -6,12 +6,13 @@
 //! - **Secrets** — `value` is complete only in V2/V6 responses; every read masks it.
 //! - **Deny by default** — omitted or empty `key_ids` grant no provider key
 //!   (`allow_all_keys: false, keys: []`); `["*"]` grants all.
-//! - **Faithful 500s** — unknown `key_ids` or `mcp_client_name` answer 500 with Go's text.
+//! - **Unknown references** — unknown `key_ids` or `mcp_client_name` answer 400 with Bifrost's
+//!   text (published-contract decision PC-B10; never a 5xx).
 //! - **V4 is not a partial update** — omitting both `team_id` and `customer_id` clears the
 //!   owner; `provider_configs`/`mcp_configs` reconcile (items with `id` update, items without
 //!   create, missing ones are deleted; each item is the full desired state); `budgets`
 //!   replace, matched by `reset_duration`; `rate_limit: {}` removes, a partial object merges;
-//!   `metadata` replaces, `{}` clears.
+//!   `metadata` replaces, `{}` clears. An empty body is refused (PC-B7), `null` too (PC-B8).
 //! - **Rotation** — V6 mints a new value on the same id (inactive keys too); the old value
 //!   stops passing Q1 after `rotation_lag_ms` (default at once).
 
