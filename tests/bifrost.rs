@@ -673,6 +673,7 @@ fn bifrost_fixture(profiles: Vec<Value>) -> Value {
 struct Outcome {
     report: Value,
     apply_code: i32,
+    verify_code: i32,
     /// Virtual-key creates the vendor refused (status ≥ 400).
     refused_creates: u64,
 }
@@ -687,6 +688,8 @@ fn run_fixture(profiles: Vec<Value>) -> Outcome {
     let plan = run.ks(&["plan"]);
     assert!(plan.code == 0 || plan.code == 3, "plan: {}", plan.stderr);
     let apply = run.ks(&["apply", "--yes"]);
+    // What was created is what was planned (transformed names, lists and limits included).
+    let verify = run.ks(&["verify"]);
     let report: Value =
         serde_json::from_str(&run.ok(&["report", "--format", "json"], 0).stdout).unwrap();
     let refused_creates = sandbox.stats()["requests"]
@@ -704,6 +707,7 @@ fn run_fixture(profiles: Vec<Value>) -> Outcome {
     Outcome {
         report,
         apply_code: apply.code,
+        verify_code: verify.code,
         refused_creates,
     }
 }
@@ -713,6 +717,9 @@ fn problems(o: &Outcome, cases: &[(i64, Vec<Defect>)]) -> Vec<String> {
     let mut out = Vec::new();
     if o.apply_code != 0 {
         out.push(format!("apply exited {}", o.apply_code));
+    }
+    if o.verify_code != 0 {
+        out.push(format!("verify exited {}", o.verify_code));
     }
     if o.refused_creates > 0 {
         out.push(format!(
