@@ -5,9 +5,7 @@
 
 use anyhow::Result;
 use chrono::{DateTime, Utc};
-use secrecy::SecretString;
 use serde::Deserialize;
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use crate::errors::KeyshiftError;
@@ -16,48 +14,7 @@ use crate::printer::Printer;
 use crate::providers::workato::{WorkatoConn, WorkatoSettings};
 use crate::secrets::{FingerprintKey, SigningSecrets};
 
-/// Environment variables, with the `NAME_FILE` convention for secrets.
-#[derive(Debug, Clone, Default)]
-pub struct Env {
-    vars: HashMap<String, String>,
-}
-
-impl Env {
-    pub fn from_process() -> Env {
-        Env {
-            vars: std::env::vars().collect(),
-        }
-    }
-
-    pub fn from_pairs<I: IntoIterator<Item = (String, String)>>(pairs: I) -> Env {
-        Env {
-            vars: pairs.into_iter().collect(),
-        }
-    }
-
-    pub fn set(&mut self, name: &str, value: &str) {
-        self.vars.insert(name.into(), value.into());
-    }
-
-    /// `NAME`, else the contents of the file named by `NAME_FILE` (trimmed).
-    pub fn get(&self, name: &str) -> Result<Option<String>> {
-        if let Some(v) = self.vars.get(name).filter(|v| !v.is_empty()) {
-            return Ok(Some(v.clone()));
-        }
-        let file_var = format!("{name}_FILE");
-        if let Some(path) = self.vars.get(&file_var).filter(|v| !v.is_empty()) {
-            let text = std::fs::read_to_string(path).map_err(|e| {
-                KeyshiftError::Config(format!("{file_var}: cannot read {path}: {e}"))
-            })?;
-            return Ok(Some(text.trim().to_string()));
-        }
-        Ok(None)
-    }
-
-    pub fn secret(&self, name: &str) -> Result<Option<SecretString>> {
-        Ok(self.get(name)?.map(SecretString::from))
-    }
-}
+pub use crate::env::Env;
 
 /// Non-secret settings from `keyshift.toml` (secrets only ever come from the environment).
 #[derive(Debug, Clone, Default, Deserialize)]

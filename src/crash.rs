@@ -15,7 +15,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use crate::context::Env;
+use crate::env::Env;
 
 pub const POINTS: &[&str] = &[
     "before-write",

@@ -9,6 +9,7 @@ pub mod cli;
 pub mod commands;
 pub mod context;
 pub mod crash;
+pub mod env;
 pub mod errors;
 pub mod http;
 pub mod mapping;

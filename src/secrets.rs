@@ -544,6 +544,14 @@ pub fn parse_age_identity(text: &str) -> Result<age::x25519::Identity> {
         })
 }
 
+/// Reports are written 0600: they name every credential's owner.
+pub fn write_private(path: &std::path::Path, text: &str) -> anyhow::Result<()> {
+    let mut f =
+        open_private(path, false).with_context(|| format!("cannot write {}", path.display()))?;
+    f.write_all(text.as_bytes())?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -55,7 +55,7 @@ pub async fn run(ctx: &Ctx, args: &ApplyArgs) -> Result<ExitCode> {
                 .line(format!("retrying {n} failed operation(s)"));
         }
     }
-    let mapping = super::recorded_mapping(&db)?;
+    let mapping = db.recorded_mapping()?;
     if mapping.pair != crate::mapping::PairKind::WorkatoV2 {
         return run_flat(ctx, args, &db, &plan, &mapping, export_fp).await;
     }

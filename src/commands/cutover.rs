@@ -6,7 +6,7 @@ use anyhow::Result;
 use serde_json::json;
 use std::collections::HashMap;
 
-use super::{judged_now, recorded_mapping};
+use super::judged_now;
 use crate::cli::CutoverArgs;
 use crate::context::Ctx;
 use crate::errors::{ExitCode, KeyshiftError};
@@ -20,7 +20,7 @@ pub fn op_id(source: &str) -> String {
 pub async fn run(ctx: &Ctx, args: &CutoverArgs) -> Result<ExitCode> {
     let db = StateDb::open(&ctx.state_path, false)?;
     let _lock = super::writer_lock(ctx, "cutover")?;
-    let mapping = recorded_mapping(&db)?;
+    let mapping = db.recorded_mapping()?;
     let now = judged_now(ctx, &db)?;
     let p = &ctx.printer;
     if mapping.pair == crate::mapping::PairKind::BifrostVirtualKeys {

@@ -79,7 +79,7 @@ pub async fn run(ctx: &Ctx, args: &DemoArgs) -> Result<ExitCode> {
     let plan_code = super::plan::run(&demo, &PlanArgs::default())?;
     let db = StateDb::open(&state, false)?;
     let plan_report = Report::build(&db, super::judged_now(&demo, &db)?)?;
-    super::report::write_private(
+    crate::secrets::write_private(
         &dir.join("plan-report.md"),
         &super::report::render(&plan_report, ReportFormat::Md)?,
     )?;
@@ -97,15 +97,15 @@ pub async fn run(ctx: &Ctx, args: &DemoArgs) -> Result<ExitCode> {
     let verify_code = super::verify::run(&demo, &VerifyArgs::default()).await?;
 
     let report = Report::build(&db, super::judged_now(&demo, &db)?)?;
-    super::report::write_private(
+    crate::secrets::write_private(
         &dir.join("report.md"),
         &super::report::render(&report, ReportFormat::Md)?,
     )?;
-    super::report::write_private(
+    crate::secrets::write_private(
         &dir.join("report.html"),
         &super::report::render(&report, ReportFormat::Html)?,
     )?;
-    super::report::write_private(
+    crate::secrets::write_private(
         &dir.join("report.json"),
         &super::report::render(&report, ReportFormat::Json)?,
     )?;

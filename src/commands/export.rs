@@ -11,40 +11,6 @@ use crate::model::Inventory;
 use crate::providers::workato::{Api, WorkatoSource};
 use crate::state::StateDb;
 
-/// Named holders of the mapping: `[bifrost] holders`, plus the `user_id` column of
-/// `holders_csv`.
-pub fn named_holders(mapping: &Mapping) -> Result<Vec<String>> {
-    let Some(b) = &mapping.file.bifrost else {
-        return Ok(Vec::new());
-    };
-    let mut out = b.holders.clone();
-    if let Some(path) = &b.holders_csv {
-        let mut r = csv::Reader::from_path(path).map_err(|e| {
-            KeyshiftError::Config(format!(
-                "mapping {}: key bifrost.holders_csv: cannot read {path}: {e}",
-                mapping.origin
-            ))
-        })?;
-        let col = r
-            .headers()?
-            .iter()
-            .position(|h| h.trim() == "user_id")
-            .ok_or_else(|| {
-                KeyshiftError::Config(format!(
-                    "{path}: no user_id column — the holders CSV needs a header row with user_id"
-                ))
-            })?;
-        for rec in r.records() {
-            if let Some(u) = rec?.get(col).map(str::trim).filter(|u| !u.is_empty()) {
-                out.push(u.to_string());
-            }
-        }
-    }
-    out.sort();
-    out.dedup();
-    Ok(out)
-}
-
 /// Bifrost: access profiles (canonical paths, aliases as a fallback), MCP clients, and the
 /// named holders' copies in per-holder mode.
 async fn export_bifrost(ctx: &Ctx, db: &StateDb, mapping: &Mapping) -> Result<ExitCode> {
@@ -58,7 +24,7 @@ async fn export_bifrost(ctx: &Ctx, db: &StateDb, mapping: &Mapping) -> Result<Ex
         .as_ref()
         .is_some_and(|b| b.mode == "per_holder")
     {
-        for user in named_holders(mapping)? {
+        for user in mapping.named_holders()? {
             holdings.extend(conn.holdings(&user).await?);
         }
     }
@@ -89,7 +55,7 @@ async fn export_bifrost(ctx: &Ctx, db: &StateDb, mapping: &Mapping) -> Result<Ex
         })
         .collect();
     db.set_meta("export.taken_names", &serde_json::to_string(&taken)?)?;
-    let fingerprint = bifrost_fingerprint(&inv.bifrost_profiles);
+    let fingerprint = crate::providers::bifrost::source_fingerprint(&inv.bifrost_profiles);
     db.save_inventory(&inv)?;
     db.set_meta("mapping.origin", &mapping.origin)?;
     db.set_meta("mapping.text", &mapping.text)?;
@@ -121,15 +87,6 @@ async fn export_bifrost(ctx: &Ctx, db: &StateDb, mapping: &Mapping) -> Result<Ex
     ));
     ctx.printer.line("next: keyshift plan");
     Ok(ExitCode::Ok)
-}
-
-pub fn bifrost_fingerprint(profiles: &[crate::model::BifrostProfile]) -> String {
-    use sha2::{Digest, Sha256};
-    let mut sorted: Vec<_> = profiles.iter().collect();
-    sorted.sort_by_key(|p| p.id);
-    hex::encode(Sha256::digest(
-        serde_json::to_vec(&sorted).unwrap_or_default(),
-    ))
 }
 
 pub async fn run(ctx: &Ctx, args: &ExportArgs) -> Result<ExitCode> {

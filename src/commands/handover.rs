@@ -4,11 +4,11 @@ use anyhow::Result;
 use std::path::Path;
 
 use super::judged_now;
-use super::report::write_private;
 use crate::context::Ctx;
 use crate::errors::ExitCode;
 use crate::report::{handover, Report};
 use crate::secrets::create_private_dir;
+use crate::secrets::write_private;
 use crate::state::StateDb;
 
 pub fn run(ctx: &Ctx, out: &Path) -> Result<ExitCode> {
@@ -24,7 +24,7 @@ pub fn run(ctx: &Ctx, out: &Path) -> Result<ExitCode> {
 
 pub fn write(ctx: &Ctx, db: &StateDb, out: &Path) -> Result<usize> {
     let report = Report::build(db, judged_now(ctx, db)?)?;
-    let target = crate::commands::recorded_mapping(db)?.pair.target_vendor();
+    let target = db.recorded_mapping()?.pair.target_vendor();
     let rows = handover::rows(&report, &db.load_inventory()?, &ctx.sink_path()?, target)?;
     create_private_dir(out)?;
     write_private(&out.join("handover.csv"), &handover::to_csv(&rows)?)?;

@@ -23,7 +23,7 @@ use std::io::IsTerminal;
 use crate::cli::{Cli, Command};
 use crate::context::{ConfigFile, Ctx, Env};
 use crate::errors::{exit_code_for, one_line, ExitCode, KeyshiftError};
-use crate::mapping::{parse_instant, Deadlines, Mapping};
+use crate::mapping::{parse_instant, Mapping};
 use crate::printer::{Mode, Printer};
 use crate::state::StateDb;
 
@@ -90,69 +90,12 @@ async fn dispatch(cli: Cli, env: Env, printer: Printer) -> Result<ExitCode> {
     }
 }
 
-/// The mapping a run uses: the one export recorded.
-pub fn recorded_mapping(db: &StateDb) -> Result<Mapping> {
-    let origin = db.meta("mapping.origin")?.unwrap_or_default();
-    let text = db.meta("mapping.text")?.ok_or_else(|| {
-        KeyshiftError::State(format!(
-            "state file {} has no export yet — run `keyshift export` first",
-            db.path().display()
-        ))
-    })?;
-    Mapping::parse(&origin, &text)
-}
-
 /// "Now" for deadlines: `--now`, else the vendor's clock as last seen, else ours.
 pub fn judged_now(ctx: &Ctx, db: &StateDb) -> Result<DateTime<Utc>> {
     let offset = db
         .meta("export.server_offset_secs")?
         .and_then(|s| s.parse::<i64>().ok());
     Ok(ctx.now(offset.map(|o| Utc::now() + chrono::Duration::seconds(o))))
-}
-
-/// Where a run stands against the vendor's dates, in one sentence.
-pub fn deadline_stance(now: DateTime<Utc>, d: Option<&Deadlines>) -> (String, &'static str) {
-    let Some(d) = d else {
-        return (
-            "the source has no vendor deadline in this mapping".into(),
-            "none",
-        );
-    };
-    let fmt = |t: DateTime<Utc>| t.format("%Y-%m-%d").to_string();
-    let days = |t: DateTime<Utc>| (t - now).num_days();
-    if now < d.legacy_frozen {
-        (
-            format!(
-                "{} days until legacy clients and profiles freeze ({}); legacy tokens stop \
-                 working on {} — migrate and cut over before the freeze",
-                days(d.legacy_frozen),
-                fmt(d.legacy_frozen),
-                fmt(d.legacy_tokens_invalid)
-            ),
-            "before_freeze",
-        )
-    } else if now < d.legacy_tokens_invalid {
-        (
-            format!(
-                "legacy objects are frozen since {} (read-only, cannot be disabled); legacy \
-                 tokens stop working in {} days ({}) — consumers must switch to their new keys \
-                 before then",
-                fmt(d.legacy_frozen),
-                days(d.legacy_tokens_invalid),
-                fmt(d.legacy_tokens_invalid)
-            ),
-            "frozen",
-        )
-    } else {
-        (
-            format!(
-                "legacy tokens stopped working on {}; the legacy API may be gone — consumers \
-                 without a new key are already failing",
-                fmt(d.legacy_tokens_invalid)
-            ),
-            "sunset",
-        )
-    }
 }
 
 /// Ask on a TTY; refuse without `--yes` elsewhere (contract §1).
@@ -189,7 +132,7 @@ pub async fn check_source(
         }
         _ => {
             let (profiles, _) = ctx.bifrost(None)?.list_profiles().await?;
-            if Some(export::bifrost_fingerprint(&profiles)) != exported {
+            if Some(crate::providers::bifrost::source_fingerprint(&profiles)) != exported {
                 return Err(KeyshiftError::StalePlan(
                     "the source changed since export (access profiles differ) — re-run \
                      `keyshift export` and `keyshift plan`, review, then apply"
@@ -230,7 +173,7 @@ pub fn expected_fingerprint(db: &StateDb, exported: Option<String>) -> Result<Op
     Ok(Some(if inv.bifrost_profiles.is_empty() {
         crate::providers::workato::source_fingerprint(&inv.legacy_clients, &inv.profiles)
     } else {
-        export::bifrost_fingerprint(&inv.bifrost_profiles)
+        crate::providers::bifrost::source_fingerprint(&inv.bifrost_profiles)
     }))
 }
 

@@ -7,10 +7,11 @@ use anyhow::Result;
 use serde_json::json;
 use std::collections::BTreeMap;
 
-use super::{deadline_stance, judged_now, recorded_mapping};
+use super::judged_now;
 use crate::cli::PlanArgs;
 use crate::context::Ctx;
 use crate::errors::ExitCode;
+use crate::mapping::deadline_stance;
 use crate::mapping::{engine, Mapping, PairKind};
 use crate::model::FindingKind;
 use crate::secrets::SigningIndex;
@@ -26,7 +27,7 @@ pub fn run(ctx: &Ctx, args: &PlanArgs) -> Result<ExitCode> {
             db.set_meta("mapping.text", &m.text)?;
             m
         }
-        None => recorded_mapping(&db)?,
+        None => db.recorded_mapping()?,
     };
     let inv = db.load_inventory()?;
     let signing = match ctx.signing_secrets()? {
@@ -39,7 +40,7 @@ pub fn run(ctx: &Ctx, args: &PlanArgs) -> Result<ExitCode> {
         PairKind::BifrostVirtualKeys => crate::mapping::bifrost::plan(
             &inv,
             &mapping,
-            &super::export::named_holders(&mapping)?,
+            &mapping.named_holders()?,
             &serde_json::from_str::<Vec<String>>(
                 &db.meta("export.taken_names")?
                     .unwrap_or_else(|| "[]".into()),

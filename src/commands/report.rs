@@ -1,14 +1,13 @@
 //! `keyshift report`: render the run's report (before apply: the dry-run report).
 
-use anyhow::{Context, Result};
-use std::io::Write;
+use anyhow::Result;
 
 use super::judged_now;
 use crate::cli::{ReportArgs, ReportFormat};
 use crate::context::Ctx;
 use crate::errors::ExitCode;
 use crate::report::{markdown, Report};
-use crate::secrets::open_private;
+use crate::secrets::write_private;
 use crate::state::StateDb;
 
 pub fn run(ctx: &Ctx, args: &ReportArgs) -> Result<ExitCode> {
@@ -43,12 +42,4 @@ pub fn render(report: &Report, format: ReportFormat) -> Result<String> {
         ReportFormat::Json => serde_json::to_string_pretty(report)? + "\n",
         ReportFormat::Csv => anyhow::bail!("CSV is a directory of files: use --out DIR"),
     })
-}
-
-/// Reports are written 0600: they name every credential's owner.
-pub fn write_private(path: &std::path::Path, text: &str) -> Result<()> {
-    let mut f =
-        open_private(path, false).with_context(|| format!("cannot write {}", path.display()))?;
-    f.write_all(text.as_bytes())?;
-    Ok(())
 }

@@ -10,7 +10,7 @@ use anyhow::Result;
 use serde_json::json;
 use std::collections::{BTreeSet, HashMap};
 
-use super::{judged_now, recorded_mapping};
+use super::judged_now;
 use crate::cli::RollbackArgs;
 use crate::context::Ctx;
 use crate::errors::ExitCode;
@@ -21,7 +21,7 @@ use crate::state::{client_op_id, key_op_id, OpKind, OpState, Operation, StateDb}
 pub async fn run(ctx: &Ctx, args: &RollbackArgs) -> Result<ExitCode> {
     let db = StateDb::open(&ctx.state_path, false)?;
     let _lock = super::writer_lock(ctx, "rollback")?;
-    let mapping = recorded_mapping(&db)?;
+    let mapping = db.recorded_mapping()?;
     let plan = db.load_plan()?;
     let inv = db.load_inventory()?;
     let ops: HashMap<String, Operation> = db

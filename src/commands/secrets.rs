@@ -5,10 +5,10 @@ use anyhow::Result;
 use secrecy::ExposeSecret;
 use std::collections::BTreeMap;
 
-use super::report::write_private;
 use crate::cli::{SecretsAction, SecretsArgs};
 use crate::context::Ctx;
 use crate::errors::ExitCode;
+use crate::secrets::write_private;
 use crate::secrets::{read_sink, SinkRecord};
 
 pub fn run(ctx: &Ctx, args: &SecretsArgs) -> Result<ExitCode> {

@@ -4,15 +4,16 @@ use anyhow::Result;
 use serde_json::json;
 use std::collections::BTreeMap;
 
-use super::{deadline_stance, judged_now, recorded_mapping};
+use super::judged_now;
 use crate::context::Ctx;
 use crate::errors::ExitCode;
+use crate::mapping::deadline_stance;
 use crate::providers::workato::{DEVELOPER_LIMIT_PER_MINUTE, EMBEDDED_LIMIT_PER_MINUTE};
 use crate::state::{OpState, StateDb};
 
 pub fn run(ctx: &Ctx) -> Result<ExitCode> {
     let db = StateDb::open(&ctx.state_path, false)?;
-    let mapping = recorded_mapping(&db)?;
+    let mapping = db.recorded_mapping()?;
     let plan = db.load_plan()?;
     let ops = db.operations()?;
     let mut by_state: BTreeMap<String, usize> = BTreeMap::new();

@@ -44,7 +44,7 @@ impl std::fmt::Display for Drift {
 pub async fn run(ctx: &Ctx, args: &VerifyArgs) -> Result<ExitCode> {
     let db = StateDb::open(&ctx.state_path, false)?;
     let plan = db.load_plan()?;
-    let mapping = super::recorded_mapping(&db)?;
+    let mapping = db.recorded_mapping()?;
     if mapping.pair != crate::mapping::PairKind::WorkatoV2 {
         return run_flat(ctx, args, &db, &plan, &mapping).await;
     }

@@ -915,6 +915,88 @@ fn parse_deadline(key: &str, value: &str, problems: &mut Vec<String>) -> Option<
     parsed
 }
 
+/// Where a run stands against the vendor's dates, in one sentence.
+pub fn deadline_stance(now: DateTime<Utc>, d: Option<&Deadlines>) -> (String, &'static str) {
+    let Some(d) = d else {
+        return (
+            "the source has no vendor deadline in this mapping".into(),
+            "none",
+        );
+    };
+    let fmt = |t: DateTime<Utc>| t.format("%Y-%m-%d").to_string();
+    let days = |t: DateTime<Utc>| (t - now).num_days();
+    if now < d.legacy_frozen {
+        (
+            format!(
+                "{} days until legacy clients and profiles freeze ({}); legacy tokens stop \
+                 working on {} — migrate and cut over before the freeze",
+                days(d.legacy_frozen),
+                fmt(d.legacy_frozen),
+                fmt(d.legacy_tokens_invalid)
+            ),
+            "before_freeze",
+        )
+    } else if now < d.legacy_tokens_invalid {
+        (
+            format!(
+                "legacy objects are frozen since {} (read-only, cannot be disabled); legacy \
+                 tokens stop working in {} days ({}) — consumers must switch to their new keys \
+                 before then",
+                fmt(d.legacy_frozen),
+                days(d.legacy_tokens_invalid),
+                fmt(d.legacy_tokens_invalid)
+            ),
+            "frozen",
+        )
+    } else {
+        (
+            format!(
+                "legacy tokens stopped working on {}; the legacy API may be gone — consumers \
+                 without a new key are already failing",
+                fmt(d.legacy_tokens_invalid)
+            ),
+            "sunset",
+        )
+    }
+}
+
+impl Mapping {
+    /// Named holders of the mapping: `[bifrost] holders`, plus the `user_id` column of
+    /// `holders_csv`.
+    pub fn named_holders(&self) -> Result<Vec<String>> {
+        let mapping = self;
+        let Some(b) = &mapping.file.bifrost else {
+            return Ok(Vec::new());
+        };
+        let mut out = b.holders.clone();
+        if let Some(path) = &b.holders_csv {
+            let mut r = csv::Reader::from_path(path).map_err(|e| {
+                KeyshiftError::Config(format!(
+                    "mapping {}: key bifrost.holders_csv: cannot read {path}: {e}",
+                    mapping.origin
+                ))
+            })?;
+            let col = r
+                .headers()?
+                .iter()
+                .position(|h| h.trim() == "user_id")
+                .ok_or_else(|| {
+                    KeyshiftError::Config(format!(
+                        "{path}: no user_id column — the holders CSV needs a header row with user_id"
+                    ))
+                })?;
+            for rec in r.records() {
+                if let Some(u) = rec?.get(col).map(str::trim).filter(|u| !u.is_empty()) {
+                    out.push(u.to_string());
+                }
+            }
+        }
+        out.sort();
+        out.dedup();
+        Ok(out)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -18,7 +18,7 @@ fn profiles_csv<'a>(rows: impl Iterator<Item = &'a ProfileRow>) -> Result<String
 pub fn write_all(report: &Report, dir: &Path) -> Result<Vec<String>> {
     crate::secrets::create_private_dir(dir)?;
     let write = |name: &str, text: String| -> Result<String> {
-        crate::commands::report::write_private(&dir.join(name), &text)?;
+        crate::secrets::write_private(&dir.join(name), &text)?;
         Ok(name.to_string())
     };
     let mut out = Vec::new();

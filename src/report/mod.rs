@@ -10,7 +10,7 @@ use anyhow::Result;
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 
-use crate::commands::deadline_stance;
+use crate::mapping::deadline_stance;
 use crate::mapping::{engine::EXCLUDED_FIELD, Mapping};
 use crate::model::{Finding, FindingKind};
 use crate::state::{client_op_id, item_op_id, key_op_id, OpState, StateDb};
@@ -159,7 +159,7 @@ pub struct ProfileRow {
 
 impl Report {
     pub fn build(db: &StateDb, now: chrono::DateTime<chrono::Utc>) -> Result<Report> {
-        let mapping = crate::commands::recorded_mapping(db)?;
+        let mapping = db.recorded_mapping()?;
         let inv = db.load_inventory()?;
         let plan = db.load_plan()?;
         let ops: HashMap<String, crate::state::Operation> = db

@@ -193,14 +193,14 @@ pub struct DescopeConfig {
     /// Seed roles (collection names) and tenants (workspaces) from the Workato inventory.
     pub seed_from_workato: bool,
     /// Extra roles (same name replaces a seeded one).
-    pub roles: Vec<super::descope::project::RoleDef>,
+    pub roles: Vec<super::descope::definitions::RoleDef>,
     /// Extra tenants (same id replaces a seeded one).
-    pub tenants: Vec<super::descope::project::TenantDef>,
+    pub tenants: Vec<super::descope::definitions::TenantDef>,
     /// Users keys may be bound to.
-    pub users: Vec<super::descope::project::UserDef>,
+    pub users: Vec<super::descope::definitions::UserDef>,
     /// The access-key custom-attribute schema (SD-D14): name = type.
     pub custom_attributes:
-        std::collections::BTreeMap<String, super::descope::project::AttributeType>,
+        std::collections::BTreeMap<String, super::descope::definitions::AttributeType>,
 }
 
 impl Default for DescopeConfig {
@@ -218,7 +218,7 @@ impl Default for DescopeConfig {
             roles: Vec::new(),
             tenants: Vec::new(),
             users: Vec::new(),
-            custom_attributes: super::descope::project::default_custom_attributes(),
+            custom_attributes: super::descope::definitions::default_custom_attributes(),
         }
     }
 }

@@ -29,14 +29,12 @@ use std::time::Duration;
 
 use anyhow::{bail, Context as _};
 use axum::extract::connect_info::Connected;
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{ConnectInfo, Request};
 use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::serve::{IncomingStream, Listener};
-use axum::Json;
 use rand::Rng;
-use serde_json::json;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -243,19 +241,8 @@ impl Connected<IncomingStream<'_, SandboxListener>> for ConnInfo {
 /// seconds, in that vendor's error body.
 pub(crate) type FaultResponder = fn(StatusCode, &'static str, Option<u64>) -> Response;
 
-fn workato_fault(status: StatusCode, message: &'static str, retry_after: Option<u64>) -> Response {
-    match retry_after {
-        Some(secs) => super::workato::too_many_requests(secs),
-        None => (status, Json(json!({ "message": message }))).into_response(),
-    }
-}
-
-/// Middleware on vendor management routes: applies the configured faults (Workato bodies).
-pub(crate) async fn inject(State(app): State<AppState>, req: Request, next: Next) -> Response {
-    inject_as(&app, workato_fault, req, next).await
-}
-
-/// [`inject`] with another vendor's fault bodies.
+/// Middleware body for a vendor's management routes: applies the configured faults, written
+/// in that vendor's error bodies by `respond`.
 pub(crate) async fn inject_as(
     app: &AppState,
     respond: FaultResponder,

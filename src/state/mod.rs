@@ -359,6 +359,18 @@ impl StateDb {
         Ok(())
     }
 
+    /// The mapping a run uses: the one export recorded.
+    pub fn recorded_mapping(&self) -> Result<crate::mapping::Mapping> {
+        let origin = self.meta("mapping.origin")?.unwrap_or_default();
+        let text = self.meta("mapping.text")?.ok_or_else(|| {
+            KeyshiftError::State(format!(
+                "state file {} has no export yet — run `keyshift export` first",
+                self.path().display()
+            ))
+        })?;
+        crate::mapping::Mapping::parse(&origin, &text)
+    }
+
     pub fn meta(&self, key: &str) -> Result<Option<String>> {
         Ok(self
             .conn()

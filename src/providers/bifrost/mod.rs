@@ -519,3 +519,14 @@ fn profile_from_wire(p: WireProfile) -> BifrostProfile {
             .collect(),
     }
 }
+
+/// What the stale-plan check compares for a Bifrost source: a digest of the profiles in id
+/// order.
+pub fn source_fingerprint(profiles: &[crate::model::BifrostProfile]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut sorted: Vec<_> = profiles.iter().collect();
+    sorted.sort_by_key(|p| p.id);
+    hex::encode(Sha256::digest(
+        serde_json::to_vec(&sorted).unwrap_or_default(),
+    ))
+}

@@ -24,6 +24,7 @@
 //! auth (SD-D2) and `--faults`. The JWKS has none of them. Operations run under the single state
 //! lock and never await while holding it; this module never prints.
 
+pub mod definitions;
 pub mod exchange;
 pub mod fixture;
 pub mod model;

@@ -292,13 +292,10 @@ pub(crate) fn management_router(app: &AppState) -> Router<AppState> {
         vendor: "workato",
         mount: MOUNT,
     };
-    r.route_layer(middleware::from_fn_with_state(
-        app.clone(),
-        super::faults::inject,
-    ))
-    .route_layer(middleware::from_fn_with_state(app.clone(), rate_limit))
-    .route_layer(middleware::from_fn_with_state(app.clone(), authenticate))
-    .route_layer(middleware::from_fn_with_state(vm, count_requests))
+    r.route_layer(middleware::from_fn_with_state(app.clone(), inject_faults))
+        .route_layer(middleware::from_fn_with_state(app.clone(), rate_limit))
+        .route_layer(middleware::from_fn_with_state(app.clone(), authenticate))
+        .route_layer(middleware::from_fn_with_state(vm, count_requests))
 }
 
 /// The gateway router, mounted at [`GATEWAY_MOUNT`] by the caller.
@@ -371,6 +368,19 @@ async fn rate_limit(State(app): State<AppState>, req: Request, next: Next) -> Re
 }
 
 /// 429 with `Retry-After` and Workato's body.
+/// An injected fault in Workato's error body (`--faults`).
+fn fault_response(status: StatusCode, message: &'static str, retry_after: Option<u64>) -> Response {
+    match retry_after {
+        Some(secs) => too_many_requests(secs),
+        None => (status, Json(json!({ "message": message }))).into_response(),
+    }
+}
+
+/// Middleware on Workato management routes: the configured faults, in Workato's bodies.
+async fn inject_faults(State(app): State<AppState>, req: Request, next: Next) -> Response {
+    super::faults::inject_as(&app, fault_response, req, next).await
+}
+
 pub(crate) fn too_many_requests(retry_after: u64) -> Response {
     let mut resp =
         ApiError::new(StatusCode::TOO_MANY_REQUESTS, "Too Many Requests").into_response();
