@@ -41,6 +41,8 @@ enum Defect {
     LongName,
     ControlCharName,
     DuplicateName,
+    /// A `jwt_method` outside the enum on a profile that is not a JWT one.
+    StrayJwtMethod,
 }
 
 use Defect::*;
@@ -55,7 +57,13 @@ const AUTH: &[Defect] = &[
     OidcBothIssuerAndJwks,
 ];
 const COLLECTION: &[Defect] = &[MissingCollection, NoCollection];
-const NAME: &[Defect] = &[BlankName, LongName, ControlCharName, DuplicateName];
+const NAME: &[Defect] = &[
+    BlankName,
+    LongName,
+    ControlCharName,
+    DuplicateName,
+    StrayJwtMethod,
+];
 const OTHER: &[Defect] = &[BadIp, UnknownLegacyClient];
 
 /// Which pair a scenario runs.
@@ -204,6 +212,11 @@ fn apply_defect(p: &mut Value, d: Defect, rng: &mut StdRng) {
             p["name"] = json!(format!("Partner\u{0}{}\nnight", p["id"]));
         }
         DuplicateName => p["name"] = json!("Shared name"),
+        StrayJwtMethod => {
+            if p["auth_type"] != "jwt" {
+                p["jwt_method"] = json!("ecdsa");
+            }
+        }
     }
 }
 

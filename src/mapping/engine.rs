@@ -90,6 +90,23 @@ pub fn plan(inv: &Inventory, mapping: &Mapping, signing: &SigningIndex) -> Plan 
         match settings_for(p, mapping, signing, &collections) {
             Ok(_) if client_missing => {}
             Ok((settings, signing_ref)) => {
+                if let Some(method) = stray_jwt_method(p) {
+                    findings.push(Finding {
+                        kind: FindingKind::Transformed,
+                        vendor: VENDOR.into(),
+                        workspace: p.workspace.clone(),
+                        object_kind: "profile".into(),
+                        object_id: p.id.to_string(),
+                        object_name: p.name.clone(),
+                        field: "jwt_method".into(),
+                        found: format!(
+                            "a {} profile with jwt_method {method:?}, which Workato refuses \
+                             (hmac or rsa only) and a {0} client does not use",
+                            p.auth_type
+                        ),
+                        fix: "not carried; clear it in the source if it matters".into(),
+                    });
+                }
                 let entry = groups
                     .entry((p.workspace.clone(), p.legacy_client_id, settings))
                     .or_insert_with(|| (Vec::new(), None));
@@ -578,7 +595,10 @@ fn settings_for(
     let g = |f: &str| mapping.groups_by(f);
     let settings = ClientSettings {
         auth_type: p.auth_type.clone(),
-        jwt_method: p.jwt_method.clone().filter(|_| g("jwt_method")),
+        jwt_method: p
+            .jwt_method
+            .clone()
+            .filter(|_| g("jwt_method") && stray_jwt_method(p).is_none()),
         jwt_public_key: p.jwt_public_key.clone().filter(|_| g("jwt_secret")),
         jwt_secret_fingerprint: jwt_secret_fingerprint.filter(|_| g("jwt_secret")),
         oidc_issuer: p.oidc_issuer.clone().filter(|_| g("oidc_issuer")),
@@ -593,6 +613,14 @@ fn settings_for(
         policy_id: p.policy_id.filter(|_| g("api_policy_id")),
     };
     Ok((settings, signing_ref))
+}
+
+/// A `jwt_method` outside Workato's enum on a profile that is not a JWT one: meaningless
+/// there, and refused by the vendor if sent.
+fn stray_jwt_method(p: &Profile) -> Option<&str> {
+    p.jwt_method
+        .as_deref()
+        .filter(|m| p.auth_type != AuthType::Jwt && *m != "hmac" && *m != "rsa")
 }
 
 fn sorted_if(v: &[String], keep: bool) -> BTreeSet<String> {

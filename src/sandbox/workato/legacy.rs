@@ -142,6 +142,10 @@ pub(crate) fn check_auth_settings(
         errors.add("auth_type", "is not included in the list");
         return;
     }
+    // The published enum holds whatever the auth type (a stray method is still refused).
+    if auth_type != "jwt" && jwt_method.is_some_and(|m| m != "hmac" && m != "rsa") {
+        errors.add("jwt_method", "is not included in the list");
+    }
     if auth_type == "jwt" {
         match jwt_method {
             None => errors.add("jwt_method", "can't be blank"),

@@ -28,7 +28,7 @@ pub fn list_clients(w: &mut WorkatoState, ctx: &Ctx, input: &Input) -> ApiResult
     let page = Page::from_query(&input.query)?;
     // Any integer is a valid `project_id` in the published spec; a negative one matches none.
     let project = match input.query.get("project_id").map(str::trim) {
-        None | Some("") => None,
+        None => None,
         Some(s) => Some(
             saturating_int(s).map_err(|_| ApiError::invalid("project_id", "is not a number"))?,
         ),
