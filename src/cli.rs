@@ -221,8 +221,8 @@ pub struct SandboxArgs {
     #[arg(long, default_value_t = 1.0)]
     pub rate_scale: f64,
     /// How Workato reads show `auth_token`: full (default), masked or omitted.
-    #[arg(long, value_enum, value_name = "MODE")]
-    pub read_tokens: Option<crate::sandbox::config::ReadTokens>,
+    #[arg(long, value_name = "MODE", value_parser = ["full", "masked", "omitted"])]
+    pub read_tokens: Option<String>,
 }
 
 #[derive(Debug, Args, Clone)]

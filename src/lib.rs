@@ -17,6 +17,7 @@ pub mod model;
 pub mod printer;
 pub mod providers;
 pub mod report;
+#[cfg(feature = "sandbox")]
 pub mod sandbox;
 pub mod secrets;
 pub mod state;

@@ -3,6 +3,7 @@
 
 pub mod apply;
 pub mod cutover;
+#[cfg(feature = "sandbox")]
 pub mod demo;
 pub mod doctor;
 pub mod export;
@@ -11,6 +12,7 @@ pub mod handover;
 pub mod plan;
 pub mod report;
 pub mod rollback;
+#[cfg(feature = "sandbox")]
 pub mod sandbox;
 pub mod secrets;
 pub mod status;
@@ -60,7 +62,10 @@ async fn dispatch(cli: Cli, env: Env, printer: Printer) -> Result<ExitCode> {
     };
     // The sandbox reads --config and --now as its own settings.
     if let Command::Sandbox(args) = &cli.command {
+        #[cfg(feature = "sandbox")]
         return sandbox::run(&printer, args, cli.config.as_deref(), cli.now.as_deref()).await;
+        #[cfg(not(feature = "sandbox"))]
+        return Err(without_sandbox("sandbox", args));
     }
     let config = ConfigFile::load(cli.config.as_deref())?;
     let crash = crate::crash::Checkpoints::from_env(&env);
@@ -85,9 +90,23 @@ async fn dispatch(cli: Cli, env: Env, printer: Printer) -> Result<ExitCode> {
         Command::Report(a) => report::run(&ctx, a),
         Command::Secrets(a) => secrets::run(&ctx, a),
         Command::Handover { out } => handover::run(&ctx, out),
+        #[cfg(feature = "sandbox")]
         Command::Demo(a) => demo::run(&ctx, a).await,
+        #[cfg(not(feature = "sandbox"))]
+        Command::Demo(a) => Err(without_sandbox("demo", a)),
         Command::Sandbox(_) => unreachable!("handled above"),
     }
+}
+
+/// `sandbox` and `demo` in a build without the emulator: say how to get it.
+#[cfg(not(feature = "sandbox"))]
+fn without_sandbox<A>(command: &str, _args: &A) -> anyhow::Error {
+    KeyshiftError::Usage(format!(
+        "`keyshift {command}` needs the sandbox, which this binary was built without \
+         (--no-default-features); build it with the default features (`cargo build --release`) \
+         or add `--features sandbox`"
+    ))
+    .into()
 }
 
 /// "Now" for deadlines: `--now`, else the vendor's clock as last seen, else ours.

@@ -7,6 +7,7 @@ use std::path::Path;
 use crate::cli::SandboxArgs;
 use crate::errors::ExitCode;
 use crate::printer::Printer;
+use crate::sandbox::config::ReadTokens;
 use crate::sandbox::{Sandbox, SandboxOptions};
 
 pub async fn run(
@@ -25,7 +26,7 @@ pub async fn run(
         faults: args.faults.clone(),
         rate_scale: args.rate_scale,
         now: now.map(str::to_string),
-        read_tokens: args.read_tokens,
+        read_tokens: args.read_tokens.as_deref().map(ReadTokens::parse),
     })
     .await?;
     for (name, value) in sandbox.env() {

@@ -68,7 +68,7 @@ pub struct WorkatoConfig {
 /// How `auth_token` appears on Workato reads (V1, V3, K1, K3). Workato's published model
 /// requires it; its CLI prints a masked form. `full` is the default because it is the
 /// strictest case for keyshift's secret hygiene.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ReadTokens {
     /// The key's current secret, in clear.
@@ -81,6 +81,15 @@ pub enum ReadTokens {
 }
 
 impl ReadTokens {
+    /// From the `--read-tokens` value (clap has already limited it to the three names).
+    pub fn parse(s: &str) -> ReadTokens {
+        match s {
+            "masked" => ReadTokens::Masked,
+            "omitted" => ReadTokens::Omitted,
+            _ => ReadTokens::Full,
+        }
+    }
+
     /// The `auth_token` a read shows for `secret`, or `None` to leave the field out.
     pub fn show(self, secret: &str) -> Option<String> {
         match self {
