@@ -3,7 +3,9 @@
 
 Every `crate::…`, `super::…` and `self::…` path in a file under src/ (in `use` lines and
 inline) is resolved to the file of the longest module prefix that exists; a file that names
-another depends on it. Prints each circle (a strongly connected set of two or more files) and
+another depends on it. A module naming one of its own ancestors (the `mod.rs` that declares
+it, and that one's parents) is Rust's module tree, not an arrow between layers, and is not
+counted: a parent that declares children and shares a type with them is no circle. Prints each circle (a strongly connected set of two or more files) and
 each file outside src/commands/ that names `crate::commands`; exits 1 if there is any.
 
     python3 scripts/import-cycles.py        # from the repository root
@@ -92,7 +94,7 @@ def deps(mod, path, mods):
                     found.add(t)
     found.discard(mod)
     found.discard(())
-    return found
+    return {t for t in found if mod[: len(t)] != t}
 
 
 def sccs(graph):
