@@ -75,6 +75,11 @@ pub enum Command {
     Sandbox(SandboxArgs),
     /// Start an embedded sandbox with realistic data and run the whole pipeline against it.
     Demo(DemoArgs),
+    /// Print a shell completion script: `keyshift completions bash > /etc/bash_completion.d/keyshift`.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
 }
 
 #[derive(Debug, Args, Default, Clone)]

@@ -60,6 +60,14 @@ async fn dispatch(cli: Cli, env: Env, printer: Printer) -> Result<ExitCode> {
             ))
         })?),
     };
+    // Completions need nothing but the command line's own shape.
+    if let Command::Completions { shell } = &cli.command {
+        use clap::CommandFactory;
+        let mut script = Vec::new();
+        clap_complete::generate(*shell, &mut Cli::command(), "keyshift", &mut script);
+        printer.raw(String::from_utf8_lossy(&script).trim_end().to_string());
+        return Ok(ExitCode::Ok);
+    }
     // The sandbox reads --config and --now as its own settings.
     if let Command::Sandbox(args) = &cli.command {
         #[cfg(feature = "sandbox")]
@@ -94,7 +102,7 @@ async fn dispatch(cli: Cli, env: Env, printer: Printer) -> Result<ExitCode> {
         Command::Demo(a) => demo::run(&ctx, a).await,
         #[cfg(not(feature = "sandbox"))]
         Command::Demo(a) => Err(without_sandbox("demo", a)),
-        Command::Sandbox(_) => unreachable!("handled above"),
+        Command::Sandbox(_) | Command::Completions { .. } => unreachable!("handled above"),
     }
 }
 

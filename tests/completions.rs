@@ -1,0 +1,36 @@
+//! `keyshift completions SHELL` prints a completion script that knows every command.
+
+mod common;
+
+use common::{clean_env, BIN};
+use std::process::Command;
+
+#[test]
+fn completion_scripts_name_every_command() {
+    for (shell, marker) in [
+        ("bash", "complete -F"),
+        ("zsh", "#compdef keyshift"),
+        ("fish", "complete -c keyshift"),
+        ("powershell", "Register-ArgumentCompleter"),
+    ] {
+        let mut cmd = Command::new(BIN);
+        clean_env(&mut cmd);
+        let out = cmd.args(["completions", shell]).output().unwrap();
+        assert!(out.status.success(), "{shell}: {out:?}");
+        let script = String::from_utf8(out.stdout).unwrap();
+        assert!(script.contains(marker), "{shell} script lacks {marker:?}");
+        for command in [
+            "export", "plan", "apply", "verify", "cutover", "rollback", "handover",
+        ] {
+            assert!(script.contains(command), "{shell} script lacks {command}");
+        }
+    }
+    let mut cmd = Command::new(BIN);
+    clean_env(&mut cmd);
+    let bad = cmd.args(["completions", "tcsh"]).output().unwrap();
+    assert_eq!(
+        bad.status.code(),
+        Some(2),
+        "an unknown shell is a usage error"
+    );
+}
