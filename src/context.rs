@@ -9,7 +9,7 @@ use serde::Deserialize;
 use std::path::{Path, PathBuf};
 
 use crate::errors::KeyshiftError;
-use crate::http::{check_transport, HttpClient};
+use crate::http::{check_transport, ClientOptions, HttpClient, NetConfig, Patience};
 use crate::printer::Printer;
 use crate::providers::workato::{WorkatoConn, WorkatoSettings};
 use crate::secrets::{FingerprintKey, SigningSecrets};
@@ -97,7 +97,31 @@ impl Ctx {
         }
     }
 
+    /// Proxies and extra CAs from the environment (`HTTPS_PROXY`, `KEYSHIFT_CA_FILE`, …).
+    pub fn net(&self) -> Result<NetConfig> {
+        NetConfig::from_env(&self.env)
+    }
+
+    /// An HTTP client for one vendor: proxies and CAs from the environment, retries announced
+    /// through the printer.
+    pub fn http_client(&self, url_setting: &'static str, patience: Patience) -> Result<HttpClient> {
+        HttpClient::with_options(ClientOptions {
+            net: self.net()?,
+            patience,
+            printer: Some(self.printer.clone()),
+            url_setting,
+        })
+    }
+
     pub fn workato(&self, max_rate: Option<f64>) -> Result<std::sync::Arc<WorkatoConn>> {
+        self.workato_with(max_rate, Patience::Run)
+    }
+
+    pub fn workato_with(
+        &self,
+        max_rate: Option<f64>,
+        patience: Patience,
+    ) -> Result<std::sync::Arc<WorkatoConn>> {
         let url = match self.env.get("KEYSHIFT_WORKATO_URL")? {
             Some(u) => u,
             None => self.config.workato.url.clone().ok_or_else(|| {
@@ -116,7 +140,7 @@ impl Ctx {
                     .into(),
             )
         })?;
-        let http = std::sync::Arc::new(HttpClient::new()?);
+        let http = std::sync::Arc::new(self.http_client("KEYSHIFT_WORKATO_URL", patience)?);
         Ok(WorkatoConn::new(
             http,
             WorkatoSettings {
@@ -138,6 +162,14 @@ impl Ctx {
     pub fn descope(
         &self,
         max_rate: Option<f64>,
+    ) -> Result<std::sync::Arc<crate::providers::descope::DescopeConn>> {
+        self.descope_with(max_rate, Patience::Run)
+    }
+
+    pub fn descope_with(
+        &self,
+        max_rate: Option<f64>,
+        patience: Patience,
     ) -> Result<std::sync::Arc<crate::providers::descope::DescopeConn>> {
         let project_id = self
             .env
@@ -165,7 +197,7 @@ impl Ctx {
             .unwrap_or_else(|| crate::providers::descope::base_url_for(&project_id));
         check_transport("KEYSHIFT_DESCOPE_URL", &effective, self.allow_insecure_http)?;
         Ok(crate::providers::descope::DescopeConn::new(
-            std::sync::Arc::new(HttpClient::new()?),
+            std::sync::Arc::new(self.http_client("KEYSHIFT_DESCOPE_URL", patience)?),
             crate::providers::descope::DescopeSettings {
                 base_url,
                 project_id,
@@ -179,6 +211,14 @@ impl Ctx {
     pub fn bifrost(
         &self,
         max_rate: Option<f64>,
+    ) -> Result<std::sync::Arc<crate::providers::bifrost::BifrostConn>> {
+        self.bifrost_with(max_rate, Patience::Run)
+    }
+
+    pub fn bifrost_with(
+        &self,
+        max_rate: Option<f64>,
+        patience: Patience,
     ) -> Result<std::sync::Arc<crate::providers::bifrost::BifrostConn>> {
         use crate::providers::bifrost::{BifrostConn, BifrostCredential, BifrostSettings};
         let url = self.env.get("KEYSHIFT_BIFROST_URL")?.ok_or_else(|| {
@@ -205,7 +245,7 @@ impl Ctx {
             },
         };
         Ok(BifrostConn::new(
-            std::sync::Arc::new(HttpClient::new()?),
+            std::sync::Arc::new(self.http_client("KEYSHIFT_BIFROST_URL", patience)?),
             BifrostSettings {
                 base_url: url,
                 credential,

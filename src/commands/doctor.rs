@@ -1,11 +1,14 @@
 //! `keyshift doctor`: is everything in place? One read call per vendor, the state file, the
-//! secret sink's directory, the clock. Prints a line per check; exit 1 if any failed.
+//! secret sink's directory, the network settings (proxies, extra CAs), the clock. Prints a
+//! line per check; exit 1 if any failed. Each vendor gets one short attempt (no retries), so
+//! an unreachable vendor is reported in seconds.
 
 use anyhow::Result;
 use serde_json::json;
 
 use crate::context::Ctx;
 use crate::errors::ExitCode;
+use crate::http::Patience;
 use crate::providers::workato::{Api, WorkatoSource};
 use crate::state::StateDb;
 
@@ -75,9 +78,12 @@ pub async fn run(ctx: &Ctx) -> Result<ExitCode> {
     });
     check("signing secrets", signing);
 
+    // Proxies and extra CAs, as every client below uses them.
+    check("network", ctx.net().and_then(|n| n.describe()));
+
     // Workato: one read (the legacy client list) proves URL, token and API-platform rights.
     let workato = async {
-        let conn = ctx.workato(None)?;
+        let conn = ctx.workato_with(None, Patience::OneShort)?;
         let source = WorkatoSource::new(conn.clone());
         let ws = source.workspaces(Api::Developer, None).await?;
         let (clients, profiles) = source.read_legacy(&ws[0]).await?;
@@ -96,7 +102,7 @@ pub async fn run(ctx: &Ctx) -> Result<ExitCode> {
     // The other vendors, when configured: one read each.
     if ctx.env.get("KEYSHIFT_DESCOPE_PROJECT_ID")?.is_some() {
         let descope = async {
-            let conn = ctx.descope(None)?;
+            let conn = ctx.descope_with(None, Patience::OneShort)?;
             let ours = conn.search("keyshift:").await?;
             Ok::<_, anyhow::Error>(format!(
                 "reachable, management key accepted: {} access key(s) carry a keyshift marker",
@@ -108,7 +114,7 @@ pub async fn run(ctx: &Ctx) -> Result<ExitCode> {
     }
     if ctx.env.get("KEYSHIFT_BIFROST_URL")?.is_some() {
         let bifrost = async {
-            let conn = ctx.bifrost(None)?;
+            let conn = ctx.bifrost_with(None, Patience::OneShort)?;
             let clients = conn.mcp_clients().await?;
             Ok::<_, anyhow::Error>(format!(
                 "reachable, credential accepted: {} MCP client(s)",

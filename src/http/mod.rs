@@ -1,10 +1,17 @@
 //! Shared HTTP: one reqwest client, a rate budget per vendor quota scope, retries that honour
 //! `Retry-After`, and errors that never carry a credential.
 //!
-//! Which failures are retried is decided in one place, [`HttpError::retry_class`], and tested
-//! below. A request that may have reached the vendor (a write answered by 502/504, or whose
-//! connection broke after sending) is *not* retried here: the caller journals it as
-//! unknown and reconciles by looking the object up before trying again.
+//! Which failures are retried is decided in one place, [`HttpError::retry_class`] and
+//! [`HttpError::unreachable`], and tested below. A request that may have reached the vendor
+//! (a write answered by 502/504, or whose connection broke after sending) is *not* retried
+//! here: the caller journals it as unknown and reconciles by looking the object up before
+//! trying again.
+//!
+//! A host that cannot be reached at all — its name does not resolve, nothing listens, the TLS
+//! handshake fails, or it never answers — is not a transient failure the first time: the
+//! command ends at once with a message that names the host and what to check. Only once a
+//! host has answered in this run are such failures retried like any other transport error.
+//! Every retry is announced: one warning line (or a `http.retry` event with `--json`).
 
 use backon::{ExponentialBuilder, Retryable};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
@@ -16,6 +23,11 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::printer::{Mode, Printer};
+
+mod net;
+pub use net::NetConfig;
+
 /// Statuses that are retried for every request: the vendor did not apply it.
 pub const RETRY_ALWAYS: &[u16] = &[429, 503];
 /// Statuses retried only for reads (and idempotent writes): a gateway error on a create may
@@ -23,6 +35,13 @@ pub const RETRY_ALWAYS: &[u16] = &[429, 503];
 pub const RETRY_IF_IDEMPOTENT: &[u16] = &[502, 504];
 /// Without a Retry-After on a 429, wait this long (spec SD-W1), with jitter.
 const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(60);
+/// Retries after the first attempt, for a normal run.
+pub const MAX_RETRIES: usize = 8;
+/// A host that has not answered yet in this run must connect and answer within this long;
+/// after that, a request has [`REQUEST_TIMEOUT`].
+pub const FIRST_CONTACT_TIMEOUT: Duration = Duration::from_secs(8);
+/// A request to a host that has answered before.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// A request budget for one vendor quota scope (e.g. Workato Developer API, 60/min).
 pub struct RateBudget {
@@ -134,7 +153,27 @@ pub enum HttpError {
         message: String,
         /// true when the request may have reached the server.
         maybe_sent: bool,
+        kind: TransportKind,
+        /// The host had answered an earlier request of this run.
+        reached_before: bool,
     },
+}
+
+/// What kind of transport failure ended a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransportKind {
+    /// The host name does not resolve.
+    Dns,
+    /// Nothing listens at the address: the connection was refused.
+    Refused,
+    /// No TCP connection within the connect timeout (e.g. a firewall drops the packets).
+    ConnectTimeout,
+    /// The TLS handshake failed: an untrusted CA, a certificate for another name, not TLS.
+    Tls,
+    /// Connected and sent, but no answer came within the timeout.
+    NoAnswer,
+    /// Anything else: a reset, a response that broke off.
+    Broken,
 }
 
 /// How a failed request may be treated.
@@ -157,11 +196,51 @@ impl HttpError {
             }
             HttpError::Status { .. } => RetryClass::Permanent,
             HttpError::Transport {
+                kind: TransportKind::Tls,
+                ..
+            } => RetryClass::Permanent,
+            HttpError::Transport {
                 maybe_sent: false, ..
             } => RetryClass::Retry,
             HttpError::Transport {
                 maybe_sent: true, ..
             } => RetryClass::Ambiguous,
+        }
+    }
+
+    /// The host cannot be reached at all, so trying again now will not help: its name does
+    /// not resolve, nothing listens, it never answered, or TLS with it fails. Only a host
+    /// that has answered earlier in the run is given the benefit of the doubt (a restart, a
+    /// DNS blip) and retried; TLS failures never are.
+    pub fn unreachable(&self) -> bool {
+        match self {
+            HttpError::Status { .. } => false,
+            HttpError::Transport {
+                kind: TransportKind::Tls,
+                ..
+            } => true,
+            HttpError::Transport {
+                kind:
+                    TransportKind::Dns
+                    | TransportKind::Refused
+                    | TransportKind::ConnectTimeout
+                    | TransportKind::NoAnswer,
+                reached_before,
+                ..
+            } => !reached_before,
+            HttpError::Transport { .. } => false,
+        }
+    }
+
+    /// Whether the retry loop sends this request again.
+    fn retried(&self, idempotent: bool) -> bool {
+        if self.unreachable() {
+            return false;
+        }
+        match self.retry_class() {
+            RetryClass::Retry => true,
+            RetryClass::Ambiguous => idempotent,
+            RetryClass::Permanent => false,
         }
     }
 
@@ -211,6 +290,39 @@ pub struct Request<'a> {
     pub idempotent: bool,
 }
 
+/// How patient a client is: a run retries transient failures; `doctor` makes one short
+/// attempt per request and reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Patience {
+    /// Up to [`MAX_RETRIES`] retries within 10 minutes, each announced.
+    Run,
+    /// One attempt, answered within [`FIRST_CONTACT_TIMEOUT`].
+    OneShort,
+}
+
+/// What a client is built from: the network settings, how patient it is, who hears about
+/// retries, and the setting that names its host (for messages).
+#[derive(Clone)]
+pub struct ClientOptions {
+    pub net: NetConfig,
+    pub patience: Patience,
+    /// Retry warnings go here (`None`: only to the debug log).
+    pub printer: Option<Printer>,
+    /// The setting that holds the host's URL, e.g. `KEYSHIFT_WORKATO_URL`.
+    pub url_setting: &'static str,
+}
+
+impl ClientOptions {
+    pub fn new(net: NetConfig, url_setting: &'static str) -> ClientOptions {
+        ClientOptions {
+            net,
+            patience: Patience::Run,
+            printer: None,
+            url_setting,
+        }
+    }
+}
+
 /// The shared client: connection pool, retry policy, the server's clock and a request count.
 pub struct HttpClient {
     inner: reqwest::Client,
@@ -220,16 +332,28 @@ pub struct HttpClient {
     requests: AtomicU64,
     /// Requests sent per wall-clock second (unix time), for the report's rate chart.
     timeline: std::sync::Mutex<std::collections::BTreeMap<i64, u32>>,
-    max_attempts: usize,
+    /// Hosts (`host:port`) that have answered in this run.
+    answered: std::sync::Mutex<std::collections::HashSet<String>>,
+    max_retries: usize,
     deadline: Duration,
+    patience: Patience,
+    printer: Option<Printer>,
+    url_setting: &'static str,
 }
 
 impl HttpClient {
+    /// A client with no proxy, the built-in roots only, and silent retries (unit tests, the
+    /// sandbox's own calls).
     pub fn new() -> anyhow::Result<HttpClient> {
-        let inner = reqwest::Client::builder()
-            .use_rustls_tls()
-            .timeout(Duration::from_secs(60))
-            .connect_timeout(Duration::from_secs(10))
+        HttpClient::with_options(ClientOptions::new(NetConfig::default(), "the URL"))
+    }
+
+    pub fn with_options(opts: ClientOptions) -> anyhow::Result<HttpClient> {
+        let inner = opts
+            .net
+            .client_builder()?
+            .timeout(REQUEST_TIMEOUT)
+            .connect_timeout(FIRST_CONTACT_TIMEOUT)
             .pool_max_idle_per_host(32)
             .user_agent(concat!("keyshift/", env!("CARGO_PKG_VERSION")))
             .build()?;
@@ -239,9 +363,22 @@ impl HttpClient {
             seen_date: AtomicU64::new(0),
             requests: AtomicU64::new(0),
             timeline: std::sync::Mutex::new(std::collections::BTreeMap::new()),
-            max_attempts: 8,
+            answered: std::sync::Mutex::new(std::collections::HashSet::new()),
+            max_retries: match opts.patience {
+                Patience::Run => MAX_RETRIES,
+                Patience::OneShort => 0,
+            },
             deadline: Duration::from_secs(600),
+            patience: opts.patience,
+            printer: opts.printer,
+            url_setting: opts.url_setting,
         })
+    }
+
+    /// The configured reqwest client (proxies and CAs applied), for calls outside the
+    /// retry loop (e.g. probes with a key's own credential).
+    pub fn reqwest(&self) -> &reqwest::Client {
+        &self.inner
     }
 
     /// Requests sent so far (every attempt counts).
@@ -282,21 +419,18 @@ impl HttpClient {
             budget.acquire().await;
             self.send_once(req).await
         };
+        let mut failed = 0usize;
         attempt
             .retry(
                 ExponentialBuilder::default()
                     .with_min_delay(Duration::from_millis(200))
                     .with_max_delay(Duration::from_secs(30))
-                    .with_max_times(self.max_attempts)
+                    .with_max_times(self.max_retries)
                     .with_total_delay(Some(self.deadline))
                     .with_jitter(),
             )
             .sleep(tokio::time::sleep)
-            .when(move |e: &HttpError| match e.retry_class() {
-                RetryClass::Retry => true,
-                RetryClass::Ambiguous => idempotent,
-                RetryClass::Permanent => false,
-            })
+            .when(move |e: &HttpError| e.retried(idempotent))
             .adjust(|e: &HttpError, backoff| match (e.retry_after(), backoff) {
                 // Retry-After is the vendor's word; add a little jitter so parallel
                 // workers do not return in lock-step.
@@ -305,7 +439,41 @@ impl HttpClient {
                 }
                 (_, b) => b,
             })
+            .notify(|e: &HttpError, wait: Duration| {
+                failed += 1;
+                self.announce_retry(req, e, failed, wait);
+            })
             .await
+    }
+
+    /// One line per retry: what failed, attempt n of N, when the next try is.
+    fn announce_retry(&self, req: &Request<'_>, e: &HttpError, attempt: usize, wait: Duration) {
+        let of = self.max_retries + 1;
+        let host = host_of(&req.url);
+        let secs = (wait.as_secs_f64() * 10.0).round() / 10.0;
+        tracing::debug!(%host, attempt, of, wait_secs = secs, error = %e, "retrying");
+        let Some(p) = &self.printer else {
+            return;
+        };
+        match p.mode() {
+            Mode::Quiet => {}
+            Mode::Json => p.event(
+                "http.retry",
+                serde_json::json!({
+                    "host": host,
+                    "method": req.method.as_str(),
+                    "route": req.route,
+                    "error": e.to_string(),
+                    "status": e.status(),
+                    "attempt": attempt,
+                    "of": of,
+                    "next_in_secs": secs,
+                }),
+            ),
+            Mode::Human => p.warn(format!(
+                "{e} (host {host}) — attempt {attempt} of {of} failed, next try in {secs:.1} s"
+            )),
+        }
     }
 
     async fn send_once(&self, req: &Request<'_>) -> Result<bytes::Bytes, HttpError> {
@@ -315,10 +483,21 @@ impl HttpClient {
             let mut t = self.timeline.lock().unwrap_or_else(|p| p.into_inner());
             *t.entry(chrono::Utc::now().timestamp()).or_default() += 1;
         }
+        let authority = authority_of(&req.url);
+        let reached_before = self
+            .answered
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(&authority);
         let mut rb = self
             .inner
             .request(req.method.clone(), &req.url)
             .header("accept", "application/json");
+        if !reached_before || self.patience == Patience::OneShort {
+            // A host that never answered gets a short first chance: a silent server ends
+            // the command in seconds, not after minutes of retries.
+            rb = rb.timeout(FIRST_CONTACT_TIMEOUT);
+        }
         rb = match req.auth {
             Auth::Bearer(t) => rb.bearer_auth(t.expose_secret()),
             Auth::Basic(user, password) => rb.basic_auth(user, Some(password.expose_secret())),
@@ -327,12 +506,23 @@ impl HttpClient {
             rb = rb.json(body);
         }
         let method = req.method.to_string();
-        let resp = rb.send().await.map_err(|e| HttpError::Transport {
-            method: method.clone(),
-            route: req.route.clone(),
-            message: describe_transport(&e),
-            maybe_sent: !(e.is_connect() || e.is_builder()),
+        let resp = rb.send().await.map_err(|e| {
+            let kind = classify(&e);
+            HttpError::Transport {
+                method: method.clone(),
+                route: req.route.clone(),
+                message: describe_transport(&e, kind, &req.url, self.url_setting),
+                maybe_sent: !(e.is_connect() || e.is_builder()),
+                kind,
+                reached_before,
+            }
         })?;
+        if !reached_before {
+            self.answered
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(authority);
+        }
         self.note_date(resp.headers());
         let status = resp.status();
         tracing::trace!(method = %req.method, route = %req.route, status = status.as_u16(), "response");
@@ -344,8 +534,10 @@ impl HttpClient {
         let bytes = resp.bytes().await.map_err(|e| HttpError::Transport {
             method: method.clone(),
             route: req.route.clone(),
-            message: describe_transport(&e),
+            message: describe_transport(&e, TransportKind::Broken, &req.url, self.url_setting),
             maybe_sent: true,
+            kind: TransportKind::Broken,
+            reached_before: true,
         })?;
         if status.is_success() {
             return Ok(bytes);
@@ -372,6 +564,29 @@ impl HttpClient {
         let offset = date.timestamp() - chrono::Utc::now().timestamp();
         self.server_offset.store(offset, Ordering::Relaxed);
         self.seen_date.store(1, Ordering::Relaxed);
+    }
+}
+
+/// `host:port` of a URL (the key for "has this host answered").
+fn authority_of(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(u) => format!(
+            "{}:{}",
+            u.host_str().unwrap_or("?"),
+            u.port_or_known_default().unwrap_or(0)
+        ),
+        Err(_) => url.to_string(),
+    }
+}
+
+/// The host of a URL, with the port when it is not the scheme's default.
+fn host_of(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(u) => match u.port() {
+            Some(port) => format!("{}:{port}", u.host_str().unwrap_or("?")),
+            None => u.host_str().unwrap_or("?").to_string(),
+        },
+        Err(_) => "?".into(),
     }
 }
 
@@ -426,34 +641,122 @@ fn error_message(status: StatusCode, body: Option<&Value>) -> String {
     msg
 }
 
-fn describe_transport(e: &reqwest::Error) -> String {
-    // reqwest's Display includes the URL; ours is built from the configured base and holds
-    // no credential, but keep it out anyway and say what kind of failure it was.
-    let kind = if e.is_timeout() {
-        "timed out"
-    } else if e.is_connect() {
-        "could not connect"
-    } else if e.is_body() || e.is_decode() {
-        "the response broke off"
+/// Which transport failure a reqwest error is, from its chain of causes.
+fn classify(e: &reqwest::Error) -> TransportKind {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
+    let mut text = String::new();
+    while let Some(s) = source {
+        if s.downcast_ref::<rustls::Error>().is_some() {
+            return TransportKind::Tls;
+        }
+        if let Some(io) = s.downcast_ref::<std::io::Error>() {
+            if io
+                .get_ref()
+                .is_some_and(|inner| inner.downcast_ref::<rustls::Error>().is_some())
+            {
+                return TransportKind::Tls;
+            }
+            if io.kind() == std::io::ErrorKind::ConnectionRefused {
+                return TransportKind::Refused;
+            }
+        }
+        text.push_str(&s.to_string().to_lowercase());
+        text.push('\n');
+        source = s.source();
+    }
+    if text.contains("dns error") || text.contains("failed to lookup address") {
+        TransportKind::Dns
+    } else if text.contains("certificate") || text.contains("tls") {
+        TransportKind::Tls
+    } else if e.is_timeout() && e.is_connect() {
+        TransportKind::ConnectTimeout
+    } else if e.is_timeout() {
+        TransportKind::NoAnswer
     } else {
-        "the connection failed"
-    };
+        TransportKind::Broken
+    }
+}
+
+/// The innermost cause's words, which say most (e.g. "invalid peer certificate:
+/// UnknownIssuer"), without reqwest's URL.
+fn innermost(e: &reqwest::Error) -> String {
     let mut source = std::error::Error::source(e);
     let mut detail = String::new();
     while let Some(s) = source {
+        if let Some(io) = s.downcast_ref::<std::io::Error>() {
+            if let Some(inner) = io.get_ref() {
+                detail = inner.to_string();
+                break;
+            }
+        }
         detail = s.to_string();
         source = s.source();
     }
-    if detail.to_lowercase().contains("certificate") || detail.contains("tls") {
-        return format!(
-            "TLS failed ({detail}) — the server's certificate is not trusted for this host; \
-             check the URL, or your proxy's CA"
-        );
-    }
-    if detail.is_empty() {
-        kind.to_string()
-    } else {
-        format!("{kind} ({detail})")
+    detail
+}
+
+/// One line for the user: the host, what failed, what to check. reqwest's own Display
+/// includes the URL; ours is built from the configured base and holds no credential, but it
+/// is kept out anyway.
+fn describe_transport(e: &reqwest::Error, kind: TransportKind, url: &str, setting: &str) -> String {
+    let host = host_of(url);
+    let name = host.rsplit_once(':').map_or(host.as_str(), |(h, _)| h);
+    let detail = innermost(e);
+    match kind {
+        TransportKind::Dns => format!(
+            "the host {name} does not resolve (DNS lookup failed) — check the host name in \
+             {setting}, this machine's DNS, or set HTTPS_PROXY if this network reaches the \
+             internet only through a proxy"
+        ),
+        TransportKind::Refused => format!(
+            "{host} refused the connection (nothing listens there) — check the port in \
+             {setting}, that the service is running, or a firewall; behind a proxy set \
+             HTTPS_PROXY"
+        ),
+        TransportKind::ConnectTimeout => format!(
+            "no connection to {host} within {} s — a firewall may drop the traffic; check \
+             {setting}, the network, or set HTTPS_PROXY",
+            FIRST_CONTACT_TIMEOUT.as_secs()
+        ),
+        TransportKind::Tls => {
+            let why = if detail.contains("UnknownIssuer") || detail.contains("unknown issuer") {
+                "its certificate is signed by a CA this machine does not trust".to_string()
+            } else if detail.contains("NotValidForName") || detail.contains("not valid for name") {
+                format!("its certificate is not valid for the name {name}")
+            } else if detail.contains("Expired") || detail.contains("expired") {
+                "its certificate has expired".to_string()
+            } else {
+                format!("the handshake failed ({detail})")
+            };
+            format!(
+                "TLS with {host} failed: {why} — check the host name and scheme in {setting}; \
+                 if a proxy or private CA signs the certificate, put that CA (PEM) in \
+                 KEYSHIFT_CA_FILE"
+            )
+        }
+        TransportKind::NoAnswer if e.is_connect() => format!(
+            "no connection to {host} within {} s — check {setting}, the network, or \
+             HTTPS_PROXY",
+            FIRST_CONTACT_TIMEOUT.as_secs()
+        ),
+        TransportKind::NoAnswer => format!(
+            "{host} accepted the connection but sent no answer in time — check that {setting} \
+             points at the API (right host, port and scheme), or your proxy"
+        ),
+        TransportKind::Broken => {
+            let what = if e.is_connect() {
+                "could not connect"
+            } else if e.is_body() || e.is_decode() {
+                "the response broke off"
+            } else {
+                "the connection failed"
+            };
+            if detail.is_empty() {
+                format!("{what} ({host})")
+            } else {
+                format!("{what} ({host}: {detail})")
+            }
+        }
     }
 }
 
@@ -593,14 +896,34 @@ mod tests {
                 (504, RetryClass::Ambiguous),
             ]
         );
-        let t = |maybe_sent| HttpError::Transport {
+        let t = |kind, maybe_sent, reached_before| HttpError::Transport {
             method: "GET".into(),
             route: "/x".into(),
             message: String::new(),
             maybe_sent,
+            kind,
+            reached_before,
         };
-        assert_eq!(t(false).retry_class(), RetryClass::Retry);
-        assert_eq!(t(true).retry_class(), RetryClass::Ambiguous);
+        use TransportKind::*;
+        assert_eq!(t(Broken, false, true).retry_class(), RetryClass::Retry);
+        assert_eq!(t(Broken, true, true).retry_class(), RetryClass::Ambiguous);
+        assert_eq!(t(Tls, false, true).retry_class(), RetryClass::Permanent);
+        // A host that never answered is unreachable: the command ends, nothing is retried.
+        // Once it has answered, the same failures are transient.
+        for kind in [Dns, Refused, ConnectTimeout, NoAnswer] {
+            let sent = kind == NoAnswer;
+            assert!(t(kind, sent, false).unreachable(), "{kind:?}");
+            assert!(!t(kind, sent, false).retried(true), "{kind:?}");
+            assert!(!t(kind, sent, true).unreachable(), "{kind:?}");
+            assert!(t(kind, sent, true).retried(true), "{kind:?}");
+        }
+        assert!(t(Tls, false, true).unreachable());
+        assert!(!t(Broken, false, false).unreachable());
+        assert!(t(Broken, false, false).retried(false));
+        // A write that may have been applied is not retried blindly.
+        assert!(!t(NoAnswer, true, true).retried(false));
+        assert!(!status(502).retried(false) && status(502).retried(true));
+        assert!(status(429).retried(false) && !status(500).retried(true));
     }
 
     #[test]
