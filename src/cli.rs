@@ -93,6 +93,13 @@ pub struct ExportArgs {
     /// Embedded only: `all` or a comma-separated list of workspace ids / external ids.
     #[arg(long, value_name = "all|ID,...")]
     pub workspaces: Option<String>,
+    /// Also write the exported Workato inventory (no secrets) to FILE, in the fixture format.
+    #[arg(long, value_name = "FILE", conflicts_with = "from")]
+    pub to_file: Option<PathBuf>,
+    /// Read the Workato inventory from FILE (written by --to-file, or a fixture) instead of
+    /// the legacy API — for when that API is gone; the target still goes live.
+    #[arg(long, value_name = "FILE")]
+    pub from: Option<PathBuf>,
 }
 
 #[derive(Debug, Args, Default, Clone)]

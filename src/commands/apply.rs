@@ -111,12 +111,16 @@ pub async fn run(ctx: &Ctx, args: &ApplyArgs) -> Result<ExitCode> {
     drop(ops); // each round reads the journal afresh
     let conn = ctx.workato(args.max_rate)?;
     let inv = db.load_inventory_of(&["workspace"])?;
-    check_source_unchanged(
-        &WorkatoSource::new(conn.clone()),
-        &inv.workspaces,
-        super::expected_fingerprint(&db, export_fp)?,
-    )
-    .await?;
+    if super::source_file(&db)?.is_some() {
+        super::check_source_file(&db, export_fp)?;
+    } else {
+        check_source_unchanged(
+            &WorkatoSource::new(conn.clone()),
+            &inv.workspaces,
+            super::expected_fingerprint(&db, export_fp)?,
+        )
+        .await?;
+    }
 
     let signing = ctx.signing_secrets()?.unwrap_or_default();
     let sink = open_sink(ctx, args)?;

@@ -32,6 +32,16 @@ pub async fn run(ctx: &Ctx, args: &CutoverArgs) -> Result<ExitCode> {
         )
         .into());
     };
+    if let Some(file) = super::source_file(&db)? {
+        p.line(format!(
+            "nothing to disable: the source of this run is a file ({file}, keyshift export \
+             --from), not the legacy API, so keyshift cannot disable legacy profiles. If the \
+             legacy API still runs them, disable them in Workato; after the sunset ({}) their \
+             tokens no longer work anyway.",
+            d.legacy_tokens_invalid.format("%Y-%m-%d")
+        ));
+        return Ok(ExitCode::Ok);
+    }
     if now >= d.legacy_frozen {
         p.line(format!(
             "nothing to disable: legacy clients and profiles are frozen since {} and can no \

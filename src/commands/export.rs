@@ -6,9 +6,11 @@ use serde_json::json;
 use crate::cli::ExportArgs;
 use crate::context::Ctx;
 use crate::errors::{ExitCode, KeyshiftError};
+use crate::http::HttpError;
 use crate::mapping::{Mapping, DEFAULT_MAPPING};
 use crate::model::Inventory;
-use crate::providers::workato::{Api, WorkatoSource};
+use crate::providers::workato::{inventory_file, Api, WorkatoSource};
+use crate::secrets::write_private;
 use crate::state::StateDb;
 
 /// Bifrost: access profiles (canonical paths, aliases as a fallback), MCP clients, and the
@@ -103,6 +105,9 @@ pub async fn run(ctx: &Ctx, args: &ExportArgs) -> Result<ExitCode> {
     if mapping.pair.source_vendor() == "bifrost" {
         return export_bifrost(ctx, &db, &mapping).await;
     }
+    if let Some(path) = &args.from {
+        return export_from_file(ctx, &db, &mapping, path);
+    }
     let api_name = args
         .api
         .clone()
@@ -135,7 +140,10 @@ pub async fn run(ctx: &Ctx, args: &ExportArgs) -> Result<ExitCode> {
     };
     for ws in &workspaces {
         bar.set_message(ws.name.clone());
-        source.export_workspace(ws, &mut inv).await?;
+        source
+            .export_workspace(ws, &mut inv)
+            .await
+            .map_err(legacy_api_gone)?;
         bar.inc(1);
         ctx.printer.event(
             "export.workspace",
@@ -149,6 +157,18 @@ pub async fn run(ctx: &Ctx, args: &ExportArgs) -> Result<ExitCode> {
     db.set_meta("mapping.text", &mapping.text)?;
     db.set_meta("export.fingerprint", &fingerprint)?;
     db.set_meta("export.api", api.as_str())?;
+    db.set_meta(SOURCE_FILE_META, "")?;
+    if let Some(path) = &args.to_file {
+        write_private(
+            path,
+            &serde_json::to_string_pretty(&inventory_file::render(&inv))?,
+        )?;
+        ctx.printer.line(format!(
+            "wrote the inventory (no secrets) to {} — `keyshift export --from {0}` reads it \
+             back when the legacy API is gone",
+            path.display()
+        ));
+    }
     db.set_meta("export.at", &crate::state::now())?;
     if let Some(server_now) = conn.http().server_now() {
         let offset = (server_now - chrono::Utc::now()).num_seconds();
@@ -188,4 +208,71 @@ pub async fn run(ctx: &Ctx, args: &ExportArgs) -> Result<ExitCode> {
         }),
     );
     Ok(ExitCode::Ok)
+}
+
+/// Where `export --from` recorded its file (empty after a live export).
+pub const SOURCE_FILE_META: &str = "export.source_file";
+
+/// `export --from FILE`: the Workato inventory from a file instead of the legacy API.
+fn export_from_file(
+    ctx: &Ctx,
+    db: &StateDb,
+    mapping: &Mapping,
+    path: &std::path::Path,
+) -> Result<ExitCode> {
+    if mapping.pair.source_vendor() != "workato" {
+        return Err(KeyshiftError::Usage(
+            "export --from reads Workato inventories; Bifrost profiles are always read live".into(),
+        )
+        .into());
+    }
+    let inv = inventory_file::read(path)?;
+    let fingerprint = db.save_inventory(&inv)?;
+    db.set_meta("mapping.origin", &mapping.origin)?;
+    db.set_meta("mapping.text", &mapping.text)?;
+    db.set_meta("export.fingerprint", &fingerprint)?;
+    db.set_meta("export.api", "developer")?;
+    db.set_meta("export.at", &crate::state::now())?;
+    let absolute = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    db.set_meta(SOURCE_FILE_META, &absolute.display().to_string())?;
+    db.event(
+        "export",
+        None,
+        &json!({ "from_file": absolute.display().to_string(), "workspaces": inv.workspaces.len(),
+                 "profiles": inv.profiles.len(), "fingerprint": fingerprint, "requests": 0 }),
+    )?;
+    ctx.printer.line(format!(
+        "read {} workspace(s): {} legacy API clients, {} access profiles, {} API collections \
+         from {} (no request to the legacy API) into {}",
+        inv.workspaces.len(),
+        inv.legacy_clients.len(),
+        inv.profiles.len(),
+        inv.collections.len(),
+        path.display(),
+        ctx.state_path.display()
+    ));
+    ctx.printer.line("next: keyshift plan");
+    Ok(ExitCode::Ok)
+}
+
+/// A 410 (or 404) from a legacy route: the legacy API is retired. Say so, and the way on.
+fn legacy_api_gone(e: anyhow::Error) -> anyhow::Error {
+    match e.downcast_ref::<HttpError>() {
+        Some(HttpError::Status { status, route, .. })
+            if (*status == 410 || *status == 404)
+                && route.contains("api_")
+                && !route.contains("/v2/") =>
+        {
+            KeyshiftError::Config(format!(
+                "the legacy API answered HTTP {status} on {route}: Workato has retired legacy API \
+                 clients and access profiles (legacy tokens stopped working on the sunset date), \
+                 so they can no longer be listed. If you exported before, run `keyshift export \
+                 --from FILE` with the file `keyshift export --to-file FILE` wrote (or a sandbox \
+                 state dump); plan, apply, verify and handover then run against the live target \
+                 — docs/runbook.md, \"When the legacy API is gone\""
+            ))
+            .into()
+        }
+        _ => e,
+    }
 }

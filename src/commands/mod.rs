@@ -65,7 +65,7 @@ async fn dispatch(cli: Cli, env: Env, printer: Printer) -> Result<ExitCode> {
         use clap::CommandFactory;
         let mut script = Vec::new();
         clap_complete::generate(*shell, &mut Cli::command(), "keyshift", &mut script);
-        printer.raw(String::from_utf8_lossy(&script).trim_end().to_string());
+        printer.raw(String::from_utf8_lossy(&script).trim_end());
         return Ok(ExitCode::Ok);
     }
     // The sandbox reads --config and --now as its own settings.
@@ -153,6 +153,7 @@ pub async fn check_source(
     let exported = expected_fingerprint(db, exported)?;
     let inv = db.load_inventory_of(&["workspace"])?;
     match mapping.pair.source_vendor() {
+        "workato" if source_file(db)?.is_some() => check_source_file(db, exported),
         "workato" => {
             let source = crate::providers::workato::WorkatoSource::new(ctx.workato(None)?);
             apply::check_source_unchanged(&source, &inv.workspaces, exported).await
@@ -170,6 +171,27 @@ pub async fn check_source(
             Ok(())
         }
     }
+}
+
+/// The file `export --from` read the source from, if it did.
+pub fn source_file(db: &StateDb) -> Result<Option<String>> {
+    Ok(db.meta(export::SOURCE_FILE_META)?.filter(|f| !f.is_empty()))
+}
+
+/// The stale-plan check of a run whose source is a file: compare with the file, not the
+/// legacy API (which may be gone).
+pub fn check_source_file(db: &StateDb, exported: Option<String>) -> Result<()> {
+    let path = source_file(db)?.unwrap_or_default();
+    let inv = crate::providers::workato::inventory_file::read(std::path::Path::new(&path))?;
+    let now = crate::model::source_fingerprint(&inv.legacy_clients, &inv.profiles);
+    if Some(now) != exported {
+        return Err(KeyshiftError::StalePlan(format!(
+            "the inventory file {path} changed since export — re-run `keyshift export --from \
+             {path}` and `keyshift plan`, review, then apply"
+        ))
+        .into());
+    }
+    Ok(())
 }
 
 /// What the source should look like now: as exported, except for the profiles keyshift's own

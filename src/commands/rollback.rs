@@ -50,6 +50,13 @@ pub async fn run(ctx: &Ctx, args: &RollbackArgs) -> Result<ExitCode> {
         .filter(|o| o.kind == OpKind::DisableProfile && o.state == OpState::Done)
         .collect();
     let p = &ctx.printer;
+    if let Some(file) = super::source_file(&db)? {
+        p.line(format!(
+            "the source of this run is a file ({file}, keyshift export --from): no legacy \
+             profile was disabled by keyshift, so none is re-enabled; only what apply created \
+             is undone"
+        ));
+    }
     let flat = mapping.pair != crate::mapping::PairKind::WorkatoV2;
     let items_touched = plan
         .items

@@ -6,6 +6,7 @@
 //! endpoint. Paths are joined onto the configured base without dropping its path prefix
 //! (pitfall 14).
 
+pub mod inventory_file;
 pub mod probe;
 pub mod wire;
 
