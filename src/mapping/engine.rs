@@ -160,21 +160,26 @@ pub fn plan(inv: &Inventory, mapping: &Mapping, signing: &SigningIndex) -> Plan 
                 format!(" ({client_id})")
             };
             let mut name = acceptable_name(&rendered, &format!("API client {client_id}"), &suffix);
+            // A v2 client named otherwise than the template says: a finding on the legacy client.
+            let renamed_client = |found: String, fix: String| Finding {
+                kind: FindingKind::Transformed,
+                vendor: VENDOR.into(),
+                workspace: ws.clone(),
+                object_kind: "legacy_client".into(),
+                object_id: client_id_s.clone(),
+                object_name: legacy.name.clone(),
+                field: "name".into(),
+                found,
+                fix,
+            };
             if name != rendered {
-                findings.push(Finding {
-                    kind: FindingKind::Transformed,
-                    vendor: VENDOR.into(),
-                    workspace: ws.clone(),
-                    object_kind: "legacy_client".into(),
-                    object_id: client_id_s.clone(),
-                    object_name: legacy.name.clone(),
-                    field: "name".into(),
-                    found: name_problems(&rendered),
-                    fix: format!(
+                findings.push(renamed_client(
+                    name_problems(&rendered),
+                    format!(
                         "the v2 client is named {name:?}; rename the legacy client or change \
                          [client] name in the mapping file if another name is wanted"
                     ),
-                });
+                ));
             }
             if !taken_client_names.insert((ws.clone(), name.clone())) {
                 let mut renamed = acceptable_name(&format!("{name} ({client_id})"), &name, &suffix);
@@ -184,17 +189,10 @@ pub fn plan(inv: &Inventory, mapping: &Mapping, signing: &SigningIndex) -> Plan 
                     renamed = acceptable_name(&format!("{name}{again}"), &name, &again);
                     n += 1;
                 }
-                findings.push(Finding {
-                    kind: FindingKind::Transformed,
-                    vendor: VENDOR.into(),
-                    workspace: ws.clone(),
-                    object_kind: "legacy_client".into(),
-                    object_id: client_id_s.clone(),
-                    object_name: legacy.name.clone(),
-                    field: "name".into(),
-                    found: format!("another planned v2 client is already named {name:?}"),
-                    fix: format!("named {renamed:?} instead (v2 client names are unique)"),
-                });
+                findings.push(renamed_client(
+                    format!("another planned v2 client is already named {name:?}"),
+                    format!("named {renamed:?} instead (v2 client names are unique)"),
+                ));
                 name = renamed;
                 taken_client_names.insert((ws.clone(), name.clone()));
             }
