@@ -669,6 +669,88 @@ fn bifrost_fixture(profiles: Vec<Value>) -> Value {
     }})
 }
 
+/// PC-B16: Bifrost refuses a virtual key naming a provider the instance has not configured,
+/// and the export cannot list providers: the plan says so once per provider (manual), and
+/// apply reports the vendor's refusal naming the provider while everything else migrates.
+#[test]
+fn an_unconfigured_provider_is_a_manual_finding_and_apply_names_the_refusal() {
+    let mut profiles: Vec<Value> = (1..=6).map(|id| profile_json(id, &[])).collect();
+    // The fixture configures openai and anthropic only (provider keys).
+    profiles[3]["provider_configs"][1]["provider_name"] = "cohere".into();
+    let dir = tempfile::tempdir().unwrap();
+    let path = common::write_fixture(dir.path(), &bifrost_fixture(profiles.clone()));
+    let sandbox = Sandbox::start(&["--fixture", path.to_str().unwrap(), "--rate-scale", "0"]);
+    let run = Run::new(&sandbox);
+    let m = mapping(&run, "per_profile");
+    run.ok(&["export", "--mapping", &m], 0);
+    run.ok(&["plan"], 0);
+    let report: Value =
+        serde_json::from_str(&run.ok(&["report", "--format", "json"], 0).stdout).unwrap();
+    let providers: Vec<&Value> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["object_kind"] == "bifrost_provider")
+        .collect();
+    let named: BTreeSet<&str> = providers
+        .iter()
+        .map(|f| f["object_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        named,
+        BTreeSet::from(["anthropic", "cohere", "openai"]),
+        "one finding per provider: {providers:#?}"
+    );
+    assert_eq!(providers.len(), 3, "{providers:#?}");
+    let cohere = providers
+        .iter()
+        .find(|f| f["object_id"] == "cohere")
+        .unwrap();
+    assert_eq!(cohere["kind"], "manual");
+    assert_eq!(cohere["field"], "provider_configs");
+    assert!(
+        cohere["found"]
+            .as_str()
+            .unwrap()
+            .contains("cannot list configured providers"),
+        "{cohere}"
+    );
+    assert!(
+        cohere["fix"].as_str().unwrap().contains("before apply"),
+        "{cohere}"
+    );
+    let apply = run.ks(&["apply", "--yes"]);
+    assert_eq!(apply.code, 6, "{}\n{}", apply.stdout, apply.stderr);
+    // The vendor's refusal, naming the provider, is what apply recorded for the profile.
+    let report: Value =
+        serde_json::from_str(&run.ks(&["report", "--format", "json"]).stdout).unwrap();
+    let rows = report["profiles"].as_array().unwrap();
+    let row = rows.iter().find(|r| r["profile_id"] == 4).unwrap();
+    assert_eq!(row["status"], "failed", "{row}");
+    assert!(
+        row["note"]
+            .as_str()
+            .unwrap_or("")
+            .contains("invalid provider name: cohere"),
+        "{row}"
+    );
+    assert!(
+        rows.iter()
+            .filter(|r| r["profile_id"] != 4)
+            .all(|r| r["status"] == "migrated"),
+        "{rows:#?}"
+    );
+    assert_eq!(run.sink_records().len(), profiles.len() - 1);
+    let ours: Vec<String> = sandbox.state()["bifrost"]["virtual_keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|k| k["metadata"]["keyshift.source"].as_str().map(String::from))
+        .collect();
+    assert_eq!(ours.len(), profiles.len() - 1, "{ours:?}");
+    assert!(!ours.iter().any(|s| s.ends_with(":profile:4")), "{ours:?}");
+}
+
 /// What a run against one fixture shows.
 struct Outcome {
     report: Value,

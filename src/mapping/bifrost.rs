@@ -24,6 +24,7 @@
 //! | an MCP client that does not exist | blocks (`mcp_servers` / `mcp_tool_overrides`) |
 //! | a blank, unnamed or ambiguously named MCP client; a bad override action; `"*"` mixed with tools | blocks (`mcp_servers` / `mcp_tool_overrides`) |
 //! | metadata values over 512 characters (the holder marker) | blocks (`holders`) |
+//! | a provider the instance has not configured (`invalid provider name`) | one `manual` finding per provider the planned keys name (`bifrost_provider`, `provider_configs`): the export cannot list configured providers |
 
 use serde_json::{json, Map, Value};
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -359,10 +360,49 @@ pub fn plan(
             });
         }
     }
+    provider_findings(&items, &mut findings);
     Plan {
         clients: Vec::new(),
         items,
         findings,
+    }
+}
+
+/// Bifrost refuses a virtual key whose provider config names a provider the instance has not
+/// configured (`invalid provider name`), and the export cannot list configured providers: say
+/// so once per provider the planned keys name instead of calling them safe.
+fn provider_findings(items: &[ItemSpec], findings: &mut Vec<Finding>) {
+    let mut users: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for item in items {
+        let pcs = item.body["provider_configs"].as_array();
+        for provider in pcs
+            .into_iter()
+            .flatten()
+            .filter_map(|c| c["provider"].as_str())
+        {
+            users.entry(provider).or_default().push(item.name.as_str());
+        }
+    }
+    for (provider, keys) in users {
+        findings.push(Finding {
+            kind: FindingKind::Manual,
+            vendor: VENDOR.into(),
+            workspace: WS.into(),
+            object_kind: "bifrost_provider".into(),
+            object_id: provider.to_owned(),
+            object_name: provider.to_owned(),
+            field: "provider_configs".into(),
+            found: format!(
+                "{} planned virtual key(s) name provider {provider:?} (first: {:?}); keyshift \
+                 cannot list configured providers, so it cannot confirm {provider:?} is configured",
+                keys.len(),
+                keys[0]
+            ),
+            fix: format!(
+                "configure the provider {provider:?} (a provider key) in Bifrost before apply — \
+                 Bifrost refuses virtual keys naming a missing provider (invalid provider name)"
+            ),
+        });
     }
 }
 
@@ -926,6 +966,42 @@ mod tests {
         assert_eq!(body["mcp_configs"][0]["tools_to_execute"], json!(["*"]));
         assert_eq!(body["rate_limit"]["token_max_limit"], 1000);
         assert_eq!(body["provider_configs"][0]["key_ids"], json!(["*"]));
+    }
+
+    #[test]
+    fn each_provider_the_planned_keys_name_is_one_manual_finding() {
+        let mut two = profile(2, "Two");
+        two.provider_configs.push(ProviderAccess {
+            provider: " cohere ".into(),
+            all_models_allowed: true,
+            allowed_models: vec![],
+            budgets: vec![],
+            rate_limit: None,
+        });
+        // A blocked profile's providers are not planned, so not named.
+        let mut blocked = profile(3, "Blocked");
+        blocked.provider_configs[0].provider = "mistral".into();
+        blocked.mcp_servers = vec!["ghost-9".into()];
+        let plan = run(vec![profile(1, "One"), two, blocked]);
+        let manual: Vec<&Finding> = plan
+            .findings
+            .iter()
+            .filter(|f| f.object_kind == "bifrost_provider")
+            .collect();
+        let ids: Vec<&str> = manual.iter().map(|f| f.object_id.as_str()).collect();
+        assert_eq!(ids, ["cohere", "openai"], "{manual:?}");
+        for f in &manual {
+            assert_eq!(f.kind, FindingKind::Manual);
+            assert_eq!(f.field, "provider_configs");
+            assert!(
+                f.found.contains("cannot list configured providers"),
+                "{}",
+                f.found
+            );
+            assert!(f.fix.contains("before apply"), "{}", f.fix);
+        }
+        assert!(manual[1].found.starts_with("2 planned virtual key(s)"));
+        assert!(manual[0].fix.contains("\"cohere\""), "{}", manual[0].fix);
     }
 
     #[test]

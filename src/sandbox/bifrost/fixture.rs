@@ -10,7 +10,9 @@
 //! structurally broken document is refused, with one line naming the field path
 //! (`bifrost.access_profiles[3].tags: expected an array …`). A virtual key without a value
 //! gets a fresh one nobody knows; a masked `value` (`sk-bf-****…`, as the state dump writes
-//! it beside `value_sha256`) is only what reads show.
+//! it beside `value_sha256`) is only what reads show. A fixture without `provider_keys` gets a
+//! provider key for each provider its profiles and keys name (PC-B16); one that lists them gets
+//! exactly those.
 
 use std::collections::BTreeMap;
 
@@ -105,6 +107,9 @@ pub fn load(doc: &Value, now: DateTime<Utc>) -> anyhow::Result<BifrostState> {
         }
         st.virtual_keys.push(vk);
     }
+    if b.get("provider_keys").is_none() {
+        configure_named_providers(&mut st);
+    }
     st.seq = BifrostSeq::continue_after(&st);
     // Ids given as 0 (or omitted) inside nested lists are numbered now.
     let mut seq = st.seq.clone();
@@ -126,6 +131,35 @@ pub fn load(doc: &Value, now: DateTime<Utc>) -> anyhow::Result<BifrostState> {
     }
     st.seq = seq;
     Ok(st)
+}
+
+/// A fixture without `provider_keys` gets one provider key (value nobody knows) for each
+/// provider its profiles and virtual keys name, so that they stay usable now that Bifrost
+/// refuses virtual keys naming a provider it has not configured (PC-B16). A fixture that lists
+/// provider keys (`[]` included) gets exactly those.
+fn configure_named_providers(st: &mut BifrostState) {
+    let named: std::collections::BTreeSet<String> = st
+        .profiles
+        .values()
+        .flat_map(|p| p.provider_configs.iter().map(|c| c.provider_name.trim()))
+        .chain(
+            st.virtual_keys
+                .iter()
+                .flat_map(|k| k.provider_configs.iter().map(|c| c.provider.trim())),
+        )
+        .filter(|p| !p.is_empty())
+        .map(str::to_owned)
+        .collect();
+    for provider in named {
+        st.provider_keys.push(ProviderKey {
+            id: fresh_uuid(),
+            name: format!("{provider}-key"),
+            value: StoredSecret::from_clear(format!("sk-prov-{}", fresh_uuid())),
+            provider,
+            models: Vec::new(),
+            weight: 1.0,
+        });
+    }
 }
 
 /// Read a fixture file and load its `bifrost` object.
@@ -594,6 +628,31 @@ mod tests {
             .to_string();
         assert_eq!(e, "bifrost.user_access_profiles[0].user_id: required");
         assert!(load(&json!({}), now()).unwrap().profiles.is_empty());
+    }
+
+    #[test]
+    fn providers_are_configured_only_when_the_fixture_lists_no_provider_keys() {
+        let profiles = json!([{"name": "A", "provider_configs": [
+            {"provider_name": "openai"}, {"provider_name": " cohere "}, {"provider_name": " "}]}]);
+        let vks = json!([{"name": "k", "provider_configs": [{"provider": "mistral"}]}]);
+        let s = load(
+            &json!({"bifrost": {"access_profiles": profiles, "virtual_keys": vks}}),
+            now(),
+        )
+        .unwrap();
+        let mut got: Vec<&str> = s
+            .provider_keys
+            .iter()
+            .map(|k| k.provider.as_str())
+            .collect();
+        got.sort_unstable();
+        assert_eq!(got, ["cohere", "mistral", "openai"]);
+        let s = load(
+            &json!({"bifrost": {"access_profiles": profiles, "provider_keys": []}}),
+            now(),
+        )
+        .unwrap();
+        assert!(s.provider_keys.is_empty() && !s.has_provider("openai"));
     }
 
     #[test]

@@ -6,7 +6,9 @@
 //! disturbed), and everything is built in a fixed order. What it holds:
 //!
 //! - 9 provider keys over 6 providers (`openai`, `anthropic`, `azure`, `bedrock`, `gemini`,
-//!   `mistral`), values `sk-prov-<hex>`;
+//!   `mistral`), values `sk-prov-<hex>`, and one more for each other provider a profile names
+//!   (#12's `<provider>-region-NNN`), so that every provider a profile uses is configured
+//!   (Bifrost refuses virtual keys naming a missing one, PC-B16);
 //! - 6 MCP clients with 2–5 tools each (`github` = `gh-1` has `delete_repo`, …; `web-search`
 //!   is `disconnected`);
 //! - access profiles with ids `1..=N`: 1–3 providers with model allow-lists or
@@ -42,6 +44,9 @@ use crate::sandbox::workato::model::StoredSecret;
 
 /// Mixed into the seed so Bifrost draws its own random stream.
 const STREAM: u64 = 0xb1f7_05b1_f705_0001;
+/// The stream of the keys of providers only profiles name (drawn last, apart, so that the
+/// rest of the inventory is what it was before those keys existed).
+const NAMED_PROVIDER_STREAM: u64 = 0x0000_0000_0000_0b16;
 
 /// Providers with their model names.
 const PROVIDERS: &[(&str, &[&str])] = &[
@@ -261,6 +266,8 @@ pub fn generate(seed: u64, profiles: u32) -> BifrostState {
     }
     g.standalone_keys();
     g.holders();
+    g.rng = StdRng::seed_from_u64(seed ^ STREAM ^ NAMED_PROVIDER_STREAM);
+    g.keys_for_named_providers();
     g.state
 }
 
@@ -288,6 +295,42 @@ impl Gen {
                 id: self.uuid(),
                 provider: (*provider).to_owned(),
                 name: (*name).to_owned(),
+                value: StoredSecret::from_clear(format!("sk-prov-{}", hex::encode(b))),
+                models,
+                weight: 1.0,
+            };
+            self.state.provider_keys.push(key);
+        }
+    }
+
+    /// Bifrost refuses a virtual key naming a provider it has not configured (PC-B16): every
+    /// provider a profile or key names (e.g. #12's `openai-region-006`) gets a provider key.
+    fn keys_for_named_providers(&mut self) {
+        let named: std::collections::BTreeSet<String> = self
+            .state
+            .profiles
+            .values()
+            .flat_map(|p| p.provider_configs.iter().map(|c| c.provider_name.clone()))
+            .chain(
+                self.state
+                    .virtual_keys
+                    .iter()
+                    .flat_map(|k| k.provider_configs.iter().map(|c| c.provider.clone())),
+            )
+            .filter(|p| !p.trim().is_empty() && !self.state.has_provider(p))
+            .collect();
+        for provider in named {
+            let mut b = [0u8; 24];
+            self.rng.fill_bytes(&mut b);
+            let models = PROVIDERS
+                .iter()
+                .find(|(p, _)| provider.starts_with(&format!("{p}-")))
+                .map(|(_, m)| m.iter().map(|s| (*s).to_owned()).collect())
+                .unwrap_or_default();
+            let key = ProviderKey {
+                id: self.uuid(),
+                name: format!("{provider}-key"),
+                provider,
                 value: StoredSecret::from_clear(format!("sk-prov-{}", hex::encode(b))),
                 models,
                 weight: 1.0,
@@ -855,7 +898,19 @@ mod tests {
         names.dedup();
         assert_eq!(before, names.len(), "virtual key names are unique");
         assert_eq!(s.mcp_clients.len(), 6);
-        assert_eq!(s.provider_keys.len(), 9);
+        // 9 keys, plus one per region provider of #12 (104 configs, 6 of them the base ones).
+        assert_eq!(s.provider_keys.len(), 9 + 98);
+        assert!(s
+            .profiles
+            .values()
+            .flat_map(|p| &p.provider_configs)
+            .all(|c| s.has_provider(&c.provider_name)));
+        assert!(s
+            .virtual_keys
+            .iter()
+            .flat_map(|k| &k.provider_configs)
+            .all(|c| s.has_provider(&c.provider)));
+        assert_eq!(generate(1, 5).provider_keys.len(), 9);
     }
 
     #[test]

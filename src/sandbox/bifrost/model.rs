@@ -581,6 +581,11 @@ impl BifrostState {
         self.provider_keys.iter().find(|k| k.id == id)
     }
 
+    /// Whether the instance has `provider` configured: it holds a provider key of it (PC-B16).
+    pub fn has_provider(&self, provider: &str) -> bool {
+        self.provider_keys.iter().any(|k| k.provider == provider)
+    }
+
     /// Users' copies of profile `id`.
     pub fn user_count(&self, id: u64) -> usize {
         self.user_profiles

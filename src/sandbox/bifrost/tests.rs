@@ -621,6 +621,63 @@ async fn virtual_key_create_rules_and_deny_by_default() {
     t.sb.shutdown().await;
 }
 
+/// PC-B16: a provider config naming a provider the instance has not configured (no provider
+/// key of it) is refused on V2 and V4 with Bifrost's text, and nothing changes.
+#[tokio::test]
+async fn a_provider_the_instance_lacks_is_refused() {
+    let t = T::start(quiet()).await;
+    let state = t.state().await;
+    let configured: Vec<&str> = state["provider_keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["provider"].as_str().unwrap())
+        .collect();
+    assert!(configured.contains(&"openai") && !configured.contains(&"cohere"));
+    // #12's region providers got keys of their own, so the seeded profiles stay migratable.
+    assert!(configured.contains(&"openai-region-006"));
+    let before = t.state().await["virtual_keys"].clone();
+    let r = t
+        .b(
+            Method::POST,
+            VK,
+            Some(json!({"name": "p1", "provider_configs": [
+                {"provider": "openai", "key_ids": ["*"]},
+                {"provider": "cohere", "allowed_models": ["command-r"], "key_ids": ["*"]}]})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    assert_eq!(r.body, envelope(400, "invalid provider name: cohere"));
+    // Surrounding spaces are trimmed before the check, as for every provider name.
+    let r = t
+        .b(
+            Method::POST,
+            VK,
+            Some(json!({"name": "p2", "provider_configs": [{"provider": " cohere "}]})),
+        )
+        .await;
+    assert_eq!(r.body, envelope(400, "invalid provider name: cohere"));
+    assert_eq!(t.state().await["virtual_keys"], before, "nothing created");
+    // V4: the same refusal, and the key keeps its configs.
+    let (id, _) = t
+        .create_vk(json!({"name": "p3", "provider_configs": [
+            {"provider": "openai-region-006", "key_ids": ["*"]}]}))
+        .await;
+    let path = format!("{VK}/{id}");
+    let r = t
+        .b(
+            Method::PUT,
+            &path,
+            Some(json!({"provider_configs": [{"provider": "cohere"}]})),
+        )
+        .await;
+    assert_eq!(r.body, envelope(400, "invalid provider name: cohere"));
+    let k = t.get(&path).await.body["virtual_key"].clone();
+    assert_eq!(k["provider_configs"][0]["provider"], "openai-region-006");
+    assert_eq!(k["provider_configs"].as_array().unwrap().len(), 1);
+    t.sb.shutdown().await;
+}
+
 #[tokio::test]
 async fn rotate_changes_the_value_and_the_old_one_fails_quota() {
     let t = T::start(quiet()).await;
@@ -1695,6 +1752,22 @@ fn plan_predicts_every_virtual_key_refusal() {
             );
         }
     }
+    // Every provider the planned keys name is configured here (the generator gives each a
+    // key), and the plan names each once as a `manual` finding (PC-B16).
+    let named: std::collections::BTreeSet<&str> = plan
+        .items
+        .iter()
+        .flat_map(|i| i.body["provider_configs"].as_array().unwrap())
+        .map(|c| c["provider"].as_str().unwrap())
+        .collect();
+    let manual: Vec<&str> = plan
+        .findings
+        .iter()
+        .filter(|f| f.object_kind == "bifrost_provider" && f.kind == FindingKind::Manual)
+        .map(|f| f.object_id.as_str())
+        .collect();
+    assert_eq!(manual, named.iter().copied().collect::<Vec<_>>());
+    assert!(named.iter().all(|p| base.has_provider(p)), "{named:?}");
     let planned: std::collections::HashSet<&str> =
         plan.items.iter().map(|i| i.profile_id.as_str()).collect();
     let mut classes_seen = std::collections::BTreeSet::new();

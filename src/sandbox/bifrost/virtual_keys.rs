@@ -7,7 +7,9 @@
 //! - **Deny by default** — omitted or empty `key_ids` grant no provider key
 //!   (`allow_all_keys: false, keys: []`); `["*"]` grants all.
 //! - **Unknown references** — unknown `key_ids` or `mcp_client_name` answer 400 with Bifrost's
-//!   text (published-contract decision PC-B10; never a 5xx).
+//!   text (published-contract decision PC-B10; never a 5xx), and so does a provider config
+//!   whose `provider` the instance has not configured (`invalid provider name: <name>`,
+//!   PC-B16; the configured providers are those of the provider keys).
 //! - **V4 is not a partial update** — omitting both `team_id` and `customer_id` clears the
 //!   owner; `provider_configs`/`mcp_configs` reconcile (items with `id` update, items without
 //!   create, missing ones are deleted; each item is the full desired state); `budgets`
@@ -233,6 +235,17 @@ struct Lookups<'a> {
 }
 
 impl Lookups<'_> {
+    /// PC-B16: a provider config may only name a provider the instance has configured.
+    fn provider(&self, provider: &str) -> Result<(), BfError> {
+        if self.st.has_provider(provider) {
+            Ok(())
+        } else {
+            Err(BfError::bad_request(format!(
+                "invalid provider name: {provider}"
+            )))
+        }
+    }
+
     fn keys(&self, provider: &str, ids: &[String]) -> Result<(), BfError> {
         for id in ids {
             if self
@@ -419,6 +432,7 @@ fn provider_config(
         }
         None => None,
     };
+    lookups.provider(&provider)?;
     lookups.keys(&provider, &key_ids)?;
     Ok(VkProviderConfig {
         id: existing.map_or_else(&mut *next_id, |e| e.id),
