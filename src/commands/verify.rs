@@ -196,7 +196,11 @@ pub async fn run(ctx: &Ctx, args: &VerifyArgs) -> Result<ExitCode> {
 
     if let Some(live) = &live {
         let bar = ctx.printer.progress(probes.len() as u64, "probe");
-        let prober = Prober::new(&live.gateway, Duration::from_secs(args.probe_deadline))?;
+        let prober = Prober::new(
+            &live.gateway,
+            Duration::from_secs(args.probe_deadline),
+            &ctx.net()?,
+        )?;
         let results: Vec<(String, String, i64, (Verdict, String))> = stream::iter(probes)
             .map(|(source, object, key_id, target)| {
                 let prober = &prober;

@@ -339,6 +339,7 @@ pub struct HttpClient {
     patience: Patience,
     printer: Option<Printer>,
     url_setting: &'static str,
+    net: NetConfig,
 }
 
 impl HttpClient {
@@ -372,6 +373,7 @@ impl HttpClient {
             patience: opts.patience,
             printer: opts.printer,
             url_setting: opts.url_setting,
+            net: opts.net,
         })
     }
 
@@ -508,10 +510,14 @@ impl HttpClient {
         let method = req.method.to_string();
         let resp = rb.send().await.map_err(|e| {
             let kind = classify(&e);
+            let proxy = self.net.proxy_for(&req.url);
             HttpError::Transport {
                 method: method.clone(),
                 route: req.route.clone(),
-                message: describe_transport(&e, kind, &req.url, self.url_setting),
+                message: match &proxy {
+                    Some(proxy) => describe_via_proxy(&e, kind, &req.url, proxy),
+                    None => describe_transport(&e, kind, &req.url, self.url_setting),
+                },
                 maybe_sent: !(e.is_connect() || e.is_builder()),
                 kind,
                 reached_before,
@@ -693,6 +699,42 @@ fn innermost(e: &reqwest::Error) -> String {
         source = s.source();
     }
     detail
+}
+
+/// [`describe_transport`] when the request went to a proxy: a refused, unresolvable or silent
+/// connection is the proxy's, and a refused tunnel is the proxy's word about the host.
+fn describe_via_proxy(
+    e: &reqwest::Error,
+    kind: TransportKind,
+    url: &str,
+    (var, proxy): &(String, String),
+) -> String {
+    let host = host_of(url);
+    let detail = innermost(e);
+    let what = match kind {
+        TransportKind::Dns => "does not resolve".to_string(),
+        TransportKind::Refused => "refused the connection".to_string(),
+        TransportKind::ConnectTimeout => format!(
+            "did not accept a connection within {} s",
+            FIRST_CONTACT_TIMEOUT.as_secs()
+        ),
+        TransportKind::NoAnswer => format!("sent no answer for {host} in time"),
+        TransportKind::Tls => {
+            return format!(
+                "{} (through the proxy {proxy} from {var})",
+                describe_transport(e, kind, url, "the URL")
+            )
+        }
+        TransportKind::Broken if detail.to_lowercase().contains("tunnel") => {
+            format!("would not open a tunnel to {host} ({detail})")
+        }
+        TransportKind::Broken => format!("failed while carrying the request to {host} ({detail})"),
+    };
+    let name = host.rsplit_once(':').map_or(host.as_str(), |(h, _)| h);
+    format!(
+        "the proxy {proxy} (from {var}) {what} — check {var}, or list {name} in NO_PROXY if it \
+         should be reached directly"
+    )
 }
 
 /// One line for the user: the host, what failed, what to check. reqwest's own Display

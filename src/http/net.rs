@@ -105,6 +105,30 @@ impl NetConfig {
         Ok(out)
     }
 
+    /// The proxy a request to `url` goes through, as `(variable, URL without password)`,
+    /// for messages. NO_PROXY entries are matched as reqwest does for names and IPs (`*`, an
+    /// exact host, a domain and its subdomains); CIDR ranges are not evaluated here.
+    pub fn proxy_for(&self, url: &str) -> Option<(String, String)> {
+        let u = url::Url::parse(url).ok()?;
+        let proxy = match u.scheme() {
+            "https" => self.https_proxy.as_ref(),
+            _ => self.http_proxy.as_ref(),
+        }?;
+        let host = u.host_str()?.trim_start_matches('[').trim_end_matches(']');
+        if let Some((_, list)) = &self.no_proxy {
+            let direct = list.split(',').map(str::trim).any(|entry| {
+                let entry = entry.trim_start_matches('.');
+                entry == "*"
+                    || (!entry.is_empty()
+                        && (host == entry || host.ends_with(&format!(".{entry}"))))
+            });
+            if direct {
+                return None;
+            }
+        }
+        Some((proxy.0.clone(), redact(&proxy.1)))
+    }
+
     /// For `doctor`: which proxies and CAs are in effect (proxy credentials hidden).
     pub fn describe(&self) -> Result<String> {
         let proxy = |p: &Option<(String, String)>| match p {
@@ -207,6 +231,20 @@ mod tests {
         let n = NetConfig::from_env(&env(&[("HTTPS_PROXY", "http://bob:hunter2@p:8080")])).unwrap();
         let d = n.describe().unwrap();
         assert!(!d.contains("hunter2") && d.contains("p:8080"), "{d}");
+        assert_eq!(
+            n.proxy_for("https://www.workato.com/api"),
+            Some(("HTTPS_PROXY".into(), "http://***@p:8080".into()))
+        );
+        assert_eq!(n.proxy_for("http://127.0.0.1:1/x"), None);
+        let n = NetConfig::from_env(&env(&[
+            ("HTTPS_PROXY", "http://p:8080"),
+            ("NO_PROXY", "localhost, .corp.example,127.0.0.1"),
+        ]))
+        .unwrap();
+        assert_eq!(n.proxy_for("https://vault.corp.example/x"), None);
+        assert_eq!(n.proxy_for("https://corp.example/x"), None);
+        assert_eq!(n.proxy_for("https://127.0.0.1:9/x"), None);
+        assert!(n.proxy_for("https://www.workato.com").is_some());
         let err = proxy_url("HTTPS_PROXY", "http://bob:hunter2@").unwrap_err();
         assert!(!err.to_string().contains("hunter2"), "{err}");
         assert_eq!(proxy_url("x", "proxy:3128").unwrap(), "http://proxy:3128");

@@ -310,7 +310,10 @@ impl BifrostConn {
 
     /// Q1 with the key itself: `(status, body)`.
     pub async fn quota(&self, value: &SecretString) -> Result<(u16, Value), String> {
-        let resp = reqwest::Client::new()
+        // The shared client's connection settings (proxies, CAs), outside its retry loop.
+        let resp = self
+            .http
+            .reqwest()
             .get(format!("{}/api/governance/virtual-keys/quota", self.base))
             .header("x-bf-vk", value.expose_secret())
             .send()

@@ -183,9 +183,9 @@ impl DescopeConn {
     /// D14, fetched once per verify run (not counted by Descope's limit).
     pub async fn jwks(&self) -> Result<Value> {
         let url = format!("{}/v2/keys/{}", self.base, self.project_id);
-        let resp = reqwest::Client::builder()
-            .use_rustls_tls()
-            .build()?
+        let resp = self
+            .http
+            .reqwest()
             .get(&url)
             .send()
             .await

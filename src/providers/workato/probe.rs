@@ -74,10 +74,15 @@ pub struct Prober {
 }
 
 impl Prober {
-    pub fn new(gateway: &str, deadline: Duration) -> anyhow::Result<Prober> {
+    /// `net`: the proxies and extra CAs every client of the run uses.
+    pub fn new(
+        gateway: &str,
+        deadline: Duration,
+        net: &crate::http::NetConfig,
+    ) -> anyhow::Result<Prober> {
         Ok(Prober {
-            http: reqwest::Client::builder()
-                .use_rustls_tls()
+            http: net
+                .client_builder()?
                 .timeout(Duration::from_secs(30))
                 .build()?,
             gateway: gateway.trim_end_matches('/').to_string(),
