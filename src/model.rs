@@ -8,6 +8,32 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 use std::fmt;
 
+/// The vendors keyshift reads from and writes to. Behaviour is chosen by matching on this,
+/// never by comparing a vendor's name as a string.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Vendor {
+    Workato,
+    Bifrost,
+    Descope,
+}
+
+impl Vendor {
+    /// The name in markers, findings and reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Vendor::Workato => "workato",
+            Vendor::Bifrost => "bifrost",
+            Vendor::Descope => "descope",
+        }
+    }
+}
+
+impl fmt::Display for Vendor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// A workspace (account) of a vendor. Workato's admin/Developer workspace is `"1"` in the
 /// sandbox; Embedded customer workspaces are addressed by numeric id.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]

@@ -8,7 +8,7 @@ use crate::context::Ctx;
 use crate::errors::{ExitCode, KeyshiftError};
 use crate::http::HttpError;
 use crate::mapping::{Mapping, DEFAULT_MAPPING};
-use crate::model::Inventory;
+use crate::model::{Inventory, Vendor};
 use crate::providers::workato::{inventory_file, Api, WorkatoSource};
 use crate::secrets::write_private;
 use crate::state::StateDb;
@@ -102,7 +102,7 @@ pub async fn run(ctx: &Ctx, args: &ExportArgs) -> Result<ExitCode> {
         }
         (None, None) => Mapping::load(DEFAULT_MAPPING)?,
     };
-    if mapping.pair.source_vendor() == "bifrost" {
+    if mapping.pair.source_vendor() == Vendor::Bifrost {
         return export_bifrost(ctx, &db, &mapping).await;
     }
     if let Some(path) = &args.from {
@@ -220,7 +220,7 @@ fn export_from_file(
     mapping: &Mapping,
     path: &std::path::Path,
 ) -> Result<ExitCode> {
-    if mapping.pair.source_vendor() != "workato" {
+    if mapping.pair.source_vendor() != Vendor::Workato {
         return Err(KeyshiftError::Usage(
             "export --from reads Workato inventories; Bifrost profiles are always read live".into(),
         )

@@ -26,6 +26,7 @@ use crate::cli::{Cli, Command};
 use crate::context::{ConfigFile, Ctx, Env};
 use crate::errors::{exit_code_for, one_line, ExitCode, KeyshiftError};
 use crate::mapping::{parse_instant, Mapping};
+use crate::model::Vendor;
 use crate::printer::{Mode, Printer};
 use crate::state::StateDb;
 
@@ -94,9 +95,9 @@ async fn dispatch(cli: Cli, env: Env, printer: Printer) -> Result<ExitCode> {
         Command::Cutover(a) => cutover::run(&ctx, a).await,
         Command::Rollback(a) => rollback::run(&ctx, a).await,
         Command::Status => status::run(&ctx),
-        Command::Doctor => doctor::run(&ctx).await,
+        Command::Doctor { secrets_vault } => doctor::run(&ctx, secrets_vault.as_deref()).await,
         Command::Report(a) => report::run(&ctx, a),
-        Command::Secrets(a) => secrets::run(&ctx, a),
+        Command::Secrets(a) => secrets::run(&ctx, a).await,
         Command::Handover { out } => handover::run(&ctx, out),
         #[cfg(feature = "sandbox")]
         Command::Demo(a) => demo::run(&ctx, a).await,
@@ -153,12 +154,12 @@ pub async fn check_source(
     let exported = expected_fingerprint(db, exported)?;
     let inv = db.load_inventory_of(&["workspace"])?;
     match mapping.pair.source_vendor() {
-        "workato" if source_file(db)?.is_some() => check_source_file(db, exported),
-        "workato" => {
+        Vendor::Workato if source_file(db)?.is_some() => check_source_file(db, exported),
+        Vendor::Workato => {
             let source = crate::providers::workato::WorkatoSource::new(ctx.workato(None)?);
             apply::check_source_unchanged(&source, &inv.workspaces, exported).await
         }
-        _ => {
+        Vendor::Bifrost => {
             let (profiles, _) = ctx.bifrost(None)?.list_profiles().await?;
             if Some(crate::providers::bifrost::source_fingerprint(&profiles)) != exported {
                 return Err(KeyshiftError::StalePlan(
@@ -170,6 +171,7 @@ pub async fn check_source(
             }
             Ok(())
         }
+        Vendor::Descope => unreachable!("no pair reads from Descope"),
     }
 }
 

@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use crate::errors::KeyshiftError;
-use crate::model::FindingKind;
+use crate::model::{FindingKind, Vendor};
 
 /// The shipped mappings, by name.
 pub const SHIPPED: &[(&str, &str)] = &[
@@ -131,18 +131,18 @@ impl PairKind {
         }
     }
 
-    pub fn source_vendor(self) -> &'static str {
+    pub fn source_vendor(self) -> Vendor {
         match self {
-            PairKind::WorkatoV2 | PairKind::WorkatoToDescope => "workato",
-            PairKind::BifrostVirtualKeys => "bifrost",
+            PairKind::WorkatoV2 | PairKind::WorkatoToDescope => Vendor::Workato,
+            PairKind::BifrostVirtualKeys => Vendor::Bifrost,
         }
     }
 
-    pub fn target_vendor(self) -> &'static str {
+    pub fn target_vendor(self) -> Vendor {
         match self {
-            PairKind::WorkatoV2 => "workato",
-            PairKind::WorkatoToDescope => "descope",
-            PairKind::BifrostVirtualKeys => "bifrost",
+            PairKind::WorkatoV2 => Vendor::Workato,
+            PairKind::WorkatoToDescope => Vendor::Descope,
+            PairKind::BifrostVirtualKeys => Vendor::Bifrost,
         }
     }
 }
@@ -743,7 +743,7 @@ fn validate(pair: PairKind, file: &MappingFile, problems: &mut Vec<String>) -> O
         }
     }
     let Some(deadlines) = &file.deadlines else {
-        if pair.source_vendor() == "workato" {
+        if pair.source_vendor() == Vendor::Workato {
             problems.push(
                 "key deadlines: missing — a Workato source needs [deadlines] legacy_frozen and \
                  legacy_tokens_invalid (copy them from the shipped mapping)"

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use super::Report;
-use crate::model::Inventory;
+use crate::model::{Inventory, Vendor};
 use crate::secrets::read_sink;
 use crate::state::{item_op_id, key_op_id};
 
@@ -28,8 +28,13 @@ pub struct HandoverRow {
     pub secret_kind: Option<String>,
     pub oauth_client_id: Option<String>,
     pub sink_file: Option<String>,
-    /// 1-based line of the usable secret in the sink (the last record for the key).
+    /// 1-based line of the usable secret in the sink (the last record for the key); with
+    /// `--secrets-vault`, the line of its receipt.
     pub sink_line: Option<usize>,
+    /// With `--secrets-vault`: the entry holding the secret, `MOUNT/PATH` (KV v2), and the
+    /// version the receipt names.
+    pub vault_path: Option<String>,
+    pub vault_version: Option<u64>,
     pub consumer_action: String,
 }
 
@@ -38,7 +43,7 @@ pub fn rows(
     report: &Report,
     inv: &Inventory,
     sink: &Path,
-    target: &str,
+    target: Vendor,
 ) -> Result<Vec<HandoverRow>> {
     // Usable record per operation: the last one wins.
     let mut lines: HashMap<String, (usize, crate::secrets::SinkRecord)> = HashMap::new();
@@ -61,20 +66,30 @@ pub fn rows(
             .get(&key_op_id(&marker))
             .or_else(|| lines.get(&item_op_id(&marker)));
         let line = sunk.map(|(n, _)| *n);
-        let at = line
-            .map(|n| format!("secret sink line {n}"))
-            .unwrap_or_else(|| "not issued yet".into());
+        let vault = sunk.and_then(|(_, r)| r.vault.as_ref());
+        let at = match (line, vault) {
+            (Some(_), Some(v)) => format!(
+                "vault entry {} version {} (`vault kv get -mount={} -version={} {}`)",
+                v.location(),
+                v.vault_version,
+                v.vault_mount,
+                v.vault_version,
+                v.vault_path
+            ),
+            (Some(n), None) => format!("secret sink line {n}"),
+            (None, _) => "not issued yet".into(),
+        };
         let claim = profile
             .and_then(|p| p.access_profile_claim.clone())
             .map(|c| format!("claim `{c}`"))
             .unwrap_or_else(|| "`sub` claim (or `https://www.workato.com/sub`)".into());
         let action = match row.status.as_str() {
-            "migrated" if target == "descope" => format!(
+            "migrated" if target == Vendor::Descope => format!(
                 "exchange the new Descope access key ({at}) for a session JWT — POST \
                  /v1/auth/accesskey/exchange with Authorization: Bearer <project id>:<key> — and \
                  send that JWT instead of the Workato credential"
             ),
-            "migrated" if target == "bifrost" => format!(
+            "migrated" if target == Vendor::Bifrost => format!(
                 "use the new virtual key ({at}) in x-bf-vk (or Authorization: Bearer) instead of \
                  the profile-managed key; budgets and rate limits start from zero"
             ),
@@ -121,6 +136,8 @@ pub fn rows(
             oauth_client_id: sunk.and_then(|(_, r)| r.oauth_client_id.clone()),
             sink_file: line.map(|_| sink.display().to_string()),
             sink_line: line,
+            vault_path: vault.map(|v| v.location()),
+            vault_version: vault.map(|v| v.vault_version),
             consumer_action: action,
         });
     }
