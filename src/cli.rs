@@ -60,7 +60,12 @@ pub enum Command {
     Status,
     /// Check connectivity, credentials and permissions (one read per vendor), the state
     /// file and the clock.
-    Doctor,
+    Doctor {
+        /// Also check that the vault token may create, update and read entries under this
+        /// KV v2 MOUNT/PATH (as `apply --secrets-vault` uses it); nothing is written.
+        #[arg(long, value_name = "MOUNT/PATH")]
+        secrets_vault: Option<String>,
+    },
     /// Render the run's report.
     Report(ReportArgs),
     /// Write handover.csv and handover.json: per profile, the new key and what its consumer
@@ -127,6 +132,15 @@ pub struct ApplyArgs {
     /// Encrypt each new secret to this age recipient (age1…): no plaintext touches disk.
     #[arg(long, value_name = "AGE_RECIPIENT")]
     pub secrets_recipient: Option<String>,
+    /// Write each new secret to a Vault-compatible KV v2 store (Vault, OpenBao) at MOUNT/PATH
+    /// (e.g. secret/keyshift), with check-and-set; VAULT_ADDR, VAULT_TOKEN[_FILE],
+    /// VAULT_NAMESPACE, VAULT_CACERT as Vault's CLI reads them. Only receipts stay local.
+    #[arg(
+        long,
+        value_name = "MOUNT/PATH",
+        conflicts_with_all = ["secrets_cmd", "secrets_recipient"]
+    )]
+    pub secrets_vault: Option<String>,
     /// Requests in flight at once (within the rate budget).
     #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub concurrency: u16,

@@ -9,6 +9,8 @@
 //! - `before-write` — the intent is journaled, the write request has not left;
 //! - `after-response` — the vendor answered (object created), nothing recorded yet;
 //! - `after-journal` — the new key's id is journaled, its secret not yet in the sink;
+//! - `after-vault-write` — with `--secrets-vault`: the secret is in the store, its receipt
+//!   not yet in the sink file;
 //! - `after-sink` — the secret is in the sink (fsynced), the operation not yet done;
 //! - `export-between-pages` — export has read a list page and not the next.
 
@@ -21,6 +23,7 @@ pub const POINTS: &[&str] = &[
     "before-write",
     "after-response",
     "after-journal",
+    "after-vault-write",
     "after-sink",
     "export-between-pages",
 ];

@@ -123,7 +123,7 @@ pub async fn run(ctx: &Ctx, args: &ApplyArgs) -> Result<ExitCode> {
     }
 
     let signing = ctx.signing_secrets()?.unwrap_or_default();
-    let sink = open_sink(ctx, args)?;
+    let sink = open_sink(ctx, args).await?;
     let sunk: HashSet<String> = read_sink(sink.path(), None)?
         .into_iter()
         .map(|r| r.op_id)
@@ -261,11 +261,31 @@ fn group_failed(c: &ClientSpec, ops: &HashMap<String, OpBrief>) -> bool {
             }))
 }
 
-fn open_sink(ctx: &Ctx, args: &ApplyArgs) -> Result<SecretSink> {
-    let mode = match (&args.secrets_cmd, &args.secrets_recipient) {
-        (Some(cmd), _) => SinkMode::Command(cmd.clone()),
-        (None, Some(r)) => SinkMode::age(r)?,
-        (None, None) => SinkMode::Plain,
+async fn open_sink(ctx: &Ctx, args: &ApplyArgs) -> Result<SecretSink> {
+    let mode = match (
+        &args.secrets_cmd,
+        &args.secrets_recipient,
+        &args.secrets_vault,
+    ) {
+        (Some(cmd), _, _) => SinkMode::Command(cmd.clone()),
+        (None, Some(r), _) => SinkMode::age(r)?,
+        (None, None, Some(v)) => {
+            let target = crate::secrets::vault::VaultTarget::parse(v)?;
+            let client = crate::secrets::vault::VaultClient::from_env(
+                &ctx.env,
+                ctx.net()?,
+                ctx.allow_insecure_http,
+            )?;
+            // Before any key is made: a token that cannot write there would leave every new
+            // key without its secret.
+            client.check_access(&target).await?;
+            SinkMode::Vault(Arc::new(crate::secrets::vault::VaultSink {
+                client,
+                target,
+                crash: ctx.crash.clone(),
+            }))
+        }
+        (None, None, None) => SinkMode::Plain,
     };
     SecretSink::open(&ctx.sink_path()?, mode)
 }
@@ -324,7 +344,7 @@ async fn run_flat(
         return Ok(ExitCode::Ok);
     }
     super::check_source(ctx, db, mapping, export_fp).await?;
-    let sink = open_sink(ctx, args)?;
+    let sink = open_sink(ctx, args).await?;
     let stop = ctrl_c_flag();
     let started = std::time::Instant::now();
     let work = super::flat::apply(
@@ -764,6 +784,7 @@ impl ApplyRun<'_> {
             oauth_client_id: issued.oauth_client_id,
             issued_at: crate::state::now(),
             supersedes,
+            vault: None,
         };
         if let Err(e) = self.sink.append_grouped(&record).await {
             // The secret is lost with this process; the key exists and its id is journaled,

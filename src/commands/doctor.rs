@@ -12,7 +12,7 @@ use crate::http::Patience;
 use crate::providers::workato::{Api, WorkatoSource};
 use crate::state::StateDb;
 
-pub async fn run(ctx: &Ctx) -> Result<ExitCode> {
+pub async fn run(ctx: &Ctx, secrets_vault: Option<&str>) -> Result<ExitCode> {
     let p = &ctx.printer;
     let mut ok = true;
     let mut check = |name: &str, result: Result<String>| {
@@ -123,6 +123,21 @@ pub async fn run(ctx: &Ctx) -> Result<ExitCode> {
         }
         .await;
         check("bifrost", bifrost);
+    }
+
+    // The vault sink: the token's capabilities on the path (sys/capabilities-self), no write.
+    if let Some(v) = secrets_vault {
+        let vault = async {
+            let target = crate::secrets::vault::VaultTarget::parse(v)?;
+            let client = crate::secrets::vault::VaultClient::from_env(
+                &ctx.env,
+                ctx.net()?,
+                ctx.allow_insecure_http,
+            )?;
+            client.check_access(&target).await
+        }
+        .await;
+        check("vault", vault);
     }
 
     let clock = match server_now {

@@ -329,6 +329,7 @@ impl FlatApply<'_> {
             oauth_client_id: None,
             issued_at: crate::state::now(),
             supersedes: None,
+            vault: None,
         };
         if let Err(e) = self.sink.append_grouped(&record).await {
             self.db

@@ -11,13 +11,21 @@ use crate::errors::ExitCode;
 use crate::secrets::write_private;
 use crate::secrets::{read_sink, SinkRecord};
 
-pub fn run(ctx: &Ctx, args: &SecretsArgs) -> Result<ExitCode> {
+pub async fn run(ctx: &Ctx, args: &SecretsArgs) -> Result<ExitCode> {
     let path = ctx.sink_path()?;
     let records = read_sink(&path, ctx.age_identity()?.as_ref())?;
     let mut usable: BTreeMap<String, SinkRecord> = BTreeMap::new();
     for r in records {
         usable.insert(r.op_id.clone(), r);
     }
+    // Vault receipts: read each usable secret from the store (only the last per key).
+    crate::secrets::vault::fetch_secrets(
+        &ctx.env,
+        ctx.net()?,
+        ctx.allow_insecure_http,
+        usable.values_mut(),
+    )
+    .await?;
     match &args.action {
         SecretsAction::Show { reveal } => {
             ctx.printer.line(format!(
@@ -33,8 +41,13 @@ pub fn run(ctx: &Ctx, args: &SecretsArgs) -> Result<ExitCode> {
                                    KEYSHIFT_AGE_IDENTITY_FILE — or delivered to a command)"
                         .into(),
                 };
+                let place = r
+                    .vault
+                    .as_ref()
+                    .map(|v| format!("\tvault {} version {}", v.location(), v.vault_version))
+                    .unwrap_or_default();
                 ctx.printer.raw(format!(
-                    "{}\tkey {} {:?} in client {}\t{}\t{}",
+                    "{}\tkey {} {:?} in client {}\t{}\t{}{place}",
                     r.source,
                     r.key_id.as_ref().map(|k| k.to_string()).unwrap_or_default(),
                     r.key_name,

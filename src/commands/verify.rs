@@ -66,6 +66,14 @@ pub async fn run(ctx: &Ctx, args: &VerifyArgs) -> Result<ExitCode> {
             usable.insert(r.op_id.clone(), r);
         }
     })?;
+    // Vault receipts: the probes need the secrets themselves, read from the store.
+    crate::secrets::vault::fetch_secrets(
+        &ctx.env,
+        ctx.net()?,
+        ctx.allow_insecure_http,
+        usable.values_mut(),
+    )
+    .await?;
     let live = if args.live {
         Some(LiveSetup::new(ctx, &inv)?)
     } else {
@@ -378,6 +386,15 @@ async fn run_flat(
     let mut usable: HashMap<String, SinkRecord> = HashMap::new();
     for r in read_sink(&ctx.sink_path()?, ctx.age_identity()?.as_ref())? {
         usable.insert(r.op_id.clone(), r);
+    }
+    if args.live {
+        crate::secrets::vault::fetch_secrets(
+            &ctx.env,
+            ctx.net()?,
+            ctx.allow_insecure_http,
+            usable.values_mut(),
+        )
+        .await?;
     }
     let mut drift = Vec::new();
     let mut ok_items = 0usize;

