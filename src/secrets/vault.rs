@@ -86,13 +86,17 @@ impl VaultTarget {
 
     /// The entry of a key, inside the mount (docs/security.md).
     pub fn entry_path(&self, r: &SinkRecord) -> String {
-        let marker_head = format!("keyshift:{}:{}:", r.vendor, r.workspace);
-        let item = r.source.strip_prefix(&marker_head).unwrap_or(&r.source);
+        // `keyshift:<source vendor>:<workspace>:<rest>` → `<rest>`, `:` as `-`.
+        let fields: Vec<&str> = r.source.splitn(4, ':').collect();
+        let item = match fields.as_slice() {
+            ["keyshift", _, ws, rest] if *ws == r.workspace => rest.replace(':', "-"),
+            _ => r.source.replace(':', "-"),
+        };
         let parts = [
             segment(&r.vendor),
             segment(&r.workspace),
             segment(&r.target_kind),
-            segment(&item.replace(':', "-")),
+            segment(&item),
         ];
         let tail = parts.join("/");
         if self.prefix.is_empty() {
@@ -206,13 +210,19 @@ impl VaultClient {
         what: &str,
     ) -> Result<(u16, Value)> {
         let url = format!("{}/v1/{api_path}", self.addr);
+        // Marked sensitive: never shown by an HTTP library's debug output.
+        let mut token = reqwest::header::HeaderValue::from_str(self.token.expose_secret())
+            .map_err(|_| {
+                KeyshiftError::Config("VAULT_TOKEN holds characters a header cannot".into())
+            })?;
+        token.set_sensitive(true);
         let mut delay = Duration::from_millis(200);
         let mut last = String::new();
         for attempt in 1..=ATTEMPTS {
             let mut req = self
                 .http
                 .request(method.clone(), &url)
-                .header("X-Vault-Token", self.token.expose_secret())
+                .header("X-Vault-Token", token.clone())
                 .header("X-Vault-Request", "true");
             if let Some(ns) = &self.namespace {
                 req = req.header("X-Vault-Namespace", ns);
@@ -602,6 +612,15 @@ mod tests {
         assert_eq!(
             root.entry_path(&record("keyshift:workato:1:profile:5")),
             "workato/1/api_key/profile-5"
+        );
+        // A Descope key keeps its Workato marker: the target vendor leads, the item follows.
+        let mut descope = record("keyshift:workato:2:profile:6");
+        descope.vendor = "descope".into();
+        descope.workspace = "2".into();
+        descope.target_kind = "access_key".into();
+        assert_eq!(
+            t.entry_path(&descope),
+            "keyshift/descope/2/access_key/profile-6"
         );
         // A holder with characters a path segment does not take gets a hash suffix.
         let odd = t.entry_path(&record("keyshift:workato:1:profile:5:holder:a b/c"));
