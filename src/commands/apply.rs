@@ -275,7 +275,8 @@ async fn open_sink(ctx: &Ctx, args: &ApplyArgs) -> Result<SecretSink> {
                 &ctx.env,
                 ctx.net()?,
                 ctx.allow_insecure_http,
-            )?;
+            )?
+            .with_printer(ctx.printer.clone());
             // Before any key is made: a token that cannot write there would leave every new
             // key without its secret.
             client.check_access(&target).await?;

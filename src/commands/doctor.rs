@@ -133,7 +133,8 @@ pub async fn run(ctx: &Ctx, secrets_vault: Option<&str>) -> Result<ExitCode> {
                 &ctx.env,
                 ctx.net()?,
                 ctx.allow_insecure_http,
-            )?;
+            )?
+            .one_short_attempt();
             client.check_access(&target).await
         }
         .await;

@@ -23,6 +23,7 @@ pub async fn run(ctx: &Ctx, args: &SecretsArgs) -> Result<ExitCode> {
         &ctx.env,
         ctx.net()?,
         ctx.allow_insecure_http,
+        &ctx.printer,
         usable.values_mut(),
     )
     .await?;

@@ -71,6 +71,7 @@ pub async fn run(ctx: &Ctx, args: &VerifyArgs) -> Result<ExitCode> {
         &ctx.env,
         ctx.net()?,
         ctx.allow_insecure_http,
+        &ctx.printer,
         usable.values_mut(),
     )
     .await?;
@@ -392,6 +393,7 @@ async fn run_flat(
             &ctx.env,
             ctx.net()?,
             ctx.allow_insecure_http,
+            &ctx.printer,
             usable.values_mut(),
         )
         .await?;

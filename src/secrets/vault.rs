@@ -143,6 +143,13 @@ pub struct VaultClient {
     token: SecretString,
     namespace: Option<String>,
     http: reqwest::Client,
+    /// Attempts per call: [`ATTEMPTS`] in a run, 1 for `doctor`.
+    attempts: usize,
+    /// Set once the server has answered: only then is a failure to connect retried (a
+    /// restart), never on first contact (a wrong address ends the command at once).
+    answered: std::sync::atomic::AtomicBool,
+    /// Retries are announced here, as for every other host.
+    printer: Option<crate::printer::Printer>,
 }
 
 impl std::fmt::Debug for VaultClient {
@@ -192,7 +199,49 @@ impl VaultClient {
             token,
             namespace,
             http,
+            attempts: ATTEMPTS,
+            answered: std::sync::atomic::AtomicBool::new(false),
+            printer: None,
         })
+    }
+
+    /// Announce retries (one warning line, or a `vault.retry` event with `--json`).
+    pub fn with_printer(mut self, printer: crate::printer::Printer) -> VaultClient {
+        self.printer = Some(printer);
+        self
+    }
+
+    /// One attempt per call, no retries (`doctor`).
+    pub fn one_short_attempt(mut self) -> VaultClient {
+        self.attempts = 1;
+        self
+    }
+
+    fn announce_retry(
+        &self,
+        method: &reqwest::Method,
+        what: &str,
+        error: &str,
+        attempt: usize,
+        wait: Duration,
+    ) {
+        let secs = wait.as_secs_f64();
+        tracing::debug!(what, attempt, error, "vault: retrying");
+        let Some(p) = &self.printer else { return };
+        match p.mode() {
+            crate::printer::Mode::Quiet => {}
+            crate::printer::Mode::Json => p.event(
+                "vault.retry",
+                json!({ "addr": self.addr, "method": method.as_str(), "path": what,
+                        "error": error, "attempt": attempt, "of": self.attempts,
+                        "next_in_secs": secs }),
+            ),
+            crate::printer::Mode::Human => p.warn(format!(
+                "vault {}: {method} {what}: {error} — attempt {attempt} of {} failed, next try \
+                 in {secs:.1} s",
+                self.addr, self.attempts
+            )),
+        }
     }
 
     pub fn addr(&self) -> &str {
@@ -218,7 +267,8 @@ impl VaultClient {
         token.set_sensitive(true);
         let mut delay = Duration::from_millis(200);
         let mut last = String::new();
-        for attempt in 1..=ATTEMPTS {
+        let attempts = self.attempts;
+        for attempt in 1..=attempts {
             let mut req = self
                 .http
                 .request(method.clone(), &url)
@@ -232,6 +282,8 @@ impl VaultClient {
             }
             match req.send().await {
                 Ok(resp) => {
+                    self.answered
+                        .store(true, std::sync::atomic::Ordering::Relaxed);
                     let status = resp.status().as_u16();
                     let bytes = resp.bytes().await.unwrap_or_default();
                     let value: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
@@ -242,19 +294,30 @@ impl VaultClient {
                     }
                 }
                 Err(e) => {
+                    let first_contact =
+                        e.is_connect() && !self.answered.load(std::sync::atomic::Ordering::Relaxed);
                     // reqwest's message names the URL (no secret in it), never a header.
                     last = crate::errors::one_line(&anyhow::Error::new(e)).to_string();
+                    if first_contact {
+                        return Err(KeyshiftError::Config(format!(
+                            "vault {}: cannot connect ({last}) — check VAULT_ADDR, that the \
+                             server runs and is reachable from here (NO_PROXY for an internal \
+                             host), and VAULT_CACERT for a private CA",
+                            self.addr
+                        ))
+                        .into());
+                    }
                 }
             }
-            if attempt < ATTEMPTS {
-                tracing::warn!(what, attempt, "vault request failed ({last}); retrying");
+            if attempt < attempts {
+                self.announce_retry(&method, what, &last, attempt, delay);
                 tokio::time::sleep(delay).await;
                 delay *= 2;
             }
         }
         Err(KeyshiftError::Config(format!(
-            "vault {}: {method} {what}: {last} (after {ATTEMPTS} attempts) — check VAULT_ADDR and \
-             that the server is unsealed and reachable",
+            "vault {}: {method} {what}: {last} (after {attempts} attempt(s)) — check that the \
+             server is unsealed and reachable",
             self.addr
         ))
         .into())
@@ -541,6 +604,7 @@ pub async fn fetch_secrets<'a>(
     env: &Env,
     net: NetConfig,
     allow_insecure: bool,
+    printer: &crate::printer::Printer,
     records: impl IntoIterator<Item = &'a mut SinkRecord>,
 ) -> Result<usize> {
     use futures::stream::{self, StreamExt};
@@ -551,7 +615,7 @@ pub async fn fetch_secrets<'a>(
     if todo.is_empty() {
         return Ok(0);
     }
-    let client = VaultClient::from_env(env, net, allow_insecure)?;
+    let client = VaultClient::from_env(env, net, allow_insecure)?.with_printer(printer.clone());
     let n = todo.len();
     let results: Vec<Result<()>> = stream::iter(todo)
         .map(|r| {
