@@ -35,11 +35,21 @@ struct Bao {
     addr: String,
     token: String,
     http: reqwest::blocking::Client,
+    /// With `-dev-tls`: the CA the dev server made (its certificate dir is kept here).
+    ca: Option<PathBuf>,
+    _tls_dir: Option<tempfile::TempDir>,
+    /// Sent as X-Vault-Namespace by the helpers below, when set.
+    namespace: Option<String>,
 }
 
 impl Bao {
     /// The server, or `None` (with a loud message) when `bao` is missing and not required.
     fn start(test: &str) -> Option<Bao> {
+        Bao::start_with(test, false)
+    }
+
+    /// `tls`: `-dev-tls`, its CA written to a temp dir (`VAULT_CACERT`).
+    fn start_with(test: &str, tls: bool) -> Option<Bao> {
         let Some(bin) = find_bao() else {
             if std::env::var("KEYSHIFT_REQUIRE_BAO").as_deref() == Ok("1") {
                 panic!(
@@ -64,13 +74,19 @@ impl Bao {
             .unwrap()
             .port();
         let token = format!("root-{}", hex::encode(rand::random::<[u8; 12]>()));
+        let tls_dir = tls.then(|| tempfile::tempdir().unwrap());
+        let mut args = vec![
+            "server".to_string(),
+            "-dev".to_string(),
+            format!("-dev-root-token-id={token}"),
+            format!("-dev-listen-address=127.0.0.1:{port}"),
+        ];
+        if let Some(d) = &tls_dir {
+            args.push("-dev-tls".into());
+            args.push(format!("-dev-tls-cert-dir={}", d.path().display()));
+        }
         let child = Command::new(bin)
-            .args([
-                "server",
-                "-dev",
-                &format!("-dev-root-token-id={token}"),
-                &format!("-dev-listen-address=127.0.0.1:{port}"),
-            ])
+            .args(&args)
             .env_remove("VAULT_ADDR")
             .env_remove("BAO_ADDR")
             .stdin(Stdio::null())
@@ -78,13 +94,29 @@ impl Bao {
             .stderr(Stdio::null())
             .spawn()
             .expect("start bao server -dev");
-        let bao = Bao {
+        let ca = tls_dir.as_ref().map(|d| d.path().join("vault-ca.pem"));
+        let mut bao = Bao {
             child,
-            addr: format!("http://127.0.0.1:{port}"),
+            addr: format!("{}://127.0.0.1:{port}", if tls { "https" } else { "http" }),
             token,
             http: reqwest::blocking::Client::new(),
+            ca: ca.clone(),
+            _tls_dir: tls_dir,
+            namespace: None,
         };
         let deadline = Instant::now() + Duration::from_secs(30);
+        if let Some(ca) = &ca {
+            while !ca.exists() {
+                assert!(Instant::now() < deadline, "bao -dev-tls wrote no CA");
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            std::thread::sleep(Duration::from_millis(200)); // written in full
+            let cert = reqwest::Certificate::from_pem(&std::fs::read(ca).unwrap()).unwrap();
+            bao.http = reqwest::blocking::Client::builder()
+                .add_root_certificate(cert)
+                .build()
+                .unwrap();
+        }
         loop {
             let ready = bao
                 .http
@@ -102,10 +134,17 @@ impl Bao {
     }
 
     fn env(&self) -> Vec<(&'static str, String)> {
-        vec![
+        let mut env = vec![
             ("VAULT_ADDR", self.addr.clone()),
             ("VAULT_TOKEN", self.token.clone()),
-        ]
+        ];
+        if let Some(ca) = &self.ca {
+            env.push(("VAULT_CACERT", ca.display().to_string()));
+        }
+        if let Some(ns) = &self.namespace {
+            env.push(("VAULT_NAMESPACE", ns.clone()));
+        }
+        env
     }
 
     fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
@@ -113,6 +152,9 @@ impl Bao {
             .http
             .request(method, format!("{}/v1/{path}", self.addr))
             .header("X-Vault-Token", &self.token);
+        if let Some(ns) = &self.namespace {
+            req = req.header("X-Vault-Namespace", ns);
+        }
         if let Some(b) = body {
             req = req.json(&b);
         }
@@ -855,4 +897,78 @@ fn an_unreachable_vault_ends_apply_before_anything_is_created() {
     assert!(d.stderr.contains("VAULT_TOKEN is not set"), "{}", d.stderr);
     let d = run.ks(&["apply", "--yes", "--secrets-vault", "no-path/../x"]);
     assert_eq!(d.code, 2, "{}", d.stderr);
+}
+
+/// TLS with the dev server's own CA (`VAULT_CACERT`) and a namespace (`VAULT_NAMESPACE`,
+/// sent as X-Vault-Namespace): the entries land in the namespace's mount; without the CA the
+/// vault is refused at once with a TLS message.
+#[test]
+fn vault_over_tls_with_vault_cacert_and_a_namespace() {
+    let Some(mut bao) = Bao::start_with("vault_over_tls_with_vault_cacert_and_a_namespace", true)
+    else {
+        return;
+    };
+    let (s, b) = bao.call(reqwest::Method::POST, "sys/namespaces/team1", None);
+    assert_eq!(s, 200, "{b}");
+    bao.namespace = Some("team1".into());
+    let (s, b) = bao.call(
+        reqwest::Method::POST,
+        "sys/mounts/teamkv",
+        Some(json!({ "type": "kv", "options": { "version": "2" } })),
+    );
+    assert!(s == 204 || s == 200, "{b}");
+    let sandbox = Sandbox::start(&["--seed", "8", "--profiles", "20", "--rate-scale", "0"]);
+    let run = Run::new(&sandbox);
+    run.ok(&["export"], 0);
+    let _ = run.ks(&["plan"]);
+
+    // Without VAULT_CACERT the dev server's certificate is not trusted.
+    let no_ca = [
+        ("VAULT_ADDR", bao.addr.as_str()),
+        ("VAULT_TOKEN", bao.token.as_str()),
+    ];
+    let d = run.ks_with(&["doctor", "--secrets-vault", "teamkv/ks"], &no_ca);
+    assert_eq!(d.code, 1, "{}", d.stdout);
+    assert!(d.stdout.contains("FAIL  vault"), "{}", d.stdout);
+
+    let benv = bao.env();
+    let env = ks_env(&benv);
+    let d = run.ks_with(&["doctor", "--secrets-vault", "teamkv/ks"], &env);
+    assert!(
+        d.stdout.contains("ok    vault"),
+        "{}\n{}",
+        d.stdout,
+        d.stderr
+    );
+    let d = run.ks_with(&["apply", "--yes", "--secrets-vault", "teamkv/ks"], &env);
+    assert_eq!(d.code, 0, "{}\n{}", d.stdout, d.stderr);
+    let keys = key_hashes(&sandbox);
+    let dir = "ks/workato/1/api_key";
+    let (s, body) = bao.call(
+        reqwest::Method::from_bytes(b"LIST").unwrap(),
+        &format!("teamkv/metadata/{dir}"),
+        None,
+    );
+    assert_eq!(s, 200, "{body}");
+    assert_eq!(body["data"]["keys"].as_array().unwrap().len(), keys.len());
+    for r in run.sink_records() {
+        assert_eq!(r["vault_mount"], "teamkv");
+        let (s, body) = bao.get(&format!(
+            "teamkv/data/{}?version={}",
+            r["vault_path"].as_str().unwrap(),
+            r["vault_version"]
+        ));
+        assert_eq!(s, 200, "{body}");
+        let sha = sha256_hex(body["data"]["data"]["secret"].as_str().unwrap());
+        assert_eq!(keys[&r["key_id"].as_i64().unwrap()], sha);
+    }
+    // Nothing in the root namespace.
+    bao.namespace = None;
+    assert_eq!(
+        bao.get("sys/mounts/teamkv").0,
+        400,
+        "teamkv is the namespace's mount"
+    );
+    let d = run.ks_with(&["verify", "--live", "--probe-deadline", "5"], &env);
+    assert_eq!(d.code, 0, "{}\n{}", d.stdout, d.stderr);
 }
