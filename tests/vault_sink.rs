@@ -554,10 +554,11 @@ fn vault_sink_under_faults_and_sigkills_keeps_each_secret_once() {
     let apply = ["apply", "--yes", "--secrets-vault", target.as_str()];
     run.ok(&["export"], 0);
     let _ = run.ks(&["plan"]);
-    // One SIGKILL at each checkpoint, each run resuming the last: a key created but not
-    // journaled, journaled without its secret, its secret in OpenBao without a receipt, and
+    // One SIGKILL at each checkpoint, each run resuming the last: a write not yet sent, a
+    // key created but not journaled, journaled without its secret, its secret in OpenBao without a receipt, and
     // a receipt without the operation marked done.
     for (point, after) in [
+        ("before-write", "5"),
         ("after-response", "3"),
         ("after-journal", "3"),
         ("after-vault-write", "4"),
