@@ -102,6 +102,22 @@ impl Ctx {
         NetConfig::from_env(&self.env)
     }
 
+    /// Fill in the secrets of vault-sink receipts from the store (records that already hold
+    /// their secret are left alone); how many were read.
+    pub async fn fetch_vault_secrets<'a>(
+        &self,
+        records: impl IntoIterator<Item = &'a mut crate::secrets::SinkRecord>,
+    ) -> Result<usize> {
+        crate::secrets::vault::fetch_secrets(
+            &self.env,
+            self.net()?,
+            self.allow_insecure_http,
+            &self.printer,
+            records,
+        )
+        .await
+    }
+
     /// An HTTP client for one vendor: proxies and CAs from the environment, retries announced
     /// through the printer.
     pub fn http_client(&self, url_setting: &'static str, patience: Patience) -> Result<HttpClient> {

@@ -19,14 +19,7 @@ pub async fn run(ctx: &Ctx, args: &SecretsArgs) -> Result<ExitCode> {
         usable.insert(r.op_id.clone(), r);
     }
     // Vault receipts: read each usable secret from the store (only the last per key).
-    crate::secrets::vault::fetch_secrets(
-        &ctx.env,
-        ctx.net()?,
-        ctx.allow_insecure_http,
-        &ctx.printer,
-        usable.values_mut(),
-    )
-    .await?;
+    ctx.fetch_vault_secrets(usable.values_mut()).await?;
     match &args.action {
         SecretsAction::Show { reveal } => {
             ctx.printer.line(format!(

@@ -67,14 +67,7 @@ pub async fn run(ctx: &Ctx, args: &VerifyArgs) -> Result<ExitCode> {
         }
     })?;
     // Vault receipts: the probes need the secrets themselves, read from the store.
-    crate::secrets::vault::fetch_secrets(
-        &ctx.env,
-        ctx.net()?,
-        ctx.allow_insecure_http,
-        &ctx.printer,
-        usable.values_mut(),
-    )
-    .await?;
+    ctx.fetch_vault_secrets(usable.values_mut()).await?;
     let live = if args.live {
         Some(LiveSetup::new(ctx, &inv)?)
     } else {
@@ -389,14 +382,7 @@ async fn run_flat(
         usable.insert(r.op_id.clone(), r);
     }
     if args.live {
-        crate::secrets::vault::fetch_secrets(
-            &ctx.env,
-            ctx.net()?,
-            ctx.allow_insecure_http,
-            &ctx.printer,
-            usable.values_mut(),
-        )
-        .await?;
+        ctx.fetch_vault_secrets(usable.values_mut()).await?;
     }
     let mut drift = Vec::new();
     let mut ok_items = 0usize;

@@ -342,21 +342,26 @@ fn key_specs(
         let suffix = format!(" ({id})");
         let rendered = render(&mapping.file.key.name, &values);
         let mut name = acceptable_name(&rendered, &fallback, &suffix);
+        // A key named otherwise than the template says: a finding on its profile.
+        let renamed_key = |found: String, fix: String| Finding {
+            kind: FindingKind::Transformed,
+            vendor: VENDOR.into(),
+            workspace: ws.into(),
+            object_kind: "profile".into(),
+            object_id: id.clone(),
+            object_name: p.name.clone(),
+            field: "name".into(),
+            found,
+            fix,
+        };
         if name != rendered {
-            findings.push(Finding {
-                kind: FindingKind::Transformed,
-                vendor: VENDOR.into(),
-                workspace: ws.into(),
-                object_kind: "profile".into(),
-                object_id: id.clone(),
-                object_name: p.name.clone(),
-                field: "name".into(),
-                found: name_problems(&rendered),
-                fix: format!(
+            findings.push(renamed_key(
+                name_problems(&rendered),
+                format!(
                     "the key is named {name:?}; rename the profile in the source if another \
                      name is wanted"
                 ),
-            });
+            ));
         }
         if !seen.insert(name.clone()) {
             let renamed = acceptable_name(
@@ -364,23 +369,16 @@ fn key_specs(
                 &fallback,
                 &suffix,
             );
-            findings.push(Finding {
-                kind: FindingKind::Transformed,
-                vendor: VENDOR.into(),
-                workspace: ws.into(),
-                object_kind: "profile".into(),
-                object_id: id.clone(),
-                object_name: p.name.clone(),
-                field: "name".into(),
-                found: format!(
+            findings.push(renamed_key(
+                format!(
                     "another profile of legacy client {} with the same settings is also named {name:?}; \
                      key names must be unique within a client",
                     legacy.id
                 ),
-                fix: format!(
+                format!(
                     "the key is named {renamed:?}; rename the profile first if another name is wanted"
                 ),
-            });
+            ));
             name = renamed;
             seen.insert(name.clone());
         }

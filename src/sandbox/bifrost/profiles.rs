@@ -16,7 +16,7 @@ use super::limits::{
 };
 use super::model::{AccessProfile, ApProviderConfig, BifrostSeq, BifrostState, ToolOverride};
 use super::request::{
-    as_array, as_bool, as_i64, as_object, as_str, field, has_control, non_null, ok, parse_body,
+    as_array, as_bool, as_i64, as_object, as_str, field, non_null, object_name, ok, parse_body,
     query_bool, string_list, BfError, BfResult, Page,
 };
 use super::{Ctx, Input};
@@ -27,8 +27,6 @@ use crate::sandbox::workato::request::Field;
 pub const MAX_PROVIDER_CONFIGS: usize = 100;
 pub const MAX_BUDGETS: usize = 100;
 pub const MAX_TAGS: usize = 50;
-/// Longest profile name.
-pub const MAX_NAME_CHARS: usize = 255;
 
 pub const NAME_TAKEN: &str = "access profile name already exists";
 
@@ -341,21 +339,7 @@ fn apply_fields(
     mode: Mode,
 ) -> Result<(), BfError> {
     if let Some(v) = non_null(body, "name", "")? {
-        let name = as_str(v, "name")?.trim();
-        if name.is_empty() {
-            return Err(BfError::bad_request("name is required"));
-        }
-        if name.chars().count() > MAX_NAME_CHARS {
-            return Err(BfError::bad_request(format!(
-                "name must be at most {MAX_NAME_CHARS} characters"
-            )));
-        }
-        if has_control(name) {
-            return Err(BfError::bad_request(
-                "name cannot contain control characters",
-            ));
-        }
-        p.name = name.to_owned();
+        p.name = object_name(v)?;
     }
     match body_field(body, "description", mode, true)? {
         Field::Set(v) => p.description = Some(as_str(v, "description")?.to_owned()),

@@ -153,6 +153,29 @@ pub fn has_control(s: &str) -> bool {
     s.chars().any(char::is_control)
 }
 
+/// Longest access-profile or virtual-key name (the `varchar(255)` columns), a sandbox decision.
+pub const MAX_NAME_CHARS: usize = 255;
+
+/// An access-profile or virtual-key name as sent: trimmed, non-blank, at most
+/// [`MAX_NAME_CHARS`] characters, no control characters.
+pub fn object_name(v: &Value) -> Result<String, BfError> {
+    let name = as_str(v, "name")?.trim();
+    if name.is_empty() {
+        return Err(BfError::bad_request("name is required"));
+    }
+    if name.chars().count() > MAX_NAME_CHARS {
+        return Err(BfError::bad_request(format!(
+            "name must be at most {MAX_NAME_CHARS} characters"
+        )));
+    }
+    if has_control(name) {
+        return Err(BfError::bad_request(
+            "name cannot contain control characters",
+        ));
+    }
+    Ok(name.to_owned())
+}
+
 fn type_error(path: &str, what: &str) -> BfError {
     BfError::bad_request(format!("invalid request format: {path} must be {what}"))
 }

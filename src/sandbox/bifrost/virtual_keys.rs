@@ -32,7 +32,7 @@ use super::model::{
     VkMcpConfig, VkProviderConfig,
 };
 use super::request::{
-    as_array, as_bool, as_f64, as_i64, as_object, as_str, field, has_control, non_null, ok,
+    as_array, as_bool, as_f64, as_i64, as_object, as_str, field, non_null, object_name, ok,
     opt_string, opt_string_list, parse_body, query_bool, query_int, BfError, BfResult, Page, Query,
     DEFAULT_LIMIT, MAX_LIMIT,
 };
@@ -335,29 +335,6 @@ fn check_list(items: &[String], path: &str, what: &str) -> Result<(), BfError> {
     Ok(())
 }
 
-/// Longest virtual-key name (the `varchar(255)` column), a sandbox decision.
-pub const MAX_NAME_CHARS: usize = 255;
-
-/// A virtual-key name as sent: trimmed, non-blank, at most 255 characters, no control
-/// characters.
-fn vk_name(v: &Value) -> Result<String, BfError> {
-    let name = as_str(v, "name")?.trim();
-    if name.is_empty() {
-        return Err(BfError::bad_request("name is required"));
-    }
-    if name.chars().count() > MAX_NAME_CHARS {
-        return Err(BfError::bad_request(format!(
-            "name must be at most {MAX_NAME_CHARS} characters"
-        )));
-    }
-    if has_control(name) {
-        return Err(BfError::bad_request(
-            "name cannot contain control characters",
-        ));
-    }
-    Ok(name.to_owned())
-}
-
 /// What reconciling provider configs needs besides the item.
 struct PcRules<'a> {
     lookups: &'a Lookups<'a>,
@@ -590,7 +567,7 @@ pub fn create(st: &mut BifrostState, ctx: &Ctx, input: &Input) -> BfResult {
     let body = parse_body(&input.body)?;
     let now = ctx.now;
     let name = match non_null(&body, "name", "")? {
-        Some(v) => vk_name(v)?,
+        Some(v) => object_name(v)?,
         None => return Err(BfError::bad_request("name is required")),
     };
     let description = opt_string(&body, "description", "")?.unwrap_or_default();
@@ -718,7 +695,7 @@ pub fn update(st: &mut BifrostState, ctx: &Ctx, input: &Input) -> BfResult {
     }
     let mut k = current.clone();
     if let Some(v) = non_null(&body, "name", "")? {
-        k.name = vk_name(v)?;
+        k.name = object_name(v)?;
     }
     if let Some(d) = opt_string(&body, "description", "")? {
         k.description = d;
