@@ -104,37 +104,6 @@ fn reference() -> Canonical {
     canonical(&sandbox)
 }
 
-/// Start `keyshift <args>` with a checkpoint; wait until it parks there; SIGKILL it.
-fn crash_at(run: &Run, args: &[&str], point: &str, after: &str) {
-    let marker = run.dir.path().join(format!("crashed-{point}"));
-    let mut cmd = Command::new(BIN);
-    clean_env(&mut cmd);
-    let mut child = cmd
-        .current_dir(run.dir.path())
-        .arg("--state")
-        .arg(run.state())
-        .args(args)
-        .envs(run.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .env("KEYSHIFT_CRASH_AT", point)
-        .env("KEYSHIFT_CRASH_AFTER", after)
-        .env("KEYSHIFT_CRASH_MARKER", &marker)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while !marker.exists() {
-        if let Some(status) = child.try_wait().unwrap() {
-            panic!("keyshift {args:?} ended ({status}) before reaching {point}");
-        }
-        assert!(Instant::now() < deadline, "never reached {point}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child.kill().unwrap(); // SIGKILL
-    child.wait().unwrap();
-}
-
 #[test]
 fn sigkill_at_every_checkpoint_then_resume_equals_a_crash_free_run() {
     let want = reference();
@@ -149,7 +118,7 @@ fn sigkill_at_every_checkpoint_then_resume_equals_a_crash_free_run() {
         let run = Run::new(&sandbox);
         run.ok(&["export"], 0);
         run.ok(&["plan"], 3);
-        crash_at(&run, &["apply", "--yes"], point, after);
+        run.crash_at(&[], &["apply", "--yes"], point, after);
         // The killed run's lock is stale, not live: the next apply takes over and resumes.
         let resumed = run.ok(&["apply", "--yes"], 0);
         assert!(
@@ -189,7 +158,7 @@ fn sigkill_mid_export_then_export_again() {
     let want = reference();
     let sandbox = Sandbox::start(&["--seed", SEED, "--profiles", PROFILES, "--rate-scale", "0"]);
     let run = Run::new(&sandbox);
-    crash_at(&run, &["export"], "export-between-pages", "1");
+    run.crash_at(&[], &["export"], "export-between-pages", "1");
     run.ok(&["export"], 0);
     run.ok(&["plan"], 3);
     run.ok(&["apply", "--yes"], 0);

@@ -9,7 +9,7 @@
 
 mod common;
 
-use common::{clean_env, sha256_hex, Run, Sandbox, BIN};
+use common::{sha256_hex, Run, Sandbox};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
@@ -497,39 +497,6 @@ fn vault_sink_writes_each_secret_once_and_the_readers_use_it() {
     }
 }
 
-/// Start `keyshift apply` with a checkpoint; wait until it parks there; SIGKILL it.
-fn crash_at(run: &Run, extra: &[(&str, &str)], args: &[&str], point: &str, after: &str) {
-    let marker = run.dir.path().join(format!("crashed-{point}"));
-    let mut cmd = Command::new(BIN);
-    clean_env(&mut cmd);
-    let mut child = cmd
-        .current_dir(run.dir.path())
-        .arg("--state")
-        .arg(run.state())
-        .args(args)
-        .envs(run.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .envs(extra.iter().copied())
-        .env("KEYSHIFT_CRASH_AT", point)
-        .env("KEYSHIFT_CRASH_AFTER", after)
-        .env("KEYSHIFT_CRASH_MARKER", &marker)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while !marker.exists() {
-        if let Some(status) = child.try_wait().unwrap() {
-            panic!("keyshift {args:?} ended ({status}) before reaching {point}");
-        }
-        assert!(Instant::now() < deadline, "never reached {point}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child.kill().unwrap(); // SIGKILL
-    child.wait().unwrap();
-    std::fs::remove_file(&marker).unwrap();
-}
-
 #[test]
 fn vault_sink_under_faults_and_sigkills_keeps_each_secret_once() {
     let Some(bao) = Bao::start("vault_sink_under_faults_and_sigkills_keeps_each_secret_once")
@@ -565,7 +532,7 @@ fn vault_sink_under_faults_and_sigkills_keeps_each_secret_once() {
         ("after-sink", "3"),
         ("after-vault-write", "2"),
     ] {
-        crash_at(&run, &env, &apply, point, after);
+        run.crash_at(&env, &apply, point, after);
     }
     let d = run.ks_with(&apply, &env);
     assert_eq!(d.code, 0, "{}\n{}", d.stdout, d.stderr);
@@ -709,7 +676,7 @@ fn descope_keys_into_the_vault_survive_a_sigkill() {
     let apply = ["apply", "--yes", "--secrets-vault", "secret/descope-run"];
     run.ok(&["export", "--mapping", mapping], 0);
     let _ = run.ks(&["plan"]);
-    crash_at(&run, &env, &apply, "after-vault-write", "3");
+    run.crash_at(&env, &apply, "after-vault-write", "3");
     let d = run.ks_with(&apply, &env);
     assert_eq!(d.code, 0, "{}\n{}", d.stdout, d.stderr);
     let state = sandbox.state();

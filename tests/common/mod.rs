@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_keyshift");
 
@@ -188,6 +189,40 @@ impl Run {
             d.code, d.stdout, d.stderr
         );
         d
+    }
+
+    /// Start `keyshift <args>` (plus `extra` environment) with a crash checkpoint; wait until
+    /// it parks there; SIGKILL it.
+    pub fn crash_at(&self, extra: &[(&str, &str)], args: &[&str], point: &str, after: &str) {
+        let marker = self.dir.path().join(format!("crashed-{point}"));
+        let mut cmd = Command::new(BIN);
+        clean_env(&mut cmd);
+        let mut child = cmd
+            .current_dir(self.dir.path())
+            .arg("--state")
+            .arg(self.state())
+            .args(args)
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .envs(extra.iter().copied())
+            .env("KEYSHIFT_CRASH_AT", point)
+            .env("KEYSHIFT_CRASH_AFTER", after)
+            .env("KEYSHIFT_CRASH_MARKER", &marker)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while !marker.exists() {
+            if let Some(status) = child.try_wait().unwrap() {
+                panic!("keyshift {args:?} ended ({status}) before reaching {point}");
+            }
+            assert!(Instant::now() < deadline, "never reached {point}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        std::fs::remove_file(&marker).unwrap();
     }
 
     pub fn sink_records(&self) -> Vec<Value> {
