@@ -494,16 +494,21 @@ fn deliver_to_command(cmd: &str, json: &[u8]) -> Result<()> {
         .stderr(Stdio::null())
         .spawn()
         .map_err(|e| KeyshiftError::Config(format!("--secrets-cmd: cannot start it: {e}")))?;
-    {
+    // A command that exits without reading its input makes the write fail (broken pipe):
+    // that is the same failed delivery as a non-zero exit, so wait for the status either way.
+    let written = {
         let mut stdin = child.stdin.take().expect("piped stdin");
-        stdin.write_all(json)?;
-        stdin.write_all(b"\n")?;
-    }
+        stdin.write_all(json).and_then(|()| stdin.write_all(b"\n"))
+    };
     let status = child.wait()?;
-    if !status.success() {
+    if !status.success() || written.is_err() {
+        let why = match &written {
+            Err(e) if status.success() => format!("did not take the record ({e})"),
+            _ => format!("exited with {status}"),
+        };
         return Err(KeyshiftError::Config(format!(
-            "--secrets-cmd exited with {status}: the secret was not delivered (the key will get \
-             a new secret on the next apply) — fix the command and run apply again"
+            "--secrets-cmd {why}: the secret was not delivered (the key will get a new secret on \
+             the next apply) — fix the command and run apply again"
         ))
         .into());
     }
