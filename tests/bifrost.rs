@@ -721,6 +721,15 @@ fn an_unconfigured_provider_is_a_manual_finding_and_apply_names_the_refusal() {
     );
     let apply = run.ks(&["apply", "--yes"]);
     assert_eq!(apply.code, 6, "{}\n{}", apply.stdout, apply.stderr);
+    // apply names the failed item with the vendor's reason, as the Workato path does.
+    assert!(
+        apply
+            .stdout
+            .lines()
+            .any(|l| l.contains("failed:") && l.contains("invalid provider name: cohere")),
+        "{}",
+        apply.stdout
+    );
     // The vendor's refusal, naming the provider, is what apply recorded for the profile.
     let report: Value =
         serde_json::from_str(&run.ks(&["report", "--format", "json"]).stdout).unwrap();

@@ -212,19 +212,7 @@ pub async fn run(ctx: &Ctx, args: &ApplyArgs) -> Result<ExitCode> {
         sink.mode().describe(),
         sink.path().display()
     ));
-    for f in failed.iter().take(20) {
-        p.line(format!(
-            "  failed: {} — {}",
-            f.target,
-            f.error.as_deref().unwrap_or("unknown error")
-        ));
-    }
-    if failed.len() > 20 {
-        p.line(format!(
-            "  … and {} more (keyshift report)",
-            failed.len() - 20
-        ));
-    }
+    print_failures(p, &failed);
     p.event("apply.done", summary);
     if stop.load(Ordering::SeqCst) {
         p.line("interrupted: run `keyshift apply` again to resume");
@@ -381,6 +369,17 @@ async fn run_flat(
         sink.mode().describe(),
         sink.path().display()
     ));
+    let items: HashSet<String> = plan
+        .items
+        .iter()
+        .map(|i| crate::state::item_op_id(&i.source))
+        .collect();
+    let failed: Vec<Operation> = db
+        .failed_operations()?
+        .into_iter()
+        .filter(|o| items.contains(&o.op_id))
+        .collect();
+    print_failures(&ctx.printer, &failed);
     ctx.printer.event("apply.done", summary);
     if stop.load(Ordering::SeqCst) {
         ctx.printer
@@ -390,6 +389,23 @@ async fn run_flat(
         ctx.printer.line("next: keyshift verify");
     }
     Ok(code)
+}
+
+/// The failed operations of this plan, each with the vendor's reason (at most 20 lines).
+fn print_failures(p: &crate::printer::Printer, failed: &[Operation]) {
+    for f in failed.iter().take(20) {
+        p.line(format!(
+            "  failed: {} — {}",
+            f.target,
+            f.error.as_deref().unwrap_or("unknown error")
+        ));
+    }
+    if failed.len() > 20 {
+        p.line(format!(
+            "  … and {} more (keyshift report)",
+            failed.len() - 20
+        ));
+    }
 }
 
 /// Re-read the source's list pages; refuse to apply if they changed since export.
