@@ -194,13 +194,7 @@ fn crash_after_create_before_sink_recovers_by_rotation() {
     child.wait().unwrap();
     run.ok(&["apply", "--yes"], 0);
     check_keys(&sandbox, &run);
-    let rotations: u64 = sandbox.stats()["requests"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|r| r["vendor"] == "descope" && r["route"] == "/v1/mgmt/accesskey/rotate")
-        .map(|r| r["count"].as_u64().unwrap())
-        .sum();
+    let rotations: u64 = sandbox.route_count("descope", "/v1/mgmt/accesskey/rotate");
     assert!(
         rotations >= 1,
         "the lost secret was recovered by rotating the new key"

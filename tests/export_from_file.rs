@@ -65,18 +65,7 @@ fn an_exported_file_migrates_after_the_legacy_api_is_gone() {
         "the same profiles as the live run"
     );
     // The sandbox never saw a legacy read after the sunset beyond the failed export.
-    let legacy_reads: u64 = after.stats()["requests"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|r| {
-            r["route"]
-                .as_str()
-                .unwrap()
-                .starts_with("/api/api_access_profiles")
-        })
-        .map(|r| r["count"].as_u64().unwrap())
-        .sum();
+    let legacy_reads: u64 = after.route_count("workato", "/api/api_access_profiles");
     assert!(legacy_reads <= 1, "{legacy_reads} legacy profile reads");
     // Handover and cutover say plainly that the source is a file.
     run.ok(&["handover", "--out", "handover"], 0);

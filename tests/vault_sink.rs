@@ -700,13 +700,7 @@ fn descope_keys_into_the_vault_survive_a_sigkill() {
     assert_eq!(ws.len(), 1, "{ws:?}");
     let dir = format!("descope-run/descope/{}/access_key", ws.first().unwrap());
     assert_each_secret_once(&run, &bao, &dir, &keys);
-    let rotations: u64 = sandbox.stats()["requests"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|r| r["vendor"] == "descope" && r["route"] == "/v1/mgmt/accesskey/rotate")
-        .map(|r| r["count"].as_u64().unwrap())
-        .sum();
+    let rotations: u64 = sandbox.route_count("descope", "/v1/mgmt/accesskey/rotate");
     assert!(
         rotations >= 1,
         "the stored-but-unreceipted secret was rotated"

@@ -93,6 +93,18 @@ impl Sandbox {
         out
     }
 
+    /// Requests a vendor has seen on routes whose pattern starts with `route`, any method or
+    /// status.
+    pub fn route_count(&self, vendor: &str, route: &str) -> u64 {
+        self.stats()["requests"]
+            .as_array()
+            .expect("requests")
+            .iter()
+            .filter(|r| r["vendor"] == vendor && r["route"].as_str().unwrap().starts_with(route))
+            .map(|r| r["count"].as_u64().unwrap())
+            .sum()
+    }
+
     /// Write requests (anything but GET) seen so far.
     pub fn writes(&self) -> u64 {
         self.request_counts()
