@@ -331,6 +331,29 @@ pub fn go_duration_ns(s: &str) -> Option<i64> {
 
 /// Apply the writable fields of a create/update body: absent keeps, `null` clears where the
 /// request schema of `mode` makes the field nullable, and is refused elsewhere.
+/// A list of `{"<key>": id}` objects (`mcp_tool_groups`, `mcp_servers`): each id is required
+/// and read by `read` (which gets the id's path for its errors). `None` when the list is absent.
+fn item_ids<T>(
+    body: &Map<String, Value>,
+    field: &str,
+    key: &str,
+    read: impl Fn(&Value, &str) -> Result<T, BfError>,
+) -> Result<Option<Vec<T>>, BfError> {
+    let Some(v) = non_null(body, field, "")? else {
+        return Ok(None);
+    };
+    let mut out = Vec::new();
+    for (i, item) in as_array(v, field)?.iter().enumerate() {
+        let path = format!("{field}[{i}]");
+        let o = as_object(item, &path)?;
+        match non_null(o, key, &path)? {
+            Some(id) => out.push(read(id, &format!("{path}.{key}"))?),
+            None => return Err(BfError::bad_request(format!("{path}.{key} is required"))),
+        }
+    }
+    Ok(Some(out))
+}
+
 fn apply_fields(
     p: &mut AccessProfile,
     body: &Map<String, Value>,
@@ -391,44 +414,16 @@ fn apply_fields(
         Field::Absent => {}
     }
     rotation_schedule(p, body, now, mode)?;
-    if let Some(v) = non_null(body, "mcp_tool_groups", "")? {
-        let items = as_array(v, "mcp_tool_groups")?;
-        let mut out = Vec::new();
-        for (i, item) in items.iter().enumerate() {
-            let path = format!("mcp_tool_groups[{i}]");
-            let o = as_object(item, &path)?;
-            match non_null(o, "tool_group_id", &path)? {
-                Some(id) => {
-                    let id = as_i64(id, &format!("{path}.tool_group_id"))?;
-                    out.push(u64::try_from(id).map_err(|_| {
-                        BfError::bad_request(format!("{path}.tool_group_id must be positive"))
-                    })?);
-                }
-                None => {
-                    return Err(BfError::bad_request(format!(
-                        "{path}.tool_group_id is required"
-                    )))
-                }
-            }
-        }
-        p.mcp_tool_groups = out;
+    if let Some(ids) = item_ids(body, "mcp_tool_groups", "tool_group_id", |id, at| {
+        let id = as_i64(id, at)?;
+        u64::try_from(id).map_err(|_| BfError::bad_request(format!("{at} must be positive")))
+    })? {
+        p.mcp_tool_groups = ids;
     }
-    if let Some(v) = non_null(body, "mcp_servers", "")? {
-        let items = as_array(v, "mcp_servers")?;
-        let mut out = Vec::new();
-        for (i, item) in items.iter().enumerate() {
-            let path = format!("mcp_servers[{i}]");
-            let o = as_object(item, &path)?;
-            match non_null(o, "mcp_server_id", &path)? {
-                Some(id) => out.push(as_str(id, &format!("{path}.mcp_server_id"))?.to_owned()),
-                None => {
-                    return Err(BfError::bad_request(format!(
-                        "{path}.mcp_server_id is required"
-                    )))
-                }
-            }
-        }
-        p.mcp_servers = out;
+    if let Some(ids) = item_ids(body, "mcp_servers", "mcp_server_id", |id, at| {
+        Ok(as_str(id, at)?.to_owned())
+    })? {
+        p.mcp_servers = ids;
     }
     if let Some(v) = non_null(body, "mcp_tool_overrides", "")? {
         let items = as_array(v, "mcp_tool_overrides")?;
