@@ -9,9 +9,8 @@ use serde::Deserialize;
 use std::path::{Path, PathBuf};
 
 use crate::errors::KeyshiftError;
-use crate::http::{check_transport, ClientOptions, HttpClient, NetConfig, Patience};
+use crate::http::{ClientOptions, HttpClient, NetConfig, Patience};
 use crate::printer::Printer;
-use crate::providers::workato::{WorkatoConn, WorkatoSettings};
 use crate::secrets::{FingerprintKey, SigningSecrets};
 
 pub use crate::env::Env;
@@ -127,148 +126,6 @@ impl Ctx {
             printer: Some(self.printer.clone()),
             url_setting,
         })
-    }
-
-    pub fn workato(&self, max_rate: Option<f64>) -> Result<std::sync::Arc<WorkatoConn>> {
-        self.workato_with(max_rate, Patience::Run)
-    }
-
-    pub fn workato_with(
-        &self,
-        max_rate: Option<f64>,
-        patience: Patience,
-    ) -> Result<std::sync::Arc<WorkatoConn>> {
-        let url = match self.env.get("KEYSHIFT_WORKATO_URL")? {
-            Some(u) => u,
-            None => self.config.workato.url.clone().ok_or_else(|| {
-                KeyshiftError::Config(
-                    "KEYSHIFT_WORKATO_URL is not set — point it at your Workato host (e.g. \
-                     https://www.workato.com), or start `keyshift sandbox` and load its env lines"
-                        .into(),
-                )
-            })?,
-        };
-        check_transport("KEYSHIFT_WORKATO_URL", &url, self.allow_insecure_http)?;
-        let token = self.env.secret("KEYSHIFT_WORKATO_TOKEN")?.ok_or_else(|| {
-            KeyshiftError::Config(
-                "KEYSHIFT_WORKATO_TOKEN is not set — export the Developer API client token, or \
-                 put it in a file named by KEYSHIFT_WORKATO_TOKEN_FILE"
-                    .into(),
-            )
-        })?;
-        let http = std::sync::Arc::new(self.http_client("KEYSHIFT_WORKATO_URL", patience)?);
-        Ok(WorkatoConn::new(
-            http,
-            WorkatoSettings {
-                base_url: url,
-                token,
-                admin_workspace: self
-                    .config
-                    .workato
-                    .workspace_id
-                    .clone()
-                    .unwrap_or_else(|| "1".into()),
-                rate_scale: self.rate_scale()?,
-                max_rate,
-                checkpoints: self.crash.clone(),
-            },
-        ))
-    }
-
-    pub fn descope(
-        &self,
-        max_rate: Option<f64>,
-    ) -> Result<std::sync::Arc<crate::providers::descope::DescopeConn>> {
-        self.descope_with(max_rate, Patience::Run)
-    }
-
-    pub fn descope_with(
-        &self,
-        max_rate: Option<f64>,
-        patience: Patience,
-    ) -> Result<std::sync::Arc<crate::providers::descope::DescopeConn>> {
-        let project_id = self
-            .env
-            .get("KEYSHIFT_DESCOPE_PROJECT_ID")?
-            .ok_or_else(|| {
-                KeyshiftError::Config(
-                "KEYSHIFT_DESCOPE_PROJECT_ID is not set — the Descope project to create access \
-                 keys in"
-                    .into(),
-            )
-            })?;
-        let key = self
-            .env
-            .secret("KEYSHIFT_DESCOPE_MANAGEMENT_KEY")?
-            .ok_or_else(|| {
-                KeyshiftError::Config(
-                "KEYSHIFT_DESCOPE_MANAGEMENT_KEY is not set — export a management key, or put it \
-                 in a file named by KEYSHIFT_DESCOPE_MANAGEMENT_KEY_FILE"
-                    .into(),
-            )
-            })?;
-        let base_url = self.env.get("KEYSHIFT_DESCOPE_URL")?;
-        let effective = base_url
-            .clone()
-            .unwrap_or_else(|| crate::providers::descope::base_url_for(&project_id));
-        check_transport("KEYSHIFT_DESCOPE_URL", &effective, self.allow_insecure_http)?;
-        Ok(crate::providers::descope::DescopeConn::new(
-            std::sync::Arc::new(self.http_client("KEYSHIFT_DESCOPE_URL", patience)?),
-            crate::providers::descope::DescopeSettings {
-                base_url,
-                project_id,
-                management_key: key,
-                rate_scale: self.rate_scale()?,
-                max_rate,
-            },
-        ))
-    }
-
-    pub fn bifrost(
-        &self,
-        max_rate: Option<f64>,
-    ) -> Result<std::sync::Arc<crate::providers::bifrost::BifrostConn>> {
-        self.bifrost_with(max_rate, Patience::Run)
-    }
-
-    pub fn bifrost_with(
-        &self,
-        max_rate: Option<f64>,
-        patience: Patience,
-    ) -> Result<std::sync::Arc<crate::providers::bifrost::BifrostConn>> {
-        use crate::providers::bifrost::{BifrostConn, BifrostCredential, BifrostSettings};
-        let url = self.env.get("KEYSHIFT_BIFROST_URL")?.ok_or_else(|| {
-            KeyshiftError::Config(
-                "KEYSHIFT_BIFROST_URL is not set — point it at your Bifrost deployment (e.g. \
-                 http://bifrost.internal:8080)"
-                    .into(),
-            )
-        })?;
-        check_transport("KEYSHIFT_BIFROST_URL", &url, self.allow_insecure_http)?;
-        let credential = match self.env.secret("KEYSHIFT_BIFROST_TOKEN")? {
-            Some(t) => BifrostCredential::Bearer(t),
-            None => match (
-                self.env.get("KEYSHIFT_BIFROST_USER")?,
-                self.env.secret("KEYSHIFT_BIFROST_PASSWORD")?,
-            ) {
-                (Some(u), Some(p)) => BifrostCredential::Basic(u, p),
-                _ => return Err(KeyshiftError::Config(
-                    "KEYSHIFT_BIFROST_TOKEN is not set — export a management API key (bfst-…), \
-                         or KEYSHIFT_BIFROST_USER and KEYSHIFT_BIFROST_PASSWORD for the admin"
-                        .into(),
-                )
-                .into()),
-            },
-        };
-        Ok(BifrostConn::new(
-            std::sync::Arc::new(self.http_client("KEYSHIFT_BIFROST_URL", patience)?),
-            BifrostSettings {
-                base_url: url,
-                credential,
-                rate_scale: self.rate_scale()?,
-                max_rate,
-            },
-        ))
     }
 
     /// Where new secrets go (contract §2: default `<state>.secrets.jsonl`).

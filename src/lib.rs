@@ -9,6 +9,7 @@ pub mod cli;
 pub mod commands;
 pub mod context;
 pub mod crash;
+pub mod engine;
 pub mod env;
 pub mod errors;
 pub mod http;
@@ -16,6 +17,7 @@ pub mod mapping;
 pub mod model;
 pub mod printer;
 pub mod providers;
+pub mod registry;
 pub mod report;
 #[cfg(feature = "sandbox")]
 pub mod sandbox;

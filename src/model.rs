@@ -483,3 +483,29 @@ pub fn not_a_public_key(value: &str) -> String {
     };
     format!("({what}, {} characters)", value.chars().count())
 }
+
+/// A vendor's id: a number (Workato) or a string (Descope, Bifrost).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum RemoteId {
+    Num(i64),
+    Text(String),
+}
+
+impl RemoteId {
+    pub fn as_i64(&self) -> Option<i64> {
+        match self {
+            RemoteId::Num(n) => Some(*n),
+            RemoteId::Text(_) => None,
+        }
+    }
+}
+
+impl std::fmt::Display for RemoteId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RemoteId::Num(n) => write!(f, "{n}"),
+            RemoteId::Text(s) => f.write_str(s),
+        }
+    }
+}

@@ -1,16 +1,16 @@
-//! `keyshift cutover`: disable the legacy profiles whose replacement key verified live — only
-//! while the source still accepts writes. After the freeze there is nothing to disable: the
-//! legacy tokens stop working on their own date. Journaled and resumable.
+//! `keyshift cutover`: disable the source profiles whose replacements all verified live —
+//! only while the source still accepts writes. After the freeze there is nothing to disable:
+//! the legacy tokens stop working on their own date. Journaled and resumable.
 
 use anyhow::Result;
 use serde_json::json;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use super::judged_now;
 use crate::cli::CutoverArgs;
 use crate::context::Ctx;
+use crate::engine::{self, CredSpec};
 use crate::errors::{ExitCode, KeyshiftError};
-use crate::providers::workato::{is_frozen, WorkatoTarget, WsAddr};
 use crate::state::{OpKind, OpState, StateDb};
 
 pub fn op_id(source: &str) -> String {
@@ -23,34 +23,29 @@ pub async fn run(ctx: &Ctx, args: &CutoverArgs) -> Result<ExitCode> {
     let mapping = db.recorded_mapping()?;
     let now = judged_now(ctx, &db)?;
     let p = &ctx.printer;
-    if mapping.pair == crate::mapping::PairKind::BifrostVirtualKeys {
-        return bifrost(ctx, args, &db).await;
-    }
-    let Some(d) = mapping.deadlines.as_ref() else {
-        return Err(KeyshiftError::Usage(
-            "cutover disables Workato legacy profiles; this mapping has no Workato source".into(),
-        )
-        .into());
-    };
-    if let Some(file) = super::source_file(&db)? {
-        p.line(format!(
-            "nothing to disable: the source of this run is a file ({file}, keyshift export \
-             --from), not the legacy API, so keyshift cannot disable legacy profiles. If the \
-             legacy API still runs them, disable them in Workato; after the sunset ({}) their \
-             tokens no longer work anyway.",
-            d.legacy_tokens_invalid.format("%Y-%m-%d")
-        ));
-        return Ok(ExitCode::Ok);
-    }
-    if now >= d.legacy_frozen {
-        p.line(format!(
-            "nothing to disable: legacy clients and profiles are frozen since {} and can no \
-             longer be modified; their tokens stop working on their own on {}. Make sure every \
-             consumer uses its new key before then (keyshift handover, keyshift verify --live).",
-            d.legacy_frozen.format("%Y-%m-%d"),
-            d.legacy_tokens_invalid.format("%Y-%m-%d")
-        ));
-        return Ok(ExitCode::Ok);
+    let pair = crate::registry::Pair::recorded(ctx, &db)?;
+    if let Some(d) = &mapping.deadlines {
+        if let Some(file) = pair.source_file() {
+            p.line(format!(
+                "nothing to disable: the source of this run is a file ({}, keyshift export \
+                 --from), not the legacy API, so keyshift cannot disable legacy profiles. If the \
+                 legacy API still runs them, disable them in Workato; after the sunset ({}) their \
+                 tokens no longer work anyway.",
+                file.display(),
+                d.legacy_tokens_invalid.format("%Y-%m-%d")
+            ));
+            return Ok(ExitCode::Ok);
+        }
+        if now >= d.legacy_frozen {
+            p.line(format!(
+                "nothing to disable: legacy clients and profiles are frozen since {} and can no \
+                 longer be modified; their tokens stop working on their own on {}. Make sure every \
+                 consumer uses its new key before then (keyshift handover, keyshift verify --live).",
+                d.legacy_frozen.format("%Y-%m-%d"),
+                d.legacy_tokens_invalid.format("%Y-%m-%d")
+            ));
+            return Ok(ExitCode::Ok);
+        }
     }
     let verdicts = last_live_verdicts(&db)?.ok_or_else(|| {
         KeyshiftError::Usage(
@@ -58,107 +53,95 @@ pub async fn run(ctx: &Ctx, args: &CutoverArgs) -> Result<ExitCode> {
         )
     })?;
     let plan = db.load_plan()?;
-    let inv = db.load_inventory()?;
-    let active: HashMap<(String, i64), bool> = inv
-        .profiles
-        .iter()
-        .map(|p| ((p.workspace.clone(), p.id), p.active))
-        .collect();
-    let mut chosen = Vec::new();
-    let mut skipped = 0usize;
-    // Every planned replacement, on either kind of target: (workspace, marker, profile, name).
-    let replacements = plan
-        .clients
-        .iter()
-        .flat_map(|c| {
-            c.keys.iter().map(|k| {
-                (
-                    c.workspace.clone(),
-                    k.source.clone(),
-                    k.profile_id,
-                    k.name.clone(),
-                )
-            })
-        })
-        .chain(plan.items.iter().filter_map(|i| {
-            let id = i.profile_id.parse::<i64>().ok()?;
-            Some((i.workspace.clone(), i.source.clone(), id, i.name.clone()))
-        }));
-    for (ws, source, profile_id, name) in replacements {
-        let verdict = verdicts.get(&source).map(String::as_str);
-        let eligible =
-            verdict == Some("ok") || (args.include_unverifiable && verdict == Some("unverifiable"));
-        let was_active = active.get(&(ws.clone(), profile_id)) == Some(&true);
-        if eligible && was_active {
-            chosen.push((ws, source, profile_id, name));
-        } else if was_active {
-            skipped += 1;
+    let source = pair.source()?;
+    let active = source.exported_active(&db.load_inventory()?);
+    // A profile is disabled once every one of its replacements verified live (one per
+    // holder on a per-holder plan).
+    let eligible = |v: Option<&String>| {
+        let v = v.map(String::as_str);
+        v == Some("ok") || (args.include_unverifiable && v == Some("unverifiable"))
+    };
+    let mut profiles: BTreeMap<(String, i64), bool> = BTreeMap::new();
+    for u in engine::units(&plan) {
+        for cred in &u.creds {
+            let profile = match cred.spec {
+                CredSpec::Key(k) => Some(k.profile_id),
+                CredSpec::Item(i) => i.profile_id.parse::<i64>().ok(),
+            };
+            if let Some(id) = profile {
+                let ok = eligible(verdicts.get(cred.source));
+                *profiles
+                    .entry((u.workspace.to_string(), id))
+                    .or_insert(true) &= ok;
+            }
         }
     }
-    for (ws, source, _, _) in &chosen {
-        db.ensure_op(&op_id(source), OpKind::DisableProfile, ws, source, None)?;
+    let planned_active = profiles.iter().filter(|(k, _)| active.contains(*k));
+    let chosen: Vec<(String, i64)> = planned_active
+        .clone()
+        .filter(|(_, ok)| **ok)
+        .map(|(k, _)| k.clone())
+        .collect();
+    let skipped = planned_active.count() - chosen.len();
+    for (ws, id) in &chosen {
+        let marker = source.profile_marker(ws, *id);
+        db.ensure_op(&op_id(&marker), OpKind::DisableProfile, ws, &marker, None)?;
     }
     let ops: HashMap<String, OpState> = db
         .operations()?
         .into_iter()
         .map(|o| (o.op_id, o.state))
         .collect();
-    let todo: Vec<_> = chosen
+    let todo: Vec<&(String, i64)> = chosen
         .iter()
-        .filter(|(_, s, _, _)| ops.get(&op_id(s)) != Some(&OpState::Done))
+        .filter(|(ws, id)| ops.get(&op_id(&source.profile_marker(ws, *id))) != Some(&OpState::Done))
         .collect();
+    let noun = source.profile_noun();
     if todo.is_empty() {
         p.line(format!(
-            "nothing to do: {} legacy profile(s) already disabled; {skipped} active profile(s) \
-             wait for a live-verified replacement",
+            "nothing to do: {} {noun}(s) already disabled; {skipped} active profile(s) wait for \
+             a live-verified replacement",
             chosen.len()
         ));
         return Ok(ExitCode::Ok);
     }
     let question = format!(
-        "cutover will disable {} legacy access profile(s) whose new keys verified live — their \
-         consumers must already use the new keys; {skipped} other active profile(s) stay",
+        "cutover will disable {} {noun}(s) whose new keys verified live — their consumers must \
+         already use the new keys; {skipped} other active profile(s) stay",
         todo.len()
     );
     if !super::confirm(ctx, args.yes, &question)? {
         p.line("nothing was done");
         return Ok(ExitCode::Ok);
     }
-    let conn = ctx.workato(None)?;
-    let target = WorkatoTarget::new(conn.clone());
     let (mut done, mut failed, mut frozen) = (0usize, 0usize, false);
     let bar = p.progress(todo.len() as u64, "cutover");
-    for (ws, source, profile_id, name) in todo {
-        let id = op_id(source);
+    for (ws, profile_id) in todo {
+        let id = op_id(&source.profile_marker(ws, *profile_id));
         db.mark_intent(
             &id,
             json!({ "request": "disable_profile", "profile_id": profile_id }),
         )
         .await?;
-        match target
-            .disable_profile(&WsAddr::find(&inv.workspaces, ws), *profile_id)
-            .await
-        {
+        match source.set_profile_active(ws, *profile_id, false).await {
             Ok(()) => {
                 db.mark_done(&id, *profile_id, json!({ "profile_id": profile_id }))
                     .await?;
                 done += 1;
             }
             Err(e)
-                if is_frozen(&e, now, d.legacy_frozen)
-                    || is_frozen(&e, chrono::Utc::now(), d.legacy_frozen) =>
+                if mapping
+                    .deadlines
+                    .is_some_and(|d| source.is_frozen(&e, now, d.legacy_frozen)) =>
             {
-                db.mark_failed(
-                    &id,
-                    &format!("legacy profile {profile_id} {name:?}: frozen — {e}"),
-                )
-                .await?;
+                db.mark_failed(&id, &format!("{noun} {profile_id}: frozen — {e}"))
+                    .await?;
                 frozen = true;
                 failed += 1;
                 break;
             }
             Err(e) => {
-                db.mark_failed(&id, &format!("legacy profile {profile_id} {name:?}: {e}"))
+                db.mark_failed(&id, &format!("{noun} {profile_id}: {e}"))
                     .await?;
                 failed += 1;
             }
@@ -172,10 +155,11 @@ pub async fn run(ctx: &Ctx, args: &CutoverArgs) -> Result<ExitCode> {
         &json!({ "disabled": done, "failed": failed, "frozen": frozen }),
     )?;
     p.line(format!(
-        "cutover: disabled {done} legacy profile(s); {failed} failed; {skipped} wait for a \
-         live-verified replacement"
+        "cutover: disabled {done} {noun}(s); {failed} failed; {skipped} wait for a \
+         live-verified replacement.{}",
+        source.disable_note()
     ));
-    if frozen {
+    if let (true, Some(d)) = (frozen, &mapping.deadlines) {
         p.line(format!(
             "the source refused legacy writes: it is frozen. Nothing more can be disabled; legacy \
              tokens stop working on {}",
@@ -212,109 +196,4 @@ pub fn last_live_verdicts(db: &StateDb) -> Result<Option<HashMap<String, String>
         }
     }
     Ok(None)
-}
-
-/// Bifrost: deactivate (A3) each access profile whose virtual key(s) verified live — all of
-/// them, in per-holder mode. Deactivation only retires the profile; existing user copies keep
-/// working until an operator revokes them (spec pitfall 10).
-async fn bifrost(ctx: &Ctx, args: &CutoverArgs, db: &StateDb) -> Result<ExitCode> {
-    let p = &ctx.printer;
-    let verdicts = last_live_verdicts(db)?.ok_or_else(|| {
-        KeyshiftError::Usage(
-            "cutover acts only on keys proven live — run `keyshift verify --live` first".into(),
-        )
-    })?;
-    let plan = db.load_plan()?;
-    let inv = db.load_inventory()?;
-    let mut by_profile: std::collections::BTreeMap<i64, Vec<&str>> = Default::default();
-    for item in &plan.items {
-        if let Ok(id) = item.profile_id.parse::<i64>() {
-            by_profile.entry(id).or_default().push(
-                verdicts
-                    .get(&item.source)
-                    .map(String::as_str)
-                    .unwrap_or("none"),
-            );
-        }
-    }
-    let active: std::collections::HashSet<i64> = inv
-        .bifrost_profiles
-        .iter()
-        .filter(|p| p.is_active)
-        .map(|p| p.id)
-        .collect();
-    let ok = |v: &&str| *v == "ok" || (args.include_unverifiable && *v == "unverifiable");
-    let chosen: Vec<i64> = by_profile
-        .iter()
-        .filter(|(id, vs)| active.contains(id) && vs.iter().all(ok))
-        .map(|(id, _)| *id)
-        .collect();
-    let ws = crate::providers::bifrost::WORKSPACE;
-    for id in &chosen {
-        let source = crate::mapping::bifrost::marker(*id, None);
-        db.ensure_op(&op_id(&source), OpKind::DisableProfile, ws, &source, None)?;
-    }
-    let ops: HashMap<String, OpState> = db
-        .operations()?
-        .into_iter()
-        .map(|o| (o.op_id, o.state))
-        .collect();
-    let todo: Vec<i64> = chosen
-        .iter()
-        .copied()
-        .filter(|id| {
-            ops.get(&op_id(&crate::mapping::bifrost::marker(*id, None))) != Some(&OpState::Done)
-        })
-        .collect();
-    let skipped = active.len().saturating_sub(chosen.len());
-    if todo.is_empty() {
-        p.line(format!(
-            "nothing to do: {} access profile(s) already deactivated; {skipped} wait for live-verified keys",
-            chosen.len()
-        ));
-        return Ok(ExitCode::Ok);
-    }
-    let question = format!(
-        "cutover will deactivate {} Bifrost access profile(s) whose virtual keys verified live",
-        todo.len()
-    );
-    if !super::confirm(ctx, args.yes, &question)? {
-        p.line("nothing was done");
-        return Ok(ExitCode::Ok);
-    }
-    let conn = ctx.bifrost(None)?;
-    let (mut done, mut failed) = (0, 0);
-    for id in todo {
-        let op = op_id(&crate::mapping::bifrost::marker(id, None));
-        db.mark_intent(
-            &op,
-            json!({ "request": "deactivate_profile", "profile_id": id }),
-        )
-        .await?;
-        match conn.set_profile_active(id, false).await {
-            Ok(()) => {
-                db.mark_done(&op, id, json!({ "profile_id": id })).await?;
-                done += 1;
-            }
-            Err(e) => {
-                db.mark_failed(&op, &format!("access profile {id}: {e}"))
-                    .await?;
-                failed += 1;
-            }
-        }
-    }
-    db.event(
-        "cutover",
-        None,
-        &json!({ "disabled": done, "failed": failed }),
-    )?;
-    p.line(format!(
-        "cutover: deactivated {done} access profile(s); {failed} failed; {skipped} wait for \
-         live-verified keys. Existing user copies keep working until revoked by an operator."
-    ));
-    Ok(if failed > 0 {
-        ExitCode::Partial
-    } else {
-        ExitCode::Ok
-    })
 }

@@ -8,7 +8,6 @@ use std::time::Instant;
 use crate::cli::{ApplyArgs, DemoArgs, ExportArgs, PlanArgs, ReportFormat, VerifyArgs};
 use crate::context::{ConfigFile, Ctx, Env};
 use crate::errors::ExitCode;
-use crate::providers::workato::DEVELOPER_LIMIT_PER_MINUTE;
 use crate::report::Report;
 use crate::sandbox::{Sandbox, SandboxOptions};
 use crate::secrets::create_private_dir;
@@ -115,6 +114,7 @@ pub async fn run(ctx: &Ctx, args: &DemoArgs) -> Result<ExitCode> {
     sandbox.shutdown().await;
 
     let s = &report.summary;
+    let limit = crate::registry::write_limit(crate::mapping::PairKind::WorkatoV2, "developer");
     p.line("\n== summary ==");
     p.line(format!(
         "{} legacy clients, {} access profiles → {} v2 API clients, {} API keys migrated, {} \
@@ -126,8 +126,8 @@ pub async fn run(ctx: &Ctx, args: &DemoArgs) -> Result<ExitCode> {
          the same run takes about {:.0} minutes",
         elapsed.as_secs_f64(),
         DEMO_RATE_SCALE,
-        DEVELOPER_LIMIT_PER_MINUTE,
-        requests as f64 / DEVELOPER_LIMIT_PER_MINUTE
+        limit,
+        requests as f64 / limit
     ));
     p.line(format!("written to {}/:", dir.display()));
     p.line("  keyshift.db      state: inventory, plan, journal, events (no secrets)");

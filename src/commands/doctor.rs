@@ -8,8 +8,6 @@ use serde_json::json;
 
 use crate::context::Ctx;
 use crate::errors::ExitCode;
-use crate::http::Patience;
-use crate::providers::workato::{Api, WorkatoSource};
 use crate::state::StateDb;
 
 pub async fn run(ctx: &Ctx, secrets_vault: Option<&str>) -> Result<ExitCode> {
@@ -81,48 +79,11 @@ pub async fn run(ctx: &Ctx, secrets_vault: Option<&str>) -> Result<ExitCode> {
     // Proxies and extra CAs, as every client below uses them.
     check("network", ctx.net().and_then(|n| n.describe()));
 
-    // Workato: one read (the legacy client list) proves URL, token and API-platform rights.
-    let workato = async {
-        let conn = ctx.workato_with(None, Patience::OneShort)?;
-        let source = WorkatoSource::new(conn.clone());
-        let ws = source.workspaces(Api::Developer, None).await?;
-        let (clients, profiles) = source.read_legacy(&ws[0]).await?;
-        let server = conn.http().server_now();
-        Ok::<_, anyhow::Error>((clients.len(), profiles.len(), server))
-    }
-    .await;
-    let server_now = workato.as_ref().ok().and_then(|(_, _, s)| *s);
-    check(
-        "workato",
-        workato.map(|(c, p, _)| {
-            format!("reachable, token accepted: {c} legacy client(s), {p} access profile(s)")
-        }),
-    );
-
-    // The other vendors, when configured: one read each.
-    if ctx.env.get("KEYSHIFT_DESCOPE_PROJECT_ID")?.is_some() {
-        let descope = async {
-            let conn = ctx.descope_with(None, Patience::OneShort)?;
-            let ours = conn.search("keyshift:").await?;
-            Ok::<_, anyhow::Error>(format!(
-                "reachable, management key accepted: {} access key(s) carry a keyshift marker",
-                ours.len()
-            ))
-        }
-        .await;
-        check("descope", descope);
-    }
-    if ctx.env.get("KEYSHIFT_BIFROST_URL")?.is_some() {
-        let bifrost = async {
-            let conn = ctx.bifrost_with(None, Patience::OneShort)?;
-            let clients = conn.mcp_clients().await?;
-            Ok::<_, anyhow::Error>(format!(
-                "reachable, credential accepted: {} MCP client(s)",
-                clients.len()
-            ))
-        }
-        .await;
-        check("bifrost", bifrost);
+    // Each vendor: one read proves URL, credential and rights (the others only when
+    // configured).
+    let (vendors, server_now) = crate::registry::doctor(ctx).await?;
+    for (name, result) in vendors {
+        check(name, result);
     }
 
     // The vault sink: the token's capabilities on the path (sys/capabilities-self), no write.

@@ -24,8 +24,8 @@ pub fn run(ctx: &Ctx, out: &Path) -> Result<ExitCode> {
 
 pub fn write(ctx: &Ctx, db: &StateDb, out: &Path) -> Result<usize> {
     let report = Report::build(db, judged_now(ctx, db)?)?;
-    let target = db.recorded_mapping()?.pair.target_vendor();
-    let rows = handover::rows(&report, &db.load_inventory()?, &ctx.sink_path()?, target)?;
+    let action = crate::registry::consumer_action(db.recorded_mapping()?.pair);
+    let rows = handover::rows(&report, &db.load_inventory()?, &ctx.sink_path()?, action)?;
     create_private_dir(out)?;
     write_private(&out.join("handover.csv"), &handover::to_csv(&rows)?)?;
     write_private(

@@ -7,7 +7,6 @@ pub mod cutover;
 pub mod demo;
 pub mod doctor;
 pub mod export;
-pub mod flat;
 pub mod handover;
 pub mod plan;
 pub mod report;
@@ -25,8 +24,7 @@ use std::io::IsTerminal;
 use crate::cli::{Cli, Command};
 use crate::context::{ConfigFile, Ctx, Env};
 use crate::errors::{exit_code_for, one_line, ExitCode, KeyshiftError};
-use crate::mapping::{parse_instant, Mapping};
-use crate::model::Vendor;
+use crate::mapping::parse_instant;
 use crate::printer::{Mode, Printer};
 use crate::state::StateDb;
 
@@ -143,55 +141,16 @@ pub fn confirm(ctx: &Ctx, yes: bool, summary: &str) -> Result<bool> {
     Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
 }
 
-/// Refuse to apply a plan whose source changed since export: re-read the source's list
-/// pages and compare the fingerprint.
+/// Refuse to apply a plan whose source changed since export: re-read the source and
+/// compare its fingerprint with the export's (as keyshift's own cutover left it).
 pub async fn check_source(
-    ctx: &Ctx,
     db: &StateDb,
-    mapping: &Mapping,
+    source: &dyn crate::engine::Source,
     exported: Option<String>,
 ) -> Result<()> {
-    let exported = expected_fingerprint(db, exported)?;
-    let inv = db.load_inventory_of(&["workspace"])?;
-    match mapping.pair.source_vendor() {
-        Vendor::Workato if source_file(db)?.is_some() => check_source_file(db, exported),
-        Vendor::Workato => {
-            let source = crate::providers::workato::WorkatoSource::new(ctx.workato(None)?);
-            apply::check_source_unchanged(&source, &inv.workspaces, exported).await
-        }
-        Vendor::Bifrost => {
-            let (profiles, _) = ctx.bifrost(None)?.list_profiles().await?;
-            if Some(crate::providers::bifrost::source_fingerprint(&profiles)) != exported {
-                return Err(KeyshiftError::StalePlan(
-                    "the source changed since export (access profiles differ) — re-run \
-                     `keyshift export` and `keyshift plan`, review, then apply"
-                        .into(),
-                )
-                .into());
-            }
-            Ok(())
-        }
-        Vendor::Descope => unreachable!("no pair reads from Descope"),
-    }
-}
-
-/// The file `export --from` read the source from, if it did.
-pub fn source_file(db: &StateDb) -> Result<Option<String>> {
-    Ok(db.meta(export::SOURCE_FILE_META)?.filter(|f| !f.is_empty()))
-}
-
-/// The stale-plan check of a run whose source is a file: compare with the file, not the
-/// legacy API (which may be gone).
-pub fn check_source_file(db: &StateDb, exported: Option<String>) -> Result<()> {
-    let path = source_file(db)?.unwrap_or_default();
-    let inv = crate::providers::workato::inventory_file::read(std::path::Path::new(&path))?;
-    let now = crate::model::source_fingerprint(&inv.legacy_clients, &inv.profiles);
-    if Some(now) != exported {
-        return Err(KeyshiftError::StalePlan(format!(
-            "the inventory file {path} changed since export — re-run `keyshift export --from \
-             {path}` and `keyshift plan`, review, then apply"
-        ))
-        .into());
+    let expected = expected_fingerprint(db, source, exported)?;
+    if Some(source.fingerprint().await?) != expected {
+        return Err(KeyshiftError::StalePlan(source.stale()).into());
     }
     Ok(())
 }
@@ -199,7 +158,11 @@ pub fn check_source_file(db: &StateDb, exported: Option<String>) -> Result<()> {
 /// What the source should look like now: as exported, except for the profiles keyshift's own
 /// `cutover` disabled (those are expected to be inactive, and are no reason to call the plan
 /// stale). Without a cutover this is the export's fingerprint itself.
-pub fn expected_fingerprint(db: &StateDb, exported: Option<String>) -> Result<Option<String>> {
+fn expected_fingerprint(
+    db: &StateDb,
+    source: &dyn crate::engine::Source,
+    exported: Option<String>,
+) -> Result<Option<String>> {
     use crate::state::{OpKind, OpState};
     let disabled: std::collections::HashSet<String> = db
         .operations()?
@@ -210,22 +173,10 @@ pub fn expected_fingerprint(db: &StateDb, exported: Option<String>) -> Result<Op
     if disabled.is_empty() {
         return Ok(exported);
     }
-    let mut inv = db.load_inventory()?;
-    for p in &mut inv.profiles {
-        if disabled.contains(&p.marker("workato")) {
-            p.active = false;
-        }
-    }
-    for p in &mut inv.bifrost_profiles {
-        if disabled.contains(&crate::mapping::bifrost::marker(p.id, None)) {
-            p.is_active = false;
-        }
-    }
-    Ok(Some(if inv.bifrost_profiles.is_empty() {
-        crate::providers::workato::source_fingerprint(&inv.legacy_clients, &inv.profiles)
-    } else {
-        crate::providers::bifrost::source_fingerprint(&inv.bifrost_profiles)
-    }))
+    Ok(Some(source.fingerprint_with_disabled(
+        db.load_inventory()?,
+        &disabled,
+    )))
 }
 
 /// Take the one-writer lock of the state file, saying so when a dead run's lock is taken over.
@@ -237,83 +188,4 @@ pub fn writer_lock(ctx: &Ctx, command: &str) -> Result<crate::state::WriterLock>
         ));
     }
     Ok(lock)
-}
-
-/// When reconcile-then-create rounds stop (apply's, and the flat targets'): once nothing is
-/// left open, or when rounds stop making progress. A round that leaves as many operations
-/// open as the one before made none; under a fault storm the last few creates can fail
-/// ambiguously several rounds running, so a stalled round is tried again after a pause
-/// (0.5, 1, 2 s) before the run gives up and says what is unfinished.
-pub struct Progress {
-    last_open: usize,
-    stalled: u32,
-}
-
-impl Progress {
-    /// Rounds at the most.
-    pub const MAX_ROUNDS: usize = 20;
-    const MAX_STALLED: u32 = 3;
-
-    pub fn new() -> Progress {
-        Progress {
-            last_open: usize::MAX,
-            stalled: 0,
-        }
-    }
-
-    /// Whether to run another round now that `open` operations are open (after a pause, if
-    /// the last round changed nothing).
-    pub async fn another(&mut self, open: usize) -> bool {
-        if open < self.last_open {
-            self.last_open = open;
-            self.stalled = 0;
-            return true;
-        }
-        if self.stalled >= Self::MAX_STALLED {
-            return false;
-        }
-        self.stalled += 1;
-        tracing::debug!(
-            open,
-            stalled = self.stalled,
-            "a round made no progress; pausing"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(250 << self.stalled)).await;
-        true
-    }
-}
-
-impl Default for Progress {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-#[cfg(test)]
-mod progress_tests {
-    use super::Progress;
-
-    #[tokio::test]
-    async fn stalled_rounds_get_three_more_tries_then_stop() {
-        let mut p = Progress::new();
-        assert!(p.another(10).await);
-        assert!(p.another(4).await, "progress");
-        let started = std::time::Instant::now();
-        for _ in 0..3 {
-            assert!(p.another(4).await, "a stalled round is tried again");
-        }
-        assert!(started.elapsed() >= std::time::Duration::from_millis(3_500));
-        assert!(
-            !p.another(4).await,
-            "three stalled rounds in a row end the run"
-        );
-
-        let mut p = Progress::new();
-        assert!(p.another(10).await);
-        for _ in 0..3 {
-            assert!(p.another(10).await);
-        }
-        assert!(p.another(9).await, "progress resets the count");
-        assert!(p.another(9).await, "so a stalled round is tried again");
-    }
 }

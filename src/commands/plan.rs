@@ -12,7 +12,7 @@ use crate::cli::PlanArgs;
 use crate::context::Ctx;
 use crate::errors::ExitCode;
 use crate::mapping::deadline_stance;
-use crate::mapping::{engine, Mapping, PairKind};
+use crate::mapping::Mapping;
 use crate::model::FindingKind;
 use crate::secrets::SigningIndex;
 use crate::state::StateDb;
@@ -34,19 +34,11 @@ pub fn run(ctx: &Ctx, args: &PlanArgs) -> Result<ExitCode> {
         Some(s) => s.index(&ctx.fingerprint_key()?),
         None => SigningIndex::default(),
     };
-    let plan = match mapping.pair {
-        PairKind::WorkatoV2 => engine::plan(&inv, &mapping, &signing),
-        PairKind::WorkatoToDescope => crate::mapping::descope::plan(&inv, &mapping),
-        PairKind::BifrostVirtualKeys => crate::mapping::bifrost::plan(
-            &inv,
-            &mapping,
-            &mapping.named_holders()?,
-            &serde_json::from_str::<Vec<String>>(
-                &db.meta("export.taken_names")?
-                    .unwrap_or_else(|| "[]".into()),
-            )?,
-        ),
-    };
+    let taken: Vec<String> = serde_json::from_str(
+        &db.meta("export.taken_names")?
+            .unwrap_or_else(|| "[]".into()),
+    )?;
+    let plan = crate::registry::plan(&inv, &mapping, &signing, &taken)?;
     let source_profiles = inv.profiles.len() + inv.bifrost_profiles.len();
     drop(inv); // the plan is all that is needed from here; keep the peak low at 100,000 profiles
     db.save_plan(&plan)?;
@@ -74,22 +66,18 @@ pub fn run(ctx: &Ctx, args: &PlanArgs) -> Result<ExitCode> {
     )?;
 
     let p = &ctx.printer;
-    p.line(match mapping.pair {
-        PairKind::WorkatoV2 => format!(
-            "plan (dry run, mapping {}): {} access profiles → {} v2 API clients with {} API keys",
-            mapping.origin,
-            source_profiles,
-            plan.clients.len(),
-            plan.key_count()
-        ),
-        pair => format!(
-            "plan (dry run, mapping {}): {} access profiles → {} {} credentials",
-            mapping.origin,
-            source_profiles,
-            plan.items.len(),
-            pair.target_vendor()
-        ),
-    });
+    let words = crate::registry::words(mapping.pair);
+    let containers = if words.containers.is_empty() {
+        String::new()
+    } else {
+        format!("{} {} with ", plan.clients.len(), words.containers)
+    };
+    p.line(format!(
+        "plan (dry run, mapping {}): {source_profiles} access profiles → {containers}{} {}",
+        mapping.origin,
+        plan.key_count(),
+        words.credentials
+    ));
     if !by_kind.is_empty() {
         let counts: Vec<String> = by_kind.iter().map(|(k, n)| format!("{n} {k}")).collect();
         p.line(format!("findings: {}", counts.join(", ")));

@@ -8,7 +8,6 @@ use super::judged_now;
 use crate::context::Ctx;
 use crate::errors::ExitCode;
 use crate::mapping::deadline_stance;
-use crate::providers::workato::{DEVELOPER_LIMIT_PER_MINUTE, EMBEDDED_LIMIT_PER_MINUTE};
 use crate::state::{OpState, StateDb};
 
 pub fn run(ctx: &Ctx) -> Result<ExitCode> {
@@ -27,11 +26,7 @@ pub fn run(ctx: &Ctx) -> Result<ExitCode> {
         .filter(|o| matches!(o.state, OpState::Pending | OpState::Intent))
         .count();
     let api = db.meta("export.api")?.unwrap_or_else(|| "developer".into());
-    let limit = if api == "embedded" {
-        EMBEDDED_LIMIT_PER_MINUTE
-    } else {
-        DEVELOPER_LIMIT_PER_MINUTE
-    };
+    let limit = crate::registry::write_limit(mapping.pair, &api);
     let per_minute = limit * ctx.rate_scale()?.max(f64::MIN_POSITIVE);
     let eta_minutes = open as f64 / per_minute;
     let now = judged_now(ctx, &db)?;

@@ -96,8 +96,11 @@ const FIX_PROFILE: &str = "correct the access profile in Bifrost, then export an
 
 pub fn marker(profile_id: i64, holder: Option<&str>) -> String {
     match holder {
-        None => format!("keyshift:{VENDOR}:{WS}:profile:{profile_id}"),
-        Some(h) => format!("keyshift:{VENDOR}:{WS}:profile:{profile_id}:holder:{h}"),
+        None => crate::providers::bifrost::profile_marker(profile_id),
+        Some(h) => format!(
+            "{}:holder:{h}",
+            crate::providers::bifrost::profile_marker(profile_id)
+        ),
     }
 }
 

@@ -3,6 +3,7 @@
 
 pub mod bifrost;
 pub mod descope;
+pub mod flat;
 pub mod workato;
 
 /// A credential of a flat target (Descope access key, Bifrost virtual key) as read back:

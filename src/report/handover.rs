@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use super::Report;
-use crate::model::{Inventory, Vendor};
+use crate::model::Inventory;
 use crate::secrets::read_sink;
 use crate::state::{item_op_id, key_op_id};
 
@@ -38,12 +38,25 @@ pub struct HandoverRow {
     pub consumer_action: String,
 }
 
-/// `target` is the target vendor: what a consumer does differs per vendor.
+/// What a migrated consumer must change, for the target's `consumer_action`.
+#[derive(Debug, Clone)]
+pub struct ConsumerChange {
+    /// The source profile's auth type (`token`, `oauth2`, `jwt`, `oidc`, …).
+    pub auth_type: String,
+    /// The JWT claim the profile carries its token in, when it says.
+    pub claim: Option<String>,
+    pub oauth_client_id: Option<String>,
+    /// Where the new secret is: the sink line or the vault entry.
+    pub at: String,
+}
+
+/// What a consumer does differs per target: `consumer_action` says it for one migrated
+/// profile (the registry picks it for the pair).
 pub fn rows(
     report: &Report,
     inv: &Inventory,
     sink: &Path,
-    target: Vendor,
+    consumer_action: fn(&ConsumerChange) -> String,
 ) -> Result<Vec<HandoverRow>> {
     // Usable record per operation: the last one wins.
     let mut lines: HashMap<String, (usize, crate::secrets::SinkRecord)> = HashMap::new();
@@ -79,41 +92,14 @@ pub fn rows(
             (Some(n), None) => format!("secret sink line {n}"),
             (None, _) => "not issued yet".into(),
         };
-        let claim = profile
-            .and_then(|p| p.access_profile_claim.clone())
-            .map(|c| format!("claim `{c}`"))
-            .unwrap_or_else(|| "`sub` claim (or `https://www.workato.com/sub`)".into());
+        let change = ConsumerChange {
+            auth_type: row.auth_type.clone(),
+            claim: profile.and_then(|p| p.access_profile_claim.clone()),
+            oauth_client_id: sunk.and_then(|(_, r)| r.oauth_client_id.clone()),
+            at,
+        };
         let action = match row.status.as_str() {
-            "migrated" if target == Vendor::Descope => format!(
-                "exchange the new Descope access key ({at}) for a session JWT — POST \
-                 /v1/auth/accesskey/exchange with Authorization: Bearer <project id>:<key> — and \
-                 send that JWT instead of the Workato credential"
-            ),
-            "migrated" if target == Vendor::Bifrost => format!(
-                "use the new virtual key ({at}) in x-bf-vk (or Authorization: Bearer) instead of \
-                 the profile-managed key; budgets and rate limits start from zero"
-            ),
-            "migrated" => match row.auth_type.as_str() {
-                "token" => format!(
-                    "replace the api-token with the new key's auth_token ({at}); URL and IP \
-                     allow list stay the same"
-                ),
-                "oauth2" => format!(
-                    "use the new OAuth client id {} and its client secret ({at}) at the \
-                     gateway's /oauth2/token endpoint",
-                    sunk.and_then(|(_, r)| r.oauth_client_id.clone())
-                        .unwrap_or_else(|| "(see the sink)".into())
-                ),
-                "jwt" => format!(
-                    "put the new key's auth_token ({at}) in the JWT {claim}; the signing key \
-                     stays the same"
-                ),
-                "oidc" => format!(
-                    "have the identity provider put the new key's auth_token ({at}) in the \
-                     {claim}"
-                ),
-                other => format!("auth type {other}: see the report"),
-            },
+            "migrated" => consumer_action(&change),
             "blocked" | "excluded" | "failed" => format!(
                 "not migrated: {}",
                 row.note.clone().unwrap_or_else(|| row.status.clone())

@@ -258,6 +258,12 @@ impl Report {
         let mut profiles = Vec::new();
         let mut any_applied = false;
         // Workato profiles, or Bifrost access profiles: (workspace, id, name, client, kind, active).
+        // A Bifrost export has its one workspace.
+        let bifrost_workspace = inv
+            .workspaces
+            .first()
+            .map(|w| w.id.clone())
+            .unwrap_or_default();
         let sources: Vec<(String, i64, String, i64, String, bool)> = inv
             .profiles
             .iter()
@@ -273,7 +279,7 @@ impl Report {
             })
             .chain(inv.bifrost_profiles.iter().map(|p| {
                 (
-                    crate::providers::bifrost::WORKSPACE.to_string(),
+                    bifrost_workspace.clone(),
                     p.id,
                     p.name.clone(),
                     0,

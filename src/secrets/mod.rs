@@ -236,31 +236,7 @@ pub struct SinkRecord {
     pub vault: Option<vault::VaultReceipt>,
 }
 
-/// A vendor's id: a number (Workato) or a string (Descope, Bifrost).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(untagged)]
-pub enum RemoteId {
-    Num(i64),
-    Text(String),
-}
-
-impl RemoteId {
-    pub fn as_i64(&self) -> Option<i64> {
-        match self {
-            RemoteId::Num(n) => Some(*n),
-            RemoteId::Text(_) => None,
-        }
-    }
-}
-
-impl std::fmt::Display for RemoteId {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            RemoteId::Num(n) => write!(f, "{n}"),
-            RemoteId::Text(s) => f.write_str(s),
-        }
-    }
-}
+pub use crate::model::RemoteId;
 
 fn expose<S: Serializer>(s: &Option<SecretString>, ser: S) -> Result<S::Ok, S::Error> {
     match s {

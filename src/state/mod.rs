@@ -751,6 +751,27 @@ impl StateDb {
             .await
     }
 
+    /// Record a remote id of either kind while the operation stays open.
+    pub async fn record_remote(&self, op_id: &str, id: &crate::model::RemoteId) -> Result<()> {
+        match id {
+            crate::model::RemoteId::Num(n) => self.record_remote_id(op_id, *n).await,
+            crate::model::RemoteId::Text(s) => self.set_ref(op_id, s).await,
+        }
+    }
+
+    /// Done, with a remote id of either kind.
+    pub async fn mark_done_as(
+        &self,
+        op_id: &str,
+        id: &crate::model::RemoteId,
+        detail: serde_json::Value,
+    ) -> Result<()> {
+        match id {
+            crate::model::RemoteId::Num(n) => self.mark_done(op_id, *n, detail).await,
+            crate::model::RemoteId::Text(s) => self.mark_done_ref(op_id, s, detail).await,
+        }
+    }
+
     pub async fn mark_failed(&self, op_id: &str, error: &str) -> Result<()> {
         self.transition(
             op_id,
@@ -823,6 +844,14 @@ fn plain(e: &rusqlite::Error) -> String {
         rusqlite::Error::SqliteFailure(_, Some(msg)) => msg.clone(),
         other => other.to_string(),
     }
+}
+
+/// The meta key of the inventory file `export --from` read (empty when the source is an API).
+pub const SOURCE_FILE_META: &str = "export.source_file";
+
+/// The file `export --from` read the source from, if it did.
+pub fn source_file(db: &StateDb) -> Result<Option<String>> {
+    Ok(db.meta(SOURCE_FILE_META)?.filter(|f| !f.is_empty()))
 }
 
 pub fn now() -> String {

@@ -2,6 +2,8 @@
 //! `/api/governance/...` paths, falling back to the deprecated aliases) and standalone virtual
 //! keys (target), the MCP client list, and the quota call a key makes for itself.
 
+pub mod export;
+
 use anyhow::{anyhow, Context, Result};
 use reqwest::Method;
 use secrecy::{ExposeSecret, SecretString};
@@ -9,6 +11,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use std::sync::Arc;
 
+use crate::engine::verify::Verdict;
 use crate::http::{Http, HttpError, RateBudget, Request};
 use crate::model::{
     BifrostProfile, Budget, Holding, McpClient, ProviderAccess, RateLimit, ToolOverride,
@@ -238,60 +241,6 @@ impl BifrostConn {
                 body: v,
             })
             .collect())
-    }
-
-    /// V2. Not idempotent: an ambiguous failure is reconciled by listing.
-    pub async fn create(&self, body: &Value) -> Result<(String, SecretString), HttpError> {
-        let v = self
-            .call(
-                Method::POST,
-                "/api/governance/virtual-keys",
-                "/api/governance/virtual-keys",
-                Some(body),
-                false,
-            )
-            .await?;
-        issued(v, "/api/governance/virtual-keys")
-    }
-
-    /// V6.
-    pub async fn rotate(&self, id: &str) -> Result<(String, SecretString), HttpError> {
-        let v = self
-            .call(
-                Method::POST,
-                &format!("/api/governance/virtual-keys/{id}/rotate"),
-                "/api/governance/virtual-keys/:vk_id/rotate",
-                None,
-                true,
-            )
-            .await?;
-        issued(v, "/api/governance/virtual-keys/:vk_id/rotate")
-    }
-
-    /// V4 with `is_active` only.
-    pub async fn set_active(&self, id: &str, active: bool) -> Result<(), HttpError> {
-        self.call(
-            Method::PUT,
-            &format!("/api/governance/virtual-keys/{id}"),
-            "/api/governance/virtual-keys/:vk_id",
-            Some(&json!({ "is_active": active })),
-            true,
-        )
-        .await
-        .map(|_| ())
-    }
-
-    /// V5.
-    pub async fn delete(&self, id: &str) -> Result<(), HttpError> {
-        self.call(
-            Method::DELETE,
-            &format!("/api/governance/virtual-keys/{id}"),
-            "/api/governance/virtual-keys/:vk_id",
-            None,
-            true,
-        )
-        .await
-        .map(|_| ())
     }
 
     /// A3/A4: retire a profile after cutover, or bring it back on rollback.
@@ -532,4 +481,296 @@ pub fn source_fingerprint(profiles: &[crate::model::BifrostProfile]) -> String {
     hex::encode(Sha256::digest(
         serde_json::to_vec(&sorted).unwrap_or_default(),
     ))
+}
+
+impl crate::providers::flat::FlatApi for BifrostConn {
+    const SHAPE: crate::providers::flat::Shape = crate::providers::flat::Shape {
+        vendor: crate::model::Vendor::Bifrost,
+        words: WORDS,
+        kind: "virtual_key",
+        creates_inactive: true,
+        rotates_inactive: true,
+    };
+    fn http(&self) -> &Http {
+        &self.http
+    }
+    fn budget(&self) -> &RateBudget {
+        &self.budget
+    }
+    fn list_ours(&self) -> crate::engine::Fut<'_, Result<Vec<RemoteVk>>> {
+        Box::pin(BifrostConn::list_ours(self))
+    }
+    /// V2. Not idempotent: an ambiguous failure is reconciled by listing.
+    fn create<'a>(
+        &'a self,
+        body: &'a Value,
+    ) -> crate::engine::Fut<'a, Result<(String, SecretString), HttpError>> {
+        Box::pin(async move {
+            let v = self
+                .call(
+                    Method::POST,
+                    "/api/governance/virtual-keys",
+                    "/api/governance/virtual-keys",
+                    Some(body),
+                    false,
+                )
+                .await?;
+            issued(v, "/api/governance/virtual-keys")
+        })
+    }
+    /// V6.
+    fn rotate<'a>(
+        &'a self,
+        id: &'a str,
+    ) -> crate::engine::Fut<'a, Result<(String, SecretString), HttpError>> {
+        Box::pin(async move {
+            let v = self
+                .call(
+                    Method::POST,
+                    &format!("/api/governance/virtual-keys/{id}/rotate"),
+                    "/api/governance/virtual-keys/:vk_id/rotate",
+                    None,
+                    true,
+                )
+                .await?;
+            issued(v, "/api/governance/virtual-keys/:vk_id/rotate")
+        })
+    }
+    /// V4 with `is_active` only.
+    fn set_active<'a>(
+        &'a self,
+        id: &'a str,
+        active: bool,
+    ) -> crate::engine::Fut<'a, Result<(), HttpError>> {
+        Box::pin(async move {
+            self.call(
+                Method::PUT,
+                &format!("/api/governance/virtual-keys/{id}"),
+                "/api/governance/virtual-keys/:vk_id",
+                Some(&json!({ "is_active": active })),
+                true,
+            )
+            .await
+            .map(|_| ())
+        })
+    }
+    /// V5.
+    fn delete<'a>(&'a self, id: &'a str) -> crate::engine::Fut<'a, Result<(), HttpError>> {
+        Box::pin(async move {
+            self.call(
+                Method::DELETE,
+                &format!("/api/governance/virtual-keys/{id}"),
+                "/api/governance/virtual-keys/:vk_id",
+                None,
+                true,
+            )
+            .await
+            .map(|_| ())
+        })
+    }
+    /// Bifrost echoes provider keys and MCP clients in another shape than it accepts them.
+    fn expected_read(&self, body: &Value) -> Value {
+        let mut b = body.clone();
+        if let Some(pcs) = b.get_mut("provider_configs").and_then(Value::as_array_mut) {
+            for pc in pcs.iter_mut().filter_map(Value::as_object_mut) {
+                if pc.remove("key_ids") == Some(json!(["*"])) {
+                    pc.insert("allow_all_keys".into(), json!(true));
+                }
+            }
+        }
+        if let Some(mcs) = b.get_mut("mcp_configs").and_then(Value::as_array_mut) {
+            for mc in mcs.iter_mut().filter_map(Value::as_object_mut) {
+                if let Some(name) = mc.remove("mcp_client_name") {
+                    mc.insert("mcp_client".into(), json!({ "name": name }));
+                }
+            }
+        }
+        b
+    }
+    /// One quota call with the key: it authenticates, and names the planned key.
+    fn probe<'a>(
+        &'a self,
+        item: &'a crate::model::ItemSpec,
+        _id: &'a str,
+        secret: &'a SecretString,
+    ) -> crate::engine::Fut<'a, (Verdict, String)> {
+        Box::pin(async move {
+            match self.quota(secret).await {
+                Err(msg) => (Verdict::Unverifiable, msg),
+                Ok((200, body)) => {
+                    let active = body.get("is_active").and_then(Value::as_bool) == Some(true);
+                    let named = body.get("virtual_key_name").and_then(Value::as_str)
+                        == Some(item.name.as_str());
+                    match (item.active, active, named) {
+                        (_, _, false) => {
+                            (Verdict::Rejected, "the quota call names another key".into())
+                        }
+                        (true, true, true) => (Verdict::Ok, "quota call authenticated".into()),
+                        (false, false, true) => (
+                            Verdict::ExpectedInactive,
+                            "inactive key answers is_active: false as planned".into(),
+                        ),
+                        (true, false, true) => (Verdict::Rejected, "the key is inactive".into()),
+                        (false, true, true) => {
+                            (Verdict::Rejected, "a key planned inactive is active".into())
+                        }
+                    }
+                }
+                Ok((404, _)) => (
+                    Verdict::Unverifiable,
+                    "the quota endpoint is missing (older Bifrost)".into(),
+                ),
+                Ok((status @ (401 | 403), _)) => {
+                    (Verdict::Rejected, format!("refused with {status}"))
+                }
+                Ok((status, _)) => (
+                    Verdict::Unverifiable,
+                    format!("quota call answered {status}"),
+                ),
+            }
+        })
+    }
+}
+
+/// The marker of an access profile (and of its virtual key in shared mode).
+pub fn profile_marker(profile_id: i64) -> String {
+    format!("keyshift:{VENDOR}:{WORKSPACE}:profile:{profile_id}")
+}
+
+/// Bifrost's access profiles as the engine's source.
+impl crate::engine::Source for BifrostConn {
+    fn vendor(&self) -> crate::model::Vendor {
+        crate::model::Vendor::Bifrost
+    }
+
+    fn fingerprint(&self) -> crate::engine::Fut<'_, Result<String>> {
+        Box::pin(async move {
+            let (profiles, _) = self.list_profiles().await?;
+            Ok(source_fingerprint(&profiles))
+        })
+    }
+
+    fn fingerprint_with_disabled(
+        &self,
+        mut inv: crate::model::Inventory,
+        disabled: &std::collections::HashSet<String>,
+    ) -> String {
+        for p in &mut inv.bifrost_profiles {
+            if disabled.contains(&profile_marker(p.id)) {
+                p.is_active = false;
+            }
+        }
+        source_fingerprint(&inv.bifrost_profiles)
+    }
+
+    fn stale(&self) -> String {
+        "the source changed since export (access profiles differ) — re-run `keyshift export` \
+         and `keyshift plan`, review, then apply"
+            .into()
+    }
+
+    fn profile_noun(&self) -> &'static str {
+        "access profile"
+    }
+
+    fn disable_note(&self) -> &'static str {
+        " Existing user copies keep working until revoked by an operator."
+    }
+
+    fn profile_marker(&self, _workspace: &str, profile: i64) -> String {
+        profile_marker(profile)
+    }
+
+    fn exported_active(
+        &self,
+        inv: &crate::model::Inventory,
+    ) -> std::collections::HashSet<(String, i64)> {
+        inv.bifrost_profiles
+            .iter()
+            .filter(|p| p.is_active)
+            .map(|p| (WORKSPACE.to_string(), p.id))
+            .collect()
+    }
+
+    /// A3: deactivation only retires the profile; existing user copies keep working until an
+    /// operator revokes them (spec pitfall 10).
+    fn set_profile_active<'a>(
+        &'a self,
+        _workspace: &'a str,
+        profile: i64,
+        active: bool,
+    ) -> crate::engine::Fut<'a, Result<(), HttpError>> {
+        Box::pin(BifrostConn::set_profile_active(self, profile, active))
+    }
+}
+
+/// How bifrost credentials are called in messages.
+pub const WORDS: crate::engine::Words = crate::engine::Words {
+    container: "",
+    containers: "",
+    credential: "virtual_key",
+    credentials: "bifrost credential(s)",
+    renewal: "rotation",
+};
+
+/// The connection from the environment: KEYSHIFT_BIFROST_URL and KEYSHIFT_BIFROST_TOKEN (or user and password).
+pub fn connect(
+    ctx: &crate::context::Ctx,
+    max_rate: Option<f64>,
+    patience: crate::http::Patience,
+) -> Result<Arc<BifrostConn>> {
+    use crate::errors::KeyshiftError;
+    use crate::http::check_transport;
+    let url = ctx.env.get("KEYSHIFT_BIFROST_URL")?.ok_or_else(|| {
+        KeyshiftError::Config(
+            "KEYSHIFT_BIFROST_URL is not set — point it at your Bifrost deployment (e.g. \
+             http://bifrost.internal:8080)"
+                .into(),
+        )
+    })?;
+    check_transport("KEYSHIFT_BIFROST_URL", &url, ctx.allow_insecure_http)?;
+    let credential =
+        match ctx.env.secret("KEYSHIFT_BIFROST_TOKEN")? {
+            Some(t) => BifrostCredential::Bearer(t),
+            None => match (
+                ctx.env.get("KEYSHIFT_BIFROST_USER")?,
+                ctx.env.secret("KEYSHIFT_BIFROST_PASSWORD")?,
+            ) {
+                (Some(u), Some(p)) => BifrostCredential::Basic(u, p),
+                _ => return Err(KeyshiftError::Config(
+                    "KEYSHIFT_BIFROST_TOKEN is not set — export a management API key (bfst-…), \
+                     or KEYSHIFT_BIFROST_USER and KEYSHIFT_BIFROST_PASSWORD for the admin"
+                        .into(),
+                )
+                .into()),
+            },
+        };
+    Ok(BifrostConn::new(
+        std::sync::Arc::new(ctx.http_client("KEYSHIFT_BIFROST_URL", patience)?),
+        BifrostSettings {
+            base_url: url,
+            credential,
+            rate_scale: ctx.rate_scale()?,
+            max_rate,
+        },
+    ))
+}
+
+/// `keyshift doctor`: one short read proves URL and credential.
+pub async fn doctor(ctx: &crate::context::Ctx) -> Result<String> {
+    let conn = connect(ctx, None, crate::http::Patience::OneShort)?;
+    let clients = conn.mcp_clients().await?;
+    Ok(format!(
+        "reachable, credential accepted: {} MCP client(s)",
+        clients.len()
+    ))
+}
+
+/// The hand-over's consumer action for a Bifrost virtual key.
+pub fn consumer_action(c: &crate::report::handover::ConsumerChange) -> String {
+    format!(
+        "use the new virtual key ({}) in x-bf-vk (or Authorization: Bearer) instead of the \
+         profile-managed key; budgets and rate limits start from zero",
+        c.at
+    )
 }

@@ -10,6 +10,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::{json, Value};
 use std::sync::Arc;
 
+use crate::engine::verify::Verdict;
 use crate::http::{Http, HttpError, RateBudget, Request};
 
 pub const VENDOR: &str = "descope";
@@ -29,6 +30,8 @@ pub struct DescopeConn {
     pub project_id: String,
     management: SecretString,
     budget: RateBudget,
+    /// The project's JWKS, read once for live probes.
+    jwks: tokio::sync::OnceCell<Option<Value>>,
 }
 
 /// An access key as read back. Only non-secret fields.
@@ -64,6 +67,7 @@ impl DescopeConn {
             project_id: s.project_id,
             management: bearer,
             budget: RateBudget::new("descope", LIMIT_PER_MINUTE, s.rate_scale, s.max_rate),
+            jwks: tokio::sync::OnceCell::new(),
         })
     }
 
@@ -104,49 +108,6 @@ impl DescopeConn {
             .and_then(Value::as_array)
             .ok_or_else(|| anyhow!("POST /v1/mgmt/accesskey/search: no keys list"))?;
         Ok(keys.iter().map(remote).collect())
-    }
-
-    /// D1. Not idempotent: an ambiguous failure must be reconciled by search.
-    pub async fn create(&self, body: &Value) -> Result<(String, SecretString), HttpError> {
-        let resp = self
-            .call(Method::POST, "/v1/mgmt/accesskey/create", Some(body), false)
-            .await?;
-        issued(resp, "/v1/mgmt/accesskey/create")
-    }
-
-    /// D11: a new secret, same id.
-    pub async fn rotate(&self, id: &str) -> Result<(String, SecretString), HttpError> {
-        let resp = self
-            .call(
-                Method::POST,
-                "/v1/mgmt/accesskey/rotate",
-                Some(&json!({ "id": id })),
-                true,
-            )
-            .await?;
-        issued(resp, "/v1/mgmt/accesskey/rotate")
-    }
-
-    pub async fn set_active(&self, id: &str, active: bool) -> Result<(), HttpError> {
-        let path = if active {
-            "/v1/mgmt/accesskey/activate"
-        } else {
-            "/v1/mgmt/accesskey/deactivate"
-        };
-        self.call(Method::POST, path, Some(&json!({ "id": id })), true)
-            .await
-            .map(|_| ())
-    }
-
-    pub async fn delete(&self, id: &str) -> Result<(), HttpError> {
-        self.call(
-            Method::POST,
-            "/v1/mgmt/accesskey/delete",
-            Some(&json!({ "id": id })),
-            true,
-        )
-        .await
-        .map(|_| ())
     }
 
     /// D13 then signature check against D14: `Ok(key id in the JWT)` or the refusal status.
@@ -290,6 +251,202 @@ pub fn verify_jwt(jwt: &str, jwks: &Value, project_id: &str) -> Result<String, S
         .and_then(Value::as_str)
         .map(str::to_string)
         .ok_or_else(|| "no subject in the JWT".into())
+}
+
+impl crate::providers::flat::FlatApi for DescopeConn {
+    const SHAPE: crate::providers::flat::Shape = crate::providers::flat::Shape {
+        vendor: crate::model::Vendor::Descope,
+        words: WORDS,
+        kind: "access_key",
+        creates_inactive: false,
+        rotates_inactive: false,
+    };
+    fn http(&self) -> &Http {
+        &self.http
+    }
+    fn budget(&self) -> &RateBudget {
+        &self.budget
+    }
+    fn list_ours(&self) -> crate::engine::Fut<'_, Result<Vec<RemoteKey>>> {
+        Box::pin(self.search("keyshift:"))
+    }
+    /// D1. Not idempotent: an ambiguous failure must be reconciled by search.
+    fn create<'a>(
+        &'a self,
+        body: &'a Value,
+    ) -> crate::engine::Fut<'a, Result<(String, SecretString), HttpError>> {
+        Box::pin(async move {
+            let resp = self
+                .call(Method::POST, "/v1/mgmt/accesskey/create", Some(body), false)
+                .await?;
+            issued(resp, "/v1/mgmt/accesskey/create")
+        })
+    }
+    /// D11: a new secret, same id.
+    fn rotate<'a>(
+        &'a self,
+        id: &'a str,
+    ) -> crate::engine::Fut<'a, Result<(String, SecretString), HttpError>> {
+        Box::pin(async move {
+            let resp = self
+                .call(
+                    Method::POST,
+                    "/v1/mgmt/accesskey/rotate",
+                    Some(&json!({ "id": id })),
+                    true,
+                )
+                .await?;
+            issued(resp, "/v1/mgmt/accesskey/rotate")
+        })
+    }
+    fn set_active<'a>(
+        &'a self,
+        id: &'a str,
+        active: bool,
+    ) -> crate::engine::Fut<'a, Result<(), HttpError>> {
+        Box::pin(async move {
+            let path = if active {
+                "/v1/mgmt/accesskey/activate"
+            } else {
+                "/v1/mgmt/accesskey/deactivate"
+            };
+            self.call(Method::POST, path, Some(&json!({ "id": id })), true)
+                .await
+                .map(|_| ())
+        })
+    }
+    fn delete<'a>(&'a self, id: &'a str) -> crate::engine::Fut<'a, Result<(), HttpError>> {
+        Box::pin(async move {
+            self.call(
+                Method::POST,
+                "/v1/mgmt/accesskey/delete",
+                Some(&json!({ "id": id })),
+                true,
+            )
+            .await
+            .map(|_| ())
+        })
+    }
+    /// Exchange the key for a session JWT and check its signature and subject.
+    fn probe<'a>(
+        &'a self,
+        item: &'a crate::model::ItemSpec,
+        id: &'a str,
+        secret: &'a SecretString,
+    ) -> crate::engine::Fut<'a, (Verdict, String)> {
+        Box::pin(async move {
+            let jwks = self
+                .jwks
+                .get_or_init(|| async { self.jwks().await.ok() })
+                .await;
+            let Some(jwks) = jwks else {
+                return (
+                    Verdict::Unverifiable,
+                    "the project's JWKS could not be read".into(),
+                );
+            };
+            match self.exchange(secret, jwks).await {
+                Ok(sub) if sub == id && item.active => (
+                    Verdict::Ok,
+                    "exchanged; JWT signature and subject check out".into(),
+                ),
+                Ok(sub) if sub != id => (
+                    Verdict::Rejected,
+                    format!("the session JWT's subject {sub} is not the key {id}"),
+                ),
+                Ok(_) => (Verdict::Rejected, "an inactive key was exchanged".into()),
+                Err(ExchangeError::Refused(status, _)) if !item.active => (
+                    Verdict::ExpectedInactive,
+                    format!("inactive key refused ({status}) as planned"),
+                ),
+                Err(ExchangeError::Refused(403, _))
+                    if item.body["permittedIps"]
+                        .as_array()
+                        .is_some_and(|a| !a.is_empty()) =>
+                {
+                    (
+                        Verdict::Unverifiable,
+                        "403: the key's permitted IPs may exclude this host".into(),
+                    )
+                }
+                Err(ExchangeError::Refused(status, msg)) => {
+                    (Verdict::Rejected, format!("refused with {status}: {msg}"))
+                }
+                Err(ExchangeError::Other(msg)) => (Verdict::Rejected, msg),
+            }
+        })
+    }
+}
+
+/// How descope credentials are called in messages.
+pub const WORDS: crate::engine::Words = crate::engine::Words {
+    container: "",
+    containers: "",
+    credential: "access_key",
+    credentials: "descope credential(s)",
+    renewal: "rotation",
+};
+
+/// The connection from the environment: KEYSHIFT_DESCOPE_PROJECT_ID, KEYSHIFT_DESCOPE_MANAGEMENT_KEY, KEYSHIFT_DESCOPE_URL.
+pub fn connect(
+    ctx: &crate::context::Ctx,
+    max_rate: Option<f64>,
+    patience: crate::http::Patience,
+) -> Result<Arc<DescopeConn>> {
+    use crate::errors::KeyshiftError;
+    use crate::http::check_transport;
+    let project_id = ctx.env.get("KEYSHIFT_DESCOPE_PROJECT_ID")?.ok_or_else(|| {
+        KeyshiftError::Config(
+            "KEYSHIFT_DESCOPE_PROJECT_ID is not set — the Descope project to create access \
+             keys in"
+                .into(),
+        )
+    })?;
+    let key = ctx
+        .env
+        .secret("KEYSHIFT_DESCOPE_MANAGEMENT_KEY")?
+        .ok_or_else(|| {
+            KeyshiftError::Config(
+                "KEYSHIFT_DESCOPE_MANAGEMENT_KEY is not set — export a management key, or put it \
+             in a file named by KEYSHIFT_DESCOPE_MANAGEMENT_KEY_FILE"
+                    .into(),
+            )
+        })?;
+    let base_url = ctx.env.get("KEYSHIFT_DESCOPE_URL")?;
+    let effective = base_url
+        .clone()
+        .unwrap_or_else(|| base_url_for(&project_id));
+    check_transport("KEYSHIFT_DESCOPE_URL", &effective, ctx.allow_insecure_http)?;
+    Ok(DescopeConn::new(
+        std::sync::Arc::new(ctx.http_client("KEYSHIFT_DESCOPE_URL", patience)?),
+        DescopeSettings {
+            base_url,
+            project_id,
+            management_key: key,
+            rate_scale: ctx.rate_scale()?,
+            max_rate,
+        },
+    ))
+}
+
+/// `keyshift doctor`: one short search proves URL and management key.
+pub async fn doctor(ctx: &crate::context::Ctx) -> Result<String> {
+    let conn = connect(ctx, None, crate::http::Patience::OneShort)?;
+    let ours = conn.search("keyshift:").await?;
+    Ok(format!(
+        "reachable, management key accepted: {} access key(s) carry a keyshift marker",
+        ours.len()
+    ))
+}
+
+/// The hand-over's consumer action for a Descope access key.
+pub fn consumer_action(c: &crate::report::handover::ConsumerChange) -> String {
+    format!(
+        "exchange the new Descope access key ({}) for a session JWT — POST \
+         /v1/auth/accesskey/exchange with Authorization: Bearer <project id>:<key> — and send \
+         that JWT instead of the Workato credential",
+        c.at
+    )
 }
 
 #[cfg(test)]

@@ -6,8 +6,12 @@
 //! endpoint. Paths are joined onto the configured base without dropping its path prefix
 //! (pitfall 14).
 
+pub mod export;
 pub mod inventory_file;
 pub mod probe;
+pub mod source;
+pub mod target;
+pub mod verify;
 pub mod wire;
 
 use anyhow::{anyhow, Context, Result};
@@ -862,4 +866,97 @@ fn issued(
         kind,
         oauth_client_id: k.oauth_client_id,
     })
+}
+
+/// The connection from the environment: KEYSHIFT_WORKATO_URL (or the config's url) and KEYSHIFT_WORKATO_TOKEN.
+pub fn connect(
+    ctx: &crate::context::Ctx,
+    max_rate: Option<f64>,
+    patience: crate::http::Patience,
+) -> Result<Arc<WorkatoConn>> {
+    use crate::errors::KeyshiftError;
+    use crate::http::check_transport;
+    let url = match ctx.env.get("KEYSHIFT_WORKATO_URL")? {
+        Some(u) => u,
+        None => ctx.config.workato.url.clone().ok_or_else(|| {
+            KeyshiftError::Config(
+                "KEYSHIFT_WORKATO_URL is not set — point it at your Workato host (e.g. \
+                 https://www.workato.com), or start `keyshift sandbox` and load its env lines"
+                    .into(),
+            )
+        })?,
+    };
+    check_transport("KEYSHIFT_WORKATO_URL", &url, ctx.allow_insecure_http)?;
+    let token = ctx.env.secret("KEYSHIFT_WORKATO_TOKEN")?.ok_or_else(|| {
+        KeyshiftError::Config(
+            "KEYSHIFT_WORKATO_TOKEN is not set — export the Developer API client token, or \
+             put it in a file named by KEYSHIFT_WORKATO_TOKEN_FILE"
+                .into(),
+        )
+    })?;
+    let http = std::sync::Arc::new(ctx.http_client("KEYSHIFT_WORKATO_URL", patience)?);
+    Ok(WorkatoConn::new(
+        http,
+        WorkatoSettings {
+            base_url: url,
+            token,
+            admin_workspace: ctx
+                .config
+                .workato
+                .workspace_id
+                .clone()
+                .unwrap_or_else(|| "1".into()),
+            rate_scale: ctx.rate_scale()?,
+            max_rate,
+            checkpoints: ctx.crash.clone(),
+        },
+    ))
+}
+
+/// `keyshift doctor`: one short read of the legacy client list proves URL, token and
+/// API-platform rights; the vendor's clock comes with it.
+pub async fn doctor(
+    ctx: &crate::context::Ctx,
+) -> Result<(String, Option<chrono::DateTime<chrono::Utc>>)> {
+    let conn = connect(ctx, None, crate::http::Patience::OneShort)?;
+    let source = WorkatoSource::new(conn.clone());
+    let ws = source.workspaces(Api::Developer, None).await?;
+    let (clients, profiles) = source.read_legacy(&ws[0]).await?;
+    Ok((
+        format!(
+            "reachable, token accepted: {} legacy client(s), {} access profile(s)",
+            clients.len(),
+            profiles.len()
+        ),
+        conn.http().server_now(),
+    ))
+}
+
+/// The hand-over's consumer action for a Workato API key: per the profile's auth type.
+pub fn consumer_action(c: &crate::report::handover::ConsumerChange) -> String {
+    let at = &c.at;
+    let claim = c
+        .claim
+        .as_ref()
+        .map(|c| format!("claim `{c}`"))
+        .unwrap_or_else(|| "`sub` claim (or `https://www.workato.com/sub`)".into());
+    match c.auth_type.as_str() {
+        "token" => format!(
+            "replace the api-token with the new key's auth_token ({at}); URL and IP allow list \
+             stay the same"
+        ),
+        "oauth2" => format!(
+            "use the new OAuth client id {} and its client secret ({at}) at the gateway's \
+             /oauth2/token endpoint",
+            c.oauth_client_id.as_deref().unwrap_or("(see the sink)")
+        ),
+        "jwt" => format!(
+            "put the new key's auth_token ({at}) in the JWT {claim}; the signing key stays the \
+             same"
+        ),
+        "oidc" => {
+            format!("have the identity provider put the new key's auth_token ({at}) in the {claim}")
+        }
+        other => format!("auth type {other}: see the report"),
+    }
 }

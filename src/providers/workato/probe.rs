@@ -9,32 +9,13 @@
 
 use reqwest::StatusCode;
 use secrecy::{ExposeSecret, SecretString};
-use serde::Serialize;
 use serde_json::{json, Map, Value};
 use std::time::{Duration, Instant};
 
 /// Path appended to a collection URL for probes; it need not exist.
 const PROBE_PATH: &str = "keyshift-probe";
 
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-#[serde(rename_all = "kebab-case")]
-pub enum Verdict {
-    Ok,
-    Rejected,
-    Unverifiable,
-    ExpectedInactive,
-}
-
-impl Verdict {
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Verdict::Ok => "ok",
-            Verdict::Rejected => "rejected",
-            Verdict::Unverifiable => "unverifiable",
-            Verdict::ExpectedInactive => "expected-inactive",
-        }
-    }
-}
+pub use crate::engine::verify::Verdict;
 
 /// How a probe authenticates.
 pub enum Credential {

@@ -1,0 +1,329 @@
+//! The engine: apply and rollback over any target, behind one [`Target`] trait. It names no
+//! vendor — a target is whatever `providers::registry` builds for the recorded pair.
+//!
+//! The plan is read as *units*: a unit is an optional container (a Workato v2 client) and the
+//! credentials that go in it (its API keys), or one credential on its own (a Descope access
+//! key, a Bifrost virtual key). Every remote write follows one discipline:
+//! journal the intent (durable) → send → record the remote id → secret to the sink (fsynced)
+//! → done. An operation left in `intent` is reconciled by looking its object up (by marker,
+//! or by name inside our container) before anything is sent again; a credential that exists
+//! but whose secret never reached the sink gets a new secret — it is ours and nobody uses it
+//! yet. Legacy objects are never touched here.
+
+pub mod apply;
+mod progress;
+pub mod rollback;
+#[cfg(test)]
+mod tests;
+pub mod verify;
+
+use anyhow::Result;
+use futures::future::BoxFuture;
+use secrecy::SecretString;
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use crate::http::{Http, HttpError};
+use crate::model::{ClientSpec, Inventory, ItemSpec, KeySpec, Plan, Vendor};
+use crate::state::{client_op_id, item_op_id, key_op_id};
+
+pub use crate::model::RemoteId;
+pub use progress::Progress;
+
+/// A future a target returns (boxed, so the trait is object-safe).
+pub type Fut<'a, T> = BoxFuture<'a, T>;
+
+/// A container and its credentials, or one credential on its own.
+#[derive(Debug)]
+pub struct Unit<'p> {
+    pub workspace: &'p str,
+    pub container: Option<&'p ClientSpec>,
+    pub creds: Vec<Cred<'p>>,
+}
+
+impl Unit<'_> {
+    /// The journal id of the container's create, if the unit has one.
+    pub fn container_op(&self) -> Option<String> {
+        self.container.map(|c| client_op_id(&c.marker))
+    }
+
+    /// Every journal id the unit owns: its container's, then its credentials'.
+    pub fn op_ids(&self) -> impl Iterator<Item = String> + '_ {
+        self.container_op()
+            .into_iter()
+            .chain(self.creds.iter().map(|c| c.op_id.clone()))
+    }
+}
+
+/// One planned credential.
+#[derive(Debug)]
+pub struct Cred<'p> {
+    pub op_id: String,
+    /// Its provenance marker (the source profile's).
+    pub source: &'p str,
+    pub name: &'p str,
+    pub active: bool,
+    pub spec: CredSpec<'p>,
+}
+
+/// What the plan says about a credential, in the plan's own type.
+#[derive(Debug, Clone, Copy)]
+pub enum CredSpec<'p> {
+    /// An API key inside a container.
+    Key(&'p KeySpec),
+    /// A standalone credential with its planned body.
+    Item(&'p ItemSpec),
+}
+
+/// The plan as units, in plan order.
+pub fn units(plan: &Plan) -> Vec<Unit<'_>> {
+    let grouped = plan.clients.iter().map(|c| Unit {
+        workspace: &c.workspace,
+        container: Some(c),
+        creds: c
+            .keys
+            .iter()
+            .map(|k| Cred {
+                op_id: key_op_id(&k.source),
+                source: &k.source,
+                name: &k.name,
+                active: k.active,
+                spec: CredSpec::Key(k),
+            })
+            .collect(),
+    });
+    let flat = plan.items.iter().map(|i| Unit {
+        workspace: &i.workspace,
+        container: None,
+        creds: vec![Cred {
+            op_id: item_op_id(&i.source),
+            source: &i.source,
+            name: &i.name,
+            active: i.active,
+            spec: CredSpec::Item(i),
+        }],
+    });
+    grouped.chain(flat).collect()
+}
+
+/// A credential that exists on the target.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Found {
+    pub id: RemoteId,
+    /// Whether it is active, when the lookup said.
+    pub active: Option<bool>,
+}
+
+/// A freshly issued secret. `Debug` redacts (the secret is a `SecretString`).
+#[derive(Debug)]
+pub struct Issued {
+    pub id: RemoteId,
+    pub secret: SecretString,
+    /// The sink record's `kind` (e.g. `auth_token`, `oauth_client_secret`, `access_key`).
+    pub kind: String,
+    pub oauth_client_id: Option<String>,
+    /// Whether the credential is active now (a target that cannot create inactive says so,
+    /// and the engine deactivates it after the secret is safe).
+    pub active: bool,
+}
+
+/// What one lookup found of ours on the target: containers and standalone credentials, by
+/// marker.
+#[derive(Debug, Default)]
+pub struct Survey {
+    pub containers: HashMap<String, Found>,
+    pub creds: HashMap<String, Found>,
+}
+
+/// How a target's objects are called in messages.
+#[derive(Debug, Clone, Copy)]
+pub struct Words {
+    /// One container, e.g. `v2 client` (empty for targets without containers).
+    pub container: &'static str,
+    /// Containers, e.g. `v2 API clients`.
+    pub containers: &'static str,
+    /// One credential in a failure message, e.g. `API key`.
+    pub credential: &'static str,
+    /// Credentials in a summary, e.g. `API keys`.
+    pub credentials: &'static str,
+    /// How a credential whose secret was lost gets a new one, e.g. `refresh`.
+    pub renewal: &'static str,
+}
+
+/// A migration target: where new credentials are created. Implemented once per vendor in its
+/// folder; the engine sees nothing else of the vendor.
+pub trait Target: Send + Sync {
+    fn vendor(&self) -> Vendor;
+    fn http(&self) -> &Http;
+    fn words(&self) -> Words;
+    /// The sink record's `target_kind` (`api_key`, `access_key`, `virtual_key`).
+    fn credential_kind(&self) -> &'static str;
+    /// The rate budget that paces writes to `workspace`, per minute (for the ETA).
+    fn per_minute(&self, workspace: &str) -> Option<f64>;
+
+    /// One lookup for these units: their containers (by marker) and any standalone
+    /// credentials of ours (by source marker).
+    fn survey<'a>(&'a self, units: &'a [&'a Unit<'a>]) -> Fut<'a, Result<Survey>>;
+    /// The credentials inside one of our containers, by name.
+    fn list_in<'a>(
+        &'a self,
+        unit: &'a Unit<'a>,
+        container: &'a RemoteId,
+    ) -> Fut<'a, Result<HashMap<String, Found>>>;
+
+    fn create_container<'a>(
+        &'a self,
+        spec: &'a ClientSpec,
+        signing_secret: Option<&'a SecretString>,
+    ) -> Fut<'a, Result<RemoteId, HttpError>>;
+    fn create<'a>(
+        &'a self,
+        unit: &'a Unit<'a>,
+        container: Option<&'a RemoteId>,
+        cred: &'a Cred<'a>,
+    ) -> Fut<'a, Result<Issued, HttpError>>;
+    /// A new secret for one of our credentials whose first secret was lost.
+    fn renew<'a>(
+        &'a self,
+        unit: &'a Unit<'a>,
+        container: Option<&'a RemoteId>,
+        cred: &'a Cred<'a>,
+        found: &'a Found,
+    ) -> Fut<'a, Result<Issued, HttpError>>;
+    fn deactivate<'a>(
+        &'a self,
+        unit: &'a Unit<'a>,
+        container: Option<&'a RemoteId>,
+        id: &'a RemoteId,
+    ) -> Fut<'a, Result<(), HttpError>>;
+    fn delete<'a>(
+        &'a self,
+        unit: &'a Unit<'a>,
+        container: Option<&'a RemoteId>,
+        id: &'a RemoteId,
+    ) -> Fut<'a, Result<(), HttpError>>;
+    fn delete_container<'a>(
+        &'a self,
+        unit: &'a Unit<'a>,
+        id: &'a RemoteId,
+    ) -> Fut<'a, Result<(), HttpError>>;
+
+    /// Read the units' objects back and compare each with the plan, field by field (one
+    /// listing per scope, never one GET per credential).
+    fn read_back<'a>(&'a self, units: &'a [Unit<'a>]) -> Fut<'a, Result<verify::ReadBack>>;
+    /// How a credential is named in a difference, e.g. `API key "x" in client "y"`.
+    fn object(&self, unit: &Unit, cred: &Cred) -> String;
+
+    /// A create refused because the name is taken — perhaps by our own lost earlier attempt,
+    /// so the engine looks the name up inside the container before failing.
+    fn name_taken(&self, _e: &HttpError) -> bool {
+        false
+    }
+    /// What to check, appended to a failure message.
+    fn hint(&self, _e: &HttpError) -> &'static str {
+        ""
+    }
+}
+
+/// A migration source: where the legacy credentials are read from, checked for change since
+/// export, and disabled (cutover) or re-enabled (rollback). Implemented once per vendor in
+/// its folder.
+pub trait Source: Send + Sync {
+    fn vendor(&self) -> Vendor;
+    /// The source as it is now, as the fingerprint export recorded.
+    fn fingerprint(&self) -> Fut<'_, Result<String>>;
+    /// The exported inventory's fingerprint with the profiles whose markers are in
+    /// `disabled` (keyshift's own cutover) counted inactive.
+    fn fingerprint_with_disabled(&self, inv: Inventory, disabled: &HashSet<String>) -> String;
+    /// The whole message when the source no longer matches the export.
+    fn stale(&self) -> String;
+    /// How a source profile is called in messages, e.g. `legacy profile`.
+    fn profile_noun(&self) -> &'static str;
+    /// The marker a cutover journals for one source profile.
+    fn profile_marker(&self, workspace: &str, profile: i64) -> String;
+    /// What a user should know once profiles are disabled (empty when nothing).
+    fn disable_note(&self) -> &'static str {
+        ""
+    }
+    /// The profiles of the exported inventory that were active at export.
+    fn exported_active(&self, inv: &Inventory) -> HashSet<(String, i64)>;
+    /// Disable (cutover) or re-enable (rollback) one source profile.
+    fn set_profile_active<'a>(
+        &'a self,
+        workspace: &'a str,
+        profile: i64,
+        active: bool,
+    ) -> Fut<'a, Result<(), HttpError>>;
+    /// A write refused because the source is frozen (no more legacy writes after
+    /// `frozen_at`).
+    fn is_frozen(
+        &self,
+        _e: &HttpError,
+        _now: chrono::DateTime<chrono::Utc>,
+        _frozen_at: chrono::DateTime<chrono::Utc>,
+    ) -> bool {
+        false
+    }
+}
+
+/// What an export read from a source, and what to record about it.
+#[derive(Debug, Default)]
+pub struct Exported {
+    pub inv: Inventory,
+    /// The source's own fingerprint; `None` for the legacy one the state computes as it saves
+    /// the inventory.
+    pub fingerprint: Option<String>,
+    /// The API it was read through (`export.api`).
+    pub api: String,
+    /// More meta to record.
+    pub meta: Vec<(&'static str, String)>,
+    /// The inventory file it was read from (`export --from`), absolute.
+    pub source_file: Option<String>,
+    /// The vendor's clock minus ours, when a response said.
+    pub server_offset_secs: Option<i64>,
+    pub requests: u64,
+    /// Counts for the journal's export event.
+    pub counts: serde_json::Map<String, serde_json::Value>,
+    /// What was read, in one sentence (the command adds where it went).
+    pub summary: String,
+    /// Lines to show before the summary.
+    pub notes: Vec<String>,
+    pub warnings: Vec<String>,
+}
+
+/// After Ctrl-C, how long requests in flight may take to finish (contract §10).
+pub const GRACE: std::time::Duration = std::time::Duration::from_secs(4);
+
+/// Set on Ctrl-C: no new work is taken after it.
+pub fn ctrl_c_flag() -> Arc<AtomicBool> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            flag.store(true, Ordering::SeqCst);
+        }
+    });
+    stop
+}
+
+/// Wait for the stop flag, then for the grace period: in-flight requests get that long.
+pub async fn stopped_with_grace(stop: &AtomicBool) {
+    while !stop.load(Ordering::SeqCst) {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(GRACE).await;
+}
+
+/// A step a target does not have (e.g. a container on a target without containers): a
+/// plain refusal, never retried.
+pub fn not_supported(vendor: Vendor, what: &str) -> HttpError {
+    HttpError::Status {
+        method: "-".into(),
+        route: vendor.as_str().into(),
+        status: 400,
+        message: format!("{what} is not supported by this target"),
+        retry_after: None,
+        body: None,
+    }
+}

@@ -1,0 +1,650 @@
+//! The engine against an in-memory target written here: proof that a vendor is nothing more
+//! than an implementation of [`Target`]. It can group credentials in containers or keep them
+//! standalone, create only active credentials (like Descope), and lose responses after
+//! committing a create (like a 504 from a proxy).
+
+use futures::FutureExt;
+use secrecy::{ExposeSecret, SecretString};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex};
+
+use super::apply::{self, Apply, Outcome};
+use super::*;
+use crate::http::HttpClient;
+use crate::model::{AuthType, ClientSettings};
+use crate::printer::{Mode, Printer};
+use crate::secrets::{read_sink, SecretSink, SigningSecrets, SinkMode};
+use crate::state::{OpState, StateDb};
+
+#[derive(Debug, Clone)]
+struct MemCred {
+    container: Option<i64>,
+    name: String,
+    source: String,
+    active: bool,
+    secret: String,
+}
+
+#[derive(Debug, Default)]
+struct World {
+    next: i64,
+    /// id → (marker, name)
+    containers: BTreeMap<i64, (String, String)>,
+    creds: BTreeMap<i64, MemCred>,
+    /// Commit the next creates, then answer as if the response was lost.
+    lose_responses: usize,
+    /// Container names whose create is refused.
+    refuse: HashSet<String>,
+}
+
+struct Memory {
+    world: Mutex<World>,
+    http: Http,
+    /// Credentials live in containers (else they stand alone, found by marker).
+    grouped: bool,
+    /// Every create makes an active credential, whatever the plan says.
+    creates_active: bool,
+}
+
+impl Memory {
+    fn new(grouped: bool, creates_active: bool) -> Memory {
+        Memory {
+            world: Mutex::new(World::default()),
+            http: Arc::new(HttpClient::new().unwrap()),
+            grouped,
+            creates_active,
+        }
+    }
+
+    fn world(&self) -> std::sync::MutexGuard<'_, World> {
+        self.world.lock().unwrap()
+    }
+
+    fn num(id: &RemoteId) -> i64 {
+        id.as_i64().expect("numeric id")
+    }
+
+    fn lost() -> HttpError {
+        HttpError::Status {
+            method: "POST".into(),
+            route: "memory".into(),
+            status: 504,
+            message: "gateway timeout".into(),
+            retry_after: None,
+            body: None,
+        }
+    }
+
+    fn refused(what: &str) -> HttpError {
+        HttpError::Status {
+            method: "POST".into(),
+            route: "memory".into(),
+            status: 422,
+            message: format!("{what} refused"),
+            retry_after: None,
+            body: None,
+        }
+    }
+
+    fn issue(&self, w: &mut World, id: i64) -> Result<Issued, HttpError> {
+        w.next += 1;
+        let secret = format!("memory-secret-{}", w.next);
+        let c = w.creds.get_mut(&id).expect("credential");
+        c.secret = secret.clone();
+        let active = c.active;
+        if w.lose_responses > 0 {
+            w.lose_responses -= 1;
+            return Err(Self::lost());
+        }
+        Ok(Issued {
+            id: RemoteId::Num(id),
+            secret: SecretString::from(secret),
+            kind: "memory_secret".into(),
+            oauth_client_id: None,
+            active,
+        })
+    }
+}
+
+impl Target for Memory {
+    fn vendor(&self) -> Vendor {
+        Vendor::Workato
+    }
+    fn http(&self) -> &Http {
+        &self.http
+    }
+    fn words(&self) -> Words {
+        Words {
+            container: "box",
+            containers: "boxes",
+            credential: "memory key",
+            credentials: "memory keys",
+            renewal: "renewal",
+        }
+    }
+    fn credential_kind(&self) -> &'static str {
+        "memory_key"
+    }
+    fn per_minute(&self, _workspace: &str) -> Option<f64> {
+        None
+    }
+    fn survey<'a>(&'a self, _units: &'a [&'a Unit<'a>]) -> Fut<'a, Result<Survey>> {
+        let w = self.world();
+        let mut survey = Survey::default();
+        for (id, (marker, _)) in &w.containers {
+            let found = Found {
+                id: RemoteId::Num(*id),
+                active: None,
+            };
+            survey.containers.insert(marker.clone(), found);
+        }
+        if !self.grouped {
+            for (id, c) in &w.creds {
+                let found = Found {
+                    id: RemoteId::Num(*id),
+                    active: Some(c.active),
+                };
+                survey.creds.insert(c.source.clone(), found);
+            }
+        }
+        async move { Ok(survey) }.boxed()
+    }
+    fn list_in<'a>(
+        &'a self,
+        _unit: &'a Unit<'a>,
+        container: &'a RemoteId,
+    ) -> Fut<'a, Result<HashMap<String, Found>>> {
+        let w = self.world();
+        let inside = w
+            .creds
+            .iter()
+            .filter(|(_, c)| c.container == Some(Self::num(container)))
+            .map(|(id, c)| {
+                let found = Found {
+                    id: RemoteId::Num(*id),
+                    active: Some(c.active),
+                };
+                (c.name.clone(), found)
+            })
+            .collect();
+        async move { Ok(inside) }.boxed()
+    }
+    fn create_container<'a>(
+        &'a self,
+        spec: &'a ClientSpec,
+        _signing_secret: Option<&'a SecretString>,
+    ) -> Fut<'a, Result<RemoteId, HttpError>> {
+        let mut w = self.world();
+        let result = if w.refuse.contains(&spec.name) {
+            Err(Self::refused("container"))
+        } else {
+            w.next += 1;
+            let id = w.next;
+            w.containers
+                .insert(id, (spec.marker.clone(), spec.name.clone()));
+            Ok(RemoteId::Num(id))
+        };
+        async move { result }.boxed()
+    }
+    fn create<'a>(
+        &'a self,
+        _unit: &'a Unit<'a>,
+        container: Option<&'a RemoteId>,
+        cred: &'a Cred<'a>,
+    ) -> Fut<'a, Result<Issued, HttpError>> {
+        let mut w = self.world();
+        w.next += 1;
+        let id = w.next;
+        let c = MemCred {
+            container: container.map(Self::num),
+            name: cred.name.into(),
+            source: cred.source.into(),
+            active: cred.active || self.creates_active,
+            secret: String::new(),
+        };
+        w.creds.insert(id, c);
+        let result = self.issue(&mut w, id);
+        async move { result }.boxed()
+    }
+    fn renew<'a>(
+        &'a self,
+        _unit: &'a Unit<'a>,
+        _container: Option<&'a RemoteId>,
+        _cred: &'a Cred<'a>,
+        found: &'a Found,
+    ) -> Fut<'a, Result<Issued, HttpError>> {
+        let mut w = self.world();
+        let result = self.issue(&mut w, Self::num(&found.id));
+        async move { result }.boxed()
+    }
+    fn deactivate<'a>(
+        &'a self,
+        _unit: &'a Unit<'a>,
+        _container: Option<&'a RemoteId>,
+        id: &'a RemoteId,
+    ) -> Fut<'a, Result<(), HttpError>> {
+        if let Some(c) = self.world().creds.get_mut(&Self::num(id)) {
+            c.active = false;
+        }
+        async { Ok(()) }.boxed()
+    }
+    fn delete<'a>(
+        &'a self,
+        _unit: &'a Unit<'a>,
+        _container: Option<&'a RemoteId>,
+        id: &'a RemoteId,
+    ) -> Fut<'a, Result<(), HttpError>> {
+        self.world().creds.remove(&Self::num(id));
+        async { Ok(()) }.boxed()
+    }
+    fn delete_container<'a>(
+        &'a self,
+        _unit: &'a Unit<'a>,
+        id: &'a RemoteId,
+    ) -> Fut<'a, Result<(), HttpError>> {
+        self.world().containers.remove(&Self::num(id));
+        async { Ok(()) }.boxed()
+    }
+    /// Credentials found by source; a name that differs from the plan is a difference.
+    fn read_back<'a>(&'a self, units: &'a [Unit<'a>]) -> Fut<'a, Result<verify::ReadBack>> {
+        let w = self.world();
+        let mut out = verify::ReadBack::default();
+        for u in units {
+            for cred in &u.creds {
+                let Some((id, c)) = w.creds.iter().find(|(_, c)| c.source == cred.source) else {
+                    continue;
+                };
+                if c.name != cred.name {
+                    let drift = verify::Drift {
+                        workspace: u.workspace.into(),
+                        object: self.object(u, cred),
+                        field: "name".into(),
+                        expected: cred.name.into(),
+                        found: c.name.clone(),
+                    };
+                    out.drift.push((Some(cred.op_id.clone()), drift));
+                }
+                let found = Found {
+                    id: RemoteId::Num(*id),
+                    active: Some(c.active),
+                };
+                out.found.insert(cred.op_id.clone(), found);
+            }
+        }
+        async move { Ok(out) }.boxed()
+    }
+    fn object(&self, _unit: &Unit, cred: &Cred) -> String {
+        format!("memory key {:?}", cred.name)
+    }
+}
+
+fn key(profile: i64, active: bool) -> KeySpec {
+    KeySpec {
+        source: format!("keyshift:memory:1:profile:{profile}"),
+        profile_id: profile,
+        profile_name: format!("profile {profile}"),
+        name: format!("key {profile}"),
+        active,
+        ip_allow_list: Vec::new(),
+    }
+}
+
+fn container(n: i64, keys: Vec<KeySpec>) -> ClientSpec {
+    ClientSpec {
+        marker: format!("keyshift:memory:1:group:{n}"),
+        workspace: "1".into(),
+        legacy_client_id: n,
+        legacy_client_name: format!("legacy {n}"),
+        name: format!("box {n}"),
+        description: String::new(),
+        project_id: None,
+        settings: ClientSettings {
+            auth_type: AuthType::Token,
+            jwt_method: None,
+            jwt_public_key: None,
+            jwt_secret_fingerprint: None,
+            oidc_issuer: None,
+            oidc_jwks_uri: None,
+            access_profile_claim: None,
+            required_claims: Default::default(),
+            allowed_issuers: Default::default(),
+            collection_ids: Default::default(),
+            policy_id: None,
+        },
+        signing_secret: None,
+        keys,
+    }
+}
+
+fn item(profile: i64, active: bool) -> ItemSpec {
+    ItemSpec {
+        source: format!("keyshift:memory:1:profile:{profile}"),
+        workspace: "1".into(),
+        profile_id: profile.to_string(),
+        profile_name: format!("profile {profile}"),
+        holder: None,
+        name: format!("key {profile}"),
+        active,
+        body: serde_json::json!({ "name": format!("key {profile}") }),
+    }
+}
+
+fn grouped_plan() -> Plan {
+    Plan {
+        clients: vec![
+            container(1, vec![key(1, true), key(2, false), key(3, true)]),
+            container(2, vec![key(4, true)]),
+        ],
+        ..Plan::default()
+    }
+}
+
+fn flat_plan() -> Plan {
+    Plan {
+        items: (1..=5).map(|p| item(p, p != 3)).collect(),
+        ..Plan::default()
+    }
+}
+
+/// A state file holding `plan`, and a plain sink beside it.
+struct Bench {
+    _dir: tempfile::TempDir,
+    db: StateDb,
+    sink: SecretSink,
+    printer: Printer,
+}
+
+impl Bench {
+    fn new(plan: &Plan) -> Bench {
+        let dir = tempfile::tempdir().unwrap();
+        let db = StateDb::open(&dir.path().join("state.db"), true).unwrap();
+        db.save_plan(plan).unwrap();
+        let sink = SecretSink::open(&dir.path().join("secrets.jsonl"), SinkMode::Plain).unwrap();
+        Bench {
+            _dir: dir,
+            db,
+            sink,
+            printer: Printer::new(Mode::Quiet),
+        }
+    }
+
+    async fn apply(&self, target: &Memory, plan: &Plan) -> Outcome {
+        let units = units(plan);
+        apply::run(
+            Apply {
+                db: &self.db,
+                target,
+                sink: &self.sink,
+                signing: &SigningSecrets::default(),
+                crash: Default::default(),
+                printer: &self.printer,
+                stop: Arc::new(AtomicBool::new(false)),
+                concurrency: 3,
+            },
+            &units,
+        )
+        .await
+        .unwrap()
+    }
+
+    /// The last secret the sink holds per source, and how many records it has.
+    fn sunk(&self) -> (HashMap<String, String>, usize) {
+        let records = read_sink(self.sink.path(), None).unwrap();
+        let n = records.len();
+        let last = records
+            .into_iter()
+            .map(|r| (r.source, r.secret.unwrap().expose_secret().to_string()))
+            .collect();
+        (last, n)
+    }
+
+    fn states(&self) -> Vec<OpState> {
+        self.db
+            .operations()
+            .unwrap()
+            .into_iter()
+            .map(|o| o.state)
+            .collect()
+    }
+}
+
+/// Every remote credential's secret is the one the sink holds last for its source.
+fn secrets_match(target: &Memory, sunk: &HashMap<String, String>) {
+    for c in target.world().creds.values() {
+        assert_eq!(sunk.get(&c.source), Some(&c.secret), "{c:?}");
+    }
+}
+
+#[tokio::test]
+async fn grouped_target_gets_containers_then_keys_each_secret_in_the_sink() {
+    let plan = grouped_plan();
+    let bench = Bench::new(&plan);
+    let target = Memory::new(true, false);
+    let out = bench.apply(&target, &plan).await;
+    assert_eq!(
+        (out.created_containers, out.created, out.recovered),
+        (2, 4, 0)
+    );
+    assert!(out.failed.is_empty() && out.unfinished == 0 && !out.interrupted);
+    {
+        let w = target.world();
+        assert_eq!(w.containers.len(), 2);
+        assert_eq!(w.creds.len(), 4);
+        let inactive: Vec<&str> = w
+            .creds
+            .values()
+            .filter(|c| !c.active)
+            .map(|c| c.name.as_str())
+            .collect();
+        assert_eq!(inactive, ["key 2"], "the plan's inactive key is inactive");
+    }
+    let (sunk, records) = bench.sunk();
+    assert_eq!(records, 4);
+    secrets_match(&target, &sunk);
+    assert!(bench.states().iter().all(|s| *s == OpState::Done));
+
+    // A second run has nothing to do and sends nothing.
+    let again = bench.apply(&target, &plan).await;
+    assert_eq!((again.created_containers, again.created), (0, 0));
+    assert_eq!(target.world().creds.len(), 4);
+    assert_eq!(bench.sunk().1, 4);
+}
+
+#[tokio::test]
+async fn a_lost_create_response_is_found_by_name_and_renewed_not_duplicated() {
+    let plan = grouped_plan();
+    let bench = Bench::new(&plan);
+    let target = Memory::new(true, false);
+    target.world().lose_responses = 2;
+    let out = bench.apply(&target, &plan).await;
+    assert!(out.failed.is_empty() && out.unfinished == 0, "{out:?}");
+    assert_eq!(out.created + out.recovered, 4);
+    assert_eq!(out.recovered, 2, "both lost secrets were renewed");
+    assert_eq!(target.world().creds.len(), 4, "nothing was created twice");
+    let (sunk, _) = bench.sunk();
+    secrets_match(&target, &sunk);
+}
+
+#[tokio::test]
+async fn standalone_credentials_are_found_by_marker_and_deactivated_after_the_sink() {
+    let plan = flat_plan();
+    let bench = Bench::new(&plan);
+    // Creates only active credentials, and loses the first response.
+    let target = Memory::new(false, true);
+    target.world().lose_responses = 1;
+    let out = bench.apply(&target, &plan).await;
+    assert!(out.failed.is_empty() && out.unfinished == 0, "{out:?}");
+    assert_eq!(
+        (out.created_containers, out.created, out.recovered),
+        (0, 4, 1)
+    );
+    {
+        let w = target.world();
+        assert_eq!(w.creds.len(), 5, "one credential per item, none twice");
+        for c in w.creds.values() {
+            assert_eq!(c.active, c.name != "key 3", "{c:?}");
+            assert_eq!(c.container, None);
+        }
+    }
+    let (sunk, _) = bench.sunk();
+    secrets_match(&target, &sunk);
+}
+
+#[tokio::test]
+async fn a_refused_container_fails_its_keys_with_the_reason_and_the_rest_goes_on() {
+    let plan = grouped_plan();
+    let bench = Bench::new(&plan);
+    let target = Memory::new(true, false);
+    target.world().refuse.insert("box 1".into());
+    let out = bench.apply(&target, &plan).await;
+    assert_eq!((out.created_containers, out.created), (1, 1));
+    assert_eq!(out.failed.len(), 4, "the container and its three keys");
+    let reasons: Vec<String> = out.failed.iter().filter_map(|o| o.error.clone()).collect();
+    assert!(
+        reasons
+            .iter()
+            .any(|r| r.starts_with("box \"box 1\": ") && r.contains("422")),
+        "{reasons:?}"
+    );
+    assert_eq!(
+        reasons
+            .iter()
+            .filter(|r| r.contains("its box \"box 1\" could not be created"))
+            .count(),
+        3
+    );
+}
+
+#[tokio::test]
+async fn rollback_removes_only_ours_and_keeps_a_container_holding_a_foreign_key() {
+    let plan = grouped_plan();
+    let bench = Bench::new(&plan);
+    let target = Memory::new(true, false);
+    bench.apply(&target, &plan).await;
+    // Someone adds a key of their own to box 2.
+    {
+        let mut w = target.world();
+        let box2 = *w
+            .containers
+            .iter()
+            .find(|(_, (_, n))| n == "box 2")
+            .unwrap()
+            .0;
+        let foreign = MemCred {
+            container: Some(box2),
+            name: "theirs".into(),
+            source: "elsewhere".into(),
+            active: true,
+            secret: "not ours".into(),
+        };
+        w.creds.insert(999, foreign);
+    }
+    let all = units(&plan);
+    let ops = bench
+        .db
+        .operations()
+        .unwrap()
+        .into_iter()
+        .map(|o| (o.op_id.clone(), o))
+        .collect();
+    let touched = rollback::touched(&all, &ops);
+    assert_eq!(touched.len(), 2);
+    let removed = rollback::run(&bench.db, &target, &bench.printer, &touched)
+        .await
+        .unwrap();
+    assert_eq!(
+        (removed.deleted, removed.containers, removed.problems),
+        (4, 1, 1)
+    );
+    assert_eq!(
+        removed.disabled, 3,
+        "the active keys were disabled before deletion"
+    );
+    {
+        let w = target.world();
+        let names: Vec<&str> = w.creds.values().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["theirs"]);
+        let boxes: Vec<&str> = w.containers.values().map(|(_, n)| n.as_str()).collect();
+        assert_eq!(boxes, ["box 2"], "the container with a foreign key is kept");
+    }
+    // Everything rolled back is pending again.
+    let create_ops: Vec<_> = bench
+        .db
+        .operations()
+        .unwrap()
+        .into_iter()
+        .filter(|o| o.op_id.starts_with("key/"))
+        .map(|o| o.state)
+        .collect();
+    assert!(
+        create_ops.iter().all(|s| *s == OpState::Pending),
+        "{create_ops:?}"
+    );
+}
+
+#[tokio::test]
+async fn rollback_of_standalone_credentials_deletes_each_by_marker() {
+    let plan = flat_plan();
+    let bench = Bench::new(&plan);
+    let target = Memory::new(false, true);
+    bench.apply(&target, &plan).await;
+    let all = units(&plan);
+    let ops = bench
+        .db
+        .operations()
+        .unwrap()
+        .into_iter()
+        .map(|o| (o.op_id.clone(), o))
+        .collect();
+    let touched = rollback::touched(&all, &ops);
+    let removed = rollback::run(&bench.db, &target, &bench.printer, &touched)
+        .await
+        .unwrap();
+    assert_eq!(
+        (removed.deleted, removed.disabled, removed.problems),
+        (5, 4, 0)
+    );
+    assert!(target.world().creds.is_empty());
+}
+
+#[tokio::test]
+async fn verify_names_each_difference_and_a_credential_without_its_secret() {
+    let plan = flat_plan();
+    let bench = Bench::new(&plan);
+    let target = Memory::new(false, false);
+    bench.apply(&target, &plan).await;
+    {
+        let mut w = target.world();
+        let ids: Vec<i64> = w.creds.keys().copied().collect();
+        w.creds.remove(&ids[0]);
+        w.creds.get_mut(&ids[1]).unwrap().name = "renamed".into();
+        w.creds.get_mut(&ids[2]).unwrap().active = !w.creds[&ids[2]].active;
+    }
+    let all = units(&plan);
+    let states = bench
+        .db
+        .op_briefs()
+        .unwrap()
+        .into_iter()
+        .map(|(id, o)| (id, o.state))
+        .collect();
+    // The sink lost the last credential's record.
+    let mut sunk = verify::Sunk::default();
+    for r in read_sink(bench.sink.path(), None).unwrap() {
+        sunk.ids.insert(r.op_id.clone(), r.key_id.clone());
+    }
+    let last = &all.last().unwrap().creds[0].op_id;
+    sunk.ids.remove(last);
+    let v = verify::run(&target, None, &bench.printer, &all, &states, &sunk)
+        .await
+        .unwrap();
+    assert_eq!((v.checked, v.ok), (5, 1), "{:#?}", v.drift);
+    let fields: Vec<&str> = v.drift.iter().map(|d| d.field.as_str()).collect();
+    assert_eq!(
+        fields,
+        ["name", "existence", "active", "secret"],
+        "{:#?}",
+        v.drift
+    );
+}

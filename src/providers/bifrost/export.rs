@@ -1,0 +1,83 @@
+//! Export from Bifrost: access profiles (canonical paths, aliases as a fallback), MCP
+//! clients, and the named holders' copies in per-holder mode.
+
+use anyhow::Result;
+use serde_json::json;
+
+use super::{source_fingerprint, BifrostConn, WORKSPACE};
+use crate::engine::Exported;
+use crate::mapping::Mapping;
+use crate::model::{Inventory, Workspace};
+
+pub async fn export(conn: &BifrostConn, mapping: &Mapping) -> Result<Exported> {
+    let (profiles, deprecated_only) = conn.list_profiles().await?;
+    let mcp_clients = conn.mcp_clients().await?;
+    let mut holdings = Vec::new();
+    if mapping
+        .file
+        .bifrost
+        .as_ref()
+        .is_some_and(|b| b.mode == "per_holder")
+    {
+        for user in mapping.named_holders()? {
+            holdings.extend(conn.holdings(&user).await?);
+        }
+    }
+    let inv = Inventory {
+        workspaces: vec![Workspace {
+            id: WORKSPACE.into(),
+            external_id: None,
+            name: "Bifrost".into(),
+            admin: true,
+        }],
+        bifrost_profiles: profiles,
+        mcp_clients,
+        holdings,
+        ..Inventory::default()
+    };
+    // Virtual-key names are unique instance-wide: the plan avoids names already in use by
+    // keys that are not ours.
+    let taken: Vec<String> = conn
+        .list_ours()
+        .await?
+        .into_iter()
+        .filter(|k| k.source.is_none())
+        .filter_map(|k| {
+            k.body
+                .get("name")
+                .and_then(|n| n.as_str())
+                .map(String::from)
+        })
+        .collect();
+    let mut warnings = Vec::new();
+    if deprecated_only {
+        warnings.push(
+            "this Bifrost deployment answers only the deprecated /api/access-profiles paths; \
+             they are removed in the next major release — upgrade soon"
+                .into(),
+        );
+    }
+    let requests = conn.http().requests_sent();
+    let counts = json!({ "profiles": inv.bifrost_profiles.len(), "mcp_clients": inv.mcp_clients.len(),
+                         "holdings": inv.holdings.len(), "deprecated_paths_only": deprecated_only });
+    Ok(Exported {
+        fingerprint: Some(source_fingerprint(&inv.bifrost_profiles)),
+        api: "bifrost".into(),
+        meta: vec![
+            ("export.taken_names", serde_json::to_string(&taken)?),
+            ("export.deprecated_paths_only", deprecated_only.to_string()),
+        ],
+        requests,
+        counts: counts.as_object().cloned().unwrap_or_default(),
+        summary: format!(
+            "exported {} Bifrost access profiles, {} MCP clients, {} holder copies ({requests} \
+             requests)",
+            inv.bifrost_profiles.len(),
+            inv.mcp_clients.len(),
+            inv.holdings.len(),
+        ),
+        warnings,
+        inv,
+        ..Exported::default()
+    })
+}

@@ -1,0 +1,294 @@
+//! The engine's target for vendors whose credentials stand alone — one per source profile,
+//! no container: a Descope access key, a Bifrost virtual key. Each such vendor implements the
+//! small [`FlatApi`] in its folder; [`Flat`] turns it into an [`engine::Target`].
+
+use anyhow::Result;
+use futures::FutureExt;
+use secrecy::SecretString;
+use serde_json::Value;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use super::RemoteCredential;
+use crate::engine::verify::{differing_fields, Drift, ReadBack, Verdict};
+use crate::engine::{self, Cred, CredSpec, Found, Fut, Issued, RemoteId, Survey, Unit, Words};
+use crate::http::{Http, HttpError, RateBudget};
+use crate::model::{ClientSpec, ItemSpec, Vendor};
+
+/// What sets one vendor's standalone credentials apart.
+pub struct Shape {
+    pub vendor: Vendor,
+    pub words: Words,
+    /// The sink record's `target_kind` and `kind`.
+    pub kind: &'static str,
+    /// Whether a create honours the planned `active` flag (else it creates active, and the
+    /// engine deactivates after the secret is safe).
+    pub creates_inactive: bool,
+    /// Whether an inactive credential can be rotated as it is (else it is activated first).
+    pub rotates_inactive: bool,
+}
+
+/// A vendor's standalone credentials, by id.
+pub trait FlatApi: Send + Sync {
+    const SHAPE: Shape;
+    fn http(&self) -> &Http;
+    /// The budget that paces every call to the vendor.
+    fn budget(&self) -> &RateBudget;
+    /// Our credentials (they carry a keyshift marker): one search.
+    fn list_ours(&self) -> Fut<'_, Result<Vec<RemoteCredential>>>;
+    /// Create from the planned body: the new id and its secret.
+    fn create<'a>(&'a self, body: &'a Value) -> Fut<'a, Result<(String, SecretString), HttpError>>;
+    fn rotate<'a>(&'a self, id: &'a str) -> Fut<'a, Result<(String, SecretString), HttpError>>;
+    fn set_active<'a>(&'a self, id: &'a str, active: bool) -> Fut<'a, Result<(), HttpError>>;
+    fn delete<'a>(&'a self, id: &'a str) -> Fut<'a, Result<(), HttpError>>;
+    /// The planned body as the vendor reads it back (a vendor may echo some fields in
+    /// another shape than it accepts them).
+    fn expected_read(&self, body: &Value) -> Value {
+        body.clone()
+    }
+    /// Live check of one credential with its secret.
+    fn probe<'a>(
+        &'a self,
+        item: &'a ItemSpec,
+        id: &'a str,
+        secret: &'a SecretString,
+    ) -> Fut<'a, (Verdict, String)>;
+}
+
+/// A [`FlatApi`] as the engine's target.
+pub struct Flat<A>(pub Arc<A>);
+
+fn text(id: &RemoteId) -> String {
+    id.to_string()
+}
+
+impl<A: FlatApi> Flat<A> {
+    fn issued(&self, (id, secret): (String, SecretString), active: bool) -> Issued {
+        Issued {
+            id: RemoteId::Text(id),
+            secret,
+            kind: A::SHAPE.kind.into(),
+            oauth_client_id: None,
+            active,
+        }
+    }
+}
+
+impl<A: FlatApi> engine::Target for Flat<A> {
+    fn vendor(&self) -> Vendor {
+        A::SHAPE.vendor
+    }
+
+    fn http(&self) -> &Http {
+        self.0.http()
+    }
+
+    fn words(&self) -> Words {
+        A::SHAPE.words
+    }
+
+    fn credential_kind(&self) -> &'static str {
+        A::SHAPE.kind
+    }
+
+    fn per_minute(&self, _workspace: &str) -> Option<f64> {
+        self.0.budget().per_minute
+    }
+
+    fn survey<'a>(&'a self, _units: &'a [&'a Unit<'a>]) -> Fut<'a, Result<Survey>> {
+        async move {
+            let creds = self
+                .0
+                .list_ours()
+                .await?
+                .into_iter()
+                .filter_map(|k| {
+                    let found = Found {
+                        id: RemoteId::Text(k.id),
+                        active: Some(k.active),
+                    };
+                    Some((k.source?, found))
+                })
+                .collect();
+            Ok(Survey {
+                containers: HashMap::new(),
+                creds,
+            })
+        }
+        .boxed()
+    }
+
+    fn list_in<'a>(
+        &'a self,
+        _unit: &'a Unit<'a>,
+        _container: &'a RemoteId,
+    ) -> Fut<'a, Result<HashMap<String, Found>>> {
+        async { Ok(HashMap::new()) }.boxed()
+    }
+
+    fn create_container<'a>(
+        &'a self,
+        _spec: &'a ClientSpec,
+        _signing_secret: Option<&'a SecretString>,
+    ) -> Fut<'a, Result<RemoteId, HttpError>> {
+        let vendor = A::SHAPE.vendor;
+        async move { Err(engine::not_supported(vendor, "a container")) }.boxed()
+    }
+
+    fn create<'a>(
+        &'a self,
+        _unit: &'a Unit<'a>,
+        _container: Option<&'a RemoteId>,
+        cred: &'a Cred<'a>,
+    ) -> Fut<'a, Result<Issued, HttpError>> {
+        async move {
+            let CredSpec::Item(item) = cred.spec else {
+                return Err(engine::not_supported(
+                    A::SHAPE.vendor,
+                    "a key inside a client",
+                ));
+            };
+            let created = self.0.create(&item.body).await?;
+            Ok(self.issued(created, !A::SHAPE.creates_inactive || item.active))
+        }
+        .boxed()
+    }
+
+    fn renew<'a>(
+        &'a self,
+        _unit: &'a Unit<'a>,
+        _container: Option<&'a RemoteId>,
+        _cred: &'a Cred<'a>,
+        found: &'a Found,
+    ) -> Fut<'a, Result<Issued, HttpError>> {
+        async move {
+            let id = text(&found.id);
+            let mut active = found.active != Some(false);
+            if !active && !A::SHAPE.rotates_inactive {
+                self.0.set_active(&id, true).await?;
+                active = true;
+            }
+            let rotated = self.0.rotate(&id).await?;
+            Ok(self.issued(rotated, active))
+        }
+        .boxed()
+    }
+
+    fn deactivate<'a>(
+        &'a self,
+        _unit: &'a Unit<'a>,
+        _container: Option<&'a RemoteId>,
+        id: &'a RemoteId,
+    ) -> Fut<'a, Result<(), HttpError>> {
+        async move { self.0.set_active(&text(id), false).await }.boxed()
+    }
+
+    fn delete<'a>(
+        &'a self,
+        _unit: &'a Unit<'a>,
+        _container: Option<&'a RemoteId>,
+        id: &'a RemoteId,
+    ) -> Fut<'a, Result<(), HttpError>> {
+        async move { self.0.delete(&text(id)).await }.boxed()
+    }
+
+    fn delete_container<'a>(
+        &'a self,
+        _unit: &'a Unit<'a>,
+        _id: &'a RemoteId,
+    ) -> Fut<'a, Result<(), HttpError>> {
+        let vendor = A::SHAPE.vendor;
+        async move { Err(engine::not_supported(vendor, "a container")) }.boxed()
+    }
+
+    fn read_back<'a>(&'a self, units: &'a [Unit<'a>]) -> Fut<'a, Result<ReadBack>> {
+        async move {
+            let vendor = A::SHAPE.vendor.as_str();
+            let ours: HashMap<String, RemoteCredential> = self
+                .0
+                .list_ours()
+                .await?
+                .into_iter()
+                .filter_map(|k| Some((k.source.clone()?, k)))
+                .collect();
+            let mut out = ReadBack::default();
+            let planned: std::collections::HashSet<&str> = units
+                .iter()
+                .flat_map(|u| &u.creds)
+                .map(|c| c.source)
+                .collect();
+            let mut unplanned: Vec<(&String, &RemoteCredential)> = ours
+                .iter()
+                .filter(|(m, _)| !planned.contains(m.as_str()))
+                .collect();
+            unplanned.sort_by(|a, b| a.0.cmp(b.0));
+            for (marker, r) in unplanned {
+                let drift = Drift {
+                    workspace: marker.split(':').nth(2).unwrap_or("").into(),
+                    object: format!("{vendor} {}", r.id),
+                    field: "existence".into(),
+                    expected: "only planned credentials carry a keyshift marker".into(),
+                    found: format!("unplanned credential marked {marker}"),
+                };
+                out.drift.push((None, drift));
+            }
+            for u in units {
+                for cred in &u.creds {
+                    let (CredSpec::Item(item), Some(r)) = (cred.spec, ours.get(cred.source)) else {
+                        continue;
+                    };
+                    let expected = self.0.expected_read(&item.body);
+                    for field in differing_fields(&r.body, &expected) {
+                        let drift = Drift {
+                            workspace: item.workspace.clone(),
+                            object: self.object(u, cred),
+                            expected: expected[&field].to_string(),
+                            found: r
+                                .body
+                                .get(&field)
+                                .map(|v| v.to_string())
+                                .unwrap_or_else(|| "absent".into()),
+                            field,
+                        };
+                        out.drift.push((Some(cred.op_id.clone()), drift));
+                    }
+                    let found = Found {
+                        id: RemoteId::Text(r.id.clone()),
+                        active: Some(r.active),
+                    };
+                    out.found.insert(cred.op_id.clone(), found);
+                }
+            }
+            Ok(out)
+        }
+        .boxed()
+    }
+
+    fn object(&self, _unit: &Unit, cred: &Cred) -> String {
+        format!("{} {:?}", A::SHAPE.vendor.as_str(), cred.name)
+    }
+}
+
+impl<A: FlatApi> crate::engine::verify::Prober for Flat<A> {
+    /// Probes share the vendor's rate budget with everything else.
+    fn concurrency(&self) -> usize {
+        4
+    }
+
+    fn probe<'a>(
+        &'a self,
+        _unit: &'a Unit<'a>,
+        cred: &'a Cred<'a>,
+        found: &'a Found,
+        _record: &'a crate::secrets::SinkRecord,
+        secret: &'a SecretString,
+    ) -> Fut<'a, (Verdict, String)> {
+        async move {
+            let CredSpec::Item(item) = cred.spec else {
+                return (Verdict::Unverifiable, "not a standalone credential".into());
+            };
+            self.0.probe(item, &found.id.to_string(), secret).await
+        }
+        .boxed()
+    }
+}

@@ -1,0 +1,148 @@
+//! Workato's legacy side as the engine's source: the legacy API, or an inventory file
+//! (`export --from`) when the legacy API is gone.
+
+use anyhow::Result;
+use futures::FutureExt;
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use super::{combine_digests, is_frozen, WorkatoConn, WorkatoSource, WorkatoTarget, WsAddr};
+use crate::engine::{self, Fut};
+use crate::http::HttpError;
+use crate::model::{Inventory, Vendor, Workspace};
+
+pub const VENDOR: &str = super::VENDOR;
+
+/// The fingerprint of the legacy part of an inventory, with `disabled` profiles inactive.
+fn fingerprint_of(mut inv: Inventory, disabled: &HashSet<String>) -> String {
+    for p in &mut inv.profiles {
+        if disabled.contains(&p.marker(VENDOR)) {
+            p.active = false;
+        }
+    }
+    super::source_fingerprint(&inv.legacy_clients, &inv.profiles)
+}
+
+/// Where the legacy side is read: the legacy API of the exported workspaces, or an inventory
+/// file (`export --from`) when that API is gone — then the stale-plan check compares with the
+/// file, and nothing can be disabled through it.
+pub enum Legacy {
+    Api {
+        source: WorkatoSource,
+        target: WorkatoTarget,
+        workspaces: Vec<Workspace>,
+    },
+    File(PathBuf),
+}
+
+impl Legacy {
+    pub fn api(conn: Arc<WorkatoConn>, workspaces: Vec<Workspace>) -> Legacy {
+        Legacy::Api {
+            source: WorkatoSource::new(conn.clone()),
+            target: WorkatoTarget::new(conn),
+            workspaces,
+        }
+    }
+}
+
+impl engine::Source for Legacy {
+    fn vendor(&self) -> Vendor {
+        Vendor::Workato
+    }
+
+    /// The legacy list pages (L1 + L3) re-read without keeping the objects, or the file.
+    fn fingerprint(&self) -> Fut<'_, Result<String>> {
+        async move {
+            match self {
+                Legacy::Api {
+                    source, workspaces, ..
+                } => {
+                    let mut digests = Vec::new();
+                    for ws in workspaces {
+                        digests.extend(source.legacy_digests(ws).await?);
+                    }
+                    Ok(combine_digests(digests))
+                }
+                Legacy::File(path) => {
+                    let inv = super::inventory_file::read(path)?;
+                    Ok(super::source_fingerprint(
+                        &inv.legacy_clients,
+                        &inv.profiles,
+                    ))
+                }
+            }
+        }
+        .boxed()
+    }
+
+    fn fingerprint_with_disabled(&self, inv: Inventory, disabled: &HashSet<String>) -> String {
+        fingerprint_of(inv, disabled)
+    }
+
+    fn stale(&self) -> String {
+        match self {
+            Legacy::Api { .. } => "the source changed since export (legacy clients or access \
+                                   profiles differ) — re-run `keyshift export` and `keyshift \
+                                   plan`, review, then apply"
+                .into(),
+            Legacy::File(path) => {
+                let path = path.display();
+                format!(
+                    "the inventory file {path} changed since export — re-run `keyshift export \
+                     --from {path}` and `keyshift plan`, review, then apply"
+                )
+            }
+        }
+    }
+
+    fn profile_noun(&self) -> &'static str {
+        "legacy profile"
+    }
+
+    fn profile_marker(&self, workspace: &str, profile: i64) -> String {
+        format!("keyshift:{VENDOR}:{workspace}:profile:{profile}")
+    }
+
+    fn exported_active(&self, inv: &Inventory) -> HashSet<(String, i64)> {
+        inv.profiles
+            .iter()
+            .filter(|p| p.active)
+            .map(|p| (p.workspace.clone(), p.id))
+            .collect()
+    }
+
+    /// L7 / L8.
+    fn set_profile_active<'a>(
+        &'a self,
+        workspace: &'a str,
+        profile: i64,
+        active: bool,
+    ) -> Fut<'a, Result<(), HttpError>> {
+        async move {
+            let Legacy::Api {
+                target, workspaces, ..
+            } = self
+            else {
+                let what = "a legacy write through an inventory file";
+                return Err(engine::not_supported(Vendor::Workato, what));
+            };
+            let ws = WsAddr::find(workspaces, workspace);
+            if active {
+                target.enable_profile(&ws, profile).await
+            } else {
+                target.disable_profile(&ws, profile).await
+            }
+        }
+        .boxed()
+    }
+
+    fn is_frozen(
+        &self,
+        e: &HttpError,
+        now: chrono::DateTime<chrono::Utc>,
+        frozen_at: chrono::DateTime<chrono::Utc>,
+    ) -> bool {
+        is_frozen(e, now, frozen_at) || is_frozen(e, chrono::Utc::now(), frozen_at)
+    }
+}
