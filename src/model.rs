@@ -509,3 +509,15 @@ impl std::fmt::Display for RemoteId {
         }
     }
 }
+
+/// What a migrated consumer must change, for the target's `consumer_action`.
+#[derive(Debug, Clone)]
+pub struct ConsumerChange {
+    /// The source profile's auth type (`token`, `oauth2`, `jwt`, `oidc`, …).
+    pub auth_type: String,
+    /// The JWT claim the profile carries its token in, when it says.
+    pub claim: Option<String>,
+    pub oauth_client_id: Option<String>,
+    /// Where the new secret is: the sink line or the vault entry.
+    pub at: String,
+}

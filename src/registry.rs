@@ -14,6 +14,7 @@ use crate::engine::{Exported, Source, Target, Words};
 use crate::errors::KeyshiftError;
 use crate::http::{check_transport, Patience};
 use crate::mapping::{Mapping, PairKind};
+use crate::model::ConsumerChange;
 use crate::model::{Inventory, Plan, Workspace};
 use crate::providers;
 use crate::providers::bifrost::BifrostConn;
@@ -24,7 +25,6 @@ use crate::providers::workato::source::Legacy;
 use crate::providers::workato::target::ApiKeys;
 use crate::providers::workato::verify::GatewayProbe;
 use crate::providers::workato::WorkatoConn;
-use crate::report::handover::ConsumerChange;
 use crate::secrets::SigningIndex;
 use crate::state::StateDb;
 

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use super::Report;
-use crate::model::Inventory;
+use crate::model::{ConsumerChange, Inventory};
 use crate::secrets::read_sink;
 use crate::state::{item_op_id, key_op_id};
 
@@ -36,18 +36,6 @@ pub struct HandoverRow {
     pub vault_path: Option<String>,
     pub vault_version: Option<u64>,
     pub consumer_action: String,
-}
-
-/// What a migrated consumer must change, for the target's `consumer_action`.
-#[derive(Debug, Clone)]
-pub struct ConsumerChange {
-    /// The source profile's auth type (`token`, `oauth2`, `jwt`, `oidc`, …).
-    pub auth_type: String,
-    /// The JWT claim the profile carries its token in, when it says.
-    pub claim: Option<String>,
-    pub oauth_client_id: Option<String>,
-    /// Where the new secret is: the sink line or the vault entry.
-    pub at: String,
 }
 
 /// What a consumer does differs per target: `consumer_action` says it for one migrated

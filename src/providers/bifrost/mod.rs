@@ -767,7 +767,7 @@ pub async fn doctor(ctx: &crate::context::Ctx) -> Result<String> {
 }
 
 /// The hand-over's consumer action for a Bifrost virtual key.
-pub fn consumer_action(c: &crate::report::handover::ConsumerChange) -> String {
+pub fn consumer_action(c: &crate::model::ConsumerChange) -> String {
     format!(
         "use the new virtual key ({}) in x-bf-vk (or Authorization: Bearer) instead of the \
          profile-managed key; budgets and rate limits start from zero",

@@ -440,7 +440,7 @@ pub async fn doctor(ctx: &crate::context::Ctx) -> Result<String> {
 }
 
 /// The hand-over's consumer action for a Descope access key.
-pub fn consumer_action(c: &crate::report::handover::ConsumerChange) -> String {
+pub fn consumer_action(c: &crate::model::ConsumerChange) -> String {
     format!(
         "exchange the new Descope access key ({}) for a session JWT — POST \
          /v1/auth/accesskey/exchange with Authorization: Bearer <project id>:<key> — and send \

@@ -933,7 +933,7 @@ pub async fn doctor(
 }
 
 /// The hand-over's consumer action for a Workato API key: per the profile's auth type.
-pub fn consumer_action(c: &crate::report::handover::ConsumerChange) -> String {
+pub fn consumer_action(c: &crate::model::ConsumerChange) -> String {
     let at = &c.at;
     let claim = c
         .claim
