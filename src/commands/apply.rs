@@ -76,7 +76,7 @@ pub async fn run(ctx: &Ctx, args: &ApplyArgs) -> Result<ExitCode> {
         p.line("nothing was done");
         return Ok(ExitCode::Ok);
     }
-    super::check_source(&db, pair.source()?.as_ref(), export_fp).await?;
+    engine::check_source(&db, pair.source()?.as_ref(), export_fp).await?;
 
     let signing = ctx.signing_secrets()?.unwrap_or_default();
     let sink = open_sink(ctx, args).await?;

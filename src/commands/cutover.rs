@@ -69,7 +69,7 @@ pub async fn run(ctx: &Ctx, args: &CutoverArgs) -> Result<ExitCode> {
                 CredSpec::Item(i) => i.profile_id.parse::<i64>().ok(),
             };
             if let Some(id) = profile {
-                let ok = eligible(verdicts.get(cred.source));
+                let ok = eligible(verdicts.get(cred.source()));
                 *profiles
                     .entry((u.workspace.to_string(), id))
                     .or_insert(true) &= ok;

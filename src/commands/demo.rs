@@ -114,7 +114,8 @@ pub async fn run(ctx: &Ctx, args: &DemoArgs) -> Result<ExitCode> {
     sandbox.shutdown().await;
 
     let s = &report.summary;
-    let limit = crate::registry::write_limit(crate::mapping::PairKind::WorkatoV2, "developer");
+    let api = db.meta("export.api")?.unwrap_or_default();
+    let limit = crate::registry::write_limit(db.recorded_mapping()?.pair, &api);
     p.line("\n== summary ==");
     p.line(format!(
         "{} legacy clients, {} access profiles → {} v2 API clients, {} API keys migrated, {} \

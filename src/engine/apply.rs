@@ -71,7 +71,7 @@ pub fn settled(u: &Unit, ops: &HashMap<String, OpBrief>) -> bool {
         || (container == Some(OpState::Done)
             && u.creds
                 .iter()
-                .all(|c| matches!(state(ops, &c.op_id), Some(OpState::Done | OpState::Failed))))
+                .all(|c| matches!(state(ops, &c.op_id()), Some(OpState::Done | OpState::Failed))))
 }
 
 pub fn standing(units: &[Unit], ops: &HashMap<String, OpBrief>) -> Standing {
@@ -86,7 +86,7 @@ pub fn standing(units: &[Unit], ops: &HashMap<String, OpBrief>) -> Standing {
         creds_todo: open
             .iter()
             .flat_map(|u| &u.creds)
-            .filter(|c| !done(&c.op_id))
+            .filter(|c| !done(&c.op_id()))
             .count(),
         workspaces: open
             .iter()
@@ -256,8 +256,8 @@ impl Run<'_> {
                         spec.name
                     );
                     for c in &u.creds {
-                        if state(ops, &c.op_id) != Some(OpState::Done) {
-                            self.a.db.mark_failed(&c.op_id, &reason).await?;
+                        if state(ops, &c.op_id()) != Some(OpState::Done) {
+                            self.a.db.mark_failed(&c.op_id(), &reason).await?;
                         }
                     }
                     return Ok(());
@@ -268,7 +268,7 @@ impl Run<'_> {
         // Credentials whose outcome is unknown are looked up once per container, lazily.
         let mut inside: Option<HashMap<String, Found>> = None;
         for cred in &u.creds {
-            let Some(op) = ops.get(&cred.op_id) else {
+            let Some(op) = ops.get(&cred.op_id()) else {
                 continue;
             };
             if matches!(op.state, OpState::Done | OpState::Failed) {
@@ -277,7 +277,7 @@ impl Run<'_> {
             if self.stopped() {
                 return Ok(());
             }
-            let mut found = survey.creds.get(cred.source).cloned();
+            let mut found = survey.creds.get(cred.source()).cloned();
             if found.is_none() && op.state == OpState::Intent {
                 found = match (op.remote_id, container) {
                     (Some(id), _) => Some(Found {
@@ -288,7 +288,7 @@ impl Run<'_> {
                         if inside.is_none() {
                             inside = Some(self.a.target.list_in(u, c).await?);
                         }
-                        inside.as_ref().and_then(|m| m.get(cred.name).cloned())
+                        inside.as_ref().and_then(|m| m.get(cred.name()).cloned())
                     }
                     (None, None) => None,
                 };
@@ -383,7 +383,7 @@ impl Run<'_> {
     }
 
     fn what(&self, cred: &Cred) -> String {
-        format!("{} {:?}", self.a.target.words().credential, cred.name)
+        format!("{} {:?}", self.a.target.words().credential, cred.name())
     }
 
     async fn create(
@@ -394,16 +394,16 @@ impl Run<'_> {
     ) -> Result<()> {
         let db = self.a.db;
         db.mark_intent(
-            &cred.op_id,
+            &cred.op_id(),
             json!({ "request": "create", "vendor": self.a.target.vendor().as_str(),
-                    "container": container, "name": cred.name }),
+                    "container": container, "name": cred.name() }),
         )
         .await?;
         self.a.crash.hit("before-write");
         match self.a.target.create(u, container, cred).await {
             Ok(issued) => {
                 self.a.crash.hit("after-response");
-                db.record_remote(&cred.op_id, &issued.id).await?;
+                db.record_remote(&cred.op_id(), &issued.id).await?;
                 self.a.crash.hit("after-journal");
                 if self.sink_then_done(u, container, cred, issued).await? {
                     self.created.fetch_add(1, Ordering::Relaxed);
@@ -417,16 +417,16 @@ impl Run<'_> {
                     .target
                     .list_in(u, container.expect("checked"))
                     .await?;
-                match inside.get(cred.name) {
+                match inside.get(cred.name()) {
                     Some(found) => self.recover(u, container, cred, found).await,
                     None => self
-                        .failed::<()>(&cred.op_id, &self.what(cred), e)
+                        .failed::<()>(&cred.op_id(), &self.what(cred), e)
                         .await
                         .map(drop),
                 }
             }
             Err(e) => self
-                .failed::<()>(&cred.op_id, &self.what(cred), e)
+                .failed::<()>(&cred.op_id(), &self.what(cred), e)
                 .await
                 .map(drop),
         }
@@ -443,15 +443,15 @@ impl Run<'_> {
     ) -> Result<()> {
         let db = self.a.db;
         let what = self.what(cred);
-        db.record_remote(&cred.op_id, &found.id).await?;
-        if self.sunk.contains(&cred.op_id) {
-            if found.active == Some(true) && !cred.active {
+        db.record_remote(&cred.op_id(), &found.id).await?;
+        if self.sunk.contains(&cred.op_id()) {
+            if found.active == Some(true) && !cred.active() {
                 if let Err(e) = self.a.target.deactivate(u, container, &found.id).await {
-                    return self.failed::<()>(&cred.op_id, &what, e).await.map(drop);
+                    return self.failed::<()>(&cred.op_id(), &what, e).await.map(drop);
                 }
             }
             db.mark_done_as(
-                &cred.op_id,
+                &cred.op_id(),
                 &found.id,
                 json!({ "id": found.id, "reconciled": "secret already in the sink" }),
             )
@@ -462,7 +462,7 @@ impl Run<'_> {
         let renewal = self.a.target.words().renewal;
         db.event(
             "recover",
-            Some(&cred.op_id),
+            Some(&cred.op_id()),
             &json!({ "id": found.id, "request": format!("{renewal} the new credential") }),
         )?;
         match self.a.target.renew(u, container, cred, found).await {
@@ -473,7 +473,7 @@ impl Run<'_> {
                 Ok(())
             }
             Err(e) => self
-                .failed::<()>(&cred.op_id, &format!("{what} ({renewal})"), e)
+                .failed::<()>(&cred.op_id(), &format!("{what} ({renewal})"), e)
                 .await
                 .map(drop),
         }
@@ -491,14 +491,14 @@ impl Run<'_> {
         let db = self.a.db;
         let record = SinkRecord {
             v: 1,
-            op_id: cred.op_id.clone(),
+            op_id: cred.op_id().clone(),
             vendor: self.a.target.vendor().as_str().into(),
             workspace: u.workspace.to_string(),
-            source: cred.source.to_string(),
+            source: cred.source().to_string(),
             target_kind: self.a.target.credential_kind().into(),
             client_id: container.and_then(RemoteId::as_i64),
             key_id: Some(issued.id.clone()),
-            key_name: cred.name.to_string(),
+            key_name: cred.name().to_string(),
             kind: issued.kind,
             secret: Some(issued.secret),
             oauth_client_id: issued.oauth_client_id,
@@ -510,7 +510,7 @@ impl Run<'_> {
             // The secret is lost with this process; the credential exists and its id is
             // journaled, so a later apply renews it. A broken sink breaks every credential:
             // stop here.
-            db.mark_failed(&cred.op_id, &format!("{}: {e:#}", self.what(cred)))
+            db.mark_failed(&cred.op_id(), &format!("{}: {e:#}", self.what(cred)))
                 .await?;
             self.a.stop.store(true, Ordering::SeqCst);
             self.a
@@ -519,14 +519,14 @@ impl Run<'_> {
             return Ok(false);
         }
         self.a.crash.hit("after-sink");
-        if issued.active && !cred.active {
+        if issued.active && !cred.active() {
             if let Err(e) = self.a.target.deactivate(u, container, &issued.id).await {
-                self.failed::<()>(&cred.op_id, &self.what(cred), e).await?;
+                self.failed::<()>(&cred.op_id(), &self.what(cred), e).await?;
                 return Ok(false);
             }
         }
         db.mark_done_as(
-            &cred.op_id,
+            &cred.op_id(),
             &issued.id,
             json!({ "id": issued.id, "client_id": container, "secret": "in sink" }),
         )
@@ -536,8 +536,8 @@ impl Run<'_> {
         self.a.printer.event(
             "apply.key",
             json!({ "vendor": self.a.target.vendor().as_str(), "workspace": u.workspace,
-                    "client_id": container, "key_id": issued.id, "name": cred.name,
-                    "source": cred.source }),
+                    "client_id": container, "key_id": issued.id, "name": cred.name(),
+                    "source": cred.source() }),
         );
         Ok(true)
     }

@@ -13,6 +13,7 @@
 pub mod apply;
 mod progress;
 pub mod rollback;
+mod stale;
 #[cfg(test)]
 mod tests;
 pub mod verify;
@@ -30,6 +31,7 @@ use crate::state::{client_op_id, item_op_id, key_op_id};
 
 pub use crate::model::RemoteId;
 pub use progress::Progress;
+pub use stale::check_source;
 
 /// A future a target returns (boxed, so the trait is object-safe).
 pub type Fut<'a, T> = BoxFuture<'a, T>;
@@ -52,19 +54,47 @@ impl Unit<'_> {
     pub fn op_ids(&self) -> impl Iterator<Item = String> + '_ {
         self.container_op()
             .into_iter()
-            .chain(self.creds.iter().map(|c| c.op_id.clone()))
+            .chain(self.creds.iter().map(Cred::op_id))
     }
 }
 
-/// One planned credential.
+/// One planned credential: a view of its spec in the plan (nothing copied, so the units of
+/// a 100,000-key plan cost little more than the plan).
 #[derive(Debug)]
 pub struct Cred<'p> {
-    pub op_id: String,
-    /// Its provenance marker (the source profile's).
-    pub source: &'p str,
-    pub name: &'p str,
-    pub active: bool,
     pub spec: CredSpec<'p>,
+}
+
+impl<'p> Cred<'p> {
+    /// Its journal id.
+    pub fn op_id(&self) -> String {
+        match self.spec {
+            CredSpec::Key(k) => key_op_id(&k.source),
+            CredSpec::Item(i) => item_op_id(&i.source),
+        }
+    }
+
+    /// Its provenance marker (the source profile's).
+    pub fn source(&self) -> &'p str {
+        match self.spec {
+            CredSpec::Key(k) => &k.source,
+            CredSpec::Item(i) => &i.source,
+        }
+    }
+
+    pub fn name(&self) -> &'p str {
+        match self.spec {
+            CredSpec::Key(k) => &k.name,
+            CredSpec::Item(i) => &i.name,
+        }
+    }
+
+    pub fn active(&self) -> bool {
+        match self.spec {
+            CredSpec::Key(k) => k.active,
+            CredSpec::Item(i) => i.active,
+        }
+    }
 }
 
 /// What the plan says about a credential, in the plan's own type.
@@ -85,10 +115,6 @@ pub fn units(plan: &Plan) -> Vec<Unit<'_>> {
             .keys
             .iter()
             .map(|k| Cred {
-                op_id: key_op_id(&k.source),
-                source: &k.source,
-                name: &k.name,
-                active: k.active,
                 spec: CredSpec::Key(k),
             })
             .collect(),
@@ -97,10 +123,6 @@ pub fn units(plan: &Plan) -> Vec<Unit<'_>> {
         workspace: &i.workspace,
         container: None,
         creds: vec![Cred {
-            op_id: item_op_id(&i.source),
-            source: &i.source,
-            name: &i.name,
-            active: i.active,
             spec: CredSpec::Item(i),
         }],
     });

@@ -74,7 +74,7 @@ pub async fn run(
                 let ours = u
                     .creds
                     .iter()
-                    .filter_map(|cred| Some((cred, inside.remove(cred.name)?)))
+                    .filter_map(|cred| Some((cred, inside.remove(cred.name())?)))
                     .collect();
                 let mut foreign: Vec<String> = inside.into_keys().collect();
                 foreign.sort();
@@ -83,7 +83,7 @@ pub async fn run(
             None => (
                 u.creds
                     .iter()
-                    .filter_map(|cred| Some((cred, survey.creds.get(cred.source)?.clone())))
+                    .filter_map(|cred| Some((cred, survey.creds.get(cred.source())?.clone())))
                     .collect(),
                 Vec::new(),
             ),
@@ -92,16 +92,16 @@ pub async fn run(
         for cred in u
             .creds
             .iter()
-            .filter(|c| !existing.iter().any(|(e, _)| e.op_id == c.op_id))
+            .filter(|c| !existing.iter().any(|(e, _)| e.op_id() == c.op_id()))
         {
-            db.reopen(&cred.op_id)?;
+            db.reopen(&cred.op_id())?;
         }
         for (cred, found) in existing.iter().rev() {
             let parent = u.container.map(|c| c.marker.as_str());
-            let what = format!("{} {:?}", words.credential, cred.name);
+            let what = format!("{} {:?}", words.credential, cred.name());
             if found.active != Some(false) {
-                let op = format!("rollback/disable/{}", cred.source);
-                db.ensure_op(&op, OpKind::DisableKey, u.workspace, cred.source, parent)?;
+                let op = format!("rollback/disable/{}", cred.source());
+                db.ensure_op(&op, OpKind::DisableKey, u.workspace, cred.source(), parent)?;
                 db.mark_intent(&op, json!({ "request": "disable", "id": found.id }))
                     .await?;
                 match target.deactivate(u, container, &found.id).await {
@@ -118,8 +118,8 @@ pub async fn run(
                     }
                 }
             }
-            let op = format!("rollback/delete/{}", cred.source);
-            db.ensure_op(&op, OpKind::DeleteKey, u.workspace, cred.source, parent)?;
+            let op = format!("rollback/delete/{}", cred.source());
+            db.ensure_op(&op, OpKind::DeleteKey, u.workspace, cred.source(), parent)?;
             db.mark_intent(&op, json!({ "request": "delete", "id": found.id }))
                 .await?;
             let result = target.delete(u, container, &found.id).await;
@@ -129,7 +129,7 @@ pub async fn run(
                         .await?;
                     db.event(
                         "rollback.deleted",
-                        Some(&cred.op_id),
+                        Some(&cred.op_id()),
                         &json!({ "id": found.id }),
                     )?;
                     removed.deleted += 1;
@@ -138,7 +138,7 @@ pub async fn run(
                 Err(e) => settle(db, printer, &op, &what, e).await?,
             };
             if gone {
-                db.reopen(&cred.op_id)?;
+                db.reopen(&cred.op_id())?;
             } else {
                 removed.problems += 1;
             }

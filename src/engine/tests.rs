@@ -198,9 +198,9 @@ impl Target for Memory {
         let id = w.next;
         let c = MemCred {
             container: container.map(Self::num),
-            name: cred.name.into(),
-            source: cred.source.into(),
-            active: cred.active || self.creates_active,
+            name: cred.name().into(),
+            source: cred.source().into(),
+            active: cred.active() || self.creates_active,
             secret: String::new(),
         };
         w.creds.insert(id, c);
@@ -249,33 +249,33 @@ impl Target for Memory {
     /// Credentials found by source; a name that differs from the plan is a difference.
     fn read_back<'a>(&'a self, units: &'a [Unit<'a>]) -> Fut<'a, Result<verify::ReadBack>> {
         let w = self.world();
-        let mut out = verify::ReadBack::default();
-        for u in units {
-            for cred in &u.creds {
-                let Some((id, c)) = w.creds.iter().find(|(_, c)| c.source == cred.source) else {
+        let mut out = verify::ReadBack::for_units(units);
+        for (ui, u) in units.iter().enumerate() {
+            for (ci, cred) in u.creds.iter().enumerate() {
+                let Some((id, c)) = w.creds.iter().find(|(_, c)| c.source == cred.source()) else {
                     continue;
                 };
-                if c.name != cred.name {
+                if c.name != cred.name() {
                     let drift = verify::Drift {
                         workspace: u.workspace.into(),
                         object: self.object(u, cred),
                         field: "name".into(),
-                        expected: cred.name.into(),
+                        expected: cred.name().into(),
                         found: c.name.clone(),
                     };
-                    out.drift.push((Some(cred.op_id.clone()), drift));
+                    out.drift.push((Some(cred.op_id().clone()), drift));
                 }
                 let found = Found {
                     id: RemoteId::Num(*id),
                     active: Some(c.active),
                 };
-                out.found.insert(cred.op_id.clone(), found);
+                out.found(ui, ci, found);
             }
         }
         async move { Ok(out) }.boxed()
     }
     fn object(&self, _unit: &Unit, cred: &Cred) -> String {
-        format!("memory key {:?}", cred.name)
+        format!("memory key {:?}", cred.name())
     }
 }
 
@@ -634,8 +634,8 @@ async fn verify_names_each_difference_and_a_credential_without_its_secret() {
     for r in read_sink(bench.sink.path(), None).unwrap() {
         sunk.ids.insert(r.op_id.clone(), r.key_id.clone());
     }
-    let last = &all.last().unwrap().creds[0].op_id;
-    sunk.ids.remove(last);
+    let last = all.last().unwrap().creds[0].op_id();
+    sunk.ids.remove(&last);
     let v = verify::run(&target, None, &bench.printer, &all, &states, &sunk)
         .await
         .unwrap();

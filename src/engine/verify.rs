@@ -54,14 +54,34 @@ impl std::fmt::Display for Drift {
     }
 }
 
-/// What a target read back: the credentials it found (by journal id), the containers it
-/// did not find (by marker), and every difference it saw, each with the journal id of the
-/// credential it concerns (none for a container or an unplanned object).
+/// What a target read back: the credentials it found (by position: unit, then credential
+/// within it), the containers it did not find (by marker), and every difference it saw, each
+/// with the journal id of the credential it concerns (none for a container or an unplanned
+/// object).
 #[derive(Debug, Default)]
 pub struct ReadBack {
-    pub found: HashMap<String, Found>,
+    found: Vec<Vec<Option<Found>>>,
     pub missing_containers: HashSet<String>,
     pub drift: Vec<(Option<String>, Drift)>,
+}
+
+impl ReadBack {
+    /// Nothing found yet, for these units.
+    pub fn for_units(units: &[Unit]) -> ReadBack {
+        ReadBack {
+            found: units.iter().map(|u| vec![None; u.creds.len()]).collect(),
+            ..ReadBack::default()
+        }
+    }
+
+    /// Credential `cred` of unit `unit` exists on the target.
+    pub fn found(&mut self, unit: usize, cred: usize, found: Found) {
+        self.found[unit][cred] = Some(found);
+    }
+
+    fn get(&self, unit: usize, cred: usize) -> Option<&Found> {
+        self.found.get(unit)?.get(cred)?.as_ref()
+    }
 }
 
 /// Proves credentials authenticate, the way their consumers will call.
@@ -121,19 +141,22 @@ pub async fn run(
     states: &HashMap<String, OpState>,
     sunk: &Sunk,
 ) -> Result<Verified> {
-    let read = target.read_back(units).await?;
+    let mut read = target.read_back(units).await?;
     // Credentials the target found a difference in.
     let flagged: HashSet<String> = read.drift.iter().filter_map(|(op, _)| op.clone()).collect();
     let mut out = Verified {
-        drift: read.drift.into_iter().map(|(_, d)| d).collect(),
+        drift: std::mem::take(&mut read.drift)
+            .into_iter()
+            .map(|(_, d)| d)
+            .collect(),
         ..Verified::default()
     };
     let mut probes = Vec::new();
-    for u in units {
+    for (ui, u) in units.iter().enumerate() {
         let container_missing = u
             .container
             .is_some_and(|c| read.missing_containers.contains(&c.marker));
-        for cred in &u.creds {
+        for (ci, cred) in u.creds.iter().enumerate() {
             out.checked += 1;
             let before = out.drift.len();
             let object = target.object(u, cred);
@@ -144,7 +167,7 @@ pub async fn run(
                 expected,
                 found,
             };
-            let Some(found) = read.found.get(&cred.op_id) else {
+            let Some(found) = read.get(ui, ci) else {
                 if !container_missing {
                     out.drift.push(drift(
                         "existence",
@@ -154,23 +177,23 @@ pub async fn run(
                 }
                 continue;
             };
-            if let Some(active) = found.active.filter(|a| *a != cred.active) {
+            if let Some(active) = found.active.filter(|a| *a != cred.active()) {
                 out.drift
-                    .push(drift("active", cred.active.to_string(), active.to_string()));
+                    .push(drift("active", cred.active().to_string(), active.to_string()));
             }
-            let record_id = sunk.ids.get(&cred.op_id).cloned().flatten();
+            let record_id = sunk.ids.get(&cred.op_id()).cloned().flatten();
             let in_sink = record_id.as_ref().map(RemoteId::to_string) == Some(found.id.to_string());
-            if states.get(&cred.op_id) == Some(&OpState::Done) && !in_sink {
+            if states.get(&cred.op_id()) == Some(&OpState::Done) && !in_sink {
                 out.drift.push(drift(
                     "secret",
                     "a usable secret in the sink".into(),
                     "none for this credential id".into(),
                 ));
             }
-            if let Some(record) = sunk.records.get(&cred.op_id).filter(|_| in_sink) {
+            if let Some(record) = sunk.records.get(&cred.op_id()).filter(|_| in_sink) {
                 probes.push((u, cred, found, record));
             }
-            if out.drift.len() == before && !flagged.contains(&cred.op_id) {
+            if out.drift.len() == before && !flagged.contains(&cred.op_id()) {
                 out.ok += 1;
             }
         }
@@ -187,7 +210,7 @@ pub async fn run(
                     };
                     bar.inc(1);
                     let result = LiveResult {
-                        source: cred.source.to_string(),
+                        source: cred.source().to_string(),
                         key_id: found.id.clone(),
                         verdict,
                         detail,

@@ -211,11 +211,11 @@ impl<A: FlatApi> engine::Target for Flat<A> {
                 .into_iter()
                 .filter_map(|k| Some((k.source.clone()?, k)))
                 .collect();
-            let mut out = ReadBack::default();
+            let mut out = ReadBack::for_units(units);
             let planned: std::collections::HashSet<&str> = units
                 .iter()
                 .flat_map(|u| &u.creds)
-                .map(|c| c.source)
+                .map(|c| c.source())
                 .collect();
             let mut unplanned: Vec<(&String, &RemoteCredential)> = ours
                 .iter()
@@ -232,9 +232,9 @@ impl<A: FlatApi> engine::Target for Flat<A> {
                 };
                 out.drift.push((None, drift));
             }
-            for u in units {
-                for cred in &u.creds {
-                    let (CredSpec::Item(item), Some(r)) = (cred.spec, ours.get(cred.source)) else {
+            for (ui, u) in units.iter().enumerate() {
+                for (ci, cred) in u.creds.iter().enumerate() {
+                    let (CredSpec::Item(item), Some(r)) = (cred.spec, ours.get(cred.source())) else {
                         continue;
                     };
                     let expected = self.0.expected_read(&item.body);
@@ -250,13 +250,13 @@ impl<A: FlatApi> engine::Target for Flat<A> {
                                 .unwrap_or_else(|| "absent".into()),
                             field,
                         };
-                        out.drift.push((Some(cred.op_id.clone()), drift));
+                        out.drift.push((Some(cred.op_id().clone()), drift));
                     }
                     let found = Found {
                         id: RemoteId::Text(r.id.clone()),
                         active: Some(r.active),
                     };
-                    out.found.insert(cred.op_id.clone(), found);
+                    out.found(ui, ci, found);
                 }
             }
             Ok(out)
@@ -265,7 +265,7 @@ impl<A: FlatApi> engine::Target for Flat<A> {
     }
 
     fn object(&self, _unit: &Unit, cred: &Cred) -> String {
-        format!("{} {:?}", A::SHAPE.vendor.as_str(), cred.name)
+        format!("{} {:?}", A::SHAPE.vendor.as_str(), cred.name())
     }
 }
 

@@ -206,7 +206,7 @@ impl engine::Target for ApiKeys {
                 .target
                 .refresh_key(&ws, container(container_id)?, num(&found.id)?)
                 .await?;
-            Ok(issued(k, cred.active))
+            Ok(issued(k, cred.active()))
         }
         .boxed()
     }
@@ -252,7 +252,7 @@ impl engine::Target for ApiKeys {
     fn object(&self, unit: &Unit, cred: &Cred) -> String {
         match (unit.container, cred.spec) {
             (Some(spec), CredSpec::Key(key)) => super::verify::key_object(spec, key),
-            _ => format!("API key {:?}", cred.name),
+            _ => format!("API key {:?}", cred.name()),
         }
     }
 

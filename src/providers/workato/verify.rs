@@ -21,7 +21,7 @@ pub(super) async fn read_back(
     units: &[Unit<'_>],
 ) -> Result<ReadBack> {
     {
-        let mut out = ReadBack::default();
+        let mut out = ReadBack::for_units(units);
         let spaces: BTreeSet<&str> = units.iter().map(|u| u.workspace).collect();
         for ws in spaces {
             let addr = WsAddr::find(workspaces, ws);
@@ -31,7 +31,7 @@ pub(super) async fn read_back(
                 .into_iter()
                 .filter_map(|c| Some((c.marker()?.to_string(), c)))
                 .collect();
-            for u in units.iter().filter(|u| u.workspace == ws) {
+            for (ui, u) in units.iter().enumerate().filter(|(_, u)| u.workspace == ws) {
                 let Some(spec) = u.container else { continue };
                 let client = format!("v2 client {:?}", spec.name);
                 let drift = |object: &str, field: &str, expected: String, found: String| Drift {
@@ -58,7 +58,7 @@ pub(super) async fn read_back(
                     |(field, expected, found)| (None, drift(&client, &field, expected, found)),
                 ));
                 let keys = target.list_keys(&addr, rc.id).await?;
-                let planned: BTreeSet<&str> = u.creds.iter().map(|c| c.name).collect();
+                let planned: BTreeSet<&str> = u.creds.iter().map(|c| c.name()).collect();
                 for extra in keys.iter().filter(|k| !planned.contains(k.name.as_str())) {
                     let found = format!("unplanned key {:?}", extra.name);
                     let expected = "only planned keys".to_string();
@@ -67,12 +67,12 @@ pub(super) async fn read_back(
                 }
                 let keys: HashMap<&str, &super::RemoteKey> =
                     keys.iter().map(|k| (k.name.as_str(), k)).collect();
-                for cred in &u.creds {
-                    let (CredSpec::Key(key), Some(rk)) = (cred.spec, keys.get(cred.name)) else {
+                for (ci, cred) in u.creds.iter().enumerate() {
+                    let (CredSpec::Key(key), Some(rk)) = (cred.spec, keys.get(cred.name())) else {
                         continue;
                     };
                     let object = key_object(spec, key);
-                    let op = Some(cred.op_id.clone());
+                    let op = Some(cred.op_id().clone());
                     let want: BTreeSet<&str> =
                         key.ip_allow_list.iter().map(String::as_str).collect();
                     let got: BTreeSet<&str> = rk.ip_allow_list.iter().map(String::as_str).collect();
@@ -90,7 +90,7 @@ pub(super) async fn read_back(
                         id: RemoteId::Num(rk.id),
                         active: Some(rk.active),
                     };
-                    out.found.insert(cred.op_id.clone(), found);
+                    out.found(ui, ci, found);
                 }
             }
         }
