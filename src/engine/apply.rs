@@ -69,9 +69,12 @@ pub fn settled(u: &Unit, ops: &HashMap<String, OpBrief>) -> bool {
     };
     container == Some(OpState::Failed)
         || (container == Some(OpState::Done)
-            && u.creds
-                .iter()
-                .all(|c| matches!(state(ops, &c.op_id()), Some(OpState::Done | OpState::Failed))))
+            && u.creds.iter().all(|c| {
+                matches!(
+                    state(ops, &c.op_id()),
+                    Some(OpState::Done | OpState::Failed)
+                )
+            }))
 }
 
 pub fn standing(units: &[Unit], ops: &HashMap<String, OpBrief>) -> Standing {
@@ -521,7 +524,8 @@ impl Run<'_> {
         self.a.crash.hit("after-sink");
         if issued.active && !cred.active() {
             if let Err(e) = self.a.target.deactivate(u, container, &issued.id).await {
-                self.failed::<()>(&cred.op_id(), &self.what(cred), e).await?;
+                self.failed::<()>(&cred.op_id(), &self.what(cred), e)
+                    .await?;
                 return Ok(false);
             }
         }

@@ -370,16 +370,27 @@ impl Bench {
     }
 
     async fn apply(&self, target: &Memory, plan: &Plan) -> Outcome {
+        self.apply_with(target, plan, &self.sink, false).await
+    }
+
+    /// Apply into `sink`, with the stop flag (Ctrl-C) already set or not.
+    async fn apply_with(
+        &self,
+        target: &Memory,
+        plan: &Plan,
+        sink: &SecretSink,
+        stopped: bool,
+    ) -> Outcome {
         let units = units(plan);
         apply::run(
             Apply {
                 db: &self.db,
                 target,
-                sink: &self.sink,
+                sink,
                 signing: &SigningSecrets::default(),
                 crash: Default::default(),
                 printer: &self.printer,
-                stop: Arc::new(AtomicBool::new(false)),
+                stop: Arc::new(AtomicBool::new(stopped)),
                 concurrency: 3,
             },
             &units,
@@ -646,5 +657,56 @@ async fn verify_names_each_difference_and_a_credential_without_its_secret() {
         ["name", "existence", "active", "secret"],
         "{:#?}",
         v.drift
+    );
+}
+
+#[tokio::test]
+async fn a_broken_sink_stops_the_run_and_the_next_run_renews_the_lost_secret() {
+    let plan = flat_plan();
+    let bench = Bench::new(&plan);
+    let target = Memory::new(false, false);
+    let broken = SecretSink::open(
+        &bench._dir.path().join("cmd.jsonl"),
+        SinkMode::Command("exit 3".into()),
+    )
+    .unwrap();
+    let out = bench.apply_with(&target, &plan, &broken, false).await;
+    assert!(out.interrupted, "a sink failure stops the run");
+    assert!(out.created < 5, "{out:?}");
+    assert!(
+        !out.failed.is_empty(),
+        "the credential whose secret was lost failed"
+    );
+    let made = target.world().creds.len();
+    assert!(made >= 1);
+    // With a working sink and the failures retried, every credential ends with a secret in
+    // it — the ones made before renewed, none made twice.
+    bench.db.reset_failed().unwrap();
+    let again = bench.apply(&target, &plan).await;
+    assert!(
+        again.failed.is_empty() && again.unfinished == 0,
+        "{again:?}"
+    );
+    assert_eq!(
+        again.recovered, made,
+        "every credential made before got a new secret"
+    );
+    assert_eq!(target.world().creds.len(), 5);
+    let (sunk, _) = bench.sunk();
+    secrets_match(&target, &sunk);
+}
+
+#[tokio::test]
+async fn a_stopped_run_takes_no_new_work() {
+    let plan = grouped_plan();
+    let bench = Bench::new(&plan);
+    let target = Memory::new(true, false);
+    let out = bench.apply_with(&target, &plan, &bench.sink, true).await;
+    assert!(out.interrupted);
+    assert_eq!((out.created_containers, out.created), (0, 0));
+    assert!(target.world().creds.is_empty() && target.world().containers.is_empty());
+    assert_eq!(
+        out.unfinished, 6,
+        "every operation is still open for the next run"
     );
 }

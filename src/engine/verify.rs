@@ -178,8 +178,11 @@ pub async fn run(
                 continue;
             };
             if let Some(active) = found.active.filter(|a| *a != cred.active()) {
-                out.drift
-                    .push(drift("active", cred.active().to_string(), active.to_string()));
+                out.drift.push(drift(
+                    "active",
+                    cred.active().to_string(),
+                    active.to_string(),
+                ));
             }
             let record_id = sunk.ids.get(&cred.op_id()).cloned().flatten();
             let in_sink = record_id.as_ref().map(RemoteId::to_string) == Some(found.id.to_string());

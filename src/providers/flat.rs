@@ -234,7 +234,8 @@ impl<A: FlatApi> engine::Target for Flat<A> {
             }
             for (ui, u) in units.iter().enumerate() {
                 for (ci, cred) in u.creds.iter().enumerate() {
-                    let (CredSpec::Item(item), Some(r)) = (cred.spec, ours.get(cred.source())) else {
+                    let (CredSpec::Item(item), Some(r)) = (cred.spec, ours.get(cred.source()))
+                    else {
                         continue;
                     };
                     let expected = self.0.expected_read(&item.body);
