@@ -410,6 +410,23 @@ impl Bench {
         (last, n)
     }
 
+    /// Roll back what apply created of `plan` (`touched` units of it, as the journal says).
+    async fn rollback(&self, target: &Memory, plan: &Plan, touched: usize) -> rollback::Removed {
+        let all = units(plan);
+        let ops = self
+            .db
+            .operations()
+            .unwrap()
+            .into_iter()
+            .map(|o| (o.op_id.clone(), o))
+            .collect();
+        let units = rollback::touched(&all, &ops);
+        assert_eq!(units.len(), touched);
+        rollback::run(&self.db, target, &self.printer, &units)
+            .await
+            .unwrap()
+    }
+
     fn states(&self) -> Vec<OpState> {
         self.db
             .operations()
@@ -551,19 +568,7 @@ async fn rollback_removes_only_ours_and_keeps_a_container_holding_a_foreign_key(
         };
         w.creds.insert(999, foreign);
     }
-    let all = units(&plan);
-    let ops = bench
-        .db
-        .operations()
-        .unwrap()
-        .into_iter()
-        .map(|o| (o.op_id.clone(), o))
-        .collect();
-    let touched = rollback::touched(&all, &ops);
-    assert_eq!(touched.len(), 2);
-    let removed = rollback::run(&bench.db, &target, &bench.printer, &touched)
-        .await
-        .unwrap();
+    let removed = bench.rollback(&target, &plan, 2).await;
     assert_eq!(
         (removed.deleted, removed.containers, removed.problems),
         (4, 1, 1)
@@ -600,18 +605,7 @@ async fn rollback_of_standalone_credentials_deletes_each_by_marker() {
     let bench = Bench::new(&plan);
     let target = Memory::new(false, true);
     bench.apply(&target, &plan).await;
-    let all = units(&plan);
-    let ops = bench
-        .db
-        .operations()
-        .unwrap()
-        .into_iter()
-        .map(|o| (o.op_id.clone(), o))
-        .collect();
-    let touched = rollback::touched(&all, &ops);
-    let removed = rollback::run(&bench.db, &target, &bench.printer, &touched)
-        .await
-        .unwrap();
+    let removed = bench.rollback(&target, &plan, 5).await;
     assert_eq!(
         (removed.deleted, removed.disabled, removed.problems),
         (5, 4, 0)
