@@ -1,5 +1,7 @@
-//! One folder per vendor: wire types and HTTP calls. The rest of the code sees only the
-//! vendor-neutral types of `model.rs`, through a read-only source and a writing target.
+//! One folder per vendor: its connection, wire types and calls, and the seams it plays — an
+//! `engine::Target` (directly, or through `flat::FlatApi`), an `engine::Source`, a live
+//! prober, an export. The rest of the code sees only model types and those traits, and only
+//! `registry.rs` names what is in here.
 
 pub mod bifrost;
 pub mod descope;
