@@ -28,6 +28,11 @@ pub struct Shape {
     pub rotates_inactive: bool,
 }
 
+/// A call that issues a secret: the credential's id and the secret.
+pub type Issuing<'a> = Fut<'a, Result<(String, SecretString), HttpError>>;
+/// A call that only changes state.
+pub type Changing<'a> = Fut<'a, Result<(), HttpError>>;
+
 /// A vendor's standalone credentials, by id.
 pub trait FlatApi: Send + Sync {
     const SHAPE: Shape;
@@ -37,10 +42,10 @@ pub trait FlatApi: Send + Sync {
     /// Our credentials (they carry a keyshift marker): one search.
     fn list_ours(&self) -> Fut<'_, Result<Vec<RemoteCredential>>>;
     /// Create from the planned body: the new id and its secret.
-    fn create<'a>(&'a self, body: &'a Value) -> Fut<'a, Result<(String, SecretString), HttpError>>;
-    fn rotate<'a>(&'a self, id: &'a str) -> Fut<'a, Result<(String, SecretString), HttpError>>;
-    fn set_active<'a>(&'a self, id: &'a str, active: bool) -> Fut<'a, Result<(), HttpError>>;
-    fn delete<'a>(&'a self, id: &'a str) -> Fut<'a, Result<(), HttpError>>;
+    fn create<'a>(&'a self, body: &'a Value) -> Issuing<'a>;
+    fn rotate<'a>(&'a self, id: &'a str) -> Issuing<'a>;
+    fn set_active<'a>(&'a self, id: &'a str, active: bool) -> Changing<'a>;
+    fn delete<'a>(&'a self, id: &'a str) -> Changing<'a>;
     /// The planned body as the vendor reads it back (a vendor may echo some fields in
     /// another shape than it accepts them).
     fn expected_read(&self, body: &Value) -> Value {

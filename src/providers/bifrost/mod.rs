@@ -501,10 +501,7 @@ impl crate::providers::flat::FlatApi for BifrostConn {
         Box::pin(BifrostConn::list_ours(self))
     }
     /// V2. Not idempotent: an ambiguous failure is reconciled by listing.
-    fn create<'a>(
-        &'a self,
-        body: &'a Value,
-    ) -> crate::engine::Fut<'a, Result<(String, SecretString), HttpError>> {
+    fn create<'a>(&'a self, body: &'a Value) -> crate::providers::flat::Issuing<'a> {
         Box::pin(async move {
             let v = self
                 .call(
@@ -519,10 +516,7 @@ impl crate::providers::flat::FlatApi for BifrostConn {
         })
     }
     /// V6.
-    fn rotate<'a>(
-        &'a self,
-        id: &'a str,
-    ) -> crate::engine::Fut<'a, Result<(String, SecretString), HttpError>> {
+    fn rotate<'a>(&'a self, id: &'a str) -> crate::providers::flat::Issuing<'a> {
         Box::pin(async move {
             let v = self
                 .call(
@@ -537,11 +531,7 @@ impl crate::providers::flat::FlatApi for BifrostConn {
         })
     }
     /// V4 with `is_active` only.
-    fn set_active<'a>(
-        &'a self,
-        id: &'a str,
-        active: bool,
-    ) -> crate::engine::Fut<'a, Result<(), HttpError>> {
+    fn set_active<'a>(&'a self, id: &'a str, active: bool) -> crate::providers::flat::Changing<'a> {
         Box::pin(async move {
             self.call(
                 Method::PUT,
@@ -555,7 +545,7 @@ impl crate::providers::flat::FlatApi for BifrostConn {
         })
     }
     /// V5.
-    fn delete<'a>(&'a self, id: &'a str) -> crate::engine::Fut<'a, Result<(), HttpError>> {
+    fn delete<'a>(&'a self, id: &'a str) -> crate::providers::flat::Changing<'a> {
         Box::pin(async move {
             self.call(
                 Method::DELETE,

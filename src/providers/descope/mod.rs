@@ -271,10 +271,7 @@ impl crate::providers::flat::FlatApi for DescopeConn {
         Box::pin(self.search("keyshift:"))
     }
     /// D1. Not idempotent: an ambiguous failure must be reconciled by search.
-    fn create<'a>(
-        &'a self,
-        body: &'a Value,
-    ) -> crate::engine::Fut<'a, Result<(String, SecretString), HttpError>> {
+    fn create<'a>(&'a self, body: &'a Value) -> crate::providers::flat::Issuing<'a> {
         Box::pin(async move {
             let resp = self
                 .call(Method::POST, "/v1/mgmt/accesskey/create", Some(body), false)
@@ -283,10 +280,7 @@ impl crate::providers::flat::FlatApi for DescopeConn {
         })
     }
     /// D11: a new secret, same id.
-    fn rotate<'a>(
-        &'a self,
-        id: &'a str,
-    ) -> crate::engine::Fut<'a, Result<(String, SecretString), HttpError>> {
+    fn rotate<'a>(&'a self, id: &'a str) -> crate::providers::flat::Issuing<'a> {
         Box::pin(async move {
             let resp = self
                 .call(
@@ -299,11 +293,7 @@ impl crate::providers::flat::FlatApi for DescopeConn {
             issued(resp, "/v1/mgmt/accesskey/rotate")
         })
     }
-    fn set_active<'a>(
-        &'a self,
-        id: &'a str,
-        active: bool,
-    ) -> crate::engine::Fut<'a, Result<(), HttpError>> {
+    fn set_active<'a>(&'a self, id: &'a str, active: bool) -> crate::providers::flat::Changing<'a> {
         Box::pin(async move {
             let path = if active {
                 "/v1/mgmt/accesskey/activate"
@@ -315,7 +305,7 @@ impl crate::providers::flat::FlatApi for DescopeConn {
                 .map(|_| ())
         })
     }
-    fn delete<'a>(&'a self, id: &'a str) -> crate::engine::Fut<'a, Result<(), HttpError>> {
+    fn delete<'a>(&'a self, id: &'a str) -> crate::providers::flat::Changing<'a> {
         Box::pin(async move {
             self.call(
                 Method::POST,
