@@ -29,7 +29,7 @@ pub async fn run(ctx: &Ctx, args: &CutoverArgs) -> Result<ExitCode> {
             p.line(format!(
                 "nothing to disable: the source of this run is a file ({}, keyshift export \
                  --from), not the legacy API, so keyshift cannot disable legacy profiles. If the \
-                 legacy API still runs them, disable them in Workato; after the sunset ({}) their \
+                 legacy API still runs them, disable them there; after the sunset ({}) their \
                  tokens no longer work anyway.",
                 file.display(),
                 d.legacy_tokens_invalid.format("%Y-%m-%d")

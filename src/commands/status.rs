@@ -42,10 +42,16 @@ pub fn run(ctx: &Ctx) -> Result<ExitCode> {
             p.line(format!("  {label:<9} {at}"));
         }
     }
+    let words = crate::registry::words(mapping.pair);
+    let containers = if words.containers.is_empty() {
+        String::new()
+    } else {
+        format!("{} {}, ", plan.clients.len(), words.containers)
+    };
     p.line(format!(
-        "plan: {} v2 API clients, {} API keys, {} finding(s) ({} blocker)",
-        plan.clients.len(),
+        "plan: {containers}{} {}, {} finding(s) ({} blocker)",
         plan.key_count(),
+        words.credentials,
         plan.findings.len(),
         plan.blockers()
     ));
