@@ -521,3 +521,18 @@ pub struct ConsumerChange {
     /// Where the new secret is: the sink line or the vault entry.
     pub at: String,
 }
+
+/// How a target's objects are called in messages.
+#[derive(Debug, Clone, Copy)]
+pub struct Words {
+    /// One container, e.g. `v2 client` (empty for targets without containers).
+    pub container: &'static str,
+    /// Containers, e.g. `v2 API clients`.
+    pub containers: &'static str,
+    /// One credential in a failure message, e.g. `API key`.
+    pub credential: &'static str,
+    /// Credentials in a summary, e.g. `API keys`.
+    pub credentials: &'static str,
+    /// How a credential whose secret was lost gets a new one, e.g. `refresh`.
+    pub renewal: &'static str,
+}

@@ -77,7 +77,8 @@ pub async fn run(ctx: &Ctx, args: &DemoArgs) -> Result<ExitCode> {
     p.line("\n== plan ==");
     let plan_code = super::plan::run(&demo, &PlanArgs::default())?;
     let db = StateDb::open(&state, false)?;
-    let plan_report = Report::build(&db, super::judged_now(&demo, &db)?)?;
+    let words = crate::registry::words(db.recorded_mapping()?.pair);
+    let plan_report = Report::build(&db, super::judged_now(&demo, &db)?, words)?;
     crate::secrets::write_private(
         &dir.join("plan-report.md"),
         &super::report::render(&plan_report, ReportFormat::Md)?,
@@ -95,7 +96,7 @@ pub async fn run(ctx: &Ctx, args: &DemoArgs) -> Result<ExitCode> {
     p.line("\n== verify ==");
     let verify_code = super::verify::run(&demo, &VerifyArgs::default()).await?;
 
-    let report = Report::build(&db, super::judged_now(&demo, &db)?)?;
+    let report = Report::build(&db, super::judged_now(&demo, &db)?, words)?;
     crate::secrets::write_private(
         &dir.join("report.md"),
         &super::report::render(&report, ReportFormat::Md)?,

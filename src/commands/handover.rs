@@ -23,7 +23,11 @@ pub fn run(ctx: &Ctx, out: &Path) -> Result<ExitCode> {
 }
 
 pub fn write(ctx: &Ctx, db: &StateDb, out: &Path) -> Result<usize> {
-    let report = Report::build(db, judged_now(ctx, db)?)?;
+    let report = Report::build(
+        db,
+        judged_now(ctx, db)?,
+        crate::registry::words(db.recorded_mapping()?.pair),
+    )?;
     let action = crate::registry::consumer_action(db.recorded_mapping()?.pair);
     let rows = handover::rows(&report, &db.load_inventory()?, &ctx.sink_path()?, action)?;
     create_private_dir(out)?;

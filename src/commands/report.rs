@@ -12,7 +12,11 @@ use crate::state::StateDb;
 
 pub fn run(ctx: &Ctx, args: &ReportArgs) -> Result<ExitCode> {
     let db = StateDb::open(&ctx.state_path, false)?;
-    let report = Report::build(&db, judged_now(ctx, &db)?)?;
+    let report = Report::build(
+        &db,
+        judged_now(ctx, &db)?,
+        crate::registry::words(db.recorded_mapping()?.pair),
+    )?;
     if args.format == ReportFormat::Csv {
         let dir = args
             .out

@@ -29,7 +29,7 @@ use crate::http::{Http, HttpError};
 use crate::model::{ClientSpec, Inventory, ItemSpec, KeySpec, Plan, Vendor};
 use crate::state::{client_op_id, item_op_id, key_op_id};
 
-pub use crate::model::RemoteId;
+pub use crate::model::{RemoteId, Words};
 pub use progress::Progress;
 pub use stale::check_source;
 
@@ -156,21 +156,6 @@ pub struct Issued {
 pub struct Survey {
     pub containers: HashMap<String, Found>,
     pub creds: HashMap<String, Found>,
-}
-
-/// How a target's objects are called in messages.
-#[derive(Debug, Clone, Copy)]
-pub struct Words {
-    /// One container, e.g. `v2 client` (empty for targets without containers).
-    pub container: &'static str,
-    /// Containers, e.g. `v2 API clients`.
-    pub containers: &'static str,
-    /// One credential in a failure message, e.g. `API key`.
-    pub credential: &'static str,
-    /// Credentials in a summary, e.g. `API keys`.
-    pub credentials: &'static str,
-    /// How a credential whose secret was lost gets a new one, e.g. `refresh`.
-    pub renewal: &'static str,
 }
 
 /// A migration target: where new credentials are created. Implemented once per vendor in its

@@ -235,15 +235,31 @@ pub fn render(r: &Report) -> String {
         esc(&r.deadlines.stance)
     );
     o.push_str(r#"<div class="cards" id="summary">"#);
+    let w = &r.words;
     for (label, key, n) in [
-        ("access profiles", "profiles", s.profiles),
-        ("v2 clients planned", "planned_clients", s.planned_clients),
-        ("keys planned", "planned_keys", s.planned_keys),
-        ("keys migrated", "migrated_keys", s.migrated_keys),
-        ("blocked", "blocked_profiles", s.blocked_profiles),
-        ("excluded", "excluded_profiles", s.excluded_profiles),
-        ("failed", "failed", s.failed),
+        ("access profiles".to_string(), "profiles", s.profiles),
+        (
+            format!("{} planned", w.containers),
+            "planned_clients",
+            s.planned_clients,
+        ),
+        (
+            format!("{} planned", w.credentials),
+            "planned_keys",
+            s.planned_keys,
+        ),
+        (
+            format!("{} migrated", w.credentials),
+            "migrated_keys",
+            s.migrated_keys,
+        ),
+        ("blocked".into(), "blocked_profiles", s.blocked_profiles),
+        ("excluded".into(), "excluded_profiles", s.excluded_profiles),
+        ("failed".into(), "failed", s.failed),
     ] {
+        if label.trim() == "planned" {
+            continue;
+        }
         let _ = write!(
             o,
             r#"<div class="card" data-key="{key}" data-value="{n}"><b>{n}</b>{label}</div>"#

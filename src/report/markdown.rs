@@ -30,19 +30,24 @@ pub fn render(r: &Report) -> String {
     );
     let _ = writeln!(o, "## Summary\n");
     let _ = writeln!(o, "| | count |\n|---|---:|");
+    let w = &r.words;
     for (label, n) in [
-        ("workspaces", s.workspaces),
-        ("legacy API clients", s.legacy_clients),
-        ("access profiles", s.profiles),
-        ("planned v2 API clients", s.planned_clients),
-        ("planned API keys", s.planned_keys),
-        ("blocked profiles", s.blocked_profiles),
-        ("excluded by filters", s.excluded_profiles),
-        ("v2 API clients created", s.created_clients),
-        ("API keys migrated", s.migrated_keys),
-        ("API keys pending", s.pending_keys),
-        ("failed", s.failed),
+        ("workspaces".to_string(), s.workspaces),
+        ("legacy API clients".into(), s.legacy_clients),
+        ("access profiles".into(), s.profiles),
+        (format!("planned {}", w.containers), s.planned_clients),
+        (format!("planned {}", w.credentials), s.planned_keys),
+        ("blocked profiles".into(), s.blocked_profiles),
+        ("excluded by filters".into(), s.excluded_profiles),
+        (format!("{} created", w.containers), s.created_clients),
+        (format!("{} migrated", w.credentials), s.migrated_keys),
+        (format!("{} pending", w.credentials), s.pending_keys),
+        ("failed".into(), s.failed),
     ] {
+        // A target without containers has no container rows.
+        if matches!(label.trim(), "planned" | "created") {
+            continue;
+        }
         let _ = writeln!(o, "| {label} | {n} |");
     }
     if !s.findings.is_empty() {
@@ -144,7 +149,7 @@ pub fn render(r: &Report) -> String {
         );
     }
 
-    let _ = writeln!(o, "\n## v2 API clients ({})\n", r.clients.len());
+    let _ = writeln!(o, "\n## {} ({})\n", r.words.containers, r.clients.len());
     let _ = writeln!(
         o,
         "| workspace | name | from legacy client | auth | collections | policy | keys | status | id |\n|---|---|---|---|---|---|---:|---|---|"

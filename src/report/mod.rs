@@ -34,6 +34,9 @@ pub struct Report {
     pub profiles: Vec<ProfileRow>,
     pub findings: Vec<Finding>,
     pub charts: Charts,
+    /// How the target calls its objects, for the renderers' labels.
+    #[serde(skip)]
+    pub words: crate::model::Words,
 }
 
 struct SourceRef {
@@ -158,7 +161,12 @@ pub struct ProfileRow {
 }
 
 impl Report {
-    pub fn build(db: &StateDb, now: chrono::DateTime<chrono::Utc>) -> Result<Report> {
+    /// `words`: how the run's target calls its objects (`registry::words`).
+    pub fn build(
+        db: &StateDb,
+        now: chrono::DateTime<chrono::Utc>,
+        words: crate::model::Words,
+    ) -> Result<Report> {
         let mapping = db.recorded_mapping()?;
         let inv = db.load_inventory()?;
         let plan = db.load_plan()?;
@@ -384,6 +392,7 @@ impl Report {
             profiles,
             findings: plan.findings,
             charts,
+            words,
         })
     }
 }
