@@ -97,6 +97,7 @@ pub async fn run(ctx: &Ctx, args: &ApplyArgs) -> Result<ExitCode> {
             printer: p,
             stop: stop.clone(),
             concurrency: usize::from(args.concurrency),
+            todo: standing.creds_todo,
         },
         &units,
     )

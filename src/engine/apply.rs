@@ -25,6 +25,8 @@ pub struct Apply<'a> {
     pub printer: &'a Printer,
     pub stop: Arc<AtomicBool>,
     pub concurrency: usize,
+    /// Credentials left to do, as [`standing`] counted them (the progress bar's length).
+    pub todo: usize,
 }
 
 /// How a run ended.
@@ -106,16 +108,13 @@ pub fn standing(units: &[Unit], ops: &HashMap<String, OpBrief>) -> Standing {
 
 /// Run the plan's units; Ctrl-C (the `stop` flag) ends it after the grace period.
 pub async fn run(a: Apply<'_>, units: &[Unit<'_>]) -> Result<Outcome> {
-    let ops = a.db.op_briefs()?;
-    let todo = standing(units, &ops).creds_todo;
-    drop(ops);
     let per_minute = units.first().and_then(|u| a.target.per_minute(u.workspace));
     let run = Run {
         sunk: read_sink(a.sink.path(), None)?
             .into_iter()
             .map(|r| r.op_id)
             .collect(),
-        bar: a.printer.progress(todo as u64, "apply"),
+        bar: a.printer.progress(a.todo as u64, "apply"),
         per_minute,
         created_containers: AtomicUsize::new(0),
         created: AtomicUsize::new(0),

@@ -237,7 +237,6 @@ pub trait Target: Send + Sync {
 /// export, and disabled (cutover) or re-enabled (rollback). Implemented once per vendor in
 /// its folder.
 pub trait Source: Send + Sync {
-    fn vendor(&self) -> Vendor;
     /// The source as it is now, as the fingerprint export recorded.
     fn fingerprint(&self) -> Fut<'_, Result<String>>;
     /// The exported inventory's fingerprint with the profiles whose markers are in

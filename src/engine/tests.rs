@@ -392,6 +392,7 @@ impl Bench {
                 printer: &self.printer,
                 stop: Arc::new(AtomicBool::new(stopped)),
                 concurrency: 3,
+                todo: apply::standing(&units, &self.db.op_briefs().unwrap()).creds_todo,
             },
             &units,
         )

@@ -629,10 +629,6 @@ pub fn profile_marker(profile_id: i64) -> String {
 
 /// Bifrost's access profiles as the engine's source.
 impl crate::engine::Source for BifrostConn {
-    fn vendor(&self) -> crate::model::Vendor {
-        crate::model::Vendor::Bifrost
-    }
-
     fn fingerprint(&self) -> crate::engine::Fut<'_, Result<String>> {
         Box::pin(async move {
             let (profiles, _) = self.list_profiles().await?;

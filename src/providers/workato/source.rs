@@ -7,12 +7,12 @@ use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use super::{combine_digests, is_frozen, WorkatoConn, WorkatoSource, WorkatoTarget, WsAddr};
+use super::{
+    combine_digests, is_frozen, WorkatoConn, WorkatoSource, WorkatoTarget, WsAddr, VENDOR,
+};
 use crate::engine::{self, Fut};
 use crate::http::HttpError;
 use crate::model::{Inventory, Vendor, Workspace};
-
-pub const VENDOR: &str = super::VENDOR;
 
 /// The fingerprint of the legacy part of an inventory, with `disabled` profiles inactive.
 fn fingerprint_of(mut inv: Inventory, disabled: &HashSet<String>) -> String {
@@ -47,10 +47,6 @@ impl Legacy {
 }
 
 impl engine::Source for Legacy {
-    fn vendor(&self) -> Vendor {
-        Vendor::Workato
-    }
-
     /// The legacy list pages (L1 + L3) re-read without keeping the objects, or the file.
     fn fingerprint(&self) -> Fut<'_, Result<String>> {
         async move {
