@@ -5,7 +5,9 @@
 
 use anyhow::Result;
 use chrono::{DateTime, Utc};
+use serde::de::DeserializeOwned;
 use serde::Deserialize;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::errors::KeyshiftError;
@@ -15,23 +17,13 @@ use crate::secrets::{FingerprintKey, SigningSecrets};
 
 pub use crate::env::Env;
 
-/// Non-secret settings from `keyshift.toml` (secrets only ever come from the environment).
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// Non-secret settings from `keyshift.toml` (secrets only ever come from the environment):
+/// `[secrets]`, and one section per vendor that its provider reads ([`ConfigFile::section`]).
+#[derive(Debug, Clone, Default)]
 pub struct ConfigFile {
-    #[serde(default)]
-    pub workato: WorkatoConfig,
-    #[serde(default)]
     pub secrets: SecretsConfig,
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct WorkatoConfig {
-    pub url: Option<String>,
-    pub gateway_url: Option<String>,
-    /// The id used in markers for the Developer API's own workspace (default "1").
-    pub workspace_id: Option<String>,
+    path: PathBuf,
+    vendors: BTreeMap<String, toml::Table>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -41,8 +33,13 @@ pub struct SecretsConfig {
     pub signing_secrets: Option<PathBuf>,
 }
 
+/// A vendor's config section: its name, and a check that it parses (run when the file is
+/// loaded, so a misspelt key fails before anything runs).
+pub type Section = (&'static str, fn(&ConfigFile) -> Result<()>);
+
 impl ConfigFile {
-    pub fn load(explicit: Option<&Path>) -> Result<ConfigFile> {
+    /// `sections` are the vendor sections the file may hold (the registry's list).
+    pub fn load(explicit: Option<&Path>, sections: &[Section]) -> Result<ConfigFile> {
         let path = match explicit {
             Some(p) => p.to_path_buf(),
             None => {
@@ -59,10 +56,55 @@ impl ConfigFile {
                 path.display()
             ))
         })?;
-        toml::from_str(&text).map_err(|e| {
+        let bad = |what: String| {
             KeyshiftError::Config(format!(
-                "config file {}: {} — see docs/cli.md for its keys",
-                path.display(),
+                "config file {}: {what} — see docs/cli.md for its keys",
+                path.display()
+            ))
+        };
+        let mut table: toml::Table = toml::from_str(&text).map_err(|e| bad(e.message().into()))?;
+        let secrets = match table.remove("secrets") {
+            Some(v) => v
+                .try_into()
+                .map_err(|e: toml::de::Error| bad(format!("[secrets]: {}", e.message())))?,
+            None => SecretsConfig::default(),
+        };
+        let mut vendors = BTreeMap::new();
+        for (name, value) in table {
+            if !sections.iter().any(|(s, _)| *s == name) {
+                let known: Vec<&str> = sections.iter().map(|(s, _)| *s).collect();
+                return Err(bad(format!(
+                    "unknown section `{name}`, expected `secrets` or one of `{}`",
+                    known.join("`, `")
+                ))
+                .into());
+            }
+            let toml::Value::Table(t) = value else {
+                return Err(bad(format!("`{name}` must be a section ([{name}])")).into());
+            };
+            vendors.insert(name, t);
+        }
+        let file = ConfigFile {
+            secrets,
+            path,
+            vendors,
+        };
+        for (_, check) in sections {
+            check(&file)?;
+        }
+        Ok(file)
+    }
+
+    /// A vendor's section (`[workato]`, …) as its provider's settings type; the default when
+    /// the file has none.
+    pub fn section<T: DeserializeOwned + Default>(&self, name: &str) -> Result<T> {
+        let Some(table) = self.vendors.get(name) else {
+            return Ok(T::default());
+        };
+        T::deserialize(table.clone()).map_err(|e| {
+            KeyshiftError::Config(format!(
+                "config file {}: [{name}]: {} — see docs/cli.md for its keys",
+                self.path.display(),
                 e.message()
             ))
             .into()
@@ -169,4 +211,52 @@ pub fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
     let mut s = path.as_os_str().to_os_string();
     s.push(suffix);
     PathBuf::from(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, Default, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Acme {
+        url: Option<String>,
+    }
+
+    fn check_acme(file: &ConfigFile) -> Result<()> {
+        file.section::<Acme>("acme").map(drop)
+    }
+
+    const SECTIONS: &[Section] = &[("acme", check_acme)];
+
+    fn load(text: &str) -> Result<ConfigFile> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keyshift.toml");
+        std::fs::write(&path, text).unwrap();
+        ConfigFile::load(Some(&path), SECTIONS)
+    }
+
+    #[test]
+    fn a_vendor_section_is_read_by_its_own_type() {
+        let file = load("[acme]\nurl = \"https://acme.test\"\n[secrets]\nsink = \"/s.jsonl\"\n")
+            .unwrap();
+        let acme: Acme = file.section("acme").unwrap();
+        assert_eq!(acme.url.as_deref(), Some("https://acme.test"));
+        assert_eq!(file.secrets.sink, Some(PathBuf::from("/s.jsonl")));
+        let none: Acme = ConfigFile::default().section("acme").unwrap();
+        assert!(none.url.is_none());
+    }
+
+    #[test]
+    fn unknown_sections_and_keys_fail_when_the_file_is_loaded() {
+        let err = load("[acmee]\nurl = \"x\"\n").unwrap_err().to_string();
+        assert!(err.contains("unknown section `acmee`"), "{err}");
+        assert!(err.contains("`acme`"), "{err}");
+        let err = load("[acme]\nurll = \"x\"\n").unwrap_err().to_string();
+        assert!(err.contains("[acme]") && err.contains("urll"), "{err}");
+        let err = load("[secrets]\nsinkk = \"x\"\n").unwrap_err().to_string();
+        assert!(err.contains("[secrets]") && err.contains("sinkk"), "{err}");
+        let err = load("acme = 3\n").unwrap_err().to_string();
+        assert!(err.contains("must be a section"), "{err}");
+    }
 }

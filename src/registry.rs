@@ -12,7 +12,7 @@ use crate::context::Ctx;
 use crate::engine::verify::Prober;
 use crate::engine::{Exported, Source, Target, Words};
 use crate::errors::KeyshiftError;
-use crate::http::{check_transport, Patience};
+use crate::http::Patience;
 use crate::mapping::{Mapping, PairKind};
 use crate::model::ConsumerChange;
 use crate::model::{Inventory, Plan, Workspace};
@@ -20,7 +20,6 @@ use crate::providers;
 use crate::providers::bifrost::BifrostConn;
 use crate::providers::descope::DescopeConn;
 use crate::providers::flat::Flat;
-use crate::providers::workato::probe::derive_gateway;
 use crate::providers::workato::source::Legacy;
 use crate::providers::workato::target::ApiKeys;
 use crate::providers::workato::verify::GatewayProbe;
@@ -113,35 +112,7 @@ impl<'c> Pair<'c> {
     /// Descope exchange, a Bifrost quota call.
     pub fn prober(&self, inv: &Inventory, deadline: Duration) -> Result<Box<dyn Prober>> {
         Ok(match self.kind {
-            PairKind::WorkatoV2 => {
-                let ctx = self.ctx;
-                let management = ctx.env.get("KEYSHIFT_WORKATO_URL")?.unwrap_or_default();
-                let gateway = ctx
-                    .env
-                    .get("KEYSHIFT_WORKATO_GATEWAY_URL")?
-                    .or_else(|| ctx.config.workato.gateway_url.clone())
-                    .or_else(|| derive_gateway(&management))
-                    .ok_or_else(|| {
-                        KeyshiftError::Config(
-                            "verify --live needs the API gateway's address — set \
-                             KEYSHIFT_WORKATO_GATEWAY_URL (e.g. https://apim.workato.com)"
-                                .into(),
-                        )
-                    })?;
-                check_transport(
-                    "KEYSHIFT_WORKATO_GATEWAY_URL",
-                    &gateway,
-                    ctx.allow_insecure_http,
-                )?;
-                let signing = ctx.signing_secrets()?.unwrap_or_default();
-                Box::new(GatewayProbe::new(
-                    &gateway,
-                    deadline,
-                    &ctx.net()?,
-                    inv,
-                    signing,
-                )?)
-            }
+            PairKind::WorkatoV2 => Box::new(GatewayProbe::connect(self.ctx, inv, deadline)?),
             PairKind::WorkatoToDescope => Box::new(Flat(self.descope()?)),
             PairKind::BifrostVirtualKeys => Box::new(Flat(self.bifrost()?)),
         })
@@ -184,6 +155,10 @@ pub async fn export(ctx: &Ctx, mapping: &Mapping, args: &ExportArgs) -> Result<E
         }
     }
 }
+
+/// The vendor sections `keyshift.toml` may hold, each with its provider's check.
+pub const CONFIG_SECTIONS: &[crate::context::Section] =
+    &[(providers::workato::VENDOR, providers::workato::check_config)];
 
 /// How the target of `pair` calls its objects (for commands that open no connection).
 pub fn words(pair: PairKind) -> Words {

@@ -868,6 +868,21 @@ fn issued(
     })
 }
 
+/// The `[workato]` section of `keyshift.toml`.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub url: Option<String>,
+    pub gateway_url: Option<String>,
+    /// The id used in markers for the Developer API's own workspace (default "1").
+    pub workspace_id: Option<String>,
+}
+
+/// The config file's check of the `[workato]` section (the registry lists it).
+pub fn check_config(file: &crate::context::ConfigFile) -> Result<()> {
+    file.section::<Config>(VENDOR).map(drop)
+}
+
 /// The connection from the environment: KEYSHIFT_WORKATO_URL (or the config's url) and KEYSHIFT_WORKATO_TOKEN.
 pub fn connect(
     ctx: &crate::context::Ctx,
@@ -876,9 +891,10 @@ pub fn connect(
 ) -> Result<Arc<WorkatoConn>> {
     use crate::errors::KeyshiftError;
     use crate::http::check_transport;
+    let config: Config = ctx.config.section(VENDOR)?;
     let url = match ctx.env.get("KEYSHIFT_WORKATO_URL")? {
         Some(u) => u,
-        None => ctx.config.workato.url.clone().ok_or_else(|| {
+        None => config.url.clone().ok_or_else(|| {
             KeyshiftError::Config(
                 "KEYSHIFT_WORKATO_URL is not set — point it at your Workato host (e.g. \
                  https://www.workato.com), or start `keyshift sandbox` and load its env lines"
@@ -900,12 +916,7 @@ pub fn connect(
         WorkatoSettings {
             base_url: url,
             token,
-            admin_workspace: ctx
-                .config
-                .workato
-                .workspace_id
-                .clone()
-                .unwrap_or_else(|| "1".into()),
+            admin_workspace: config.workspace_id.unwrap_or_else(|| "1".into()),
             rate_scale: ctx.rate_scale()?,
             max_rate,
             checkpoints: ctx.crash.clone(),

@@ -167,6 +167,36 @@ pub struct GatewayProbe {
 }
 
 impl GatewayProbe {
+    /// The prober `verify --live` uses: the gateway's address from
+    /// KEYSHIFT_WORKATO_GATEWAY_URL, the config's `gateway_url`, or derived from the
+    /// management URL.
+    pub fn connect(
+        ctx: &crate::context::Ctx,
+        inv: &Inventory,
+        deadline: Duration,
+    ) -> Result<GatewayProbe> {
+        let management = ctx.env.get("KEYSHIFT_WORKATO_URL")?.unwrap_or_default();
+        let gateway = match ctx.env.get("KEYSHIFT_WORKATO_GATEWAY_URL")? {
+            Some(g) => Some(g),
+            None => ctx.config.section::<super::Config>(super::VENDOR)?.gateway_url,
+        }
+        .or_else(|| super::probe::derive_gateway(&management))
+        .ok_or_else(|| {
+            crate::errors::KeyshiftError::Config(
+                "verify --live needs the API gateway's address — set \
+                 KEYSHIFT_WORKATO_GATEWAY_URL (e.g. https://apim.workato.com)"
+                    .into(),
+            )
+        })?;
+        crate::http::check_transport(
+            "KEYSHIFT_WORKATO_GATEWAY_URL",
+            &gateway,
+            ctx.allow_insecure_http,
+        )?;
+        let signing = ctx.signing_secrets()?.unwrap_or_default();
+        GatewayProbe::new(&gateway, deadline, &ctx.net()?, inv, signing)
+    }
+
     pub fn new(
         gateway: &str,
         deadline: Duration,
