@@ -238,8 +238,8 @@ mod tests {
 
     #[test]
     fn a_vendor_section_is_read_by_its_own_type() {
-        let file = load("[acme]\nurl = \"https://acme.test\"\n[secrets]\nsink = \"/s.jsonl\"\n")
-            .unwrap();
+        let file =
+            load("[acme]\nurl = \"https://acme.test\"\n[secrets]\nsink = \"/s.jsonl\"\n").unwrap();
         let acme: Acme = file.section("acme").unwrap();
         assert_eq!(acme.url.as_deref(), Some("https://acme.test"));
         assert_eq!(file.secrets.sink, Some(PathBuf::from("/s.jsonl")));

@@ -181,79 +181,32 @@ pub struct Inventory {
     pub collections: Vec<Collection>,
     pub legacy_clients: Vec<LegacyClient>,
     pub profiles: Vec<Profile>,
-    /// Bifrost sources.
+    /// A source's own records (Bifrost's access profiles, MCP clients, holders' copies).
     #[serde(default)]
-    pub bifrost_profiles: Vec<BifrostProfile>,
-    #[serde(default)]
-    pub mcp_clients: Vec<McpClient>,
-    /// Named holders' profile copies (per-holder mode).
-    #[serde(default)]
-    pub holdings: Vec<Holding>,
+    pub records: Vec<SourceRecord>,
 }
 
-/// A Bifrost access profile (a policy template), vendor-neutral enough for the engine.
+/// A record a source exports beyond the common shape (a gateway's access profiles and its
+/// tool clients, named holders' copies), kept as the source wrote it: its planner reads the
+/// body back into its own types. The state, the engine and the reports see only these fields.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct BifrostProfile {
+pub struct SourceRecord {
+    /// What it is, as stored (`bifrost_profile`, `mcp_client`, …).
+    pub kind: String,
+    pub workspace: String,
     pub id: i64,
     pub name: String,
-    pub description: Option<String>,
-    pub is_active: bool,
-    pub tags: Vec<String>,
-    pub provider_configs: Vec<ProviderAccess>,
-    pub budgets: Vec<Budget>,
-    /// `None` when the profile has no rate limit (`rate_limit: null` or absent).
-    pub rate_limit: Option<RateLimit>,
-    pub calendar_aligned: bool,
-    pub auto_rotation_interval: i64,
-    pub mcp_servers: Vec<String>,
-    pub mcp_tool_groups: Vec<i64>,
-    pub mcp_tool_overrides: Vec<ToolOverride>,
+    /// `Some` for a source profile (a migrated object, a row in the reports): whether it is
+    /// active; `None` for what only informs the plan.
+    pub active: Option<bool>,
+    pub body: serde_json::Value,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct ProviderAccess {
-    pub provider: String,
-    pub all_models_allowed: bool,
-    pub allowed_models: Vec<String>,
-    pub budgets: Vec<Budget>,
-    pub rate_limit: Option<RateLimit>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct Budget {
-    pub max_limit: f64,
-    pub reset_duration: String,
-    pub quarter_start_month: Option<u8>,
-    pub scope: String,
-    pub current_usage: f64,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct RateLimit {
-    pub token_max_limit: Option<f64>,
-    pub token_reset_duration: Option<String>,
-    pub request_max_limit: Option<f64>,
-    pub request_reset_duration: Option<String>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct ToolOverride {
-    pub mcp_client_id: String,
-    pub tool_name: String,
-    pub action: String,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct McpClient {
-    pub client_id: String,
-    pub name: String,
-    pub tools: Vec<String>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct Holding {
-    pub user_id: String,
-    pub profile_id: i64,
+impl Inventory {
+    /// How many source profiles the export read: the common shape's and the records'.
+    pub fn source_profile_count(&self) -> usize {
+        self.profiles.len() + self.records.iter().filter(|r| r.active.is_some()).count()
+    }
 }
 
 /// The access settings a v2 client carries. Two profiles of one legacy client with equal

@@ -181,7 +181,8 @@ pub fn plan(
         PairKind::WorkatoV2 => crate::mapping::engine::plan(inv, mapping, signing),
         PairKind::WorkatoToDescope => crate::mapping::descope::plan(inv, mapping),
         PairKind::BifrostVirtualKeys => {
-            crate::mapping::bifrost::plan(inv, mapping, &mapping.named_holders()?, taken_names)
+            let read = crate::mapping::bifrost::BifrostInventory::read(inv)?;
+            crate::mapping::bifrost::plan(&read, mapping, &mapping.named_holders()?, taken_names)
         }
     })
 }

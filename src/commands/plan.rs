@@ -39,7 +39,7 @@ pub fn run(ctx: &Ctx, args: &PlanArgs) -> Result<ExitCode> {
             .unwrap_or_else(|| "[]".into()),
     )?;
     let plan = crate::registry::plan(&inv, &mapping, &signing, &taken)?;
-    let source_profiles = inv.profiles.len() + inv.bifrost_profiles.len();
+    let source_profiles = inv.source_profile_count();
     drop(inv); // the plan is all that is needed from here; keep the peak low at 100,000 profiles
     db.save_plan(&plan)?;
     let fingerprint = db.meta("export.fingerprint")?.unwrap_or_default();

@@ -241,7 +241,11 @@ pub trait Source: Send + Sync {
     fn fingerprint(&self) -> Fut<'_, Result<String>>;
     /// The exported inventory's fingerprint with the profiles whose markers are in
     /// `disabled` (keyshift's own cutover) counted inactive.
-    fn fingerprint_with_disabled(&self, inv: Inventory, disabled: &HashSet<String>) -> String;
+    fn fingerprint_with_disabled(
+        &self,
+        inv: Inventory,
+        disabled: &HashSet<String>,
+    ) -> Result<String>;
     /// The whole message when the source no longer matches the export.
     fn stale(&self) -> String;
     /// How a source profile is called in messages, e.g. `legacy profile`.

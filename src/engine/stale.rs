@@ -41,5 +41,5 @@ fn expected_fingerprint(
     Ok(Some(source.fingerprint_with_disabled(
         db.load_inventory()?,
         &disabled,
-    )))
+    )?))
 }

@@ -265,13 +265,8 @@ impl Report {
 
         let mut profiles = Vec::new();
         let mut any_applied = false;
-        // Workato profiles, or Bifrost access profiles: (workspace, id, name, client, kind, active).
-        // A Bifrost export has its one workspace.
-        let bifrost_workspace = inv
-            .workspaces
-            .first()
-            .map(|w| w.id.clone())
-            .unwrap_or_default();
+        // The common shape's profiles, then a source's own profile records:
+        // (workspace, id, name, client, kind, active).
         let sources: Vec<(String, i64, String, i64, String, bool)> = inv
             .profiles
             .iter()
@@ -285,15 +280,15 @@ impl Report {
                     p.active,
                 )
             })
-            .chain(inv.bifrost_profiles.iter().map(|p| {
-                (
-                    bifrost_workspace.clone(),
-                    p.id,
-                    p.name.clone(),
+            .chain(inv.records.iter().filter_map(|r| {
+                Some((
+                    r.workspace.clone(),
+                    r.id,
+                    r.name.clone(),
                     0,
                     "access-profile".to_string(),
-                    p.is_active,
-                )
+                    r.active?,
+                ))
             }))
             .collect();
         for (ws, id, name, client, kind, active) in sources {

@@ -31,7 +31,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use crate::errors::KeyshiftError;
-use crate::model::{ClientSpec, Finding, Inventory, Plan};
+use crate::model::{ClientSpec, Finding, Inventory, Plan, SourceRecord};
 
 pub use schema::{APPLICATION_ID, SCHEMA_VERSION};
 
@@ -434,31 +434,17 @@ impl StateDb {
                 row.insert(&mut ins, &p.workspace, "profile", p.id, &p.name, p)?;
             }
             digests = row.digests;
-            for p in &inv.bifrost_profiles {
-                ins.execute(params![
-                    "bifrost",
-                    "bifrost_profile",
-                    p.id,
-                    p.name,
-                    to_json(p)?
-                ])?;
-            }
-            for (i, m) in inv.mcp_clients.iter().enumerate() {
-                ins.execute(params![
-                    "bifrost",
-                    "mcp_client",
-                    i as i64,
-                    m.name,
-                    to_json(m)?
-                ])?;
-            }
-            for (i, h) in inv.holdings.iter().enumerate() {
-                ins.execute(params![
-                    "bifrost",
-                    "holding",
-                    i as i64,
-                    h.user_id,
-                    to_json(h)?
+            let mut rec = tx.prepare(
+                "INSERT INTO inventory(workspace, kind, id, name, body, active) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?;
+            for r in &inv.records {
+                rec.execute(params![
+                    r.workspace,
+                    r.kind,
+                    r.id,
+                    r.name,
+                    to_json(&r.body)?,
+                    r.active
                 ])?;
             }
         }
@@ -467,40 +453,38 @@ impl StateDb {
     }
 
     pub fn load_inventory(&self) -> Result<Inventory> {
-        self.load_inventory_of(&[
-            "workspace",
-            "collection",
-            "legacy_client",
-            "profile",
-            "bifrost_profile",
-            "mcp_client",
-            "holding",
-        ])
+        self.load_inventory_of(&[])
     }
 
-    /// Only the named kinds (`workspace`, `collection`, …): apply and verify need the
-    /// workspaces, not 100,000 profiles in memory.
+    /// Only the named kinds (`workspace`, `collection`, …; none: all): apply and verify need
+    /// the workspaces, not 100,000 profiles in memory. Kinds other than the common shape's
+    /// are the source's own records.
     pub fn load_inventory_of(&self, kinds: &[&str]) -> Result<Inventory> {
         let conn = self.conn();
-        let mut stmt = conn.prepare("SELECT kind, body FROM inventory ORDER BY rowid")?;
+        let mut stmt = conn.prepare(
+            "SELECT kind, body, workspace, id, name, active FROM inventory ORDER BY rowid",
+        )?;
         let mut inv = Inventory::default();
-        let rows = stmt
-            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?
-            .filter(|r| {
-                r.as_ref()
-                    .map_or(true, |(k, _)| kinds.contains(&k.as_str()))
-            });
-        for row in rows {
-            let (kind, body) = row?;
+        let mut rows = stmt.query([])?;
+        while let Some(row) = rows.next()? {
+            let kind: String = row.get(0)?;
+            if !kinds.is_empty() && !kinds.contains(&kind.as_str()) {
+                continue;
+            }
+            let body: String = row.get(1)?;
             match kind.as_str() {
                 "workspace" => inv.workspaces.push(from_json(&body)?),
                 "collection" => inv.collections.push(from_json(&body)?),
                 "legacy_client" => inv.legacy_clients.push(from_json(&body)?),
                 "profile" => inv.profiles.push(from_json(&body)?),
-                "bifrost_profile" => inv.bifrost_profiles.push(from_json(&body)?),
-                "mcp_client" => inv.mcp_clients.push(from_json(&body)?),
-                "holding" => inv.holdings.push(from_json(&body)?),
-                _ => {}
+                _ => inv.records.push(SourceRecord {
+                    kind,
+                    workspace: row.get(2)?,
+                    id: row.get(3)?,
+                    name: row.get(4)?,
+                    active: row.get(5)?,
+                    body: from_json(&body)?,
+                }),
             }
         }
         Ok(inv)
@@ -978,5 +962,42 @@ mod tests {
             crate::model::source_fingerprint(&loaded.legacy_clients, &loaded.profiles),
             saved
         );
+    }
+
+    /// A state file version 2 wrote for a Bifrost export (rows in the `bifrost` workspace,
+    /// activity only in the body) reads back as source records after the migration.
+    #[test]
+    fn a_version_2_file_reads_its_bifrost_rows_as_source_records() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        {
+            let conn = Connection::open(&path).unwrap();
+            schema::migrate(&conn, 0).unwrap();
+            conn.execute_batch(
+                "ALTER TABLE inventory DROP COLUMN active; PRAGMA user_version = 2;
+                 INSERT INTO inventory VALUES
+                   ('bifrost', 'bifrost_profile', 4, 'ops', '{\"id\":4,\"is_active\":false}'),
+                   ('bifrost', 'bifrost_profile', 5, 'dev', '{\"id\":5,\"is_active\":true}'),
+                   ('bifrost', 'mcp_client', 0, 'github', '{\"client_id\":\"c\"}');",
+            )
+            .unwrap();
+        }
+        let db = StateDb::open(&path, false).unwrap();
+        let inv = db.load_inventory().unwrap();
+        let seen: Vec<_> = inv
+            .records
+            .iter()
+            .map(|r| (r.kind.as_str(), r.workspace.as_str(), r.id, r.active))
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                ("bifrost_profile", "default", 4, Some(false)),
+                ("bifrost_profile", "default", 5, Some(true)),
+                ("mcp_client", "default", 0, None),
+            ]
+        );
+        assert_eq!(inv.source_profile_count(), 2);
+        assert_eq!(inv.records[0].body["is_active"], false);
     }
 }

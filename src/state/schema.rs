@@ -4,7 +4,7 @@ use rusqlite::Connection;
 
 /// "KSHF" — marks a SQLite file as keyshift's state.
 pub const APPLICATION_ID: i32 = 0x4B53_4846;
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 const MIGRATIONS: &[&str] = &[
     // 1: inventory, plan, operations journal, events.
@@ -32,6 +32,12 @@ const MIGRATIONS: &[&str] = &[
          source TEXT PRIMARY KEY, ord INTEGER NOT NULL, workspace TEXT NOT NULL,
          spec TEXT NOT NULL);
      ALTER TABLE operations ADD COLUMN remote_ref TEXT;",
+    // 3: a source's own records say whether they are source profiles (and active); the
+    // Bifrost rows version 2 wrote get theirs from their bodies and the instance's workspace.
+    "ALTER TABLE inventory ADD COLUMN active INTEGER;
+     UPDATE inventory SET active = json_extract(body, '$.is_active')
+         WHERE kind = 'bifrost_profile';
+     UPDATE inventory SET workspace = 'default' WHERE workspace = 'bifrost';",
 ];
 
 pub fn migrate(conn: &Connection, from: i64) -> rusqlite::Result<()> {

@@ -6,6 +6,7 @@ use serde_json::json;
 
 use super::{source_fingerprint, BifrostConn, WORKSPACE};
 use crate::engine::Exported;
+use crate::mapping::bifrost::BifrostInventory;
 use crate::mapping::Mapping;
 use crate::model::{Inventory, Workspace};
 
@@ -23,6 +24,11 @@ pub async fn export(conn: &BifrostConn, mapping: &Mapping) -> Result<Exported> {
             holdings.extend(conn.holdings(&user).await?);
         }
     }
+    let read = BifrostInventory {
+        profiles,
+        mcp_clients,
+        holdings,
+    };
     let inv = Inventory {
         workspaces: vec![Workspace {
             id: WORKSPACE.into(),
@@ -30,9 +36,7 @@ pub async fn export(conn: &BifrostConn, mapping: &Mapping) -> Result<Exported> {
             name: "Bifrost".into(),
             admin: true,
         }],
-        bifrost_profiles: profiles,
-        mcp_clients,
-        holdings,
+        records: read.records(WORKSPACE)?,
         ..Inventory::default()
     };
     // Virtual-key names are unique instance-wide: the plan avoids names already in use by
@@ -58,10 +62,10 @@ pub async fn export(conn: &BifrostConn, mapping: &Mapping) -> Result<Exported> {
         );
     }
     let requests = conn.http().requests_sent();
-    let counts = json!({ "profiles": inv.bifrost_profiles.len(), "mcp_clients": inv.mcp_clients.len(),
-                         "holdings": inv.holdings.len(), "deprecated_paths_only": deprecated_only });
+    let counts = json!({ "profiles": read.profiles.len(), "mcp_clients": read.mcp_clients.len(),
+                         "holdings": read.holdings.len(), "deprecated_paths_only": deprecated_only });
     Ok(Exported {
-        fingerprint: Some(source_fingerprint(&inv.bifrost_profiles)),
+        fingerprint: Some(source_fingerprint(&read.profiles)),
         api: "bifrost".into(),
         meta: vec![
             ("export.taken_names", serde_json::to_string(&taken)?),
@@ -72,9 +76,9 @@ pub async fn export(conn: &BifrostConn, mapping: &Mapping) -> Result<Exported> {
         summary: format!(
             "exported {} Bifrost access profiles, {} MCP clients, {} holder copies ({requests} \
              requests)",
-            inv.bifrost_profiles.len(),
-            inv.mcp_clients.len(),
-            inv.holdings.len(),
+            read.profiles.len(),
+            read.mcp_clients.len(),
+            read.holdings.len(),
         ),
         warnings,
         inv,

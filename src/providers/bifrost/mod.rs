@@ -13,15 +13,15 @@ use std::sync::Arc;
 
 use crate::engine::verify::Verdict;
 use crate::http::{Http, HttpError, RateBudget, Request};
-use crate::model::{
-    BifrostProfile, Budget, Holding, McpClient, ProviderAccess, RateLimit, ToolOverride,
+use crate::mapping::bifrost::{
+    BifrostInventory, BifrostProfile, Budget, Holding, McpClient, ProviderAccess, RateLimit,
+    ToolOverride,
 };
 
 pub const VENDOR: &str = "bifrost";
 /// The sandbox's (and the client's default) pace: 600 per minute per credential (SD-B2).
 pub const LIMIT_PER_MINUTE: f64 = 600.0;
-/// Markers need a workspace; one Bifrost deployment is one.
-pub const WORKSPACE: &str = "default";
+pub use crate::mapping::bifrost::{profile_marker, WORKSPACE};
 const PAGE: usize = 100;
 
 pub struct BifrostSettings {
@@ -474,7 +474,7 @@ fn profile_from_wire(p: WireProfile) -> BifrostProfile {
 
 /// What the stale-plan check compares for a Bifrost source: a digest of the profiles in id
 /// order.
-pub fn source_fingerprint(profiles: &[crate::model::BifrostProfile]) -> String {
+pub fn source_fingerprint(profiles: &[BifrostProfile]) -> String {
     use sha2::{Digest, Sha256};
     let mut sorted: Vec<_> = profiles.iter().collect();
     sorted.sort_by_key(|p| p.id);
@@ -622,11 +622,6 @@ impl crate::providers::flat::FlatApi for BifrostConn {
     }
 }
 
-/// The marker of an access profile (and of its virtual key in shared mode).
-pub fn profile_marker(profile_id: i64) -> String {
-    format!("keyshift:{VENDOR}:{WORKSPACE}:profile:{profile_id}")
-}
-
 /// Bifrost's access profiles as the engine's source.
 impl crate::engine::Source for BifrostConn {
     fn fingerprint(&self) -> crate::engine::Fut<'_, Result<String>> {
@@ -638,15 +633,16 @@ impl crate::engine::Source for BifrostConn {
 
     fn fingerprint_with_disabled(
         &self,
-        mut inv: crate::model::Inventory,
+        inv: crate::model::Inventory,
         disabled: &std::collections::HashSet<String>,
-    ) -> String {
-        for p in &mut inv.bifrost_profiles {
+    ) -> Result<String> {
+        let mut profiles = BifrostInventory::read(&inv)?.profiles;
+        for p in &mut profiles {
             if disabled.contains(&profile_marker(p.id)) {
                 p.is_active = false;
             }
         }
-        source_fingerprint(&inv.bifrost_profiles)
+        Ok(source_fingerprint(&profiles))
     }
 
     fn stale(&self) -> String {
@@ -671,10 +667,10 @@ impl crate::engine::Source for BifrostConn {
         &self,
         inv: &crate::model::Inventory,
     ) -> std::collections::HashSet<(String, i64)> {
-        inv.bifrost_profiles
+        inv.records
             .iter()
-            .filter(|p| p.is_active)
-            .map(|p| (WORKSPACE.to_string(), p.id))
+            .filter(|r| r.active == Some(true))
+            .map(|r| (r.workspace.clone(), r.id))
             .collect()
     }
 

@@ -72,8 +72,12 @@ impl engine::Source for Legacy {
         .boxed()
     }
 
-    fn fingerprint_with_disabled(&self, inv: Inventory, disabled: &HashSet<String>) -> String {
-        fingerprint_of(inv, disabled)
+    fn fingerprint_with_disabled(
+        &self,
+        inv: Inventory,
+        disabled: &HashSet<String>,
+    ) -> Result<String> {
+        Ok(fingerprint_of(inv, disabled))
     }
 
     fn stale(&self) -> String {

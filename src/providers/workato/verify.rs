@@ -178,7 +178,11 @@ impl GatewayProbe {
         let management = ctx.env.get("KEYSHIFT_WORKATO_URL")?.unwrap_or_default();
         let gateway = match ctx.env.get("KEYSHIFT_WORKATO_GATEWAY_URL")? {
             Some(g) => Some(g),
-            None => ctx.config.section::<super::Config>(super::VENDOR)?.gateway_url,
+            None => {
+                ctx.config
+                    .section::<super::Config>(super::VENDOR)?
+                    .gateway_url
+            }
         }
         .or_else(|| super::probe::derive_gateway(&management))
         .ok_or_else(|| {

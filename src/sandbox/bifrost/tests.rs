@@ -1430,10 +1430,11 @@ async fn mcp_client_filters_and_bounds() {
 #[test]
 #[allow(clippy::print_stderr)] // the seed and what was covered, for the test's note
 fn plan_predicts_every_virtual_key_refusal() {
-    use crate::model::{
-        BifrostProfile, Budget as MBudget, FindingKind, Inventory, McpClient as MClient,
-        ProviderAccess, RateLimit as MRate, ToolOverride,
+    use crate::mapping::bifrost::{
+        BifrostInventory, BifrostProfile, Budget as MBudget, McpClient as MClient, ProviderAccess,
+        RateLimit as MRate, ToolOverride,
     };
+    use crate::model::FindingKind;
     use rand::rngs::StdRng;
     use rand::{Rng, SeedableRng};
 
@@ -1715,10 +1716,10 @@ fn plan_predicts_every_virtual_key_refusal() {
         defects.push(ds);
         profiles.push(p);
     }
-    let inv = Inventory {
-        bifrost_profiles: profiles.clone(),
+    let inv = BifrostInventory {
+        profiles: profiles.clone(),
         mcp_clients: clients,
-        ..Inventory::default()
+        holdings: vec![],
     };
     let mapping = crate::mapping::Mapping::load("bifrost-profiles-to-virtual-keys").unwrap();
     let plan = crate::mapping::bifrost::plan(&inv, &mapping, &[], &taken);

@@ -31,12 +31,16 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use super::engine::EXCLUDED_FIELD;
 use super::{render, Mapping, Subject};
-use crate::model::{
-    BifrostProfile, Budget, Finding, FindingKind, Inventory, ItemSpec, McpClient, Plan, RateLimit,
+use crate::model::{Finding, FindingKind, ItemSpec, Plan};
+pub use inventory::{
+    profile_marker, BifrostInventory, BifrostProfile, Budget, Holding, McpClient, ProviderAccess,
+    RateLimit, ToolOverride, WORKSPACE,
 };
 
+mod inventory;
+
 const VENDOR: &str = "bifrost";
-const WS: &str = crate::providers::bifrost::WORKSPACE;
+const WS: &str = WORKSPACE;
 /// Metadata holds at most 50 entries; keyshift keeps two (`keyshift.source`, `keyshift.holder`).
 const MAX_TAGS: usize = 48;
 /// Longest virtual-key name Bifrost accepts.
@@ -96,17 +100,14 @@ const FIX_PROFILE: &str = "correct the access profile in Bifrost, then export an
 
 pub fn marker(profile_id: i64, holder: Option<&str>) -> String {
     match holder {
-        None => crate::providers::bifrost::profile_marker(profile_id),
-        Some(h) => format!(
-            "{}:holder:{h}",
-            crate::providers::bifrost::profile_marker(profile_id)
-        ),
+        None => profile_marker(profile_id),
+        Some(h) => format!("{}:holder:{h}", profile_marker(profile_id)),
     }
 }
 
 /// `taken_by_others`: names of virtual keys that exist and are not ours (names are unique).
 pub fn plan(
-    inv: &Inventory,
+    inv: &BifrostInventory,
     mapping: &Mapping,
     holders_from_file: &[String],
     taken_by_others: &[String],
@@ -129,7 +130,7 @@ pub fn plan(
     let mut items = Vec::new();
     let others: HashSet<&str> = taken_by_others.iter().map(String::as_str).collect();
     let mut taken: HashSet<String> = HashSet::new();
-    let mut profiles: Vec<&BifrostProfile> = inv.bifrost_profiles.iter().collect();
+    let mut profiles: Vec<&BifrostProfile> = inv.profiles.iter().collect();
     profiles.sort_by_key(|p| p.id);
     let duplicate_names: HashSet<String> = {
         let mut seen = HashSet::new();
@@ -872,7 +873,6 @@ fn tag_metadata(tags: &[String]) -> (Map<String, Value>, usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{ProviderAccess, ToolOverride};
 
     fn profile(id: i64, name: &str) -> BifrostProfile {
         BifrostProfile {
@@ -917,9 +917,9 @@ mod tests {
         }
     }
 
-    fn inventory(profiles: Vec<BifrostProfile>) -> Inventory {
-        Inventory {
-            bifrost_profiles: profiles,
+    fn inventory(profiles: Vec<BifrostProfile>) -> BifrostInventory {
+        BifrostInventory {
+            profiles,
             mcp_clients: vec![
                 McpClient {
                     client_id: "gh-1".into(),
@@ -932,7 +932,7 @@ mod tests {
                     tools: vec!["get_issue".into()],
                 },
             ],
-            ..Inventory::default()
+            holdings: vec![],
         }
     }
 
