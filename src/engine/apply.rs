@@ -8,7 +8,9 @@ use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use super::{stopped_with_grace, Cred, Found, Issued, Progress, RemoteId, Survey, Target, Unit};
+use super::{
+    stopped_with_grace, At, Cred, Found, Issued, Progress, RemoteId, Survey, Target, Unit,
+};
 use crate::http::{HttpError, RetryClass};
 use crate::model::ClientSpec;
 use crate::printer::Printer;
@@ -402,7 +404,7 @@ impl Run<'_> {
         )
         .await?;
         self.a.crash.hit("before-write");
-        match self.a.target.create(u, container, cred).await {
+        match self.a.target.create(At { unit: u, container }, cred).await {
             Ok(issued) => {
                 self.a.crash.hit("after-response");
                 db.record_remote(&cred.op_id(), &issued.id).await?;
@@ -448,7 +450,12 @@ impl Run<'_> {
         db.record_remote(&cred.op_id(), &found.id).await?;
         if self.sunk.contains(&cred.op_id()) {
             if found.active == Some(true) && !cred.active() {
-                if let Err(e) = self.a.target.deactivate(u, container, &found.id).await {
+                if let Err(e) = self
+                    .a
+                    .target
+                    .deactivate(At { unit: u, container }, &found.id)
+                    .await
+                {
                     return self.failed::<()>(&cred.op_id(), &what, e).await.map(drop);
                 }
             }
@@ -467,7 +474,12 @@ impl Run<'_> {
             Some(&cred.op_id()),
             &json!({ "id": found.id, "request": format!("{renewal} the new credential") }),
         )?;
-        match self.a.target.renew(u, container, cred, found).await {
+        match self
+            .a
+            .target
+            .renew(At { unit: u, container }, cred, found)
+            .await
+        {
             Ok(issued) => {
                 if self.sink_then_done(u, container, cred, issued).await? {
                     self.recovered.fetch_add(1, Ordering::Relaxed);
@@ -522,7 +534,12 @@ impl Run<'_> {
         }
         self.a.crash.hit("after-sink");
         if issued.active && !cred.active() {
-            if let Err(e) = self.a.target.deactivate(u, container, &issued.id).await {
+            if let Err(e) = self
+                .a
+                .target
+                .deactivate(At { unit: u, container }, &issued.id)
+                .await
+            {
                 self.failed::<()>(&cred.op_id(), &self.what(cred), e)
                     .await?;
                 return Ok(false);

@@ -35,6 +35,17 @@ pub use stale::check_source;
 
 /// A future a target returns (boxed, so the trait is object-safe).
 pub type Fut<'a, T> = BoxFuture<'a, T>;
+/// A write to the target: its result, or the vendor's refusal.
+pub type Call<'a, T> = Fut<'a, Result<T, HttpError>>;
+/// The credentials inside a container, by name.
+pub type Listing<'a> = Fut<'a, Result<HashMap<String, Found>>>;
+
+/// Where a credential lives: its unit, and the id of the unit's container once it exists.
+#[derive(Debug, Clone, Copy)]
+pub struct At<'a> {
+    pub unit: &'a Unit<'a>,
+    pub container: Option<&'a RemoteId>,
+}
 
 /// A container and its credentials, or one credential on its own.
 #[derive(Debug)]
@@ -93,6 +104,22 @@ impl<'p> Cred<'p> {
         match self.spec {
             CredSpec::Key(k) => k.active,
             CredSpec::Item(i) => i.active,
+        }
+    }
+
+    /// Its key spec, for a target whose credentials live in containers.
+    pub fn key(&self, vendor: Vendor) -> Result<&'p KeySpec, HttpError> {
+        match self.spec {
+            CredSpec::Key(k) => Ok(k),
+            CredSpec::Item(_) => Err(not_supported(vendor, "a standalone credential")),
+        }
+    }
+
+    /// Its item spec, for a target whose credentials stand alone.
+    pub fn item(&self, vendor: Vendor) -> Result<&'p ItemSpec, HttpError> {
+        match self.spec {
+            CredSpec::Item(i) => Ok(i),
+            CredSpec::Key(_) => Err(not_supported(vendor, "a key inside a client")),
         }
     }
 }
@@ -172,49 +199,29 @@ pub trait Target: Send + Sync {
     /// One lookup for these units: their containers (by marker) and any standalone
     /// credentials of ours (by source marker).
     fn survey<'a>(&'a self, units: &'a [&'a Unit<'a>]) -> Fut<'a, Result<Survey>>;
-    /// The credentials inside one of our containers, by name.
-    fn list_in<'a>(
-        &'a self,
-        unit: &'a Unit<'a>,
-        container: &'a RemoteId,
-    ) -> Fut<'a, Result<HashMap<String, Found>>>;
-
+    /// The credentials inside one of our containers, by name (a target without containers
+    /// has none).
+    fn list_in<'a>(&'a self, _unit: &'a Unit<'a>, _container: &'a RemoteId) -> Listing<'a> {
+        Box::pin(async { Ok(HashMap::new()) })
+    }
     fn create_container<'a>(
         &'a self,
-        spec: &'a ClientSpec,
-        signing_secret: Option<&'a SecretString>,
-    ) -> Fut<'a, Result<RemoteId, HttpError>>;
-    fn create<'a>(
-        &'a self,
-        unit: &'a Unit<'a>,
-        container: Option<&'a RemoteId>,
-        cred: &'a Cred<'a>,
-    ) -> Fut<'a, Result<Issued, HttpError>>;
+        _spec: &'a ClientSpec,
+        _signing_secret: Option<&'a SecretString>,
+    ) -> Call<'a, RemoteId> {
+        let vendor = self.vendor();
+        Box::pin(async move { Err(not_supported(vendor, "a container")) })
+    }
+    fn delete_container<'a>(&'a self, _unit: &'a Unit<'a>, _id: &'a RemoteId) -> Call<'a, ()> {
+        let vendor = self.vendor();
+        Box::pin(async move { Err(not_supported(vendor, "a container")) })
+    }
+
+    fn create<'a>(&'a self, at: At<'a>, cred: &'a Cred<'a>) -> Call<'a, Issued>;
     /// A new secret for one of our credentials whose first secret was lost.
-    fn renew<'a>(
-        &'a self,
-        unit: &'a Unit<'a>,
-        container: Option<&'a RemoteId>,
-        cred: &'a Cred<'a>,
-        found: &'a Found,
-    ) -> Fut<'a, Result<Issued, HttpError>>;
-    fn deactivate<'a>(
-        &'a self,
-        unit: &'a Unit<'a>,
-        container: Option<&'a RemoteId>,
-        id: &'a RemoteId,
-    ) -> Fut<'a, Result<(), HttpError>>;
-    fn delete<'a>(
-        &'a self,
-        unit: &'a Unit<'a>,
-        container: Option<&'a RemoteId>,
-        id: &'a RemoteId,
-    ) -> Fut<'a, Result<(), HttpError>>;
-    fn delete_container<'a>(
-        &'a self,
-        unit: &'a Unit<'a>,
-        id: &'a RemoteId,
-    ) -> Fut<'a, Result<(), HttpError>>;
+    fn renew<'a>(&'a self, at: At<'a>, cred: &'a Cred<'a>, found: &'a Found) -> Call<'a, Issued>;
+    fn deactivate<'a>(&'a self, at: At<'a>, id: &'a RemoteId) -> Call<'a, ()>;
+    fn delete<'a>(&'a self, at: At<'a>, id: &'a RemoteId) -> Call<'a, ()>;
 
     /// Read the units' objects back and compare each with the plan, field by field (one
     /// listing per scope, never one GET per credential).

@@ -9,7 +9,7 @@ use anyhow::Result;
 use serde_json::json;
 use std::collections::HashMap;
 
-use super::{Cred, Found, RemoteId, Target, Unit};
+use super::{At, Cred, Found, RemoteId, Target, Unit};
 use crate::http::HttpError;
 use crate::printer::Printer;
 use crate::state::{OpKind, OpState, Operation, StateDb};
@@ -104,7 +104,10 @@ pub async fn run(
                 db.ensure_op(&op, OpKind::DisableKey, u.workspace, cred.source(), parent)?;
                 db.mark_intent(&op, json!({ "request": "disable", "id": found.id }))
                     .await?;
-                match target.deactivate(u, container, &found.id).await {
+                match target
+                    .deactivate(At { unit: u, container }, &found.id)
+                    .await
+                {
                     Ok(()) => {
                         db.mark_done_as(&op, &found.id, json!({ "id": found.id }))
                             .await?;
@@ -122,7 +125,7 @@ pub async fn run(
             db.ensure_op(&op, OpKind::DeleteKey, u.workspace, cred.source(), parent)?;
             db.mark_intent(&op, json!({ "request": "delete", "id": found.id }))
                 .await?;
-            let result = target.delete(u, container, &found.id).await;
+            let result = target.delete(At { unit: u, container }, &found.id).await;
             let gone = match result {
                 Ok(()) => {
                     db.mark_done_as(&op, &found.id, json!({ "id": found.id }))

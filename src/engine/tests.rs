@@ -150,11 +150,7 @@ impl Target for Memory {
         }
         async move { Ok(survey) }.boxed()
     }
-    fn list_in<'a>(
-        &'a self,
-        _unit: &'a Unit<'a>,
-        container: &'a RemoteId,
-    ) -> Fut<'a, Result<HashMap<String, Found>>> {
+    fn list_in<'a>(&'a self, _unit: &'a Unit<'a>, container: &'a RemoteId) -> Listing<'a> {
         let w = self.world();
         let inside = w
             .creds
@@ -174,7 +170,7 @@ impl Target for Memory {
         &'a self,
         spec: &'a ClientSpec,
         _signing_secret: Option<&'a SecretString>,
-    ) -> Fut<'a, Result<RemoteId, HttpError>> {
+    ) -> Call<'a, RemoteId> {
         let mut w = self.world();
         let result = if w.refuse.contains(&spec.name) {
             Err(Self::refused("container"))
@@ -187,17 +183,12 @@ impl Target for Memory {
         };
         async move { result }.boxed()
     }
-    fn create<'a>(
-        &'a self,
-        _unit: &'a Unit<'a>,
-        container: Option<&'a RemoteId>,
-        cred: &'a Cred<'a>,
-    ) -> Fut<'a, Result<Issued, HttpError>> {
+    fn create<'a>(&'a self, at: At<'a>, cred: &'a Cred<'a>) -> Call<'a, Issued> {
         let mut w = self.world();
         w.next += 1;
         let id = w.next;
         let c = MemCred {
-            container: container.map(Self::num),
+            container: at.container.map(Self::num),
             name: cred.name().into(),
             source: cred.source().into(),
             active: cred.active() || self.creates_active,
@@ -207,42 +198,22 @@ impl Target for Memory {
         let result = self.issue(&mut w, id);
         async move { result }.boxed()
     }
-    fn renew<'a>(
-        &'a self,
-        _unit: &'a Unit<'a>,
-        _container: Option<&'a RemoteId>,
-        _cred: &'a Cred<'a>,
-        found: &'a Found,
-    ) -> Fut<'a, Result<Issued, HttpError>> {
+    fn renew<'a>(&'a self, _: At<'a>, _: &'a Cred<'a>, found: &'a Found) -> Call<'a, Issued> {
         let mut w = self.world();
         let result = self.issue(&mut w, Self::num(&found.id));
         async move { result }.boxed()
     }
-    fn deactivate<'a>(
-        &'a self,
-        _unit: &'a Unit<'a>,
-        _container: Option<&'a RemoteId>,
-        id: &'a RemoteId,
-    ) -> Fut<'a, Result<(), HttpError>> {
+    fn deactivate<'a>(&'a self, _: At<'a>, id: &'a RemoteId) -> Call<'a, ()> {
         if let Some(c) = self.world().creds.get_mut(&Self::num(id)) {
             c.active = false;
         }
         async { Ok(()) }.boxed()
     }
-    fn delete<'a>(
-        &'a self,
-        _unit: &'a Unit<'a>,
-        _container: Option<&'a RemoteId>,
-        id: &'a RemoteId,
-    ) -> Fut<'a, Result<(), HttpError>> {
+    fn delete<'a>(&'a self, _: At<'a>, id: &'a RemoteId) -> Call<'a, ()> {
         self.world().creds.remove(&Self::num(id));
         async { Ok(()) }.boxed()
     }
-    fn delete_container<'a>(
-        &'a self,
-        _unit: &'a Unit<'a>,
-        id: &'a RemoteId,
-    ) -> Fut<'a, Result<(), HttpError>> {
+    fn delete_container<'a>(&'a self, _unit: &'a Unit<'a>, id: &'a RemoteId) -> Call<'a, ()> {
         self.world().containers.remove(&Self::num(id));
         async { Ok(()) }.boxed()
     }

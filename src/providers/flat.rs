@@ -11,9 +11,11 @@ use std::sync::Arc;
 
 use super::RemoteCredential;
 use crate::engine::verify::{differing_fields, Drift, ReadBack, Verdict};
-use crate::engine::{self, Cred, CredSpec, Found, Fut, Issued, RemoteId, Survey, Unit, Words};
+use crate::engine::{
+    self, At, Call, Cred, CredSpec, Found, Fut, Issued, RemoteId, Survey, Unit, Words,
+};
 use crate::http::{Http, HttpError, RateBudget};
-use crate::model::{ClientSpec, ItemSpec, Vendor};
+use crate::model::{ItemSpec, Vendor};
 
 /// What sets one vendor's standalone credentials apart.
 pub struct Shape {
@@ -123,49 +125,17 @@ impl<A: FlatApi> engine::Target for Flat<A> {
         .boxed()
     }
 
-    fn list_in<'a>(
-        &'a self,
-        _unit: &'a Unit<'a>,
-        _container: &'a RemoteId,
-    ) -> Fut<'a, Result<HashMap<String, Found>>> {
-        async { Ok(HashMap::new()) }.boxed()
-    }
-
-    fn create_container<'a>(
-        &'a self,
-        _spec: &'a ClientSpec,
-        _signing_secret: Option<&'a SecretString>,
-    ) -> Fut<'a, Result<RemoteId, HttpError>> {
-        let vendor = A::SHAPE.vendor;
-        async move { Err(engine::not_supported(vendor, "a container")) }.boxed()
-    }
-
-    fn create<'a>(
-        &'a self,
-        _unit: &'a Unit<'a>,
-        _container: Option<&'a RemoteId>,
-        cred: &'a Cred<'a>,
-    ) -> Fut<'a, Result<Issued, HttpError>> {
+    fn create<'a>(&'a self, _: At<'a>, cred: &'a Cred<'a>) -> Call<'a, Issued> {
         async move {
-            let CredSpec::Item(item) = cred.spec else {
-                return Err(engine::not_supported(
-                    A::SHAPE.vendor,
-                    "a key inside a client",
-                ));
-            };
+            let item = cred.item(A::SHAPE.vendor)?;
             let created = self.0.create(&item.body).await?;
             Ok(self.issued(created, !A::SHAPE.creates_inactive || item.active))
         }
         .boxed()
     }
 
-    fn renew<'a>(
-        &'a self,
-        _unit: &'a Unit<'a>,
-        _container: Option<&'a RemoteId>,
-        _cred: &'a Cred<'a>,
-        found: &'a Found,
-    ) -> Fut<'a, Result<Issued, HttpError>> {
+    /// Rotate; a vendor that cannot rotate an inactive key activates it first.
+    fn renew<'a>(&'a self, _: At<'a>, _: &'a Cred<'a>, found: &'a Found) -> Call<'a, Issued> {
         async move {
             let id = text(&found.id);
             let mut active = found.active != Some(false);
@@ -179,31 +149,12 @@ impl<A: FlatApi> engine::Target for Flat<A> {
         .boxed()
     }
 
-    fn deactivate<'a>(
-        &'a self,
-        _unit: &'a Unit<'a>,
-        _container: Option<&'a RemoteId>,
-        id: &'a RemoteId,
-    ) -> Fut<'a, Result<(), HttpError>> {
+    fn deactivate<'a>(&'a self, _: At<'a>, id: &'a RemoteId) -> Call<'a, ()> {
         async move { self.0.set_active(&text(id), false).await }.boxed()
     }
 
-    fn delete<'a>(
-        &'a self,
-        _unit: &'a Unit<'a>,
-        _container: Option<&'a RemoteId>,
-        id: &'a RemoteId,
-    ) -> Fut<'a, Result<(), HttpError>> {
+    fn delete<'a>(&'a self, _: At<'a>, id: &'a RemoteId) -> Call<'a, ()> {
         async move { self.0.delete(&text(id)).await }.boxed()
-    }
-
-    fn delete_container<'a>(
-        &'a self,
-        _unit: &'a Unit<'a>,
-        _id: &'a RemoteId,
-    ) -> Fut<'a, Result<(), HttpError>> {
-        let vendor = A::SHAPE.vendor;
-        async move { Err(engine::not_supported(vendor, "a container")) }.boxed()
     }
 
     fn read_back<'a>(&'a self, units: &'a [Unit<'a>]) -> Fut<'a, Result<ReadBack>> {

@@ -153,19 +153,8 @@ mod tests {
     fn records_read_back_to_the_same_inventory() {
         let bi = BifrostInventory {
             profiles: vec![BifrostProfile {
-                id: 7,
-                name: "ops".into(),
-                description: None,
                 is_active: false,
-                tags: vec!["a".into()],
-                provider_configs: vec![],
-                budgets: vec![],
-                rate_limit: None,
-                calendar_aligned: false,
-                auto_rotation_interval: 0,
-                mcp_servers: vec![],
-                mcp_tool_groups: vec![],
-                mcp_tool_overrides: vec![],
+                ..super::super::tests::profile(7, "ops")
             }],
             mcp_clients: vec![McpClient {
                 client_id: "c1".into(),

@@ -874,7 +874,7 @@ fn tag_metadata(tags: &[String]) -> (Map<String, Value>, usize) {
 mod tests {
     use super::*;
 
-    fn profile(id: i64, name: &str) -> BifrostProfile {
+    pub(super) fn profile(id: i64, name: &str) -> BifrostProfile {
         BifrostProfile {
             id,
             name: name.into(),

@@ -5,12 +5,14 @@
 use anyhow::Result;
 use futures::FutureExt;
 use secrecy::SecretString;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use super::{WorkatoConn, WorkatoTarget, WsAddr};
 use crate::engine::verify::ReadBack;
-use crate::engine::{self, Cred, CredSpec, Found, Fut, Issued, RemoteId, Survey, Unit, Words};
+use crate::engine::{
+    self, At, Call, Cred, CredSpec, Found, Fut, Issued, Listing, RemoteId, Survey, Unit, Words,
+};
 use crate::http::{Http, HttpError};
 use crate::model::{ClientSpec, Vendor, Workspace};
 
@@ -42,18 +44,8 @@ impl ApiKeys {
     }
 
     /// K6 or K4 on one of our keys.
-    async fn on_key(
-        &self,
-        unit: &Unit<'_>,
-        container_id: Option<&RemoteId>,
-        id: &RemoteId,
-        write: KeyWrite,
-    ) -> Result<(), HttpError> {
-        let (ws, client, key) = (
-            self.addr(unit.workspace),
-            container(container_id)?,
-            num(id)?,
-        );
+    async fn on_key(&self, at: At<'_>, id: &RemoteId, write: KeyWrite) -> Result<(), HttpError> {
+        let (ws, client, key) = (self.addr(at.unit.workspace), container(at)?, num(id)?);
         match write {
             KeyWrite::Disable => self.target.disable_key(&ws, client, key).await,
             KeyWrite::Delete => self.target.delete_key(&ws, client, key).await,
@@ -72,7 +64,9 @@ fn num(id: &RemoteId) -> Result<i64, HttpError> {
         .ok_or_else(|| engine::not_supported(Vendor::Workato, "a non-numeric id"))
 }
 
-fn container(id: Option<&RemoteId>) -> Result<i64, HttpError> {
+/// The id of the client a key goes in.
+fn container(at: At<'_>) -> Result<i64, HttpError> {
+    let id = at.container;
     num(id.ok_or_else(|| engine::not_supported(Vendor::Workato, "an API key outside a client"))?)
 }
 
@@ -132,11 +126,7 @@ impl engine::Target for ApiKeys {
         .boxed()
     }
 
-    fn list_in<'a>(
-        &'a self,
-        unit: &'a Unit<'a>,
-        container: &'a RemoteId,
-    ) -> Fut<'a, Result<HashMap<String, Found>>> {
+    fn list_in<'a>(&'a self, unit: &'a Unit<'a>, container: &'a RemoteId) -> Listing<'a> {
         async move {
             let keys = self
                 .target
@@ -160,7 +150,7 @@ impl engine::Target for ApiKeys {
         &'a self,
         spec: &'a ClientSpec,
         signing_secret: Option<&'a SecretString>,
-    ) -> Fut<'a, Result<RemoteId, HttpError>> {
+    ) -> Call<'a, RemoteId> {
         async move {
             let ws = self.addr(&spec.workspace);
             let id = self.target.create_client(&ws, spec, signing_secret).await?;
@@ -169,71 +159,36 @@ impl engine::Target for ApiKeys {
         .boxed()
     }
 
-    fn create<'a>(
-        &'a self,
-        unit: &'a Unit<'a>,
-        container_id: Option<&'a RemoteId>,
-        cred: &'a Cred<'a>,
-    ) -> Fut<'a, Result<Issued, HttpError>> {
+    fn create<'a>(&'a self, at: At<'a>, cred: &'a Cred<'a>) -> Call<'a, Issued> {
         async move {
-            let CredSpec::Key(key) = cred.spec else {
-                return Err(engine::not_supported(
-                    Vendor::Workato,
-                    "a standalone credential",
-                ));
-            };
-            let ws = self.addr(unit.workspace);
-            let k = self
-                .target
-                .create_key(&ws, container(container_id)?, key)
-                .await?;
+            let key = cred.key(Vendor::Workato)?;
+            let ws = self.addr(at.unit.workspace);
+            let k = self.target.create_key(&ws, container(at)?, key).await?;
             Ok(issued(k, key.active))
         }
         .boxed()
     }
 
     /// K7 on the new key (never a legacy profile).
-    fn renew<'a>(
-        &'a self,
-        unit: &'a Unit<'a>,
-        container_id: Option<&'a RemoteId>,
-        cred: &'a Cred<'a>,
-        found: &'a Found,
-    ) -> Fut<'a, Result<Issued, HttpError>> {
+    fn renew<'a>(&'a self, at: At<'a>, cred: &'a Cred<'a>, found: &'a Found) -> Call<'a, Issued> {
         async move {
-            let ws = self.addr(unit.workspace);
-            let k = self
-                .target
-                .refresh_key(&ws, container(container_id)?, num(&found.id)?)
-                .await?;
+            let ws = self.addr(at.unit.workspace);
+            let (client, key) = (container(at)?, num(&found.id)?);
+            let k = self.target.refresh_key(&ws, client, key).await?;
             Ok(issued(k, cred.active()))
         }
         .boxed()
     }
 
-    fn deactivate<'a>(
-        &'a self,
-        unit: &'a Unit<'a>,
-        container_id: Option<&'a RemoteId>,
-        id: &'a RemoteId,
-    ) -> Fut<'a, Result<(), HttpError>> {
-        Box::pin(self.on_key(unit, container_id, id, KeyWrite::Disable))
+    fn deactivate<'a>(&'a self, at: At<'a>, id: &'a RemoteId) -> Call<'a, ()> {
+        Box::pin(self.on_key(at, id, KeyWrite::Disable))
     }
 
-    fn delete<'a>(
-        &'a self,
-        unit: &'a Unit<'a>,
-        container_id: Option<&'a RemoteId>,
-        id: &'a RemoteId,
-    ) -> Fut<'a, Result<(), HttpError>> {
-        Box::pin(self.on_key(unit, container_id, id, KeyWrite::Delete))
+    fn delete<'a>(&'a self, at: At<'a>, id: &'a RemoteId) -> Call<'a, ()> {
+        Box::pin(self.on_key(at, id, KeyWrite::Delete))
     }
 
-    fn delete_container<'a>(
-        &'a self,
-        unit: &'a Unit<'a>,
-        id: &'a RemoteId,
-    ) -> Fut<'a, Result<(), HttpError>> {
+    fn delete_container<'a>(&'a self, unit: &'a Unit<'a>, id: &'a RemoteId) -> Call<'a, ()> {
         async move {
             let ws = self.addr(unit.workspace);
             self.target.delete_client(&ws, num(id)?).await
