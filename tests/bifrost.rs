@@ -247,6 +247,23 @@ fn per_profile_mode_migrates_every_profile_with_its_policy() {
         "{}",
         live.stdout
     );
+    // The hand-over points every migrated profile at its secret's sink line.
+    run.ok(&["handover", "--out", "handover"], 0);
+    let handover: Value = serde_json::from_str(
+        &std::fs::read_to_string(run.dir.path().join("handover/handover.json")).unwrap(),
+    )
+    .unwrap();
+    let migrated: Vec<&Value> = handover["profiles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["status"] == "migrated")
+        .collect();
+    assert_eq!(migrated.len(), ours.len());
+    assert!(
+        migrated.iter().all(|r| r["sink_line"].as_u64().is_some()),
+        "{migrated:?}"
+    );
     // Re-running apply writes nothing.
     let writes = sandbox.writes();
     run.ok(&["apply", "--yes"], 0);

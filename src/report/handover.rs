@@ -59,13 +59,11 @@ pub fn rows(
     let mut out = Vec::new();
     for row in &report.profiles {
         let profile = profiles.get(&(row.workspace.as_str(), row.profile_id));
-        let marker = format!(
-            "keyshift:workato:{}:profile:{}",
-            row.workspace, row.profile_id
-        );
-        let sunk = lines
-            .get(&key_op_id(&marker))
-            .or_else(|| lines.get(&item_op_id(&marker)));
+        let sunk = row.source.as_deref().and_then(|marker| {
+            lines
+                .get(&key_op_id(marker))
+                .or_else(|| lines.get(&item_op_id(marker)))
+        });
         let line = sunk.map(|(n, _)| *n);
         let vault = sunk.and_then(|(_, r)| r.vault.as_ref());
         let at = match (line, vault) {

@@ -158,6 +158,10 @@ pub struct ProfileRow {
     /// The last `verify --live` verdict for the key, if any.
     pub live: Option<String>,
     pub note: Option<String>,
+    /// The planned credential's provenance marker (its journal and sink records are keyed by
+    /// it), when one is planned.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
 }
 
 impl Report {
@@ -308,6 +312,7 @@ impl Report {
                 target_id: None,
                 live: None,
                 note: None,
+                source: None,
             };
             if let Some(x) = excluded.get(&(p.workspace.clone(), p.id.to_string())) {
                 summary.excluded_profiles += 1;
@@ -324,12 +329,14 @@ impl Report {
                     row.client_id = ops.get(&client_op_id(&c.marker)).and_then(|o| o.remote_id);
                     row.key_name = Some(k.name.clone());
                     row.live = live.get(&k.source).cloned();
+                    row.source = Some(k.source.clone());
                     let op = ops.get(&key_op_id(&k.source));
                     row.key_id = op.and_then(|o| o.remote_id);
                     Some(op)
                 } else if let Some(item) = items.get(&key) {
                     row.key_name = Some(item.name.clone());
                     row.live = live.get(&item.source).cloned();
+                    row.source = Some(item.source.clone());
                     let op = ops.get(&item_op_id(&item.source));
                     row.target_id = op.and_then(|o| o.remote_ref.clone());
                     Some(op)
