@@ -275,9 +275,13 @@ pub struct ItemSpec {
     pub holder: Option<String>,
     pub name: String,
     pub active: bool,
-    /// The vendor's create body, without any secret. Verify checks that the vendor's object
-    /// carries every field of it.
-    pub body: serde_json::Value,
+    /// What the credential may do, as the pair's planner decided it, in the planner's own
+    /// terms (`mapping::descope::AccessKeyGrant`, `mapping::bifrost::VirtualKeyGrant`);
+    /// never a secret. The target's provider turns it into its create body, and verify
+    /// checks the vendor's object against that body. Absent in plans made before grants
+    /// existed: apply then asks for `keyshift plan` again.
+    #[serde(default)]
+    pub grant: serde_json::Value,
 }
 
 /// What the mapping engine produced.

@@ -335,11 +335,16 @@ pub async fn stopped_with_grace(stop: &AtomicBool) {
 /// A step a target does not have (e.g. a container on a target without containers): a
 /// plain refusal, never retried.
 pub fn not_supported(vendor: Vendor, what: &str) -> HttpError {
+    refused_here(vendor, format!("{what} is not supported by this target"))
+}
+
+/// A call refused before it was sent, e.g. a plan a target cannot read.
+pub fn refused_here(vendor: Vendor, message: String) -> HttpError {
     HttpError::Status {
         method: "-".into(),
         route: vendor.as_str().into(),
         status: 400,
-        message: format!("{what} is not supported by this target"),
+        message,
         retry_after: None,
         body: None,
     }

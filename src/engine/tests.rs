@@ -297,7 +297,7 @@ fn item(profile: i64, active: bool) -> ItemSpec {
         holder: None,
         name: format!("key {profile}"),
         active,
-        body: serde_json::json!({ "name": format!("key {profile}") }),
+        grant: serde_json::json!({}),
     }
 }
 

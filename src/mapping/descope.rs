@@ -2,7 +2,8 @@
 //! profile, in the customer's tenant, roles from the collections. Pure, like the Workato
 //! engine: inventory + mapping in, plan out.
 
-use serde_json::{json, Map, Value};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use super::engine::{valid_ip_entry, EXCLUDED_FIELD};
@@ -23,6 +24,20 @@ fn finding(p: &Profile, kind: FindingKind, field: &str, found: String, fix: &str
         found,
         fix: fix.into(),
     }
+}
+
+/// What one planned access key may do. The Descope provider turns it into the create body
+/// (the key's name and marker come from its item).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct AccessKeyGrant {
+    pub description: String,
+    /// Unix seconds; 0 = never.
+    pub expire_time: i64,
+    /// Project roles, or the roles in `tenant` when there is one (never both, SD-D5).
+    pub roles: Vec<String>,
+    pub tenant: Option<String>,
+    pub custom_claims: Map<String, Value>,
+    pub permitted_ips: Vec<String>,
 }
 
 pub fn plan(inv: &Inventory, mapping: &Mapping) -> Plan {
@@ -180,26 +195,21 @@ pub fn plan(inv: &Inventory, mapping: &Mapping) -> Plan {
                 .entry(t.clone())
                 .or_insert_with(|| p.workspace.clone());
         }
-        let (role_names, key_tenants) = match &tenant {
-            // SD-D5: tenant roles and project roles never both.
-            Some(t) => (json!([]), json!([{ "tenantId": t, "roleNames": roles }])),
-            None => (json!(roles), json!([])),
+        let grant = AccessKeyGrant {
+            description: format!(
+                "{marker} — migrated by keyshift from Workato profile {} {:?} (legacy client {:?})",
+                p.id, p.name, client_name
+            ),
+            expire_time: d.expire_time,
+            roles,
+            tenant,
+            custom_claims: d
+                .custom_claims
+                .iter()
+                .map(|(k, v)| (k.clone(), toml_to_json(v)))
+                .collect(),
+            permitted_ips: p.ip_allow_list.clone(),
         };
-        let claims: Map<String, Value> = d
-            .custom_claims
-            .iter()
-            .map(|(k, v)| (k.clone(), toml_to_json(v)))
-            .collect();
-        let body = json!({
-            "name": name,
-            "description": format!("{marker} — migrated by keyshift from Workato profile {} {:?} (legacy client {:?})", p.id, p.name, client_name),
-            "expireTime": d.expire_time,
-            "roleNames": role_names,
-            "keyTenants": key_tenants,
-            "customClaims": claims,
-            "permittedIps": p.ip_allow_list,
-            "customAttributes": { "migrationSourceId": marker },
-        });
         rule_findings(p, mapping, &mut findings);
         items.push(ItemSpec {
             source: marker,
@@ -209,7 +219,7 @@ pub fn plan(inv: &Inventory, mapping: &Mapping) -> Plan {
             holder: None,
             name,
             active: p.active,
-            body,
+            grant: serde_json::to_value(&grant).expect("a grant is plain data"),
         });
     }
     // Descope refuses a key naming a role or tenant the project lacks (SD-D5), and the

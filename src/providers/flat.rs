@@ -43,7 +43,10 @@ pub trait FlatApi: Send + Sync {
     fn budget(&self) -> &RateBudget;
     /// Our credentials (they carry a keyshift marker): one search.
     fn list_ours(&self) -> Fut<'_, Result<Vec<RemoteCredential>>>;
-    /// Create from the planned body: the new id and its secret.
+    /// The create body of a planned credential, from its item (name, marker, activity) and
+    /// its planner's grant.
+    fn body(item: &ItemSpec) -> Result<Value>;
+    /// Create from the body: the new id and its secret.
     fn create<'a>(&'a self, body: &'a Value) -> Issuing<'a>;
     fn rotate<'a>(&'a self, id: &'a str) -> Issuing<'a>;
     fn set_active<'a>(&'a self, id: &'a str, active: bool) -> Changing<'a>;
@@ -64,6 +67,19 @@ pub trait FlatApi: Send + Sync {
 
 /// A [`FlatApi`] as the engine's target.
 pub struct Flat<A>(pub Arc<A>);
+
+/// The create body, or why the plan cannot give it.
+fn body<A: FlatApi>(item: &ItemSpec) -> Result<Value, HttpError> {
+    A::body(item).map_err(|e| {
+        engine::refused_here(
+            A::SHAPE.vendor,
+            format!(
+                "the plan's grant for {} cannot be read ({e:#}) — run `keyshift plan` again",
+                item.source
+            ),
+        )
+    })
+}
 
 fn text(id: &RemoteId) -> String {
     id.to_string()
@@ -128,7 +144,7 @@ impl<A: FlatApi> engine::Target for Flat<A> {
     fn create<'a>(&'a self, _: At<'a>, cred: &'a Cred<'a>) -> Call<'a, Issued> {
         async move {
             let item = cred.item(A::SHAPE.vendor)?;
-            let created = self.0.create(&item.body).await?;
+            let created = self.0.create(&body::<A>(item)?).await?;
             Ok(self.issued(created, !A::SHAPE.creates_inactive || item.active))
         }
         .boxed()
@@ -194,7 +210,7 @@ impl<A: FlatApi> engine::Target for Flat<A> {
                     else {
                         continue;
                     };
-                    let expected = self.0.expected_read(&item.body);
+                    let expected = self.0.expected_read(&body::<A>(item)?);
                     for field in differing_fields(&r.body, &expected) {
                         let drift = Drift {
                             workspace: item.workspace.clone(),

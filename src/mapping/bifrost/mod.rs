@@ -26,7 +26,6 @@
 //! | metadata values over 512 characters (the holder marker) | blocks (`holders`) |
 //! | a provider the instance has not configured (`invalid provider name`) | one `manual` finding per provider the planned keys name (`bifrost_provider`, `provider_configs`): the export cannot list configured providers |
 
-use serde_json::{json, Map, Value};
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use super::engine::EXCLUDED_FIELD;
@@ -37,7 +36,9 @@ pub use inventory::{
     RateLimit, ToolOverride, WORKSPACE,
 };
 
+mod grant;
 mod inventory;
+pub use grant::{BudgetGrant, LimitGrant, ProviderGrant, ToolGrant, VirtualKeyGrant, Window};
 
 const VENDOR: &str = "bifrost";
 const WS: &str = WORKSPACE;
@@ -128,6 +129,8 @@ pub fn plan(
     holders.extend(holders_from_file.iter().cloned());
     let mut findings = Vec::new();
     let mut items = Vec::new();
+    // The planned keys' names by the provider they name.
+    let mut users: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let others: HashSet<&str> = taken_by_others.iter().map(String::as_str).collect();
     let mut taken: HashSet<String> = HashSet::new();
     let mut profiles: Vec<&BifrostProfile> = inv.profiles.iter().collect();
@@ -249,11 +252,11 @@ pub fn plan(
             );
         }
         let provider_configs = provider_configs(&mut c, &b.key_ids);
-        let budgets = budgets_json(&mut c, &p.budgets, "budgets");
+        let budgets = budgets(&mut c, &p.budgets, "budgets");
         let rate_limit = p
             .rate_limit
             .as_ref()
-            .map(|r| rate_json(&mut c, r, "rate_limit"));
+            .map(|r| rate_limit(&mut c, r, "rate_limit"));
         let holders_of_p: Vec<Option<&str>> = if per_holder {
             inv.holdings
                 .iter()
@@ -327,10 +330,10 @@ pub fn plan(
                 continue;
             }
             taken.insert(name.clone());
-            let mut metadata: Map<String, Value> = tags.clone();
-            metadata.insert("keyshift.source".into(), json!(source));
+            let mut labels = tags.clone();
+            labels.insert("keyshift.source".into(), source.clone());
             if let Some(h) = holder {
-                metadata.insert("keyshift.holder".into(), json!(h));
+                labels.insert("keyshift.holder".into(), h.to_owned());
             }
             let description = match &p.description {
                 Some(d) if !d.is_empty() => format!("{source} — {d}"),
@@ -339,18 +342,20 @@ pub fn plan(
                     p.id, p.name
                 ),
             };
-            let mut body = json!({
-                "name": name,
-                "description": description,
-                "is_active": p.is_active,
-                "provider_configs": provider_configs,
-                "budgets": budgets,
-                "calendar_aligned": calendar_aligned,
-                "mcp_configs": mcp_configs,
-                "metadata": metadata,
-            });
-            if let Some(r) = &rate_limit {
-                body["rate_limit"] = r.clone();
+            let grant = VirtualKeyGrant {
+                description,
+                providers: provider_configs.clone(),
+                budgets: budgets.clone(),
+                rate_limit: rate_limit.clone(),
+                calendar_aligned,
+                tools: mcp_configs.clone(),
+                labels,
+            };
+            for pc in &grant.providers {
+                users
+                    .entry(pc.provider.clone())
+                    .or_default()
+                    .push(name.clone());
             }
             items.push(ItemSpec {
                 source,
@@ -360,11 +365,11 @@ pub fn plan(
                 holder: holder.map(String::from),
                 name,
                 active: p.is_active,
-                body,
+                grant: serde_json::to_value(&grant).expect("a grant is plain data"),
             });
         }
     }
-    provider_findings(&items, &mut findings);
+    provider_findings(users, &mut findings);
     Plan {
         clients: Vec::new(),
         items,
@@ -375,18 +380,8 @@ pub fn plan(
 /// Bifrost refuses a virtual key whose provider config names a provider the instance has not
 /// configured (`invalid provider name`), and the export cannot list configured providers: say
 /// so once per provider the planned keys name instead of calling them safe.
-fn provider_findings(items: &[ItemSpec], findings: &mut Vec<Finding>) {
-    let mut users: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
-    for item in items {
-        let pcs = item.body["provider_configs"].as_array();
-        for provider in pcs
-            .into_iter()
-            .flatten()
-            .filter_map(|c| c["provider"].as_str())
-        {
-            users.entry(provider).or_default().push(item.name.as_str());
-        }
-    }
+/// `users`: the planned keys' names by the provider they name.
+fn provider_findings(users: BTreeMap<String, Vec<String>>, findings: &mut Vec<Finding>) {
     for (provider, keys) in users {
         findings.push(Finding {
             kind: FindingKind::Manual,
@@ -485,8 +480,8 @@ fn allow_list_problem(items: &[String]) -> Option<String> {
         .map(|m| format!("{m:?} is listed twice"))
 }
 
-/// `provider_configs` of the body, with their checks.
-fn provider_configs(c: &mut Checks, key_ids: &[String]) -> Vec<Value> {
+/// The providers the key may call, with their checks.
+fn provider_configs(c: &mut Checks, key_ids: &[String]) -> Vec<ProviderGrant> {
     let p = c.p;
     if !p.provider_configs.is_empty() {
         if let Some(why) = allow_list_problem(key_ids) {
@@ -547,16 +542,16 @@ fn provider_configs(c: &mut Checks, key_ids: &[String]) -> Vec<Value> {
         } else {
             allowed_models(c, &pc.allowed_models, &format!("{at}.allowed_models"))
         };
-        let mut o = json!({
-            "provider": provider,
-            "allowed_models": models,
-            "key_ids": key_ids,
-            "budgets": budgets_json(c, &pc.budgets, &format!("{at}.budgets")),
+        out.push(ProviderGrant {
+            provider,
+            models,
+            key_ids: key_ids.to_vec(),
+            budgets: budgets(c, &pc.budgets, &format!("{at}.budgets")),
+            rate_limit: pc
+                .rate_limit
+                .as_ref()
+                .map(|r| rate_limit(c, r, &format!("{at}.rate_limit"))),
         });
-        if let Some(r) = &pc.rate_limit {
-            o["rate_limit"] = rate_json(c, r, &format!("{at}.rate_limit"));
-        }
-        out.push(o);
     }
     out
 }
@@ -591,10 +586,10 @@ fn allowed_models(c: &mut Checks, models: &[String], field: &str) -> Vec<String>
     kept
 }
 
-/// A budget list of the body. Bifrost refuses a `max_limit` ≤ 0, unknown windows, a bad
+/// A budget list. Bifrost refuses a `max_limit` ≤ 0, unknown windows, a bad
 /// `quarter_start_month` and a repeated window in one list; the last is carried by keeping
 /// the smallest limit per window (never more spending than before).
-fn budgets_json(c: &mut Checks, budgets: &[Budget], at: &str) -> Vec<Value> {
+fn budgets(c: &mut Checks, budgets: &[Budget], at: &str) -> Vec<BudgetGrant> {
     let mut by_window: BTreeMap<&str, (usize, &Budget)> = BTreeMap::new();
     let mut order: Vec<&str> = Vec::new();
     for (j, b) in budgets.iter().enumerate() {
@@ -652,23 +647,22 @@ fn budgets_json(c: &mut Checks, budgets: &[Budget], at: &str) -> Vec<Value> {
     }
     order
         .into_iter()
-        .map(|w| budget_json(by_window[w].1))
+        .map(|w| {
+            let b = by_window[w].1;
+            BudgetGrant {
+                max_limit: b.max_limit,
+                window: b.reset_duration.clone(),
+                quarter_start_month: b.quarter_start_month.filter(|_| w == "1Q"),
+            }
+        })
         .collect()
 }
 
-fn budget_json(b: &Budget) -> Value {
-    let mut o = json!({ "max_limit": b.max_limit, "reset_duration": b.reset_duration });
-    if let (Some(m), "1Q") = (b.quarter_start_month, b.reset_duration.as_str()) {
-        o["reset_config"] = json!({ "quarter_start_month": m });
-    }
-    o
-}
-
-/// A rate limit of the body. Virtual-key limits are int64 above 0: fractions are floored
+/// A rate limit. Virtual-key limits are int64 above 0: fractions are floored
 /// (transformed), anything that is then not ≥ 1 or does not fit blocks; a limit without its
 /// window gets the default window (transformed); an unknown window blocks.
-fn rate_json(c: &mut Checks, r: &RateLimit, at: &str) -> Value {
-    let mut o = Map::new();
+fn rate_limit(c: &mut Checks, r: &RateLimit, at: &str) -> LimitGrant {
+    let mut out = LimitGrant::default();
     for (kind, max, window, default) in [
         ("token", r.token_max_limit, &r.token_reset_duration, "1d"),
         (
@@ -696,8 +690,7 @@ fn rate_json(c: &mut Checks, r: &RateLimit, at: &str) -> Value {
                 &format!("sent as {}", whole as i64),
             );
         }
-        o.insert(format!("{kind}_max_limit"), json!(whole as i64));
-        let window = match window {
+        let every = match window {
             Some(w) if RATE_DURATIONS.contains(&w.as_str()) => w.clone(),
             Some(w) => {
                 c.block(
@@ -719,9 +712,16 @@ fn rate_json(c: &mut Checks, r: &RateLimit, at: &str) -> Value {
                 default.to_owned()
             }
         };
-        o.insert(format!("{kind}_reset_duration"), json!(window));
+        let limit = Some(Window {
+            max: whole as i64,
+            every,
+        });
+        match kind {
+            "token" => out.tokens = limit,
+            _ => out.requests = limit,
+        }
     }
-    Value::Object(o)
+    out
 }
 
 /// MCP access: servers, include overrides, exclude overrides (enumerated, lossy). Every
@@ -730,7 +730,7 @@ fn mcp_configs(
     c: &mut Checks,
     mcp: &HashMap<&str, &McpClient>,
     name_count: &HashMap<&str, usize>,
-) -> Vec<Value> {
+) -> Vec<ToolGrant> {
     let p = c.p;
     const FIX_MCP: &str =
         "remove it from the profile or add the MCP client in Bifrost, then export again";
@@ -847,14 +847,17 @@ fn mcp_configs(
             }
             included
         };
-        out.push(json!({ "mcp_client_name": name, "tools_to_execute": tools }));
+        out.push(ToolGrant {
+            client: name.to_owned(),
+            tools,
+        });
     }
     out
 }
 
 /// Tags → `tag.<tag>: "1"`; at most 48, keys limited to `[a-zA-Z0-9._-]`.
-fn tag_metadata(tags: &[String]) -> (Map<String, Value>, usize) {
-    let mut out = Map::new();
+fn tag_metadata(tags: &[String]) -> (BTreeMap<String, String>, usize) {
+    let mut out = BTreeMap::new();
     let mut dropped = 0;
     for t in tags {
         let ok = !t.is_empty()
@@ -862,7 +865,7 @@ fn tag_metadata(tags: &[String]) -> (Map<String, Value>, usize) {
             && t.chars()
                 .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
         if ok && out.len() < MAX_TAGS {
-            out.insert(format!("tag.{t}"), json!("1"));
+            out.insert(format!("tag.{t}"), "1".to_owned());
         } else {
             dropped += 1;
         }
@@ -873,6 +876,10 @@ fn tag_metadata(tags: &[String]) -> (Map<String, Value>, usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn grant(item: &ItemSpec) -> VirtualKeyGrant {
+        serde_json::from_value(item.grant.clone()).unwrap()
+    }
 
     pub(super) fn profile(id: i64, name: &str) -> BifrostProfile {
         BifrostProfile {
@@ -964,11 +971,11 @@ mod tests {
         let plan = run(vec![p]);
         assert!(of(&plan, 1, FindingKind::Blocker).is_empty());
         assert_eq!(plan.items.len(), 1);
-        let body = &plan.items[0].body;
-        assert_eq!(body["mcp_configs"][0]["mcp_client_name"], "github");
-        assert_eq!(body["mcp_configs"][0]["tools_to_execute"], json!(["*"]));
-        assert_eq!(body["rate_limit"]["token_max_limit"], 1000);
-        assert_eq!(body["provider_configs"][0]["key_ids"], json!(["*"]));
+        let g = grant(&plan.items[0]);
+        assert_eq!(g.tools[0].client, "github");
+        assert_eq!(g.tools[0].tools, ["*"]);
+        assert_eq!(g.rate_limit.unwrap().tokens.unwrap().max, 1000);
+        assert_eq!(g.providers[0].key_ids, ["*"]);
     }
 
     #[test]
@@ -1121,18 +1128,18 @@ mod tests {
             assert!(t.iter().any(|x| x == f), "{f} in {t:?}");
         }
         let item = |id: &str| plan.items.iter().find(|i| i.profile_id == id).unwrap();
-        let b = &item("4").body;
+        let g = grant(item("4"));
         assert_eq!(item("4").name, "Tabname");
-        assert_eq!(b["rate_limit"]["token_max_limit"], 250_000);
-        assert_eq!(b["rate_limit"]["request_reset_duration"], "1h");
-        assert_eq!(
-            b["budgets"],
-            json!([{"max_limit": 20.0, "reset_duration": "1M"}, {"max_limit": 5.0, "reset_duration": "1d"}])
-        );
-        assert_eq!(
-            b["provider_configs"][0]["allowed_models"],
-            json!(["gpt-4o", "o3"])
-        );
+        let limit = g.rate_limit.unwrap();
+        assert_eq!(limit.tokens.unwrap().max, 250_000);
+        assert_eq!(limit.requests.unwrap().every, "1h");
+        let budgets: Vec<(f64, &str)> = g
+            .budgets
+            .iter()
+            .map(|b| (b.max_limit, b.window.as_str()))
+            .collect();
+        assert_eq!(budgets, [(20.0, "1M"), (5.0, "1d")]);
+        assert_eq!(g.providers[0].models, ["gpt-4o", "o3"]);
         assert_eq!(item("5").name.chars().count(), MAX_NAME_CHARS);
         assert!(item("5").name.ends_with(" (5)"));
         assert_eq!(item("6").name, "access profile 6");

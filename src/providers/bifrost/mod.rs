@@ -14,8 +14,8 @@ use std::sync::Arc;
 use crate::engine::verify::Verdict;
 use crate::http::{Http, HttpError, RateBudget, Request};
 use crate::mapping::bifrost::{
-    BifrostInventory, BifrostProfile, Budget, Holding, McpClient, ProviderAccess, RateLimit,
-    ToolOverride,
+    BifrostInventory, BifrostProfile, Budget, BudgetGrant, Holding, LimitGrant, McpClient,
+    ProviderAccess, RateLimit, ToolOverride, VirtualKeyGrant,
 };
 
 pub const VENDOR: &str = "bifrost";
@@ -483,6 +483,68 @@ pub fn source_fingerprint(profiles: &[BifrostProfile]) -> String {
     ))
 }
 
+/// The V2 create body of a planned virtual key: its item's name, activity and the
+/// planner's grant, in Bifrost's fields.
+pub fn create_body(item: &crate::model::ItemSpec) -> Result<Value> {
+    let g: VirtualKeyGrant = serde_json::from_value(item.grant.clone())?;
+    let budgets = |bs: &[BudgetGrant]| -> Vec<Value> {
+        bs.iter()
+            .map(|b| {
+                let mut o = json!({ "max_limit": b.max_limit, "reset_duration": b.window });
+                if let Some(m) = b.quarter_start_month {
+                    o["reset_config"] = json!({ "quarter_start_month": m });
+                }
+                o
+            })
+            .collect()
+    };
+    let limit = |l: &LimitGrant| -> Value {
+        let mut o = serde_json::Map::new();
+        for (kind, w) in [("token", &l.tokens), ("request", &l.requests)] {
+            if let Some(w) = w {
+                o.insert(format!("{kind}_max_limit"), json!(w.max));
+                o.insert(format!("{kind}_reset_duration"), json!(w.every));
+            }
+        }
+        Value::Object(o)
+    };
+    let providers: Vec<Value> = g
+        .providers
+        .iter()
+        .map(|p| {
+            let mut o = json!({
+                "provider": p.provider,
+                "allowed_models": p.models,
+                "key_ids": p.key_ids,
+                "budgets": budgets(&p.budgets),
+            });
+            if let Some(l) = &p.rate_limit {
+                o["rate_limit"] = limit(l);
+            }
+            o
+        })
+        .collect();
+    let tools: Vec<Value> = g
+        .tools
+        .iter()
+        .map(|t| json!({ "mcp_client_name": t.client, "tools_to_execute": t.tools }))
+        .collect();
+    let mut body = json!({
+        "name": item.name,
+        "description": g.description,
+        "is_active": item.active,
+        "provider_configs": providers,
+        "budgets": budgets(&g.budgets),
+        "calendar_aligned": g.calendar_aligned,
+        "mcp_configs": tools,
+        "metadata": g.labels,
+    });
+    if let Some(l) = &g.rate_limit {
+        body["rate_limit"] = limit(l);
+    }
+    Ok(body)
+}
+
 impl crate::providers::flat::FlatApi for BifrostConn {
     const SHAPE: crate::providers::flat::Shape = crate::providers::flat::Shape {
         vendor: crate::model::Vendor::Bifrost,
@@ -501,6 +563,9 @@ impl crate::providers::flat::FlatApi for BifrostConn {
         Box::pin(BifrostConn::list_ours(self))
     }
     /// V2. Not idempotent: an ambiguous failure is reconciled by listing.
+    fn body(item: &crate::model::ItemSpec) -> Result<Value> {
+        create_body(item)
+    }
     fn create<'a>(&'a self, body: &'a Value) -> crate::providers::flat::Issuing<'a> {
         Box::pin(async move {
             let v = self
@@ -755,4 +820,95 @@ pub fn consumer_action(c: &crate::model::ConsumerChange) -> String {
          profile-managed key; budgets and rate limits start from zero",
         c.at
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mapping::bifrost::{ProviderGrant, ToolGrant, Window};
+    use crate::model::ItemSpec;
+
+    fn item(grant: &VirtualKeyGrant) -> ItemSpec {
+        ItemSpec {
+            source: profile_marker(4),
+            workspace: WORKSPACE.into(),
+            profile_id: "4".into(),
+            profile_name: "Tab".into(),
+            holder: None,
+            name: "Tabname".into(),
+            active: false,
+            grant: serde_json::to_value(grant).unwrap(),
+        }
+    }
+
+    /// The grant in V2's fields: budgets with `reset_duration` (and `reset_config` only for
+    /// a quarter), limits as `<kind>_max_limit`/`<kind>_reset_duration`, MCP access by
+    /// client name, labels as metadata; no `rate_limit` when the grant has none.
+    #[test]
+    fn the_create_body_writes_the_grant_in_bifrost_fields() {
+        let quarter = BudgetGrant {
+            max_limit: 20.0,
+            window: "1Q".into(),
+            quarter_start_month: Some(2),
+        };
+        let day = BudgetGrant {
+            max_limit: 5.0,
+            window: "1d".into(),
+            quarter_start_month: None,
+        };
+        let limit = LimitGrant {
+            tokens: Some(Window {
+                max: 250_000,
+                every: "1d".into(),
+            }),
+            requests: None,
+        };
+        let grant = VirtualKeyGrant {
+            description: "d".into(),
+            providers: vec![ProviderGrant {
+                provider: "openai".into(),
+                models: vec!["gpt-4o".into()],
+                key_ids: vec!["*".into()],
+                budgets: vec![day.clone()],
+                rate_limit: Some(limit.clone()),
+            }],
+            budgets: vec![quarter, day],
+            rate_limit: Some(limit),
+            calendar_aligned: true,
+            tools: vec![ToolGrant {
+                client: "github".into(),
+                tools: vec!["*".into()],
+            }],
+            labels: [("tag.x".to_string(), "1".to_string())].into(),
+        };
+        let body = create_body(&item(&grant)).unwrap();
+        assert_eq!(
+            body,
+            json!({
+                "name": "Tabname",
+                "description": "d",
+                "is_active": false,
+                "provider_configs": [{
+                    "provider": "openai",
+                    "allowed_models": ["gpt-4o"],
+                    "key_ids": ["*"],
+                    "budgets": [{"max_limit": 5.0, "reset_duration": "1d"}],
+                    "rate_limit": {"token_max_limit": 250000, "token_reset_duration": "1d"},
+                }],
+                "budgets": [
+                    {"max_limit": 20.0, "reset_duration": "1Q", "reset_config": {"quarter_start_month": 2}},
+                    {"max_limit": 5.0, "reset_duration": "1d"},
+                ],
+                "rate_limit": {"token_max_limit": 250000, "token_reset_duration": "1d"},
+                "calendar_aligned": true,
+                "mcp_configs": [{"mcp_client_name": "github", "tools_to_execute": ["*"]}],
+                "metadata": {"tag.x": "1"},
+            })
+        );
+        let bare = create_body(&item(&VirtualKeyGrant::default())).unwrap();
+        assert!(bare.get("rate_limit").is_none());
+        let mut broken = item(&grant);
+        broken.grant = json!({ "providers": "none" });
+        assert!(create_body(&broken).is_err());
+    }
 }

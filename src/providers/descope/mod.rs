@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use crate::engine::verify::Verdict;
 use crate::http::{Http, HttpError, RateBudget, Request};
+use crate::mapping::descope::AccessKeyGrant;
 
 pub const VENDOR: &str = "descope";
 pub const LIMIT_PER_MINUTE: f64 = 100.0;
@@ -271,6 +272,24 @@ impl crate::providers::flat::FlatApi for DescopeConn {
         Box::pin(self.search("keyshift:"))
     }
     /// D1. Not idempotent: an ambiguous failure must be reconciled by search.
+    /// SD-D5: a tenant's roles go in `keyTenants`, project roles in `roleNames`, never both.
+    fn body(item: &crate::model::ItemSpec) -> Result<Value> {
+        let g: AccessKeyGrant = serde_json::from_value(item.grant.clone())?;
+        let (role_names, key_tenants) = match &g.tenant {
+            Some(t) => (json!([]), json!([{ "tenantId": t, "roleNames": g.roles }])),
+            None => (json!(g.roles), json!([])),
+        };
+        Ok(json!({
+            "name": item.name,
+            "description": g.description,
+            "expireTime": g.expire_time,
+            "roleNames": role_names,
+            "keyTenants": key_tenants,
+            "customClaims": g.custom_claims,
+            "permittedIps": g.permitted_ips,
+            "customAttributes": { "migrationSourceId": item.source },
+        }))
+    }
     fn create<'a>(&'a self, body: &'a Value) -> crate::providers::flat::Issuing<'a> {
         Box::pin(async move {
             let resp = self
@@ -350,9 +369,8 @@ impl crate::providers::flat::FlatApi for DescopeConn {
                     format!("inactive key refused ({status}) as planned"),
                 ),
                 Err(ExchangeError::Refused(403, _))
-                    if item.body["permittedIps"]
-                        .as_array()
-                        .is_some_and(|a| !a.is_empty()) =>
+                    if serde_json::from_value::<AccessKeyGrant>(item.grant.clone())
+                        .is_ok_and(|g| !g.permitted_ips.is_empty()) =>
                 {
                     (
                         Verdict::Unverifiable,
@@ -442,6 +460,56 @@ pub fn consumer_action(c: &crate::model::ConsumerChange) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Tenant roles go in `keyTenants` and project roles in `roleNames`, never both (SD-D5);
+    /// the marker is the key's `migrationSourceId`.
+    #[test]
+    fn the_create_body_writes_the_grant_in_descope_fields() {
+        use crate::providers::flat::FlatApi;
+        let grant = AccessKeyGrant {
+            description: "d".into(),
+            expire_time: 0,
+            roles: vec!["reader".into()],
+            tenant: None,
+            custom_claims: [("team".to_string(), json!("ops"))].into_iter().collect(),
+            permitted_ips: vec!["10.0.0.0/8".into()],
+        };
+        let mut item = crate::model::ItemSpec {
+            source: "keyshift:workato:1:profile:7".into(),
+            workspace: "1".into(),
+            profile_id: "7".into(),
+            profile_name: "p".into(),
+            holder: None,
+            name: "key 7".into(),
+            active: true,
+            grant: serde_json::to_value(&grant).unwrap(),
+        };
+        let body = DescopeConn::body(&item).unwrap();
+        assert_eq!(
+            body,
+            json!({
+                "name": "key 7",
+                "description": "d",
+                "expireTime": 0,
+                "roleNames": ["reader"],
+                "keyTenants": [],
+                "customClaims": {"team": "ops"},
+                "permittedIps": ["10.0.0.0/8"],
+                "customAttributes": {"migrationSourceId": "keyshift:workato:1:profile:7"},
+            })
+        );
+        let tenant = AccessKeyGrant {
+            tenant: Some("T1".into()),
+            ..grant
+        };
+        item.grant = serde_json::to_value(&tenant).unwrap();
+        let body = DescopeConn::body(&item).unwrap();
+        assert_eq!(body["roleNames"], json!([]));
+        assert_eq!(
+            body["keyTenants"],
+            json!([{ "tenantId": "T1", "roleNames": ["reader"] }])
+        );
+    }
 
     #[test]
     fn region_from_project_id() {

@@ -1742,7 +1742,9 @@ fn plan_predicts_every_virtual_key_refusal() {
     for item in &plan.items {
         let input = super::Input {
             query: super::request::Query::parse(None),
-            body: serde_json::to_vec(&item.body).unwrap().into(),
+            body: serde_json::to_vec(&crate::providers::bifrost::create_body(item).unwrap())
+                .unwrap()
+                .into(),
         };
         if let Err(e) = super::virtual_keys::create(&mut st, &ctx, &input) {
             panic!(
@@ -1755,11 +1757,12 @@ fn plan_predicts_every_virtual_key_refusal() {
     }
     // Every provider the planned keys name is configured here (the generator gives each a
     // key), and the plan names each once as a `manual` finding (PC-B16).
-    let named: std::collections::BTreeSet<&str> = plan
+    let named: std::collections::BTreeSet<String> = plan
         .items
         .iter()
-        .flat_map(|i| i.body["provider_configs"].as_array().unwrap())
-        .map(|c| c["provider"].as_str().unwrap())
+        .map(|i| crate::providers::bifrost::create_body(i).unwrap())
+        .flat_map(|b| b["provider_configs"].as_array().unwrap().clone())
+        .map(|c| c["provider"].as_str().unwrap().to_owned())
         .collect();
     let manual: Vec<&str> = plan
         .findings
@@ -1767,7 +1770,7 @@ fn plan_predicts_every_virtual_key_refusal() {
         .filter(|f| f.object_kind == "bifrost_provider" && f.kind == FindingKind::Manual)
         .map(|f| f.object_id.as_str())
         .collect();
-    assert_eq!(manual, named.iter().copied().collect::<Vec<_>>());
+    assert_eq!(manual, named.iter().map(String::as_str).collect::<Vec<_>>());
     assert!(named.iter().all(|p| base.has_provider(p)), "{named:?}");
     let planned: std::collections::HashSet<&str> =
         plan.items.iter().map(|i| i.profile_id.as_str()).collect();
