@@ -247,6 +247,16 @@ fn per_profile_mode_migrates_every_profile_with_its_policy() {
         "{}",
         live.stdout
     );
+    // The Markdown and HTML reports speak of virtual keys: no v2-client column, no legacy
+    // API client count.
+    for format in ["md", "html"] {
+        let text = run.ok(&["report", "--format", format], 0).stdout;
+        assert!(text.contains("bifrost credential(s) migrated"), "{format}");
+        assert!(
+            !text.contains("v2 client") && !text.contains("legacy API clients"),
+            "{format}: {text}"
+        );
+    }
     // The hand-over points every migrated profile at its secret's sink line.
     run.ok(&["handover", "--out", "handover"], 0);
     let handover: Value = serde_json::from_str(

@@ -1,5 +1,5 @@
 //! The engine: apply and rollback over any target, behind one [`Target`] trait. It names no
-//! vendor — a target is whatever `providers::registry` builds for the recorded pair.
+//! vendor — a target is whatever `crate::registry` builds for the recorded pair.
 //!
 //! The plan is read as *units*: a unit is an optional container (a Workato v2 client) and the
 //! credentials that go in it (its API keys), or one credential on its own (a Descope access

@@ -312,16 +312,24 @@ pub fn render(r: &Report) -> String {
     }
     o.push_str("</tbody></table>");
 
+    // The container column only for a target that has containers, named in its words.
+    let with_container = !r.words.container.is_empty();
+    let container_th = if with_container {
+        format!("<th>→ {}</th>", esc(r.words.container))
+    } else {
+        String::new()
+    };
     let _ = write!(
         o,
-        r#"<h2>Access profiles (<span id="shown">{}</span> of {})</h2><input id="filter" type="search" placeholder="Filter: name, status, auth type, client…" autocomplete="off"><table id="profiles"><thead><tr><th>workspace</th><th>profile</th><th>auth</th><th>active</th><th>status</th><th>→ v2 client</th><th>key</th><th>live</th><th>note</th></tr></thead><tbody>"#,
+        r#"<h2>Access profiles (<span id="shown">{}</span> of {})</h2><input id="filter" type="search" placeholder="Filter: name, status, auth type, client…" autocomplete="off"><table id="profiles"><thead><tr><th>workspace</th><th>profile</th><th>auth</th><th>active</th><th>status</th>{}<th>key</th><th>live</th><th>note</th></tr></thead><tbody>"#,
         r.profiles.len(),
-        r.profiles.len()
+        r.profiles.len(),
+        container_th
     );
     for p in &r.profiles {
         let _ = write!(
             o,
-            r#"<tr data-status="{}"><td>{}</td><td>{} “{}”</td><td>{}</td><td>{}</td><td class="s-{}">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>"#,
+            r#"<tr data-status="{}"><td>{}</td><td>{} “{}”</td><td>{}</td><td>{}</td><td class="s-{}">{}</td>{}<td>{}</td><td>{}</td><td>{}</td></tr>"#,
             esc(&p.status),
             esc(&p.workspace),
             p.profile_id,
@@ -330,7 +338,14 @@ pub fn render(r: &Report) -> String {
             if p.active { "yes" } else { "no" },
             esc(&p.status),
             esc(&p.status),
-            p.client_name.as_deref().map(esc).unwrap_or_default(),
+            if with_container {
+                format!(
+                    "<td>{}</td>",
+                    p.client_name.as_deref().map(esc).unwrap_or_default()
+                )
+            } else {
+                String::new()
+            },
             match (
                 &p.key_name,
                 p.key_id.map(|k| k.to_string()).or(p.target_id.clone())

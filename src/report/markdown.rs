@@ -44,8 +44,11 @@ pub fn render(r: &Report) -> String {
         (format!("{} pending", w.credentials), s.pending_keys),
         ("failed".into(), s.failed),
     ] {
-        // A target without containers has no container rows.
-        if matches!(label.trim(), "planned" | "created") {
+        // A target without containers has no container rows; a source without legacy
+        // clients (its profiles stand alone) has no legacy-client row.
+        if matches!(label.trim(), "planned" | "created")
+            || (label == "legacy API clients" && n == 0 && s.profiles > 0)
+        {
             continue;
         }
         let _ = writeln!(o, "| {label} | {n} |");
@@ -176,35 +179,46 @@ pub fn render(r: &Report) -> String {
     }
 
     let _ = writeln!(o, "\n## Access profiles ({})\n", r.profiles.len());
+    // The container column only for a target that has containers, named in its words.
+    let container = (!r.words.container.is_empty()).then(|| format!("→ {}", r.words.container));
+    let mut head = vec!["workspace", "profile", "auth", "active", "status"];
+    head.extend(container.as_deref());
+    head.extend(["key", "live", "note"]);
     let _ = writeln!(
         o,
-        "| workspace | profile | auth | active | status | → v2 client | key | live | note |\n|---|---|---|---|---|---|---|---|---|"
+        "| {} |\n|{}",
+        head.join(" | "),
+        "---|".repeat(head.len())
     );
     for p in &r.profiles {
-        let _ = writeln!(
-            o,
-            "| {} | {} \"{}\" | {} | {} | {} | {} | {} | {} | {} |",
-            p.workspace,
-            p.profile_id,
-            cell(&p.profile_name),
-            p.auth_type,
-            if p.active { "yes" } else { "no" },
-            p.status,
-            p.client_name
-                .as_deref()
-                .map(cell)
-                .unwrap_or_else(|| "—".into()),
+        let mut cells = vec![
+            p.workspace.clone(),
+            format!("{} \"{}\"", p.profile_id, cell(&p.profile_name)),
+            p.auth_type.clone(),
+            (if p.active { "yes" } else { "no" }).to_string(),
+            p.status.clone(),
+        ];
+        if container.is_some() {
+            cells.push(
+                p.client_name
+                    .as_deref()
+                    .map(cell)
+                    .unwrap_or_else(|| "—".into()),
+            );
+        }
+        cells.push(
             match (
                 &p.key_name,
-                p.key_id.map(|k| k.to_string()).or(p.target_id.clone())
+                p.key_id.map(|k| k.to_string()).or(p.target_id.clone()),
             ) {
                 (Some(n), Some(id)) => format!("{} (#{id})", cell(n)),
                 (Some(n), None) => cell(n),
                 _ => "—".into(),
             },
-            p.live.as_deref().unwrap_or("—"),
-            p.note.as_deref().map(cell).unwrap_or_default(),
         );
+        cells.push(p.live.as_deref().unwrap_or("—").to_string());
+        cells.push(p.note.as_deref().map(cell).unwrap_or_default());
+        let _ = writeln!(o, "| {} |", cells.join(" | "));
     }
     o
 }

@@ -184,7 +184,7 @@ impl Report {
         let mut summary = Summary {
             workspaces: inv.workspaces.len(),
             legacy_clients: inv.legacy_clients.len(),
-            profiles: inv.profiles.len(),
+            profiles: inv.source_profile_count(),
             planned_clients: plan.clients.len(),
             planned_keys: plan.key_count(),
             ..Summary::default()
