@@ -409,7 +409,10 @@ impl Run<'_> {
                 self.a.crash.hit("after-response");
                 db.record_remote(&cred.op_id(), &issued.id).await?;
                 self.a.crash.hit("after-journal");
-                if self.sink_then_done(u, container, cred, issued).await? {
+                if self
+                    .sink_then_done(u, container, cred, issued, false)
+                    .await?
+                {
                     self.created.fetch_add(1, Ordering::Relaxed);
                 }
                 Ok(())
@@ -481,7 +484,10 @@ impl Run<'_> {
             .await
         {
             Ok(issued) => {
-                if self.sink_then_done(u, container, cred, issued).await? {
+                if self
+                    .sink_then_done(u, container, cred, issued, true)
+                    .await?
+                {
                     self.recovered.fetch_add(1, Ordering::Relaxed);
                 }
                 Ok(())
@@ -494,13 +500,15 @@ impl Run<'_> {
     }
 
     /// Sink (fsynced) → deactivate, if the credential is active but planned inactive → done
-    /// (contract §10). Whether it got to done.
+    /// (contract §10). A renewed secret's record supersedes the operation's earlier secret
+    /// (contract §6). Whether it got to done.
     async fn sink_then_done(
         &self,
         u: &Unit<'_>,
         container: Option<&RemoteId>,
         cred: &Cred<'_>,
         issued: Issued,
+        renewed: bool,
     ) -> Result<bool> {
         let db = self.a.db;
         let record = SinkRecord {
@@ -517,7 +525,7 @@ impl Run<'_> {
             secret: Some(issued.secret),
             oauth_client_id: issued.oauth_client_id,
             issued_at: crate::state::now(),
-            supersedes: None,
+            supersedes: renewed.then(|| cred.op_id()),
             vault: None,
         };
         if let Err(e) = self.a.sink.append_grouped(&record).await {

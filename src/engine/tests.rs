@@ -464,6 +464,14 @@ async fn a_lost_create_response_is_found_by_name_and_renewed_not_duplicated() {
     assert_eq!(target.world().creds.len(), 4, "nothing was created twice");
     let (sunk, _) = bench.sunk();
     secrets_match(&target, &sunk);
+    // A renewed secret's record names the operation whose secret it replaces; a first
+    // secret's names none.
+    let records = read_sink(bench.sink.path(), None).unwrap();
+    let renewed: Vec<_> = records.iter().filter(|r| r.supersedes.is_some()).collect();
+    assert_eq!(renewed.len(), 2);
+    assert!(renewed
+        .iter()
+        .all(|r| r.supersedes.as_deref() == Some(r.op_id.as_str())));
 }
 
 #[tokio::test]
