@@ -7,23 +7,13 @@ use serde_json::{Map, Value};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use super::engine::{valid_ip_entry, EXCLUDED_FIELD};
-use super::{render, DescopeSection, Mapping, Subject};
+use super::{render, About, DescopeSection, Mapping, Subject};
 use crate::model::{AuthType, Finding, FindingKind, Inventory, ItemSpec, Plan, Profile};
 
 const VENDOR: &str = "workato";
 
 fn finding(p: &Profile, kind: FindingKind, field: &str, found: String, fix: &str) -> Finding {
-    Finding {
-        kind,
-        vendor: VENDOR.into(),
-        workspace: p.workspace.clone(),
-        object_kind: "profile".into(),
-        object_id: p.id.to_string(),
-        object_name: p.name.clone(),
-        field: field.into(),
-        found,
-        fix: fix.into(),
-    }
+    About::new(VENDOR, &p.workspace, p.id, &p.name).finding(kind, field, found, fix)
 }
 
 /// What one planned access key may do. The Descope provider turns it into the create body

@@ -7,7 +7,7 @@
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
-use super::{render, Mapping, Subject};
+use super::{render, About, Mapping, Subject};
 use crate::model::{
     is_rsa_public_key_pem, AuthType, ClientSettings, ClientSpec, Finding, FindingKind, Inventory,
     KeySpec, LegacyClient, Plan, Profile, SigningSecretRef,
@@ -451,17 +451,8 @@ fn field_findings(
 }
 
 fn blocker(p: &Profile, field: &str, found: String, fix: &str) -> Finding {
-    Finding {
-        kind: FindingKind::Blocker,
-        vendor: VENDOR.into(),
-        workspace: p.workspace.clone(),
-        object_kind: "profile".into(),
-        object_id: p.id.to_string(),
-        object_name: p.name.clone(),
-        field: field.into(),
-        found,
-        fix: fix.into(),
-    }
+    let about = About::new(VENDOR, &p.workspace, p.id, &p.name);
+    about.finding(FindingKind::Blocker, field, found, fix)
 }
 
 /// The client settings of one profile, or the blockers that keep it from migrating.

@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use crate::errors::KeyshiftError;
-use crate::model::{FindingKind, Vendor};
+use crate::model::{Finding, FindingKind, Vendor};
 
 /// The shipped mappings, by name.
 pub const SHIPPED: &[(&str, &str)] = &[
@@ -342,6 +342,39 @@ pub struct Remap {
     pub workspace: Option<String>,
     pub from: i64,
     pub to: i64,
+}
+
+/// The source profile a planner's finding is about.
+pub struct About<'a> {
+    pub vendor: &'a str,
+    pub workspace: &'a str,
+    pub id: i64,
+    pub name: &'a str,
+}
+
+impl<'a> About<'a> {
+    pub fn new(vendor: &'a str, workspace: &'a str, id: i64, name: &'a str) -> About<'a> {
+        About {
+            vendor,
+            workspace,
+            id,
+            name,
+        }
+    }
+
+    pub fn finding(&self, kind: FindingKind, field: &str, found: String, fix: &str) -> Finding {
+        Finding {
+            kind,
+            vendor: self.vendor.into(),
+            workspace: self.workspace.into(),
+            object_kind: "profile".into(),
+            object_id: self.id.to_string(),
+            object_name: self.name.into(),
+            field: field.into(),
+            found,
+            fix: fix.into(),
+        }
+    }
 }
 
 /// Why a profile is left out by the filters, if it is.

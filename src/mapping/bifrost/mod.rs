@@ -29,7 +29,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use super::engine::EXCLUDED_FIELD;
-use super::{render, Mapping, Subject};
+use super::{render, About, Mapping, Subject};
 use crate::model::{Finding, FindingKind, ItemSpec, Plan};
 pub use inventory::{
     profile_marker, BifrostInventory, BifrostProfile, Budget, Holding, McpClient, ProviderAccess,
@@ -60,17 +60,7 @@ fn finding(
     found: String,
     fix: &str,
 ) -> Finding {
-    Finding {
-        kind,
-        vendor: VENDOR.into(),
-        workspace: WS.into(),
-        object_kind: "profile".into(),
-        object_id: p.id.to_string(),
-        object_name: p.name.clone(),
-        field: field.into(),
-        found,
-        fix: fix.into(),
-    }
+    About::new(VENDOR, WS, p.id, p.name.as_str()).finding(kind, field, found, fix)
 }
 
 /// The findings of one profile, and whether any of them blocks it.

@@ -48,6 +48,18 @@ pub struct BifrostConn {
 pub type RemoteVk = crate::providers::RemoteCredential;
 
 impl BifrostConn {
+    /// A change to one virtual key (V4, V5): its answer is not needed.
+    async fn on_key(
+        &self,
+        method: Method,
+        id: &str,
+        body: Option<&Value>,
+    ) -> Result<(), HttpError> {
+        let path = format!("/api/governance/virtual-keys/{id}");
+        let route = "/api/governance/virtual-keys/:vk_id";
+        self.call(method, &path, route, body, true).await.map(drop)
+    }
+
     pub fn new(http: Http, s: BifrostSettings) -> Arc<BifrostConn> {
         Arc::new(BifrostConn {
             http,
@@ -597,31 +609,12 @@ impl crate::providers::flat::FlatApi for BifrostConn {
     }
     /// V4 with `is_active` only.
     fn set_active<'a>(&'a self, id: &'a str, active: bool) -> crate::providers::flat::Changing<'a> {
-        Box::pin(async move {
-            self.call(
-                Method::PUT,
-                &format!("/api/governance/virtual-keys/{id}"),
-                "/api/governance/virtual-keys/:vk_id",
-                Some(&json!({ "is_active": active })),
-                true,
-            )
-            .await
-            .map(|_| ())
-        })
+        let body = json!({ "is_active": active });
+        Box::pin(async move { self.on_key(Method::PUT, id, Some(&body)).await })
     }
     /// V5.
     fn delete<'a>(&'a self, id: &'a str) -> crate::providers::flat::Changing<'a> {
-        Box::pin(async move {
-            self.call(
-                Method::DELETE,
-                &format!("/api/governance/virtual-keys/{id}"),
-                "/api/governance/virtual-keys/:vk_id",
-                None,
-                true,
-            )
-            .await
-            .map(|_| ())
-        })
+        Box::pin(self.on_key(Method::DELETE, id, None))
     }
     /// Bifrost echoes provider keys and MCP clients in another shape than it accepts them.
     fn expected_read(&self, body: &Value) -> Value {
