@@ -297,9 +297,10 @@ impl Run<'_> {
                     (None, None) => None,
                 };
             }
+            let at = At { unit: u, container };
             match found {
-                Some(f) => self.recover(u, container, cred, &f).await?,
-                None => self.create(u, container, cred).await?,
+                Some(f) => self.recover(at, cred, &f).await?,
+                None => self.create(at, cred).await?,
             }
         }
         Ok(())
@@ -390,13 +391,9 @@ impl Run<'_> {
         format!("{} {:?}", self.a.target.words().credential, cred.name())
     }
 
-    async fn create(
-        &self,
-        u: &Unit<'_>,
-        container: Option<&RemoteId>,
-        cred: &Cred<'_>,
-    ) -> Result<()> {
+    async fn create(&self, at: At<'_>, cred: &Cred<'_>) -> Result<()> {
         let db = self.a.db;
+        let container = at.container;
         db.mark_intent(
             &cred.op_id(),
             json!({ "request": "create", "vendor": self.a.target.vendor().as_str(),
@@ -404,15 +401,12 @@ impl Run<'_> {
         )
         .await?;
         self.a.crash.hit("before-write");
-        match self.a.target.create(At { unit: u, container }, cred).await {
+        match self.a.target.create(at, cred).await {
             Ok(issued) => {
                 self.a.crash.hit("after-response");
                 db.record_remote(&cred.op_id(), &issued.id).await?;
                 self.a.crash.hit("after-journal");
-                if self
-                    .sink_then_done(u, container, cred, issued, false)
-                    .await?
-                {
+                if self.sink_then_done(at, cred, issued, false).await? {
                     self.created.fetch_add(1, Ordering::Relaxed);
                 }
                 Ok(())
@@ -422,10 +416,10 @@ impl Run<'_> {
                 let inside = self
                     .a
                     .target
-                    .list_in(u, container.expect("checked"))
+                    .list_in(at.unit, container.expect("checked"))
                     .await?;
                 match inside.get(cred.name()) {
-                    Some(found) => self.recover(u, container, cred, found).await,
+                    Some(found) => self.recover(at, cred, found).await,
                     None => self
                         .failed::<()>(&cred.op_id(), &self.what(cred), e)
                         .await
@@ -441,24 +435,13 @@ impl Run<'_> {
 
     /// The credential exists. If its secret reached the sink, only its state is made right;
     /// otherwise it gets a new secret (it is ours, nobody uses it yet).
-    async fn recover(
-        &self,
-        u: &Unit<'_>,
-        container: Option<&RemoteId>,
-        cred: &Cred<'_>,
-        found: &Found,
-    ) -> Result<()> {
+    async fn recover(&self, at: At<'_>, cred: &Cred<'_>, found: &Found) -> Result<()> {
         let db = self.a.db;
         let what = self.what(cred);
         db.record_remote(&cred.op_id(), &found.id).await?;
         if self.sunk.contains(&cred.op_id()) {
             if found.active == Some(true) && !cred.active() {
-                if let Err(e) = self
-                    .a
-                    .target
-                    .deactivate(At { unit: u, container }, &found.id)
-                    .await
-                {
+                if let Err(e) = self.a.target.deactivate(at, &found.id).await {
                     return self.failed::<()>(&cred.op_id(), &what, e).await.map(drop);
                 }
             }
@@ -477,17 +460,9 @@ impl Run<'_> {
             Some(&cred.op_id()),
             &json!({ "id": found.id, "request": format!("{renewal} the new credential") }),
         )?;
-        match self
-            .a
-            .target
-            .renew(At { unit: u, container }, cred, found)
-            .await
-        {
+        match self.a.target.renew(at, cred, found).await {
             Ok(issued) => {
-                if self
-                    .sink_then_done(u, container, cred, issued, true)
-                    .await?
-                {
+                if self.sink_then_done(at, cred, issued, true).await? {
                     self.recovered.fetch_add(1, Ordering::Relaxed);
                 }
                 Ok(())
@@ -504,8 +479,7 @@ impl Run<'_> {
     /// (contract §6). Whether it got to done.
     async fn sink_then_done(
         &self,
-        u: &Unit<'_>,
-        container: Option<&RemoteId>,
+        at: At<'_>,
         cred: &Cred<'_>,
         issued: Issued,
         renewed: bool,
@@ -515,10 +489,10 @@ impl Run<'_> {
             v: 1,
             op_id: cred.op_id().clone(),
             vendor: self.a.target.vendor().as_str().into(),
-            workspace: u.workspace.to_string(),
+            workspace: at.unit.workspace.to_string(),
             source: cred.source().to_string(),
             target_kind: self.a.target.credential_kind().into(),
-            client_id: container.and_then(RemoteId::as_i64),
+            client_id: at.container.and_then(RemoteId::as_i64),
             key_id: Some(issued.id.clone()),
             key_name: cred.name().to_string(),
             kind: issued.kind,
@@ -542,12 +516,7 @@ impl Run<'_> {
         }
         self.a.crash.hit("after-sink");
         if issued.active && !cred.active() {
-            if let Err(e) = self
-                .a
-                .target
-                .deactivate(At { unit: u, container }, &issued.id)
-                .await
-            {
+            if let Err(e) = self.a.target.deactivate(at, &issued.id).await {
                 self.failed::<()>(&cred.op_id(), &self.what(cred), e)
                     .await?;
                 return Ok(false);
@@ -556,15 +525,15 @@ impl Run<'_> {
         db.mark_done_as(
             &cred.op_id(),
             &issued.id,
-            json!({ "id": issued.id, "client_id": container, "secret": "in sink" }),
+            json!({ "id": issued.id, "client_id": at.container, "secret": "in sink" }),
         )
         .await?;
         self.bar.inc(1);
         self.eta();
         self.a.printer.event(
             "apply.key",
-            json!({ "vendor": self.a.target.vendor().as_str(), "workspace": u.workspace,
-                    "client_id": container, "key_id": issued.id, "name": cred.name(),
+            json!({ "vendor": self.a.target.vendor().as_str(), "workspace": at.unit.workspace,
+                    "client_id": at.container, "key_id": issued.id, "name": cred.name(),
                     "source": cred.source() }),
         );
         Ok(true)
