@@ -18,7 +18,12 @@ fn call(sandbox: &Sandbox, method: reqwest::Method, path: &str, body: Option<Val
         req = req.json(&b);
     }
     let resp = req.send().unwrap();
-    assert!(resp.status().is_success(), "{path}: {}", resp.status());
+    let status = resp.status();
+    assert!(
+        status.is_success(),
+        "{path}: {status}: {}",
+        resp.text().unwrap()
+    );
 }
 
 fn migrated(seed: &str, profiles: &str) -> (Sandbox, Run) {
@@ -186,7 +191,23 @@ fn cutover_disables_exactly_the_verified_profiles_and_rollback_restores() {
 fn rollback_leaves_foreign_objects_alone() {
     let (sandbox, run) = migrated("23", "60");
     let ws = sandbox.workspace(1);
-    let ours = ws["v2_clients"][0].clone();
+    // One of our clients with room for another key (a client holds at most 20; which client
+    // comes first depends on the order apply's concurrent creates finished in).
+    let keys_of = |client: &Value| {
+        ws["api_keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|k| k["api_client_id"] == client["id"])
+            .count()
+    };
+    let ours = ws["v2_clients"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| keys_of(c) < 20)
+        .expect("a client with room for one more key")
+        .clone();
     let collection = ours["api_collections"][0]["id"].clone();
     // Someone else's client, and someone else's key inside one of our clients.
     call(
