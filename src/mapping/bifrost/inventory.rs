@@ -16,6 +16,11 @@ pub fn profile_marker(profile_id: i64) -> String {
     format!("keyshift:bifrost:{WORKSPACE}:profile:{profile_id}")
 }
 
+/// One record's body as `T`, without copying it.
+fn read<'a, T: Deserialize<'a>>(body: &'a serde_json::Value) -> serde_json::Result<T> {
+    T::deserialize(body)
+}
+
 const PROFILE: &str = "bifrost_profile";
 const MCP_CLIENT: &str = "mcp_client";
 const HOLDING: &str = "holding";
@@ -62,17 +67,11 @@ impl BifrostInventory {
         let mut out = BifrostInventory::default();
         for r in &inv.records {
             let what = || format!("the state's {} record {} ({})", r.kind, r.id, r.name);
-            let body = r.body.clone();
+            // Read from the stored body in place: a 100,000-profile inventory is not copied.
             match r.kind.as_str() {
-                PROFILE => out
-                    .profiles
-                    .push(serde_json::from_value(body).with_context(what)?),
-                MCP_CLIENT => out
-                    .mcp_clients
-                    .push(serde_json::from_value(body).with_context(what)?),
-                HOLDING => out
-                    .holdings
-                    .push(serde_json::from_value(body).with_context(what)?),
+                PROFILE => out.profiles.push(read(&r.body).with_context(what)?),
+                MCP_CLIENT => out.mcp_clients.push(read(&r.body).with_context(what)?),
+                HOLDING => out.holdings.push(read(&r.body).with_context(what)?),
                 _ => {}
             }
         }

@@ -498,7 +498,7 @@ pub fn source_fingerprint(profiles: &[BifrostProfile]) -> String {
 /// The V2 create body of a planned virtual key: its item's name, activity and the
 /// planner's grant, in Bifrost's fields.
 pub fn create_body(item: &crate::model::ItemSpec) -> Result<Value> {
-    let g: VirtualKeyGrant = serde_json::from_value(item.grant.clone())?;
+    let g = VirtualKeyGrant::deserialize(&item.grant)?;
     let budgets = |bs: &[BudgetGrant]| -> Vec<Value> {
         bs.iter()
             .map(|b| {

@@ -7,6 +7,7 @@
 use anyhow::{anyhow, Context, Result};
 use reqwest::Method;
 use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
 use serde_json::{json, Value};
 use std::sync::Arc;
 
@@ -274,7 +275,7 @@ impl crate::providers::flat::FlatApi for DescopeConn {
     /// D1. Not idempotent: an ambiguous failure must be reconciled by search.
     /// SD-D5: a tenant's roles go in `keyTenants`, project roles in `roleNames`, never both.
     fn body(item: &crate::model::ItemSpec) -> Result<Value> {
-        let g: AccessKeyGrant = serde_json::from_value(item.grant.clone())?;
+        let g = AccessKeyGrant::deserialize(&item.grant)?;
         let (role_names, key_tenants) = match &g.tenant {
             Some(t) => (json!([]), json!([{ "tenantId": t, "roleNames": g.roles }])),
             None => (json!(g.roles), json!([])),
@@ -369,7 +370,7 @@ impl crate::providers::flat::FlatApi for DescopeConn {
                     format!("inactive key refused ({status}) as planned"),
                 ),
                 Err(ExchangeError::Refused(403, _))
-                    if serde_json::from_value::<AccessKeyGrant>(item.grant.clone())
+                    if AccessKeyGrant::deserialize(&item.grant)
                         .is_ok_and(|g| !g.permitted_ips.is_empty()) =>
                 {
                     (
