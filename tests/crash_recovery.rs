@@ -182,7 +182,7 @@ fn five_hundred_profiles_under_faults_no_duplicate_no_lost_secret() {
     run.ok(&["export"], 0);
     run.ok(&["plan"], 3);
     let apply = run.ks(&["apply", "--yes"]);
-    assert_eq!(apply.code, 0, "{}\n{}", apply.stdout, apply.stderr);
+    assert_eq!(apply.code, 0, "{}", apply.shown());
     let report: Value =
         serde_json::from_str(&run.ok(&["report", "--format", "json"], 0).stdout).unwrap();
     assert_eq!(

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use super::{
-    stopped_with_grace, At, Cred, Found, Issued, Progress, RemoteId, Survey, Target, Unit,
+    stopped_with_grace, At, Cred, Found, Issued, Next, Progress, RemoteId, Survey, Target, Unit,
 };
 use crate::http::{HttpError, RetryClass};
 use crate::model::ClientSpec;
@@ -169,6 +169,14 @@ struct Run<'a> {
     recovered: AtomicUsize,
 }
 
+/// Whether a failed lookup may succeed if asked again later (the vendor throttled, erred or
+/// dropped the connection through all the retries), rather than being refused.
+fn transient(e: &anyhow::Error) -> bool {
+    e.chain()
+        .filter_map(|c| c.downcast_ref::<HttpError>())
+        .any(|h| h.retry_class() != RetryClass::Permanent && !h.unreachable())
+}
+
 /// How one operation ended in this round.
 enum Step<T> {
     Done(T),
@@ -201,6 +209,8 @@ impl Run<'_> {
 
     async fn rounds(&self, units: &[Unit<'_>]) -> Result<()> {
         let mut progress = Progress::new();
+        // A lookup that failed after its retries: the round's work waits for the next round.
+        let mut lookup_failed: Option<anyhow::Error> = None;
         for round in 0..Progress::MAX_ROUNDS {
             let ops = self.a.db.op_briefs()?;
             let todo: Vec<&Unit> = units.iter().filter(|u| !settled(u, &ops)).collect();
@@ -209,8 +219,29 @@ impl Run<'_> {
                 .flat_map(|u| u.op_ids())
                 .filter(|id| matches!(state(&ops, id), Some(OpState::Pending | OpState::Intent)))
                 .count();
-            if todo.is_empty() || self.stopped() || !progress.another(open).await {
-                break;
+            if todo.is_empty() || self.stopped() {
+                return Ok(());
+            }
+            match progress.next(open) {
+                Next::Go => {}
+                Next::Pause { n, wait } => {
+                    let why = match &lookup_failed {
+                        Some(e) => format!("its lookup failed ({e:#})"),
+                        None => {
+                            "their outcome was unknown (the vendor's answer was lost)".to_string()
+                        }
+                    };
+                    self.a.printer.warn(format!(
+                        "apply: {open} operation(s) still open because {why}; round {} in \
+                         {:.1} s (stalled round {n} of {})",
+                        round + 1,
+                        wait.as_secs_f64(),
+                        Progress::MAX_STALLED
+                    ));
+                    // Ctrl-C ends the wait too: `run` races the rounds against the stop flag.
+                    tokio::time::sleep(wait).await;
+                }
+                Next::Stop => break,
             }
             tracing::debug!(round, open, "apply round");
             // One lookup per round finds what a lost response created.
@@ -225,8 +256,16 @@ impl Run<'_> {
             let survey = if looked.is_empty() {
                 Survey::default()
             } else {
-                self.a.target.survey(&looked).await?
+                match self.a.target.survey(&looked).await {
+                    Ok(survey) => survey,
+                    Err(e) if transient(&e) => {
+                        lookup_failed = Some(e);
+                        continue;
+                    }
+                    Err(e) => return Err(e),
+                }
             };
+            lookup_failed = None;
             let (survey, ops) = (&survey, &ops);
             stream::iter(todo)
                 .map(|u| self.unit(u, ops, survey))
@@ -235,6 +274,13 @@ impl Run<'_> {
                 .await
                 .into_iter()
                 .collect::<Result<()>>()?;
+        }
+        if let Some(e) = lookup_failed {
+            self.a.printer.warn(format!(
+                "apply: stopped with operations open: the lookup that finds what a lost \
+                 answer created kept failing ({e:#}); run `keyshift apply` again when the \
+                 vendor answers"
+            ));
         }
         Ok(())
     }
@@ -290,7 +336,12 @@ impl Run<'_> {
                     }),
                     (None, Some(c)) => {
                         if inside.is_none() {
-                            inside = Some(self.a.target.list_in(u, c).await?);
+                            match self.a.target.list_in(u, c).await {
+                                Ok(listed) => inside = Some(listed),
+                                // The rest of this unit waits for the next round's lookup.
+                                Err(e) if transient(&e) => return self.unknown(u, &e),
+                                Err(e) => return Err(e),
+                            }
                         }
                         inside.as_ref().and_then(|m| m.get(cred.name()).cloned())
                     }
@@ -387,6 +438,17 @@ impl Run<'_> {
         Ok(Step::Failed)
     }
 
+    /// A lookup inside `u`'s container failed after its retries: what it would have decided
+    /// stays open for the next round.
+    fn unknown(&self, u: &Unit, e: &anyhow::Error) -> Result<()> {
+        self.a.db.event(
+            "lookup_failed",
+            u.container_op().as_deref(),
+            &json!({ "error": format!("{e:#}"), "next": "the next round looks again" }),
+        )?;
+        Ok(())
+    }
+
     fn what(&self, cred: &Cred) -> String {
         format!("{} {:?}", self.a.target.words().credential, cred.name())
     }
@@ -413,11 +475,16 @@ impl Run<'_> {
             }
             Err(e) if container.is_some() && self.a.target.name_taken(&e) => {
                 // Our earlier attempt may have created it: look it up and recover.
-                let inside = self
+                let inside = match self
                     .a
                     .target
                     .list_in(at.unit, container.expect("checked"))
-                    .await?;
+                    .await
+                {
+                    Ok(inside) => inside,
+                    Err(e) if transient(&e) => return self.unknown(at.unit, &e),
+                    Err(e) => return Err(e),
+                };
                 match inside.get(cred.name()) {
                     Some(found) => self.recover(at, cred, found).await,
                     None => self

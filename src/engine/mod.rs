@@ -30,7 +30,7 @@ use crate::model::{ClientSpec, Inventory, ItemSpec, KeySpec, Plan, Vendor};
 use crate::state::{client_op_id, item_op_id, key_op_id};
 
 pub use crate::model::{RemoteId, Words};
-pub use progress::Progress;
+pub use progress::{Next, Progress};
 pub use stale::check_source;
 
 /// A future a target returns (boxed, so the trait is object-safe).

@@ -36,6 +36,10 @@ struct World {
     lose_responses: usize,
     /// Container names whose create is refused.
     refuse: HashSet<String>,
+    /// Fail the next lookups (survey or listing) as after all their retries (a 503).
+    failing_lookups: usize,
+    /// Refuse every lookup (a 403): the run cannot go on.
+    refuse_lookups: bool,
 }
 
 struct Memory {
@@ -74,6 +78,27 @@ impl Memory {
             retry_after: None,
             body: None,
         }
+    }
+
+    /// A lookup, or why it fails.
+    fn lookup(&self) -> Result<(), HttpError> {
+        let mut w = self.world();
+        let status = if w.refuse_lookups {
+            403
+        } else if w.failing_lookups > 0 {
+            w.failing_lookups -= 1;
+            503
+        } else {
+            return Ok(());
+        };
+        Err(HttpError::Status {
+            method: "GET".into(),
+            route: "memory".into(),
+            status,
+            message: "lookup failed".into(),
+            retry_after: None,
+            body: None,
+        })
     }
 
     fn refused(what: &str) -> HttpError {
@@ -130,6 +155,9 @@ impl Target for Memory {
         None
     }
     fn survey<'a>(&'a self, _units: &'a [&'a Unit<'a>]) -> Fut<'a, Result<Survey>> {
+        if let Err(e) = self.lookup() {
+            return async move { Err(e.into()) }.boxed();
+        }
         let w = self.world();
         let mut survey = Survey::default();
         for (id, (marker, _)) in &w.containers {
@@ -151,6 +179,9 @@ impl Target for Memory {
         async move { Ok(survey) }.boxed()
     }
     fn list_in<'a>(&'a self, _unit: &'a Unit<'a>, container: &'a RemoteId) -> Listing<'a> {
+        if let Err(e) = self.lookup() {
+            return async move { Err(e.into()) }.boxed();
+        }
         let w = self.world();
         let inside = w
             .creds
@@ -472,6 +503,92 @@ async fn a_lost_create_response_is_found_by_name_and_renewed_not_duplicated() {
     assert!(renewed
         .iter()
         .all(|r| r.supersedes.as_deref() == Some(r.op_id.as_str())));
+}
+
+// Paused clock: the stalled rounds' pauses (0.5, 1, 2, 4 s…) pass at once.
+#[tokio::test(start_paused = true)]
+async fn answers_lost_round_after_round_still_end_in_one_credential_each() {
+    let plan = grouped_plan();
+    let bench = Bench::new(&plan);
+    let target = Memory::new(true, false);
+    // The four creates, then four rounds of renewals, all lose their answers: four stalled
+    // rounds in a row (a run used to give up after three).
+    target.world().lose_responses = 4 * 5;
+    let out = bench.apply(&target, &plan).await;
+    assert!(out.failed.is_empty() && out.unfinished == 0, "{out:?}");
+    assert_eq!((out.created, out.recovered), (0, 4));
+    assert_eq!(target.world().creds.len(), 4, "nothing was created twice");
+    secrets_match(&target, &bench.sunk().0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_lookup_failing_after_its_retries_leaves_its_work_to_the_next_round() {
+    let plan = grouped_plan();
+    let bench = Bench::new(&plan);
+    let target = Memory::new(true, false);
+    // Lost answers put operations in `intent`; their lookups then fail twice over.
+    target.world().lose_responses = 2;
+    target.world().failing_lookups = 3;
+    let out = bench.apply(&target, &plan).await;
+    assert!(out.failed.is_empty() && out.unfinished == 0, "{out:?}");
+    assert_eq!(target.world().creds.len(), 4, "nothing was created twice");
+    assert_eq!(
+        target.world().failing_lookups,
+        0,
+        "every failing lookup was met"
+    );
+    secrets_match(&target, &bench.sunk().0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn lookups_that_never_recover_stop_the_run_with_the_work_open_not_failed() {
+    let plan = grouped_plan();
+    let bench = Bench::new(&plan);
+    let target = Memory::new(true, false);
+    target.world().lose_responses = 1;
+    target.world().failing_lookups = usize::MAX;
+    let out = bench.apply(&target, &plan).await;
+    assert!(
+        out.failed.is_empty(),
+        "nothing is failed for a lookup: {out:?}"
+    );
+    assert!(out.unfinished > 0, "{out:?}");
+    // The next run, with the vendor answering again, finishes without a duplicate.
+    target.world().failing_lookups = 0;
+    let again = bench.apply(&target, &plan).await;
+    assert!(
+        again.failed.is_empty() && again.unfinished == 0,
+        "{again:?}"
+    );
+    assert_eq!(target.world().creds.len(), 4);
+    secrets_match(&target, &bench.sunk().0);
+}
+
+#[tokio::test]
+async fn a_refused_lookup_ends_the_run_with_the_vendors_answer() {
+    let plan = grouped_plan();
+    let bench = Bench::new(&plan);
+    let target = Memory::new(true, false);
+    target.world().refuse_lookups = true;
+    let units = units(&plan);
+    let err = apply::run(
+        Apply {
+            db: &bench.db,
+            target: &target,
+            sink: &bench.sink,
+            signing: &SigningSecrets::default(),
+            crash: Default::default(),
+            printer: &bench.printer,
+            stop: Arc::new(AtomicBool::new(false)),
+            concurrency: 3,
+            todo: 4,
+        },
+        &units,
+    )
+    .await
+    .expect_err("a 403 on the lookup is not waited out");
+    assert!(format!("{err:#}").contains("403"), "{err:#}");
+    assert!(target.world().containers.is_empty(), "nothing was written");
 }
 
 #[tokio::test]

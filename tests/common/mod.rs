@@ -154,6 +154,23 @@ pub struct Done {
     pub stderr: String,
 }
 
+impl Done {
+    /// stdout and stderr for a failure message, without the retry warnings a fault-injecting
+    /// sandbox causes by the hundred (they are counted), so what went wrong is not cut from
+    /// a CI log.
+    pub fn shown(&self) -> String {
+        let retry = |l: &&str| l.starts_with("warning: ") && l.contains(" failed, next try in ");
+        let retries = self.stderr.lines().filter(retry).count();
+        let rest: Vec<&str> = self.stderr.lines().filter(|l| !retry(l)).collect();
+        format!(
+            "exit code {}\nstdout:\n{}\nstderr ({retries} retry warnings left out):\n{}",
+            self.code,
+            self.stdout,
+            rest.join("\n")
+        )
+    }
+}
+
 impl Run {
     pub fn new(sandbox: &Sandbox) -> Run {
         Run {
@@ -196,9 +213,10 @@ impl Run {
     pub fn ok(&self, args: &[&str], code: i32) -> Done {
         let d = self.ks(args);
         assert_eq!(
-            d.code, code,
-            "keyshift {args:?} exited {}, expected {code}\nstdout:\n{}\nstderr:\n{}",
-            d.code, d.stdout, d.stderr
+            d.code,
+            code,
+            "keyshift {args:?}: expected exit code {code}; {}",
+            d.shown()
         );
         d
     }
