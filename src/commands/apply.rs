@@ -10,7 +10,7 @@ use crate::context::Ctx;
 use crate::engine::{self, apply::Apply};
 use crate::errors::{ExitCode, KeyshiftError};
 use crate::secrets::{SecretSink, SinkMode};
-use crate::state::{Operation, StateDb};
+use crate::state::{OpState, Operation, StateDb};
 
 pub async fn run(ctx: &Ctx, args: &ApplyArgs) -> Result<ExitCode> {
     let db = StateDb::open(&ctx.state_path, false)?;
@@ -113,7 +113,7 @@ pub async fn run(ctx: &Ctx, args: &ApplyArgs) -> Result<ExitCode> {
         "recovered_keys": out.recovered,
         "recovered": out.recovered,
         "failed": out.failed.len(),
-        "unfinished": out.unfinished,
+        "unfinished": out.unfinished.len(),
         "requests": requests,
         "seconds": started.elapsed().as_secs_f64(),
         "secrets": sink.path().display().to_string(),
@@ -137,14 +137,25 @@ pub async fn run(ctx: &Ctx, args: &ApplyArgs) -> Result<ExitCode> {
         sink.mode().describe(),
         sink.path().display()
     ));
-    print_failures(p, &out.failed);
+    print_ops(p, "failed", &out.failed);
     p.event("apply.done", summary);
     if out.interrupted {
         p.line("interrupted: run `keyshift apply` again to resume");
         return Ok(ExitCode::Partial);
     }
-    if !out.failed.is_empty() || out.unfinished > 0 {
-        p.line("some operations did not finish: fix what the messages say, then `keyshift apply --retry-failed`");
+    if !out.unfinished.is_empty() {
+        print_ops(p, "open", &out.unfinished);
+        p.line(format!(
+            "{} operation(s) still open: the vendor's answers were lost or its lookups kept \
+             failing (see the warnings above); run `keyshift apply` again — it looks them up \
+             before it sends anything",
+            out.unfinished.len()
+        ));
+    }
+    if !out.failed.is_empty() {
+        p.line("some operations failed: fix what the messages say, then `keyshift apply --retry-failed`");
+    }
+    if !out.failed.is_empty() || !out.unfinished.is_empty() {
         return Ok(ExitCode::Partial);
     }
     p.line("next: keyshift verify");
@@ -182,18 +193,15 @@ async fn open_sink(ctx: &Ctx, args: &ApplyArgs) -> Result<SecretSink> {
 }
 
 /// The failed operations of this plan, each with the vendor's reason (at most 20 lines).
-fn print_failures(p: &crate::printer::Printer, failed: &[Operation]) {
-    for f in failed.iter().take(20) {
-        p.line(format!(
-            "  failed: {} — {}",
-            f.target,
-            f.error.as_deref().unwrap_or("unknown error")
-        ));
+/// Up to 20 operations, one line each (`failed: target — reason`, `open: target`).
+fn print_ops(p: &crate::printer::Printer, how: &str, ops: &[Operation]) {
+    for o in ops.iter().take(20) {
+        match (&o.error, o.state) {
+            (Some(e), OpState::Failed) => p.line(format!("  {how}: {} — {e}", o.target)),
+            _ => p.line(format!("  {how}: {}", o.target)),
+        }
     }
-    if failed.len() > 20 {
-        p.line(format!(
-            "  … and {} more (keyshift report)",
-            failed.len() - 20
-        ));
+    if ops.len() > 20 {
+        p.line(format!("  … and {} more (keyshift report)", ops.len() - 20));
     }
 }

@@ -41,7 +41,7 @@ pub struct Outcome {
     /// The plan's failed operations, each with the vendor's reason.
     pub failed: Vec<Operation>,
     /// The plan's operations still open (ambiguous outcomes, or an interrupted run).
-    pub unfinished: usize,
+    pub unfinished: Vec<Operation>,
     pub interrupted: bool,
 }
 
@@ -134,12 +134,12 @@ pub async fn run(a: Apply<'_>, units: &[Unit<'_>]) -> Result<Outcome> {
     let unfinished = run
         .a
         .db
-        .op_briefs()?
+        .operations()?
         .into_iter()
-        .filter(|(id, o)| {
-            in_plan.contains(id) && matches!(o.state, OpState::Intent | OpState::Pending)
+        .filter(|o| {
+            in_plan.contains(&o.op_id) && matches!(o.state, OpState::Intent | OpState::Pending)
         })
-        .count();
+        .collect();
     let failed = run
         .a
         .db
