@@ -192,7 +192,6 @@ async fn open_sink(ctx: &Ctx, args: &ApplyArgs) -> Result<SecretSink> {
     SecretSink::open(&ctx.sink_path()?, mode)
 }
 
-/// The failed operations of this plan, each with the vendor's reason (at most 20 lines).
 /// Up to 20 operations, one line each (`failed: target — reason`, `open: target`).
 fn print_ops(p: &crate::printer::Printer, how: &str, ops: &[Operation]) {
     for o in ops.iter().take(20) {

@@ -121,6 +121,7 @@ pub async fn run(a: Apply<'_>, units: &[Unit<'_>]) -> Result<Outcome> {
         created_containers: AtomicUsize::new(0),
         created: AtomicUsize::new(0),
         recovered: AtomicUsize::new(0),
+        lookup_failed: Default::default(),
         a,
     };
     // Ctrl-C: no new work is taken; requests in flight get the grace period to finish and be
@@ -167,6 +168,8 @@ struct Run<'a> {
     created_containers: AtomicUsize,
     created: AtomicUsize,
     recovered: AtomicUsize,
+    /// The last lookup that failed after its retries since a stalled round said so.
+    lookup_failed: std::sync::Mutex<Option<String>>,
 }
 
 /// Whether a failed lookup may succeed if asked again later (the vendor throttled, erred or
@@ -209,8 +212,6 @@ impl Run<'_> {
 
     async fn rounds(&self, units: &[Unit<'_>]) -> Result<()> {
         let mut progress = Progress::new();
-        // A lookup that failed after its retries: the round's work waits for the next round.
-        let mut lookup_failed: Option<anyhow::Error> = None;
         for round in 0..Progress::MAX_ROUNDS {
             let ops = self.a.db.op_briefs()?;
             let todo: Vec<&Unit> = units.iter().filter(|u| !settled(u, &ops)).collect();
@@ -225,8 +226,8 @@ impl Run<'_> {
             match progress.next(open) {
                 Next::Go => {}
                 Next::Pause { n, wait } => {
-                    let why = match &lookup_failed {
-                        Some(e) => format!("its lookup failed ({e:#})"),
+                    let why = match self.lookup_failed.lock().expect("lock").take() {
+                        Some(e) => format!("a lookup failed after its retries ({e})"),
                         None => {
                             "their outcome was unknown (the vendor's answer was lost)".to_string()
                         }
@@ -259,13 +260,12 @@ impl Run<'_> {
                 match self.a.target.survey(&looked).await {
                     Ok(survey) => survey,
                     Err(e) if transient(&e) => {
-                        lookup_failed = Some(e);
+                        self.lookup_failed(None, &e)?;
                         continue;
                     }
                     Err(e) => return Err(e),
                 }
             };
-            lookup_failed = None;
             let (survey, ops) = (&survey, &ops);
             stream::iter(todo)
                 .map(|u| self.unit(u, ops, survey))
@@ -275,10 +275,10 @@ impl Run<'_> {
                 .into_iter()
                 .collect::<Result<()>>()?;
         }
-        if let Some(e) = lookup_failed {
+        if let Some(e) = self.lookup_failed.lock().expect("lock").take() {
             self.a.printer.warn(format!(
                 "apply: stopped with operations open: the lookup that finds what a lost \
-                 answer created kept failing ({e:#}); run `keyshift apply` again when the \
+                 answer created kept failing ({e}); run `keyshift apply` again when the \
                  vendor answers"
             ));
         }
@@ -339,7 +339,9 @@ impl Run<'_> {
                             match self.a.target.list_in(u, c).await {
                                 Ok(listed) => inside = Some(listed),
                                 // The rest of this unit waits for the next round's lookup.
-                                Err(e) if transient(&e) => return self.unknown(u, &e),
+                                Err(e) if transient(&e) => {
+                                    return self.lookup_failed(u.container_op(), &e)
+                                }
                                 Err(e) => return Err(e),
                             }
                         }
@@ -438,14 +440,17 @@ impl Run<'_> {
         Ok(Step::Failed)
     }
 
-    /// A lookup inside `u`'s container failed after its retries: what it would have decided
-    /// stays open for the next round.
-    fn unknown(&self, u: &Unit, e: &anyhow::Error) -> Result<()> {
+    /// A lookup (the round's survey, or the listing of a container: `container_op`) failed
+    /// after its retries: what it would have decided stays open for the next round, and the
+    /// next stalled round says why.
+    fn lookup_failed(&self, container_op: Option<String>, e: &anyhow::Error) -> Result<()> {
+        let error = format!("{e:#}");
         self.a.db.event(
             "lookup_failed",
-            u.container_op().as_deref(),
-            &json!({ "error": format!("{e:#}"), "next": "the next round looks again" }),
+            container_op.as_deref(),
+            &json!({ "error": error, "next": "the next round looks again" }),
         )?;
+        *self.lookup_failed.lock().expect("lock") = Some(error);
         Ok(())
     }
 
@@ -482,7 +487,9 @@ impl Run<'_> {
                     .await
                 {
                     Ok(inside) => inside,
-                    Err(e) if transient(&e) => return self.unknown(at.unit, &e),
+                    Err(e) if transient(&e) => {
+                        return self.lookup_failed(at.unit.container_op(), &e)
+                    }
                     Err(e) => return Err(e),
                 };
                 match inside.get(cred.name()) {
