@@ -276,3 +276,55 @@ fn cutover_does_not_make_the_plan_stale() {
         "the OIDC profiles held back by the filter were migrated"
     );
 }
+
+/// Deletes that commit but lose their answers (the retry then meets a 404) still leave
+/// nothing behind, and the summary counts every object the rollback removed — a 404 on the
+/// retry used to go uncounted, so "deleted N key(s)" fell short of what was deleted.
+#[test]
+fn rollback_under_lost_answers_removes_and_counts_everything() {
+    let sandbox = Sandbox::start(&[
+        "--seed",
+        "23",
+        "--profiles",
+        "120",
+        "--rate-scale",
+        "0",
+        "--faults",
+        "commit_drop_rate=0.15",
+    ]);
+    let run = Run::new(&sandbox);
+    run.ok(&["export"], 0);
+    let _ = run.ks(&["plan"]);
+    run.ok(&["apply", "--yes"], 0);
+    let ws = sandbox.workspace(1);
+    let count = |ws: &Value, field: &str| ws[field].as_array().unwrap().len();
+    let (clients, keys) = (count(&ws, "v2_clients"), count(&ws, "api_keys"));
+    assert!(clients > 5 && keys > 30, "{clients} clients, {keys} keys");
+    let deletes = || {
+        let counts = sandbox.request_counts();
+        counts
+            .get(&("workato".into(), "DELETE".into()))
+            .copied()
+            .unwrap_or(0)
+    };
+    assert_eq!(deletes(), 0);
+
+    let done = run.ok(&["--json", "rollback", "--yes"], 0);
+    let summary: Value = done
+        .stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find(|e| e["event"] == "rollback.done")
+        .unwrap_or_else(|| panic!("no rollback.done event: {}", done.shown()));
+    let ws = sandbox.workspace(1);
+    assert_eq!((count(&ws, "v2_clients"), count(&ws, "api_keys")), (0, 0));
+    assert_eq!(summary["deleted_keys"], keys, "{summary}");
+    assert_eq!(summary["deleted_clients"], clients, "{summary}");
+    assert_eq!(summary["failed"], 0, "{summary}");
+    // The faults really happened: some deletes were sent twice.
+    let deletes = deletes();
+    assert!(
+        deletes > (keys + clients) as u64,
+        "{deletes} deletes for {keys} keys and {clients} clients"
+    );
+}

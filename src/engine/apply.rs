@@ -9,7 +9,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use super::{
-    stopped_with_grace, At, Cred, Found, Issued, Next, Progress, RemoteId, Survey, Target, Unit,
+    stopped_with_grace, transient, At, Cred, Found, Issued, Next, Progress, RemoteId, Survey,
+    Target, Unit,
 };
 use crate::http::{HttpError, RetryClass};
 use crate::model::ClientSpec;
@@ -170,14 +171,6 @@ struct Run<'a> {
     recovered: AtomicUsize,
     /// The last lookup that failed after its retries since a stalled round said so.
     lookup_failed: std::sync::Mutex<Option<String>>,
-}
-
-/// Whether a failed lookup may succeed if asked again later (the vendor throttled, erred or
-/// dropped the connection through all the retries), rather than being refused.
-fn transient(e: &anyhow::Error) -> bool {
-    e.chain()
-        .filter_map(|c| c.downcast_ref::<HttpError>())
-        .any(|h| h.retry_class() != RetryClass::Permanent && !h.unreachable())
 }
 
 /// How one operation ended in this round.

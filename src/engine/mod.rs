@@ -25,7 +25,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use crate::http::{Http, HttpError};
+use crate::http::{Http, HttpError, RetryClass};
 use crate::model::{ClientSpec, Inventory, ItemSpec, KeySpec, Plan, Vendor};
 use crate::state::{client_op_id, item_op_id, key_op_id};
 
@@ -322,6 +322,14 @@ pub fn ctrl_c_flag() -> Arc<AtomicBool> {
         }
     });
     stop
+}
+
+/// Whether a failed lookup may succeed if asked again later (the vendor throttled, erred or
+/// dropped the connection through all the retries), rather than being refused.
+pub fn transient(e: &anyhow::Error) -> bool {
+    e.chain()
+        .filter_map(|c| c.downcast_ref::<HttpError>())
+        .any(|h| h.retry_class() != RetryClass::Permanent && !h.unreachable())
 }
 
 /// Wait for the stop flag, then for the grace period: in-flight requests get that long.

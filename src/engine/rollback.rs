@@ -9,7 +9,7 @@ use anyhow::Result;
 use serde_json::json;
 use std::collections::HashMap;
 
-use super::{At, Cred, Found, RemoteId, Target, Unit};
+use super::{transient, At, Cred, Found, RemoteId, Target, Unit};
 use crate::http::HttpError;
 use crate::printer::Printer;
 use crate::state::{OpKind, OpState, Operation, StateDb};
@@ -70,7 +70,21 @@ pub async fn run(
         let container = container.as_ref();
         let (existing, foreign): (Vec<(&Cred, Found)>, Vec<String>) = match container {
             Some(c) => {
-                let mut inside = target.list_in(u, c).await?;
+                let mut inside = match target.list_in(u, c).await {
+                    Ok(inside) => inside,
+                    // This container waits for the next rollback; the others go on.
+                    Err(e) if transient(&e) => {
+                        printer.warn(format!(
+                            "{} {:?} (id {c}): its listing failed after its retries ({e:#}); \
+                             it is left as it is — run `keyshift rollback` again",
+                            words.container,
+                            u.container.map_or("", |s| s.name.as_str()),
+                        ));
+                        removed.problems += 1;
+                        continue;
+                    }
+                    Err(e) => return Err(e),
+                };
                 let ours = u
                     .creds
                     .iter()
@@ -130,17 +144,19 @@ pub async fn run(
                 Ok(()) => {
                     db.mark_done_as(&op, &found.id, json!({ "id": found.id }))
                         .await?;
-                    db.event(
-                        "rollback.deleted",
-                        Some(&cred.op_id()),
-                        &json!({ "id": found.id }),
-                    )?;
-                    removed.deleted += 1;
                     true
                 }
                 Err(e) => settle(db, printer, &op, &what, e).await?,
             };
             if gone {
+                // Listed a moment ago and gone now: a 404 here is nearly always our own
+                // delete, committed before its answer was lost and then retried.
+                db.event(
+                    "rollback.deleted",
+                    Some(&cred.op_id()),
+                    &json!({ "id": found.id }),
+                )?;
+                removed.deleted += 1;
                 db.reopen(&cred.op_id())?;
             } else {
                 removed.problems += 1;
@@ -168,12 +184,12 @@ pub async fn run(
         let gone = match target.delete_container(u, id).await {
             Ok(()) => {
                 db.mark_done_as(&op, id, json!({ "client_id": id })).await?;
-                removed.containers += 1;
                 true
             }
             Err(e) => settle(db, printer, &op, &what, e).await?,
         };
         if gone {
+            removed.containers += 1;
             if let Some(op) = u.container_op() {
                 db.reopen(&op)?;
             }

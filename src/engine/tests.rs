@@ -38,6 +38,8 @@ struct World {
     refuse: HashSet<String>,
     /// Fail the next lookups (survey or listing) as after all their retries (a 503).
     failing_lookups: usize,
+    /// The same, for container listings only.
+    failing_listings: usize,
     /// Refuse every lookup (a 403): the run cannot go on.
     refuse_lookups: bool,
 }
@@ -80,13 +82,16 @@ impl Memory {
         }
     }
 
-    /// A lookup, or why it fails.
-    fn lookup(&self) -> Result<(), HttpError> {
+    /// A lookup (a container's listing, or the survey), or why it fails.
+    fn lookup(&self, listing: bool) -> Result<(), HttpError> {
         let mut w = self.world();
         let status = if w.refuse_lookups {
             403
         } else if w.failing_lookups > 0 {
             w.failing_lookups -= 1;
+            503
+        } else if listing && w.failing_listings > 0 {
+            w.failing_listings -= 1;
             503
         } else {
             return Ok(());
@@ -155,7 +160,7 @@ impl Target for Memory {
         None
     }
     fn survey<'a>(&'a self, _units: &'a [&'a Unit<'a>]) -> Fut<'a, Result<Survey>> {
-        if let Err(e) = self.lookup() {
+        if let Err(e) = self.lookup(false) {
             return async move { Err(e.into()) }.boxed();
         }
         let w = self.world();
@@ -179,7 +184,7 @@ impl Target for Memory {
         async move { Ok(survey) }.boxed()
     }
     fn list_in<'a>(&'a self, _unit: &'a Unit<'a>, container: &'a RemoteId) -> Listing<'a> {
-        if let Err(e) = self.lookup() {
+        if let Err(e) = self.lookup(true) {
             return async move { Err(e.into()) }.boxed();
         }
         let w = self.world();
@@ -706,6 +711,24 @@ async fn rollback_removes_only_ours_and_keeps_a_container_holding_a_foreign_key(
         create_ops.iter().all(|s| *s == OpState::Pending),
         "{create_ops:?}"
     );
+}
+
+#[tokio::test]
+async fn a_rollback_whose_listing_fails_leaves_that_container_and_goes_on() {
+    let plan = grouped_plan();
+    let bench = Bench::new(&plan);
+    let target = Memory::new(true, false);
+    bench.apply(&target, &plan).await;
+    target.world().failing_listings = 1;
+    let removed = bench.rollback(&target, &plan, 2).await;
+    assert_eq!(removed.problems, 1, "{removed:?}");
+    assert_eq!(removed.containers, 1, "the other container is removed");
+    assert_eq!(target.world().containers.len(), 1);
+    assert!(target.world().creds.len() < 4, "the other's keys are deleted");
+    // The next rollback, with the listing answering, removes the rest.
+    let again = bench.rollback(&target, &plan, 1).await;
+    assert_eq!((again.problems, again.containers), (0, 1), "{again:?}");
+    assert!(target.world().containers.is_empty() && target.world().creds.is_empty());
 }
 
 #[tokio::test]
