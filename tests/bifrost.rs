@@ -306,7 +306,17 @@ fn per_profile_mode_migrates_every_profile_with_its_policy() {
             .filter(|id| *id != 32)
             .collect()
     ));
-    run.ok(&["rollback", "--yes"], 0);
+    let done = run.ok(&["rollback", "--yes"], 0);
+    // The summary speaks in the target's words, and of no container (Bifrost has none).
+    let line = done
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("rollback:"))
+        .unwrap();
+    assert!(
+        line.contains(" bifrost credential(s);") && !line.contains("client"),
+        "{line}"
+    );
     let rolled = sandbox.state()["bifrost"].clone();
     assert_eq!(active(&rolled), active(&before));
     let theirs = |b: &Value| {

@@ -13,6 +13,7 @@ use crate::cli::RollbackArgs;
 use crate::context::Ctx;
 use crate::engine;
 use crate::errors::ExitCode;
+use crate::model::Words;
 use crate::state::{OpKind, OpState, Operation, StateDb};
 
 pub async fn run(ctx: &Ctx, args: &RollbackArgs) -> Result<ExitCode> {
@@ -113,10 +114,10 @@ pub async fn run(ctx: &Ctx, args: &RollbackArgs) -> Result<ExitCode> {
     tally.keys = removed.deleted;
     tally.clients = removed.containers;
     tally.problems += removed.problems;
-    finish(ctx, &db, tally)
+    finish(ctx, &db, tally, &words)
 }
 
-fn finish(ctx: &Ctx, db: &StateDb, tally: Tally) -> Result<ExitCode> {
+fn finish(ctx: &Ctx, db: &StateDb, tally: Tally, words: &Words) -> Result<ExitCode> {
     let failed = tally.problems;
     let p = &ctx.printer;
     let summary = json!({ "enabled_profiles": tally.enabled, "disabled_keys": tally.disabled,
@@ -132,10 +133,16 @@ fn finish(ctx: &Ctx, db: &StateDb, tally: Tally) -> Result<ExitCode> {
             OpKind::DisableProfile,
         ])?;
     }
+    // In the target's words: a target without containers deletes none.
+    let containers = if words.containers.is_empty() {
+        String::new()
+    } else {
+        format!(", deleted {} {}", tally.clients, words.containers)
+    };
     p.line(format!(
-        "rollback: re-enabled {} source profile(s), disabled {} and deleted {} key(s), deleted \
-         {} client(s); {failed} problem(s)",
-        tally.enabled, tally.disabled, tally.keys, tally.clients
+        "rollback: re-enabled {} source profile(s), disabled {} and deleted {} {}{containers}; \
+         {failed} problem(s)",
+        tally.enabled, tally.disabled, tally.keys, words.credentials
     ));
     p.event("rollback.done", summary);
     Ok(if failed > 0 {

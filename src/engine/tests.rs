@@ -724,7 +724,10 @@ async fn a_rollback_whose_listing_fails_leaves_that_container_and_goes_on() {
     assert_eq!(removed.problems, 1, "{removed:?}");
     assert_eq!(removed.containers, 1, "the other container is removed");
     assert_eq!(target.world().containers.len(), 1);
-    assert!(target.world().creds.len() < 4, "the other's keys are deleted");
+    assert!(
+        target.world().creds.len() < 4,
+        "the other's keys are deleted"
+    );
     // The next rollback, with the listing answering, removes the rest.
     let again = bench.rollback(&target, &plan, 1).await;
     assert_eq!((again.problems, again.containers), (0, 1), "{again:?}");
