@@ -128,11 +128,22 @@ impl<'c> Pair<'c> {
 /// from an inventory file.
 pub async fn export(ctx: &Ctx, mapping: &Mapping, args: &ExportArgs) -> Result<Exported> {
     match (mapping.pair, &args.from) {
-        (PairKind::BifrostVirtualKeys, Some(_)) => Err(KeyshiftError::Usage(
-            "export --from reads Workato inventories; Bifrost profiles are always read live".into(),
-        )
-        .into()),
-        (PairKind::BifrostVirtualKeys, None) => {
+        (PairKind::BifrostVirtualKeys, _) => {
+            // Workato's flags mean nothing to a Bifrost export: say so rather than ignore one.
+            let workato_only = [
+                ("--from", args.from.is_some()),
+                ("--to-file", args.to_file.is_some()),
+                ("--api", args.api.is_some()),
+                ("--workspaces", args.workspaces.is_some()),
+            ];
+            if let Some((flag, _)) = workato_only.iter().find(|(_, given)| *given) {
+                return Err(KeyshiftError::Usage(format!(
+                    "export {flag} is for Workato sources; the mapping {:?} reads Bifrost \
+                     access profiles, always live from KEYSHIFT_BIFROST_URL — drop {flag}",
+                    mapping.origin
+                ))
+                .into());
+            }
             providers::bifrost::export::export(
                 &*providers::bifrost::connect(ctx, None, Patience::Run)?,
                 mapping,

@@ -972,3 +972,36 @@ fn random_defects_are_blocked_or_carried_and_apply_is_accepted() {
     }
     panic!("seed {seed} (KS_BIFROST_E2E_SEED={seed}); {N} profiles: {wrong:#?}");
 }
+
+/// Workato's export flags are refused for a Bifrost source, naming the flag, instead of
+/// being ignored (`--to-file` used to write nothing and say nothing); nothing is read.
+#[test]
+fn workato_only_export_flags_are_refused_for_a_bifrost_source() {
+    let sandbox = Sandbox::start(&["--seed", "5", "--rate-scale", "0"]);
+    let run = Run::new(&sandbox);
+    let m = mapping(&run, "per_profile");
+    let file = run.dir.path().join("inventory.json");
+    let file = file.to_str().unwrap();
+    for flags in [
+        vec!["--to-file", file],
+        vec!["--from", file],
+        vec!["--api", "embedded"],
+        vec!["--workspaces", "all"],
+    ] {
+        let mut args = vec!["export", "--mapping", &m];
+        args.extend(&flags);
+        let d = run.ok(&args, 2);
+        assert!(
+            d.stderr
+                .contains(&format!("export {} is for Workato sources", flags[0]))
+                && d.stderr.contains(&format!("drop {}", flags[0])),
+            "{}",
+            d.shown()
+        );
+    }
+    assert!(!std::path::Path::new(file).exists());
+    assert_eq!(sandbox.route_count("bifrost", "/"), 0, "nothing was read");
+    // Without them, the same export runs.
+    run.ok(&["export", "--mapping", &m], 0);
+    assert!(sandbox.route_count("bifrost", "/") > 0);
+}
