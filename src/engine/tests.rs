@@ -388,6 +388,17 @@ impl Bench {
         sink: &SecretSink,
         stopped: bool,
     ) -> Outcome {
+        self.try_apply(target, plan, sink, stopped).await.unwrap()
+    }
+
+    /// [`apply_with`](Self::apply_with), for a run that may end in an error.
+    async fn try_apply(
+        &self,
+        target: &Memory,
+        plan: &Plan,
+        sink: &SecretSink,
+        stopped: bool,
+    ) -> anyhow::Result<Outcome> {
         let units = units(plan);
         apply::run(
             Apply {
@@ -404,7 +415,6 @@ impl Bench {
             &units,
         )
         .await
-        .unwrap()
     }
 
     /// The last secret the sink holds per source, and how many records it has.
@@ -584,23 +594,10 @@ async fn a_refused_lookup_ends_the_run_with_the_vendors_answer() {
     let bench = Bench::new(&plan);
     let target = Memory::new(true, false);
     target.world().refuse_lookups = true;
-    let units = units(&plan);
-    let err = apply::run(
-        Apply {
-            db: &bench.db,
-            target: &target,
-            sink: &bench.sink,
-            signing: &SigningSecrets::default(),
-            crash: Default::default(),
-            printer: &bench.printer,
-            stop: Arc::new(AtomicBool::new(false)),
-            concurrency: 3,
-            todo: 4,
-        },
-        &units,
-    )
-    .await
-    .expect_err("a 403 on the lookup is not waited out");
+    let err = bench
+        .try_apply(&target, &plan, &bench.sink, false)
+        .await
+        .expect_err("a 403 on the lookup is not waited out");
     assert!(format!("{err:#}").contains("403"), "{err:#}");
     assert!(target.world().containers.is_empty(), "nothing was written");
 }
