@@ -51,7 +51,11 @@ pub enum Command {
     Apply(ApplyArgs),
     /// Read the targets back and compare them with the plan.
     Verify(VerifyArgs),
-    /// Disable the legacy profiles whose new keys verified live (before the freeze only).
+    /// Which consumers use their new credentials: reads where each vendor records use and
+    /// records a snapshot (moved, moving, waiting, idle, broken, unknown).
+    Adoption(AdoptionArgs),
+    /// A wave: disable the old credentials of consumers that moved and whose new keys verified
+    /// live (before the freeze only); `--undo` gives them back.
     Cutover(CutoverArgs),
     /// Undo what apply (and cutover) did: disable then delete the created keys and clients,
     /// re-enable what cutover disabled. Never touches anything keyshift did not create.
@@ -73,6 +77,10 @@ pub enum Command {
     Handover {
         #[arg(long, default_value = ".", value_name = "DIR")]
         out: PathBuf,
+        /// Also write one page per consumer (consumers/<id>.md): what it changes, where its
+        /// new secret is, how to test it, and its adoption status.
+        #[arg(long)]
+        per_consumer: bool,
     },
     /// Read back the secrets written by apply, for the hand-over.
     Secrets(SecretsArgs),
@@ -172,9 +180,48 @@ pub struct CutoverArgs {
     /// Do not ask; required when not on a terminal.
     #[arg(long)]
     pub yes: bool,
-    /// Also disable profiles whose new key could not be probed (e.g. IP allow lists).
+    /// Print the selection and each consumer's reason; write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Only this consumer (an id `keyshift adoption` prints); repeatable.
+    #[arg(long, value_name = "ID")]
+    pub consumer: Vec<String>,
+    /// Only consumers of this legacy API client id; repeatable.
+    #[arg(long, value_name = "ID")]
+    pub client: Vec<String>,
+    /// Only consumers of this source profile id; repeatable.
+    #[arg(long, value_name = "ID")]
+    pub profile: Vec<String>,
+    /// Only consumers in this workspace (id, or E<external id>); repeatable.
+    #[arg(long, value_name = "ID")]
+    pub workspace: Vec<String>,
+    /// Admit verified consumers without `moved` evidence (needs a scope flag).
+    #[arg(long)]
+    pub without_evidence: bool,
+    /// Also admit credentials that could not be probed (e.g. IP allow lists).
     #[arg(long)]
     pub include_unverifiable: bool,
+    /// Re-enable what cutover disabled within the scope (or one --wave); new keys stay.
+    #[arg(long)]
+    pub undo: bool,
+    /// With --undo: only what this wave disabled.
+    #[arg(long, value_name = "N")]
+    pub wave: Option<i64>,
+}
+
+#[derive(Debug, Args, Default, Clone)]
+pub struct AdoptionArgs {
+    /// A Workato Logs export (API platform → Logs → Download results) as [WORKSPACE=]FILE:
+    /// WORKSPACE is a workspace id or E<external id>; a bare path is the admin workspace's.
+    /// Repeat once per workspace.
+    #[arg(long = "workato-logs", value_name = "[WORKSPACE=]FILE")]
+    pub workato_logs: Vec<String>,
+    /// Start of the window: a date, or a duration before now (default 30d).
+    #[arg(long, value_name = "DATE|DURATION")]
+    pub since: Option<String>,
+    /// How long an old credential must be quiet for a consumer to count as moved (default 7d).
+    #[arg(long, value_name = "DURATION")]
+    pub quiet_for: Option<String>,
 }
 
 #[derive(Debug, Args, Default, Clone)]

@@ -10,6 +10,7 @@ use std::time::Duration;
 use crate::cli::ExportArgs;
 use crate::context::Ctx;
 use crate::engine::verify::Prober;
+use crate::engine::adoption::UsageSource;
 use crate::engine::{Exported, Source, Target, Words};
 use crate::errors::KeyshiftError;
 use crate::http::Patience;
@@ -22,6 +23,7 @@ use crate::providers::descope::DescopeConn;
 use crate::providers::flat::Flat;
 use crate::providers::workato::source::Legacy;
 use crate::providers::workato::target::ApiKeys;
+use crate::providers::workato::usage::WorkatoLogs;
 use crate::providers::workato::verify::GatewayProbe;
 use crate::providers::workato::WorkatoConn;
 use crate::secrets::SigningIndex;
@@ -121,6 +123,66 @@ impl<'c> Pair<'c> {
     /// Whether the source is an inventory file rather than the vendor's API.
     pub fn source_file(&self) -> Option<&std::path::Path> {
         self.source_file.as_deref()
+    }
+}
+
+impl Pair<'_> {
+    /// Where the old and the new credentials' use shows (`keyshift adoption`): Workato's Logs
+    /// exports (`workato_logs`: `[WORKSPACE=]FILE`), Bifrost's request logs, Descope's audit.
+    pub fn usage(
+        &self,
+        workato_logs: &[String],
+    ) -> Result<(Arc<dyn UsageSource>, Arc<dyn UsageSource>)> {
+        let logs = || -> Result<Arc<dyn UsageSource>> {
+            Ok(Arc::new(WorkatoLogs::read(workato_logs, &self.workspaces)?))
+        };
+        if !workato_logs.is_empty() && self.kind == PairKind::BifrostVirtualKeys {
+            return Err(KeyshiftError::Usage(
+                "--workato-logs is for Workato sources; this run reads Bifrost's own request \
+                 logs — drop it"
+                    .into(),
+            )
+            .into());
+        }
+        Ok(match self.kind {
+            PairKind::WorkatoV2 => {
+                let l = logs()?;
+                (l.clone(), l)
+            }
+            PairKind::WorkatoToDescope => (logs()?, self.descope()?),
+            PairKind::BifrostVirtualKeys => {
+                let b: Arc<dyn UsageSource> = self.bifrost()?;
+                (b.clone(), b)
+            }
+        })
+    }
+
+    /// The vendor's clock now, from one fresh read (never an offset remembered from an
+    /// earlier run); `None` when no vendor answered.
+    pub async fn vendor_now(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        let seen = match self.kind {
+            PairKind::WorkatoV2 | PairKind::WorkatoToDescope => None,
+            PairKind::BifrostVirtualKeys => self.bifrost().ok().and_then(|b| b.http().server_now()),
+        };
+        if seen.is_some() {
+            return seen;
+        }
+        match self.kind {
+            PairKind::WorkatoV2 => providers::workato::clock(self.ctx).await,
+            PairKind::WorkatoToDescope => match providers::workato::clock(self.ctx).await {
+                Some(t) => Some(t),
+                None => {
+                    let d = self.descope().ok()?;
+                    let _ = d.search("keyshift:").await;
+                    d.http().server_now()
+                }
+            },
+            PairKind::BifrostVirtualKeys => {
+                let b = self.bifrost().ok()?;
+                let _ = b.mcp_clients().await;
+                b.http().server_now()
+            }
+        }
     }
 }
 

@@ -1,36 +1,54 @@
-//! `keyshift cutover`: disable the source profiles whose replacements all verified live —
-//! only while the source still accepts writes. After the freeze there is nothing to disable:
-//! the legacy tokens stop working on their own date. Journaled and resumable.
+//! `keyshift cutover`: a wave — switch off the old credentials of the consumers that moved
+//! (latest adoption snapshot) and whose new credentials verified live, narrowed by the scope
+//! flags; `--undo` gives them back (`undo.rs`). Only while the source accepts writes.
+//! Journaled and resumable (`engine::switch`); each run is a numbered wave.
 
 use anyhow::Result;
+use chrono::Utc;
 use serde_json::json;
-use std::collections::{BTreeMap, HashMap};
 
-use super::judged_now;
 use crate::cli::CutoverArgs;
 use crate::context::Ctx;
-use crate::engine::{self, CredSpec};
+use crate::engine::rollout::{self, Grounds, Scope};
+use crate::engine::{adoption, switch};
 use crate::errors::{ExitCode, KeyshiftError};
-use crate::state::{OpKind, OpState, StateDb};
-
-pub fn op_id(source: &str) -> String {
-    format!("cutover/{source}")
-}
+use crate::state::rollout::Wave;
+use crate::state::{OpKind, StateDb};
 
 pub async fn run(ctx: &Ctx, args: &CutoverArgs) -> Result<ExitCode> {
+    let scope = Scope {
+        consumers: args.consumer.clone(),
+        clients: args.client.clone(),
+        profiles: args.profile.clone(),
+        workspaces: args.workspace.clone(),
+    };
+    if args.without_evidence && scope.is_empty() {
+        return Err(KeyshiftError::Usage(
+            "--without-evidence takes consumers without `moved` evidence, so it needs a scope: \
+             add --consumer, --client, --profile or --workspace"
+                .into(),
+        )
+        .into());
+    }
+    if args.wave.is_some() && !args.undo {
+        return Err(KeyshiftError::Usage("--wave is for --undo".into()).into());
+    }
     let db = StateDb::open(&ctx.state_path, false)?;
     let _lock = super::writer_lock(ctx, "cutover")?;
     let mapping = db.recorded_mapping()?;
-    let now = judged_now(ctx, &db)?;
-    let p = &ctx.printer;
     let pair = crate::registry::Pair::recorded(ctx, &db)?;
+    let now = match ctx.now_override {
+        Some(t) => t,
+        None => pair.vendor_now().await.unwrap_or_else(Utc::now),
+    };
+    let p = &ctx.printer;
     if let Some(d) = &mapping.deadlines {
         if let Some(file) = pair.source_file() {
             p.line(format!(
-                "nothing to disable: the source of this run is a file ({}, keyshift export \
-                 --from), not the legacy API, so keyshift cannot disable legacy profiles. If the \
-                 legacy API still runs them, disable them there; after the sunset ({}) their \
-                 tokens no longer work anyway.",
+                "nothing to switch: the source of this run is a file ({}, keyshift export \
+                 --from), not the legacy API, so keyshift cannot disable or re-enable legacy \
+                 profiles. `keyshift adoption` still shows who calls with legacy tokens; their \
+                 tokens stop working on {}.",
                 file.display(),
                 d.legacy_tokens_invalid.format("%Y-%m-%d")
             ));
@@ -38,162 +56,129 @@ pub async fn run(ctx: &Ctx, args: &CutoverArgs) -> Result<ExitCode> {
         }
         if now >= d.legacy_frozen {
             p.line(format!(
-                "nothing to disable: legacy clients and profiles are frozen since {} and can no \
-                 longer be modified; their tokens stop working on their own on {}. Make sure every \
-                 consumer uses its new key before then (keyshift handover, keyshift verify --live).",
+                "nothing to switch: the vendor no longer allows it — legacy clients and profiles \
+                 are frozen since {}; their tokens stop working on their own on {}. `keyshift \
+                 adoption` shows who still calls with legacy tokens before then, and who broke \
+                 after.",
                 d.legacy_frozen.format("%Y-%m-%d"),
                 d.legacy_tokens_invalid.format("%Y-%m-%d")
             ));
             return Ok(ExitCode::Ok);
         }
     }
-    let verdicts = last_live_verdicts(&db)?.ok_or_else(|| {
+    let inv = db.load_inventory()?;
+    let scope = scope.resolve(&inv.workspaces);
+    let plan = db.load_plan()?;
+    let ops = db.operations()?;
+    let source = pair.source()?;
+    let target = pair.target()?;
+    let consumers = adoption::consumers(
+        source.as_ref(),
+        target.as_ref(),
+        &inv,
+        &plan,
+        &rollout::created(&ops),
+    )?;
+    let waves = db.waves()?;
+    let off = rollout::switched_off(&ops, &waves);
+    let run = switch::Run {
+        db: &db,
+        source: source.as_ref(),
+        printer: p,
+        crash: &ctx.crash,
+        active: args.undo,
+        kind: if args.undo {
+            OpKind::EnableProfile
+        } else {
+            OpKind::DisableProfile
+        },
+        parent: None,
+        now,
+        frozen_at: mapping.deadlines.map(|d| d.legacy_frozen),
+        stop: None,
+    };
+    if args.undo {
+        return super::undo::run(ctx, args, &scope, &consumers, &ops, run).await;
+    }
+    let verdicts = super::verify::last_live_verdicts(&db)?.ok_or_else(|| {
         KeyshiftError::Usage(
-            "cutover acts only on keys proven live — run `keyshift verify --live` first".into(),
+            "cutover acts only on credentials proven live — run `keyshift verify --live` first"
+                .into(),
         )
     })?;
-    let plan = db.load_plan()?;
-    let source = pair.source()?;
-    let active = source.exported_active(&db.load_inventory()?);
-    // A profile is disabled once every one of its replacements verified live (one per
-    // holder on a per-holder plan).
-    let eligible = |v: Option<&String>| {
-        let v = v.map(String::as_str);
-        v == Some("ok") || (args.include_unverifiable && v == Some("unverifiable"))
+    let snapshot = db.latest_snapshot()?;
+    let judged = match &snapshot {
+        Some(s) => db.snapshot_consumers(s.id)?,
+        None => Vec::new(),
     };
-    let mut profiles: BTreeMap<(String, i64), bool> = BTreeMap::new();
-    for u in engine::units(&plan) {
-        for cred in &u.creds {
-            let profile = match cred.spec {
-                CredSpec::Key(k) => Some(k.profile_id),
-                CredSpec::Item(i) => i.profile_id.parse::<i64>().ok(),
-            };
-            if let Some(id) = profile {
-                let ok = eligible(verdicts.get(cred.source()));
-                *profiles
-                    .entry((u.workspace.to_string(), id))
-                    .or_insert(true) &= ok;
-            }
+    let grounds = Grounds {
+        snapshot: snapshot.as_ref(),
+        judged: &judged,
+        verdicts: &verdicts,
+        include_unverifiable: args.include_unverifiable,
+        without_evidence: args.without_evidence,
+        now,
+    };
+    let active = source.exported_active(&inv);
+    let sel = rollout::select(&consumers, &scope, &grounds, source.as_ref(), &active, &off);
+    let noun = source.profile_noun();
+    for (c, why) in &sel.taken {
+        p.line(format!("  take  {} (consumer {}): {why}", c.name, c.id));
+        p.event("cutover.take", json!({ "consumer": c.id, "workspace": c.workspace, "why": why }));
+    }
+    if args.dry_run || sel.switches.is_empty() {
+        for (c, why) in &sel.waiting {
+            p.line(format!("  wait  {} (consumer {}): {why}", c.name, c.id));
+            p.event("cutover.wait", json!({ "consumer": c.id, "workspace": c.workspace, "why": why }));
         }
     }
-    let planned_active = profiles.iter().filter(|(k, _)| active.contains(*k));
-    let chosen: Vec<(String, i64)> = planned_active
-        .clone()
-        .filter(|(_, ok)| **ok)
-        .map(|(k, _)| k.clone())
-        .collect();
-    let skipped = planned_active.count() - chosen.len();
-    for (ws, id) in &chosen {
-        let marker = source.profile_marker(ws, *id);
-        db.ensure_op(&op_id(&marker), OpKind::DisableProfile, ws, &marker, None)?;
-    }
-    let ops: HashMap<String, OpState> = db
-        .operations()?
-        .into_iter()
-        .map(|o| (o.op_id, o.state))
-        .collect();
-    let todo: Vec<&(String, i64)> = chosen
-        .iter()
-        .filter(|(ws, id)| ops.get(&op_id(&source.profile_marker(ws, *id))) != Some(&OpState::Done))
-        .collect();
-    let noun = source.profile_noun();
-    if todo.is_empty() {
-        p.line(format!(
-            "nothing to do: {} {noun}(s) already disabled; {skipped} active profile(s) wait for \
-             a live-verified replacement",
-            chosen.len()
-        ));
+    if sel.switches.is_empty() {
+        let why = sel.blocked.clone().unwrap_or_else(|| {
+            if sel.taken.is_empty() {
+                "no consumer in scope has moved with verified new credentials (see the reasons \
+                 above; `keyshift adoption` shows the evidence)"
+                    .into()
+            } else {
+                format!("their {noun}s are already off, or shared with consumers that wait")
+            }
+        });
+        p.line(format!("nothing to cut over: {why}"));
+        p.event("cutover.done", json!({ "disabled": 0, "why": why }));
         return Ok(ExitCode::Ok);
     }
     let question = format!(
-        "cutover will disable {} {noun}(s) whose new keys verified live — their consumers must \
-         already use the new keys; {skipped} other active profile(s) stay",
-        todo.len()
+        "cutover wave: disable {} {noun}(s) of {} consumer(s) — their old credentials stop \
+         working; {} consumer(s) in scope wait",
+        sel.switches.len(),
+        sel.taken.len(),
+        sel.waiting.len()
     );
+    if args.dry_run {
+        p.line(format!("dry run: {question}. Nothing was written."));
+        return Ok(ExitCode::Ok);
+    }
     if !super::confirm(ctx, args.yes, &question)? {
         p.line("nothing was done");
         return Ok(ExitCode::Ok);
     }
-    let (mut done, mut failed, mut frozen) = (0usize, 0usize, false);
-    let bar = p.progress(todo.len() as u64, "cutover");
-    for (ws, profile_id) in todo {
-        let id = op_id(&source.profile_marker(ws, *profile_id));
-        db.mark_intent(
-            &id,
-            json!({ "request": "disable_profile", "profile_id": profile_id }),
-        )
-        .await?;
-        match source.set_profile_active(ws, *profile_id, false).await {
-            Ok(()) => {
-                db.mark_done(&id, *profile_id, json!({ "profile_id": profile_id }))
-                    .await?;
-                done += 1;
-            }
-            Err(e)
-                if mapping
-                    .deadlines
-                    .is_some_and(|d| source.is_frozen(&e, now, d.legacy_frozen)) =>
-            {
-                db.mark_failed(&id, &format!("{noun} {profile_id}: frozen — {e}"))
-                    .await?;
-                frozen = true;
-                failed += 1;
-                break;
-            }
-            Err(e) => {
-                db.mark_failed(&id, &format!("{noun} {profile_id}: {e}"))
-                    .await?;
-                failed += 1;
-            }
-        }
-        bar.inc(1);
+    let n = db.start_wave(&Wave {
+        n: 0,
+        kind: "cutover".into(),
+        at: now,
+        snapshot: snapshot.as_ref().map(|s| s.id),
+        consumers: sel.taken.iter().map(|(c, w)| (c.id.clone(), w.clone())).collect(),
+        profiles: sel.switches.iter().map(|s| format!("{}/{}", s.workspace, s.profile)).collect(),
+        scope: scope.describe(),
+        of_wave: None,
+    })?;
+    let parent = rollout::wave_parent(n);
+    let stop = crate::engine::ctrl_c_flag();
+    let out = switch::Run {
+        parent: Some(&parent),
+        stop: Some(&stop),
+        ..run
     }
-    bar.finish_and_clear();
-    db.event(
-        "cutover",
-        None,
-        &json!({ "disabled": done, "failed": failed, "frozen": frozen }),
-    )?;
-    p.line(format!(
-        "cutover: disabled {done} {noun}(s); {failed} failed; {skipped} wait for a \
-         live-verified replacement.{}",
-        source.disable_note()
-    ));
-    if let (true, Some(d)) = (frozen, &mapping.deadlines) {
-        p.line(format!(
-            "the source refused legacy writes: it is frozen. Nothing more can be disabled; legacy \
-             tokens stop working on {}",
-            d.legacy_tokens_invalid.format("%Y-%m-%d")
-        ));
-    }
-    p.event(
-        "cutover.done",
-        json!({ "disabled": done, "failed": failed, "frozen": frozen }),
-    );
-    Ok(if failed > 0 {
-        ExitCode::Partial
-    } else {
-        ExitCode::Ok
-    })
-}
-
-/// `source → verdict` from the last `verify --live`.
-pub fn last_live_verdicts(db: &StateDb) -> Result<Option<HashMap<String, String>>> {
-    for (_, _, _, detail) in db.events(Some("verify"))?.into_iter().rev() {
-        let v: serde_json::Value = serde_json::from_str(&detail)?;
-        if let Some(items) = v.get("live").and_then(|l| l.as_array()) {
-            return Ok(Some(
-                items
-                    .iter()
-                    .filter_map(|r| {
-                        Some((
-                            r.get("source")?.as_str()?.to_string(),
-                            r.get("verdict")?.as_str()?.to_string(),
-                        ))
-                    })
-                    .collect(),
-            ));
-        }
-    }
-    Ok(None)
+    .go(&sel.switches)
+    .await?;
+    super::undo::summarize(ctx, &db, "cutover", n, &out, source.disable_note())
 }

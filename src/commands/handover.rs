@@ -11,9 +11,10 @@ use crate::secrets::create_private_dir;
 use crate::secrets::write_private;
 use crate::state::StateDb;
 
-pub fn run(ctx: &Ctx, out: &Path) -> Result<ExitCode> {
+pub fn run(ctx: &Ctx, out: &Path, per_consumer: bool) -> Result<ExitCode> {
     let db = StateDb::open(&ctx.state_path, false)?;
     let n = write(ctx, &db, out)?;
+    let _ = per_consumer;
     ctx.printer.line(format!(
         "hand-over for {n} profile(s) written to {}/handover.csv and handover.json (no secrets; \
          each row names its line in the secret sink)",

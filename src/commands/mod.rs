@@ -1,6 +1,7 @@
 //! One file per command; orchestration only. [`run`] builds the context and maps the outcome
 //! to an exit code.
 
+pub mod adoption;
 pub mod apply;
 pub mod cutover;
 #[cfg(feature = "sandbox")]
@@ -15,6 +16,7 @@ pub mod rollback;
 pub mod sandbox;
 pub mod secrets;
 pub mod status;
+mod undo;
 pub mod verify;
 
 use anyhow::Result;
@@ -90,13 +92,14 @@ async fn dispatch(cli: Cli, env: Env, printer: Printer) -> Result<ExitCode> {
         Command::Plan(a) => plan::run(&ctx, a),
         Command::Apply(a) => apply::run(&ctx, a).await,
         Command::Verify(a) => verify::run(&ctx, a).await,
+        Command::Adoption(a) => adoption::run(&ctx, a).await,
         Command::Cutover(a) => cutover::run(&ctx, a).await,
         Command::Rollback(a) => rollback::run(&ctx, a).await,
         Command::Status => status::run(&ctx),
         Command::Doctor { secrets_vault } => doctor::run(&ctx, secrets_vault.as_deref()).await,
         Command::Report(a) => report::run(&ctx, a),
         Command::Secrets(a) => secrets::run(&ctx, a).await,
-        Command::Handover { out } => handover::run(&ctx, out),
+        Command::Handover { out, per_consumer } => handover::run(&ctx, out, *per_consumer),
         #[cfg(feature = "sandbox")]
         Command::Demo(a) => demo::run(&ctx, a).await,
         #[cfg(not(feature = "sandbox"))]

@@ -12,6 +12,7 @@ use super::judged_now;
 use crate::cli::RollbackArgs;
 use crate::context::Ctx;
 use crate::engine;
+use crate::engine::switch::{self, Switch};
 use crate::errors::ExitCode;
 use crate::model::Words;
 use crate::state::{OpKind, OpState, Operation, StateDb};
@@ -70,42 +71,40 @@ pub async fn run(ctx: &Ctx, args: &RollbackArgs) -> Result<ExitCode> {
     // 1. Source profiles first, so their consumers work again before keys go away.
     if !cutover_done.is_empty() {
         let source = pair.source()?;
-        for op in &cutover_done {
-            let id = format!("rollback/enable/{}", op.target);
-            db.ensure_op(&id, OpKind::EnableProfile, &op.workspace, &op.target, None)?;
-            let Some(profile_id) = op.remote_id else {
-                continue;
-            };
-            db.mark_intent(
-                &id,
-                json!({ "request": "enable_profile", "profile_id": profile_id }),
-            )
-            .await?;
-            let what = format!("{} {profile_id}", source.profile_noun());
-            match source
-                .set_profile_active(&op.workspace, profile_id, true)
-                .await
-            {
-                Ok(()) => {
-                    db.mark_done(&id, profile_id, json!({ "profile_id": profile_id }))
-                        .await?;
-                    db.reopen(&op.op_id)?;
-                    tally.enabled += 1;
-                }
-                Err(e) => {
-                    let frozen = mapping
-                        .deadlines
-                        .is_some_and(|d| source.is_frozen(&e, now, d.legacy_frozen));
-                    let why = if frozen {
-                        ": frozen, cannot be re-enabled —"
-                    } else {
-                        ":"
-                    };
-                    db.mark_failed(&id, &format!("{what}{why} {e}")).await?;
-                    tally.problems += 1;
-                }
-            }
+        let items: Vec<Switch> = cutover_done
+            .iter()
+            .filter_map(|op| {
+                let profile = op
+                    .remote_ref
+                    .clone()
+                    .or_else(|| op.remote_id.map(|n| n.to_string()))?;
+                Some(Switch {
+                    op_id: format!("rollback/enable/{}", op.target),
+                    workspace: op.workspace.clone(),
+                    profile,
+                    marker: op.target.clone(),
+                })
+            })
+            .collect();
+        let out = switch::Run {
+            db: &db,
+            source: source.as_ref(),
+            printer: p,
+            crash: &ctx.crash,
+            active: true,
+            kind: OpKind::EnableProfile,
+            parent: None,
+            now,
+            frozen_at: mapping.deadlines.map(|d| d.legacy_frozen),
+            stop: None,
         }
+        .go(&items)
+        .await?;
+        for s in &out.done {
+            db.reopen(&format!("cutover/{}", s.marker))?;
+        }
+        tally.enabled += out.done.len();
+        tally.problems += out.failed.len();
     }
 
     // 2. What apply created, newest first.

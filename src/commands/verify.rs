@@ -41,6 +41,7 @@ pub async fn run(ctx: &Ctx, args: &VerifyArgs) -> Result<ExitCode> {
     } else {
         None
     };
+    let started = std::time::Instant::now();
     let v = engine::verify::run(
         target.as_ref(),
         prober.as_deref(),
@@ -52,11 +53,18 @@ pub async fn run(ctx: &Ctx, args: &VerifyArgs) -> Result<ExitCode> {
     .await?;
     let unverifiable = v.count(Verdict::Unverifiable);
     let requests = target.http().requests_sent();
+    // When the probes ran, on the judged clock: adoption leaves out what they caused.
+    let probed_to = ctx.now(target.http().server_now());
+    let probed_from = probed_to
+        - chrono::Duration::from_std(started.elapsed()).unwrap_or_else(|_| chrono::Duration::zero())
+        - chrono::Duration::seconds(1);
     db.event(
         "verify",
         None,
         &json!({ "checked_keys": v.checked, "ok_keys": v.ok, "drift": v.drift,
-                 "requests": requests, "live": if args.live { json!(v.live) } else { Value::Null } }),
+                 "requests": requests, "live": if args.live { json!(v.live) } else { Value::Null },
+                 "probed_from": args.live.then(|| probed_from.to_rfc3339()),
+                 "probed_to": args.live.then(|| (probed_to + chrono::Duration::seconds(1)).to_rfc3339()) }),
     )?;
     db.set_meta("verify.at", &crate::state::now())?;
     let p = &ctx.printer;
@@ -113,4 +121,25 @@ pub async fn run(ctx: &Ctx, args: &VerifyArgs) -> Result<ExitCode> {
             ExitCode::Ok
         },
     )
+}
+
+/// `source → verdict` from the last `verify --live`.
+pub fn last_live_verdicts(db: &StateDb) -> Result<Option<HashMap<String, String>>> {
+    for (_, _, _, detail) in db.events(Some("verify"))?.into_iter().rev() {
+        let v: serde_json::Value = serde_json::from_str(&detail)?;
+        if let Some(items) = v.get("live").and_then(|l| l.as_array()) {
+            return Ok(Some(
+                items
+                    .iter()
+                    .filter_map(|r| {
+                        Some((
+                            r.get("source")?.as_str()?.to_string(),
+                            r.get("verdict")?.as_str()?.to_string(),
+                        ))
+                    })
+                    .collect(),
+            ));
+        }
+    }
+    Ok(None)
 }

@@ -10,10 +10,13 @@
 //! but whose secret never reached the sink gets a new secret — it is ours and nobody uses it
 //! yet. Legacy objects are never touched here.
 
+pub mod adoption;
 pub mod apply;
 mod progress;
 pub mod rollback;
+pub mod rollout;
 mod stale;
+pub mod switch;
 #[cfg(test)]
 mod tests;
 pub mod verify;
@@ -229,6 +232,28 @@ pub trait Target: Send + Sync {
     /// How a credential is named in a difference, e.g. `API key "x" in client "y"`.
     fn object(&self, unit: &Unit, cred: &Cred) -> String;
 
+    /// Where each planned credential's use shows in the target's records, by its source
+    /// marker; `created` maps source markers to the ids apply journaled.
+    fn usage_idents(
+        &self,
+        plan: &Plan,
+        created: &HashMap<String, String>,
+    ) -> HashMap<String, adoption::Ident> {
+        plan.items
+            .iter()
+            .filter_map(|i| {
+                let id = created.get(&i.source)?;
+                Some((
+                    i.source.clone(),
+                    adoption::Ident::Key {
+                        workspace: i.workspace.clone(),
+                        id: id.clone(),
+                    },
+                ))
+            })
+            .collect()
+    }
+
     /// A create refused because the name is taken — perhaps by our own lost earlier attempt,
     /// so the engine looks the name up inside the container before failing.
     fn name_taken(&self, _e: &HttpError) -> bool {
@@ -257,21 +282,34 @@ pub trait Source: Send + Sync {
     fn stale(&self) -> String;
     /// How a source profile is called in messages, e.g. `legacy profile`.
     fn profile_noun(&self) -> &'static str;
-    /// The marker a cutover journals for one source profile.
-    fn profile_marker(&self, workspace: &str, profile: i64) -> String;
+    /// The marker a cutover journals for one source profile (ids are the source's strings).
+    fn profile_marker(&self, workspace: &str, profile: &str) -> String;
     /// What a user should know once profiles are disabled (empty when nothing).
     fn disable_note(&self) -> &'static str {
         ""
     }
     /// The profiles of the exported inventory that were active at export.
-    fn exported_active(&self, inv: &Inventory) -> HashSet<(String, i64)>;
-    /// Disable (cutover) or re-enable (rollback) one source profile.
+    fn exported_active(&self, inv: &Inventory) -> HashSet<(String, String)>;
+    /// Disable (cutover) or re-enable (undo, rollback) one source profile.
     fn set_profile_active<'a>(
         &'a self,
         workspace: &'a str,
-        profile: i64,
+        profile: &'a str,
         active: bool,
     ) -> Fut<'a, Result<(), HttpError>>;
+    /// The consumers of the planned profiles — who moves, as the source's usage records can
+    /// tell them apart — with their old side and the markers of their new credentials
+    /// (`Consumer::new` is the target's to fill).
+    fn consumers(&self, inv: &Inventory, plan: &Plan) -> Result<Vec<adoption::Consumer>>;
+    /// Whether disabling a profile turns its consumers' old credentials away (then a refusal
+    /// after cutover makes a consumer `broken`).
+    fn disabling_refuses_old(&self) -> bool {
+        true
+    }
+    /// When the source's vendor retires every old credential on its own (a sunset).
+    fn retired_at(&self, _mapping: &crate::mapping::Mapping) -> Option<chrono::DateTime<chrono::Utc>> {
+        None
+    }
     /// A write refused because the source is frozen (no more legacy writes after
     /// `frozen_at`).
     fn is_frozen(

@@ -221,10 +221,45 @@ pub fn plan(inv: &Inventory, mapping: &Mapping, signing: &SigningIndex) -> Plan 
         }
     }
     policy_findings(&specs, &mut findings);
+    name_clash_findings(inv, &specs, &mut findings);
     Plan {
         clients: specs,
         items: Vec::new(),
         findings,
+    }
+}
+
+/// Workato's API logs name clients only: a v2 client named like a legacy client of its
+/// workspace (or like another v2 client) makes their traffic indistinguishable to `keyshift
+/// adoption`.
+fn name_clash_findings(inv: &Inventory, specs: &[ClientSpec], findings: &mut Vec<Finding>) {
+    let mut taken: HashMap<(&str, &str), usize> = HashMap::new();
+    for c in &inv.legacy_clients {
+        *taken.entry((c.workspace.as_str(), c.name.as_str())).or_default() += 1;
+    }
+    for s in specs {
+        *taken.entry((s.workspace.as_str(), s.name.as_str())).or_default() += 1;
+    }
+    for s in specs {
+        if taken.get(&(s.workspace.as_str(), s.name.as_str())).copied().unwrap_or(0) > 1 {
+            findings.push(Finding {
+                kind: FindingKind::Advice,
+                vendor: VENDOR.into(),
+                workspace: s.workspace.clone(),
+                object_kind: "v2_client".into(),
+                object_id: s.marker.clone(),
+                object_name: s.name.clone(),
+                field: "name".into(),
+                found: format!(
+                    "another client of workspace {} (legacy or v2) is also named {:?}: Workato's \
+                     logs name clients only, so adoption cannot tell these apart",
+                    s.workspace, s.name
+                ),
+                fix: "give v2 clients names of their own in the mapping's [client] name, e.g. \
+                      \"{legacy_client.name} · keys\""
+                    .into(),
+            });
+        }
     }
 }
 

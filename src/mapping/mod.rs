@@ -518,7 +518,7 @@ fn default_max_keys() -> usize {
     20
 }
 fn default_client_name() -> String {
-    "{legacy_client.name}".into()
+    "{legacy_client.name} · keys".into()
 }
 fn default_client_name_split() -> String {
     "{legacy_client.name} · {auth_type} {group}".into()

@@ -18,6 +18,7 @@
 //! secrets (see `secrets.rs`).
 
 mod lock;
+pub mod rollout;
 mod schema;
 mod writer;
 
@@ -288,7 +289,7 @@ impl StateDb {
         }
     }
 
-    fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
+    pub(crate) fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
         self.conn.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -780,6 +781,15 @@ impl StateDb {
             "INSERT OR IGNORE INTO operations(op_id, kind, workspace, target, parent, state, attempts, updated_at)
              VALUES (?1, ?2, ?3, ?4, ?5, 'pending', 0, ?6)",
             params![op_id, kind.as_str(), workspace, target, parent, now()],
+        )?;
+        Ok(())
+    }
+
+    /// Name the operation's parent (a cutover wave: `wave:<n>`).
+    pub fn set_parent(&self, op_id: &str, parent: &str) -> Result<()> {
+        self.conn().execute(
+            "UPDATE operations SET parent = ?2 WHERE op_id = ?1",
+            params![op_id, parent],
         )?;
         Ok(())
     }

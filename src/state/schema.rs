@@ -4,7 +4,7 @@ use rusqlite::Connection;
 
 /// "KSHF" — marks a SQLite file as keyshift's state.
 pub const APPLICATION_ID: i32 = 0x4B53_4846;
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 const MIGRATIONS: &[&str] = &[
     // 1: inventory, plan, operations journal, events.
@@ -38,6 +38,16 @@ const MIGRATIONS: &[&str] = &[
      UPDATE inventory SET active = json_extract(body, '$.is_active')
          WHERE kind = 'bifrost_profile';
      UPDATE inventory SET workspace = 'default' WHERE workspace = 'bifrost';",
+    // 4: the rollout — adoption snapshots (history kept) with each consumer's judged status,
+    // and cutover waves (a wave's operations name it as their parent, `wave:<n>`).
+    "CREATE TABLE snapshots (
+         id INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, body TEXT NOT NULL);
+     CREATE TABLE snapshot_consumers (
+         snapshot INTEGER NOT NULL, workspace TEXT NOT NULL, consumer TEXT NOT NULL,
+         status TEXT NOT NULL, body TEXT NOT NULL,
+         PRIMARY KEY (snapshot, workspace, consumer));
+     CREATE TABLE waves (
+         n INTEGER PRIMARY KEY, kind TEXT NOT NULL, at TEXT NOT NULL, body TEXT NOT NULL);",
 ];
 
 pub fn migrate(conn: &Connection, from: i64) -> rusqlite::Result<()> {

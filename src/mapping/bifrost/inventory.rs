@@ -142,6 +142,9 @@ pub struct McpClient {
 pub struct Holding {
     pub user_id: String,
     pub profile_id: i64,
+    /// The virtual keys the holder got through the profile: its old credentials.
+    #[serde(default)]
+    pub virtual_key_ids: Vec<String>,
 }
 
 #[cfg(test)]
@@ -163,6 +166,7 @@ mod tests {
             holdings: vec![Holding {
                 user_id: "u1".into(),
                 profile_id: 7,
+                virtual_key_ids: vec!["vk-1".into()],
             }],
         };
         let inv = Inventory {

@@ -3,6 +3,7 @@
 //! keys (target), the MCP client list, and the quota call a key makes for itself.
 
 pub mod export;
+pub mod usage;
 
 use anyhow::{anyhow, Context, Result};
 use reqwest::Method;
@@ -219,10 +220,22 @@ impl BifrostConn {
             .and_then(Value::as_array)
             .map(|a| {
                 a.iter()
-                    .filter_map(|c| c.get("parent_profile_id").and_then(Value::as_i64))
-                    .map(|profile_id| Holding {
-                        user_id: user_id.to_string(),
-                        profile_id,
+                    .filter_map(|c| {
+                        let profile_id = c.get("parent_profile_id").and_then(Value::as_i64)?;
+                        let virtual_key_ids = c
+                            .get("virtual_key_ids")
+                            .and_then(Value::as_array)
+                            .map(|ids| {
+                                ids.iter()
+                                    .filter_map(|v| v.as_str().map(String::from))
+                                    .collect()
+                            })
+                            .unwrap_or_default();
+                        Some(Holding {
+                            user_id: user_id.to_string(),
+                            profile_id,
+                            virtual_key_ids,
+                        })
                     })
                     .collect()
             })
@@ -717,19 +730,33 @@ impl crate::engine::Source for BifrostConn {
         " Existing user copies keep working until revoked by an operator."
     }
 
-    fn profile_marker(&self, _workspace: &str, profile: i64) -> String {
-        profile_marker(profile)
+    fn profile_marker(&self, _workspace: &str, profile: &str) -> String {
+        format!("keyshift:bifrost:{WORKSPACE}:profile:{profile}")
     }
 
     fn exported_active(
         &self,
         inv: &crate::model::Inventory,
-    ) -> std::collections::HashSet<(String, i64)> {
+    ) -> std::collections::HashSet<(String, String)> {
         inv.records
             .iter()
             .filter(|r| r.active == Some(true))
-            .map(|r| (r.workspace.clone(), r.id))
+            .map(|r| (r.workspace.clone(), r.id.to_string()))
             .collect()
+    }
+
+    /// Holders' profile-managed keys keep working after the profile is deactivated (pitfall
+    /// 10): cutover does not turn them away.
+    fn disabling_refuses_old(&self) -> bool {
+        false
+    }
+
+    fn consumers(
+        &self,
+        inv: &crate::model::Inventory,
+        plan: &crate::model::Plan,
+    ) -> Result<Vec<crate::engine::adoption::Consumer>> {
+        usage::consumers(&BifrostInventory::read(inv)?, plan)
     }
 
     /// A3: deactivation only retires the profile; existing user copies keep working until an
@@ -737,10 +764,16 @@ impl crate::engine::Source for BifrostConn {
     fn set_profile_active<'a>(
         &'a self,
         _workspace: &'a str,
-        profile: i64,
+        profile: &'a str,
         active: bool,
     ) -> crate::engine::Fut<'a, Result<(), HttpError>> {
-        Box::pin(BifrostConn::set_profile_active(self, profile, active))
+        Box::pin(async move {
+            let Ok(id) = profile.parse::<i64>() else {
+                let what = format!("access profile id {profile:?} (Bifrost's ids are numbers)");
+                return Err(crate::engine::refused_here(crate::model::Vendor::Bifrost, what));
+            };
+            BifrostConn::set_profile_active(self, id, active).await
+        })
     }
 }
 

@@ -4,6 +4,8 @@
 //! Every call is paced by one budget: 100 requests per rolling 60 s (SD-D4), counted over
 //! management calls and exchanges together.
 
+pub mod usage;
+
 use anyhow::{anyhow, Context, Result};
 use reqwest::Method;
 use secrecy::{ExposeSecret, SecretString};
@@ -32,6 +34,8 @@ pub struct DescopeConn {
     pub project_id: String,
     management: SecretString,
     budget: RateBudget,
+    /// Audit search's own budget (10 per minute).
+    audit: RateBudget,
     /// The project's JWKS, read once for live probes.
     jwks: tokio::sync::OnceCell<Option<Value>>,
 }
@@ -69,6 +73,7 @@ impl DescopeConn {
             project_id: s.project_id,
             management: bearer,
             budget: RateBudget::new("descope", LIMIT_PER_MINUTE, s.rate_scale, s.max_rate),
+            audit: RateBudget::new("descope audit", usage::AUDIT_LIMIT_PER_MINUTE, s.rate_scale, None),
             jwks: tokio::sync::OnceCell::new(),
         })
     }

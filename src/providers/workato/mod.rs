@@ -8,9 +8,11 @@
 
 pub mod export;
 pub mod inventory_file;
+pub mod logs;
 pub mod probe;
 pub mod source;
 pub mod target;
+pub mod usage;
 pub mod verify;
 pub mod wire;
 
@@ -941,6 +943,21 @@ pub async fn doctor(
         ),
         conn.http().server_now(),
     ))
+}
+
+/// Workato's clock now: one read of one v2 client page (its `Date` header), whatever it
+/// answered; `None` when nothing answered.
+pub async fn clock(ctx: &crate::context::Ctx) -> Option<chrono::DateTime<chrono::Utc>> {
+    let conn = connect(ctx, None, crate::http::Patience::OneShort).ok()?;
+    let ws = WsAddr {
+        id: conn.admin_workspace.clone(),
+        managed: false,
+    };
+    let (url, route) = conn.path(&ws, true, "api_clients", "api_clients");
+    let _ = conn
+        .get_raw(&ws, format!("{url}?page=1&per_page=1"), route)
+        .await;
+    conn.http().server_now()
 }
 
 /// The hand-over's consumer action for a Workato API key: per the profile's auth type.

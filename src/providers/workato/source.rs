@@ -10,9 +10,10 @@ use std::sync::Arc;
 use super::{
     combine_digests, is_frozen, WorkatoConn, WorkatoSource, WorkatoTarget, WsAddr, VENDOR,
 };
+use crate::engine::adoption::Consumer;
 use crate::engine::{self, Fut};
 use crate::http::HttpError;
-use crate::model::{Inventory, Vendor, Workspace};
+use crate::model::{Inventory, Plan, Vendor, Workspace};
 
 /// The fingerprint of the legacy part of an inventory, with `disabled` profiles inactive.
 fn fingerprint_of(mut inv: Inventory, disabled: &HashSet<String>) -> String {
@@ -100,26 +101,39 @@ impl engine::Source for Legacy {
         "legacy profile"
     }
 
-    fn profile_marker(&self, workspace: &str, profile: i64) -> String {
+    fn profile_marker(&self, workspace: &str, profile: &str) -> String {
         format!("keyshift:{VENDOR}:{workspace}:profile:{profile}")
     }
 
-    fn exported_active(&self, inv: &Inventory) -> HashSet<(String, i64)> {
+    fn exported_active(&self, inv: &Inventory) -> HashSet<(String, String)> {
         inv.profiles
             .iter()
             .filter(|p| p.active)
-            .map(|p| (p.workspace.clone(), p.id))
+            .map(|p| (p.workspace.clone(), p.id.to_string()))
             .collect()
+    }
+
+    fn consumers(&self, inv: &Inventory, plan: &Plan) -> Result<Vec<Consumer>> {
+        Ok(super::usage::consumers(inv, plan))
+    }
+
+    /// Legacy tokens stop working at the sunset.
+    fn retired_at(&self, mapping: &crate::mapping::Mapping) -> Option<chrono::DateTime<chrono::Utc>> {
+        mapping.deadlines.map(|d| d.legacy_tokens_invalid)
     }
 
     /// L7 / L8.
     fn set_profile_active<'a>(
         &'a self,
         workspace: &'a str,
-        profile: i64,
+        profile: &'a str,
         active: bool,
     ) -> Fut<'a, Result<(), HttpError>> {
         async move {
+            let Ok(profile) = profile.parse::<i64>() else {
+                let what = format!("legacy profile id {profile:?} (Workato's ids are numbers)");
+                return Err(engine::refused_here(Vendor::Workato, what));
+            };
             let Legacy::Api {
                 target, workspaces, ..
             } = self

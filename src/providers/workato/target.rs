@@ -85,6 +85,28 @@ impl engine::Target for ApiKeys {
         Vendor::Workato
     }
 
+    /// Workato's logs name the client of a request: a key's use shows as its v2 client's.
+    fn usage_idents(
+        &self,
+        plan: &crate::model::Plan,
+        _created: &std::collections::HashMap<String, String>,
+    ) -> std::collections::HashMap<String, engine::adoption::Ident> {
+        plan.clients
+            .iter()
+            .flat_map(|c| {
+                c.keys.iter().map(move |k| {
+                    (
+                        k.source.clone(),
+                        engine::adoption::Ident::Client {
+                            workspace: c.workspace.clone(),
+                            name: c.name.clone(),
+                        },
+                    )
+                })
+            })
+            .collect()
+    }
+
     fn http(&self) -> &Http {
         self.target.conn().http()
     }

@@ -1,0 +1,343 @@
+//! The rollout's decisions, apart from any vendor: which consumers a cutover wave takes (and
+//! why each other one waits), which source profiles that disables, and what an undo gives
+//! back. Commands print and confirm; the journal loop is [`super::switch`].
+
+use chrono::{DateTime, Duration, Utc};
+use std::collections::{BTreeSet, HashMap, HashSet};
+
+use super::adoption::{Consumer, Judged, Status};
+use super::switch::Switch;
+use super::Source;
+use crate::model::Workspace;
+use crate::state::rollout::{Snapshot, Wave};
+use crate::state::{OpKind, OpState, Operation};
+
+/// How old the latest snapshot may be for a wave to rely on it.
+pub const SNAPSHOT_MAX_AGE_HOURS: i64 = 24;
+
+/// The journal id of a cutover's switch-off of one source profile.
+pub fn cutover_op(marker: &str) -> String {
+    format!("cutover/{marker}")
+}
+
+/// The journal id of an undo's switch-on, in undo wave `n`.
+pub fn undo_op(n: i64, marker: &str) -> String {
+    format!("undo/{n}/{marker}")
+}
+
+/// The wave a switch belongs to, as the journal's parent.
+pub fn wave_parent(n: i64) -> String {
+    format!("wave:{n}")
+}
+
+/// Scope flags: each list that is not empty must match.
+#[derive(Debug, Clone, Default)]
+pub struct Scope {
+    pub consumers: Vec<String>,
+    pub clients: Vec<String>,
+    pub profiles: Vec<String>,
+    pub workspaces: Vec<String>,
+}
+
+impl Scope {
+    pub fn is_empty(&self) -> bool {
+        self.consumers.is_empty()
+            && self.clients.is_empty()
+            && self.profiles.is_empty()
+            && self.workspaces.is_empty()
+    }
+
+    /// Workspaces given as `E<external id>` become ids.
+    pub fn resolve(mut self, workspaces: &[Workspace]) -> Scope {
+        for w in &mut self.workspaces {
+            if let Some(ws) = workspaces
+                .iter()
+                .find(|x| x.external_id.as_deref().is_some_and(|e| format!("E{e}") == *w))
+            {
+                *w = ws.id.clone();
+            }
+        }
+        self
+    }
+
+    pub fn admits(&self, c: &Consumer) -> bool {
+        (self.consumers.is_empty() || self.consumers.contains(&c.id))
+            && (self.clients.is_empty()
+                || c.client.as_ref().is_some_and(|x| self.clients.contains(x)))
+            && (self.profiles.is_empty() || c.profiles.iter().any(|p| self.profiles.contains(p)))
+            && (self.workspaces.is_empty() || self.workspaces.contains(&c.workspace))
+    }
+
+    /// The flags as given, for the wave's record.
+    pub fn describe(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for (flag, list) in [
+            ("--consumer", &self.consumers),
+            ("--client", &self.clients),
+            ("--profile", &self.profiles),
+            ("--workspace", &self.workspaces),
+        ] {
+            out.extend(list.iter().map(|v| format!("{flag} {v}")));
+        }
+        out
+    }
+}
+
+/// Source marker → created credential id, from apply's journal.
+pub fn created(ops: &[Operation]) -> HashMap<String, String> {
+    ops.iter()
+        .filter(|o| matches!(o.kind, OpKind::CreateKey | OpKind::CreateItem))
+        .filter_map(|o| {
+            let id = o
+                .remote_ref
+                .clone()
+                .or_else(|| o.remote_id.map(|n| n.to_string()))?;
+            Some((o.target.clone(), id))
+        })
+        .collect()
+}
+
+/// When each source profile was switched off and is still off: marker → the time of the wave
+/// that did it (on the judged clock), else the journal's time.
+pub fn switched_off(ops: &[Operation], waves: &[Wave]) -> HashMap<String, DateTime<Utc>> {
+    let at: HashMap<String, DateTime<Utc>> =
+        waves.iter().map(|w| (wave_parent(w.n), w.at)).collect();
+    ops.iter()
+        .filter(|o| o.kind == OpKind::DisableProfile && o.state == OpState::Done)
+        .filter_map(|o| {
+            let t = o
+                .parent
+                .as_ref()
+                .and_then(|p| at.get(p).copied())
+                .or_else(|| {
+                    DateTime::parse_from_rfc3339(&o.updated_at)
+                        .ok()
+                        .map(|t| t.with_timezone(&Utc))
+                })?;
+            Some((o.target.clone(), t))
+        })
+        .collect()
+}
+
+/// Per consumer: since when its old credentials are refused by design — switched off by
+/// keyshift (where that refuses them) or retired by the vendor.
+pub fn off_since(
+    consumers: &[Consumer],
+    source: &dyn Source,
+    off: &HashMap<String, DateTime<Utc>>,
+    retired: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> Vec<Option<DateTime<Utc>>> {
+    let retired = retired.filter(|r| *r <= now);
+    consumers
+        .iter()
+        .map(|c| {
+            let switched = source
+                .disabling_refuses_old()
+                .then(|| {
+                    c.profiles
+                        .iter()
+                        .filter_map(|p| off.get(&source.profile_marker(&c.workspace, p)).copied())
+                        .min()
+                })
+                .flatten();
+            match (switched, retired) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            }
+        })
+        .collect()
+}
+
+/// A wave's selection.
+#[derive(Debug, Default)]
+pub struct Selection {
+    /// Consumers taken, with why.
+    pub taken: Vec<(Consumer, String)>,
+    /// Consumers in scope that wait, with why.
+    pub waiting: Vec<(Consumer, String)>,
+    /// The profiles to switch off.
+    pub switches: Vec<Switch>,
+    /// Why nothing could be taken at all (no snapshot, too old…), when that is the case.
+    pub blocked: Option<String>,
+}
+
+/// What a cutover wave may rely on.
+pub struct Grounds<'a> {
+    pub snapshot: Option<&'a Snapshot>,
+    pub judged: &'a [Judged],
+    /// Source marker of each new credential → its last live verdict.
+    pub verdicts: &'a HashMap<String, String>,
+    pub include_unverifiable: bool,
+    pub without_evidence: bool,
+    pub now: DateTime<Utc>,
+}
+
+/// Choose a cutover wave: consumers in scope whose new credentials all verified live and whose
+/// latest snapshot (at most a day old) says `moved` — or any verified one with
+/// `--without-evidence`; then the active profiles they alone hold that are not off yet.
+pub fn select(
+    consumers: &[Consumer],
+    scope: &Scope,
+    g: &Grounds,
+    source: &dyn Source,
+    active: &HashSet<(String, String)>,
+    off: &HashMap<String, DateTime<Utc>>,
+) -> Selection {
+    let mut sel = Selection::default();
+    let fresh = g
+        .snapshot
+        .filter(|s| g.now - s.at <= Duration::hours(SNAPSHOT_MAX_AGE_HOURS));
+    if !g.without_evidence {
+        sel.blocked = match (g.snapshot, fresh) {
+            (None, _) => Some(
+                "no adoption snapshot yet — run `keyshift adoption` first (a wave takes only \
+                 consumers whose records show they moved)"
+                    .into(),
+            ),
+            (Some(s), None) => Some(format!(
+                "the latest adoption snapshot is from {}, more than {SNAPSHOT_MAX_AGE_HOURS} h \
+                 before now ({}) — run `keyshift adoption` again",
+                s.at.format("%Y-%m-%d %H:%M UTC"),
+                g.now.format("%Y-%m-%d %H:%M UTC")
+            )),
+            _ => None,
+        };
+    }
+    let status: HashMap<(&str, &str), &Judged> = if fresh.is_some() {
+        g.judged
+            .iter()
+            .map(|j| ((j.workspace.as_str(), j.consumer.as_str()), j))
+            .collect()
+    } else {
+        HashMap::new()
+    };
+    let ok = |v: Option<&String>| {
+        let v = v.map(String::as_str);
+        v == Some("ok") || (g.include_unverifiable && v == Some("unverifiable"))
+    };
+    for c in consumers.iter().filter(|c| scope.admits(c)) {
+        let unverified: Vec<&String> = c.creds.iter().filter(|m| !ok(g.verdicts.get(*m))).collect();
+        let judged = status.get(&(c.workspace.as_str(), c.id.as_str()));
+        let reason = if c.creds.is_empty() {
+            Err("no new credential planned".to_string())
+        } else if let Some(m) = unverified.first() {
+            Err(format!(
+                "{} of its {} new credential(s) not verified live ({m}: {}) — run `keyshift \
+                 verify --live`",
+                unverified.len(),
+                c.creds.len(),
+                g.verdicts.get(*m).map(String::as_str).unwrap_or("not probed")
+            ))
+        } else {
+            match judged {
+                Some(j) if j.status == Status::Moved => Ok(format!("moved: {}", j.why)),
+                _ if g.without_evidence => Ok(format!(
+                    "--without-evidence: verified, taken without moved evidence{}",
+                    judged
+                        .map(|j| format!(" (adoption says {})", j.status.as_str()))
+                        .unwrap_or_default()
+                )),
+                Some(j) => Err(format!("{}: {}", j.status.as_str(), j.why)),
+                None if sel.blocked.is_some() => Err("no recent adoption snapshot".into()),
+                None => Err("not in the latest adoption snapshot — run `keyshift adoption`".into()),
+            }
+        };
+        match reason {
+            Ok(why) => sel.taken.push((c.clone(), why)),
+            Err(why) => sel.waiting.push((c.clone(), why)),
+        }
+    }
+    // A profile goes off only when every consumer holding it is taken.
+    let taken_ids: HashSet<(&str, &str)> = sel
+        .taken
+        .iter()
+        .map(|(c, _)| (c.workspace.as_str(), c.id.as_str()))
+        .collect();
+    let mut holders: HashMap<(String, String), Vec<&Consumer>> = HashMap::new();
+    for c in consumers {
+        for p in &c.profiles {
+            holders
+                .entry((c.workspace.clone(), p.clone()))
+                .or_default()
+                .push(c);
+        }
+    }
+    let mut seen = BTreeSet::new();
+    for (c, _) in &sel.taken {
+        for p in &c.profiles {
+            let key = (c.workspace.clone(), p.clone());
+            if !active.contains(&key) || !seen.insert(key.clone()) {
+                continue;
+            }
+            let marker = source.profile_marker(&c.workspace, p);
+            if off.contains_key(&marker) {
+                continue;
+            }
+            let others: Vec<&str> = holders
+                .get(&key)
+                .into_iter()
+                .flatten()
+                .filter(|o| !taken_ids.contains(&(o.workspace.as_str(), o.id.as_str())))
+                .map(|o| o.id.as_str())
+                .collect();
+            if !others.is_empty() {
+                sel.waiting.push((
+                    c.clone(),
+                    format!(
+                        "{} {p} stays on: it is shared with consumer(s) {} not in this wave",
+                        source.profile_noun(),
+                        others.join(", ")
+                    ),
+                ));
+                continue;
+            }
+            sel.switches.push(Switch {
+                op_id: cutover_op(&marker),
+                workspace: c.workspace.clone(),
+                profile: p.clone(),
+                marker,
+            });
+        }
+    }
+    sel
+}
+
+/// What an undo gives back: the profiles cutover switched off (and that are still off), in
+/// the scope or of one wave.
+pub fn undo_selection(
+    consumers: &[Consumer],
+    scope: &Scope,
+    wave: Option<i64>,
+    ops: &[Operation],
+    source: &dyn Source,
+) -> Vec<Switch> {
+    let in_scope: HashSet<String> = consumers
+        .iter()
+        .filter(|c| scope.admits(c))
+        .flat_map(|c| {
+            c.profiles
+                .iter()
+                .map(|p| source.profile_marker(&c.workspace, p))
+        })
+        .collect();
+    let parent = wave.map(wave_parent);
+    ops.iter()
+        .filter(|o| o.kind == OpKind::DisableProfile && o.state == OpState::Done)
+        .filter(|o| parent.is_none() || o.parent == parent)
+        .filter(|o| scope.is_empty() || in_scope.contains(&o.target))
+        .filter_map(|o| {
+            let profile = o
+                .remote_ref
+                .clone()
+                .or_else(|| o.remote_id.map(|n| n.to_string()))
+                .or_else(|| o.target.rsplit(':').next().map(String::from))?;
+            Some(Switch {
+                op_id: String::new(),
+                workspace: o.workspace.clone(),
+                profile,
+                marker: o.target.clone(),
+            })
+        })
+        .collect()
+}
