@@ -73,11 +73,37 @@ pub fn run(ctx: &Ctx) -> Result<ExitCode> {
         "deadlines (as of {}): {stance}",
         now.format("%Y-%m-%d")
     ));
+    let rollout = crate::report::adoption::view(&db)?;
+    if let Some(a) = &rollout {
+        if a.snapshot > 0 {
+            p.line(format!(
+                "consumers (adoption at {}): {}",
+                a.at,
+                crate::report::adoption::counts_line(a)
+            ));
+            for j in a.consumers.iter().filter(|j| j.status.as_str() == "broken") {
+                p.line(format!("  broken: {} (consumer {}): {}", j.name, j.consumer, j.why));
+            }
+        }
+        for w in &a.waves {
+            p.line(format!(
+                "  wave {} ({}) at {}: {} consumer(s), {} profile(s)",
+                w.n,
+                w.kind,
+                w.at.format("%Y-%m-%d %H:%M UTC"),
+                w.consumers.len(),
+                w.profiles.len()
+            ));
+        }
+        p.line(format!("next: {}", a.next));
+    }
     p.event(
         "status",
         json!({ "operations": by_state, "open": open, "clients": plan.clients.len(),
                 "keys": plan.key_count(), "blockers": plan.blockers(),
-                "rate_per_minute": per_minute, "eta_minutes": eta_minutes, "deadline": code }),
+                "rate_per_minute": per_minute, "eta_minutes": eta_minutes, "deadline": code,
+                "adoption": rollout.as_ref().map(|a| json!({ "counts": a.counts, "next": a.next,
+                    "waves": a.waves.len() })) }),
     );
     Ok(ExitCode::Ok)
 }

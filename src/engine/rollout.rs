@@ -119,6 +119,10 @@ pub fn switched_off(ops: &[Operation], waves: &[Wave]) -> HashMap<String, DateTi
         .collect()
 }
 
+/// The judged clock comes from `Date` headers, whole seconds: a switch-off's time is known
+/// to within this much.
+const CLOCK_SLACK_SECS: i64 = 2;
+
 /// Per consumer: since when its old credentials are refused by design — switched off by
 /// keyshift (where that refuses them) or retired by the vendor.
 pub fn off_since(
@@ -139,6 +143,7 @@ pub fn off_since(
                         .iter()
                         .filter_map(|p| off.get(&source.profile_marker(&c.workspace, p)).copied())
                         .min()
+                        .map(|t| t - Duration::seconds(CLOCK_SLACK_SECS))
                 })
                 .flatten();
             match (switched, retired) {

@@ -294,6 +294,9 @@ pub fn render(r: &Report) -> String {
         o.push_str(&rate_chart(rate));
     }
     o.push_str("</div>");
+    if let Some(a) = &r.adoption {
+        o.push_str(&super::adoption::html(a, esc));
+    }
 
     let _ = write!(o, "<h2>Findings ({})</h2><table><thead><tr><th>kind</th><th>workspace</th><th>object</th><th>field</th><th>found</th><th>fix</th></tr></thead><tbody>", r.findings.len());
     for f in &r.findings {

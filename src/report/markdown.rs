@@ -220,5 +220,8 @@ pub fn render(r: &Report) -> String {
         cells.push(p.note.as_deref().map(cell).unwrap_or_default());
         let _ = writeln!(o, "| {} |", cells.join(" | "));
     }
+    if let Some(a) = &r.adoption {
+        o.push_str(&super::adoption::markdown(a, cell));
+    }
     o
 }

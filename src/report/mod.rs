@@ -1,6 +1,7 @@
 //! One report model, several renderers. The model is built from the state DB only (no
 //! network), and holds no secret: the sink is referenced by path, never read.
 
+pub mod adoption;
 pub mod csv;
 pub mod handover;
 pub mod html;
@@ -34,6 +35,8 @@ pub struct Report {
     pub profiles: Vec<ProfileRow>,
     pub findings: Vec<Finding>,
     pub charts: Charts,
+    /// The rollout: the latest adoption snapshot, its history, the waves.
+    pub adoption: Option<adoption::AdoptionView>,
     /// How the target calls its objects, for the renderers' labels.
     #[serde(skip)]
     pub words: crate::model::Words,
@@ -390,6 +393,7 @@ impl Report {
             summary,
             verify,
             field_treatments: field_treatments(&mapping),
+            adoption: adoption::view(db)?,
             clients,
             profiles,
             findings: plan.findings,
