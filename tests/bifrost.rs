@@ -282,7 +282,17 @@ fn per_profile_mode_migrates_every_profile_with_its_policy() {
     // cutover deactivates exactly the profiles whose keys verified; rollback restores them
     // and deletes only our keys.
     let before = sandbox.state()["bifrost"].clone();
-    run.ok(&["cutover", "--yes"], 0);
+    // Without adoption evidence, a wave needs --without-evidence and a scope.
+    run.ok(
+        &[
+            "cutover",
+            "--yes",
+            "--without-evidence",
+            "--workspace",
+            "default",
+        ],
+        0,
+    );
     let after = sandbox.state()["bifrost"].clone();
     let active = |b: &Value| -> BTreeSet<i64> {
         b["access_profiles"]

@@ -5,7 +5,7 @@ mod common;
 
 use common::{Run, Sandbox};
 use serde_json::{json, Value};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 fn call(sandbox: &Sandbox, method: reqwest::Method, path: &str, body: Option<Value>) {
     let mut req = reqwest::blocking::Client::new()
@@ -124,16 +124,39 @@ fn cutover_disables_exactly_the_verified_profiles_and_rollback_restores() {
     run.ok(&["verify", "--live", "--probe-deadline", "5"], 0);
     let report: Value =
         serde_json::from_str(&run.ok(&["report", "--format", "json"], 0).stdout).unwrap();
-    let verified: BTreeSet<i64> = report["profiles"]
-        .as_array()
-        .unwrap()
-        .iter()
+    // A consumer is a legacy client: it is cut over only when all its new keys verified.
+    let mut by_client: BTreeMap<i64, Vec<&Value>> = BTreeMap::new();
+    for r in report["profiles"].as_array().unwrap() {
+        if r["status"] == "migrated" {
+            by_client
+                .entry(r["legacy_client_id"].as_i64().unwrap())
+                .or_default()
+                .push(r);
+        }
+    }
+    let verified: BTreeSet<i64> = by_client
+        .values()
+        .filter(|rows| {
+            rows.iter()
+                .all(|r| r["live"] == "ok" || r["live"] == "expected-inactive")
+        })
+        .flatten()
         .filter(|r| r["live"] == "ok")
         .map(|r| r["profile_id"].as_i64().unwrap())
         .collect();
-    assert!(verified.len() > 20);
-    // Before verify --live ran, cutover would refuse; now it acts on `ok` keys only.
-    run.ok(&["cutover", "--yes"], 0);
+    assert!(verified.len() >= 5, "{verified:?}");
+    // Without an adoption snapshot nobody is taken; --without-evidence needs a scope.
+    let none = run.ok(&["cutover", "--yes"], 0);
+    assert!(
+        none.stdout.contains("no adoption snapshot"),
+        "{}",
+        none.stdout
+    );
+    run.ok(&["cutover", "--yes", "--without-evidence"], 2);
+    run.ok(
+        &["cutover", "--yes", "--without-evidence", "--workspace", "1"],
+        0,
+    );
     let after = sandbox.workspace(1);
     let active = |ws: &Value| -> BTreeSet<i64> {
         ws["access_profiles"]
@@ -155,7 +178,10 @@ fn cutover_disables_exactly_the_verified_profiles_and_rollback_restores() {
     assert!(active(&after).is_subset(&active(&before)));
     // Idempotent.
     let writes = sandbox.writes();
-    run.ok(&["cutover", "--yes"], 0);
+    run.ok(
+        &["cutover", "--yes", "--without-evidence", "--workspace", "1"],
+        0,
+    );
     assert_eq!(sandbox.writes(), writes);
 
     // After the freeze, cutover explains and writes nothing.
@@ -265,7 +291,10 @@ fn cutover_does_not_make_the_plan_stale() {
     let _ = run.ks(&["plan", "--mapping", no_oidc.to_str().unwrap()]);
     run.ok(&["apply", "--yes"], 0);
     run.ok(&["verify", "--live", "--probe-deadline", "5"], 0);
-    run.ok(&["cutover", "--yes"], 0);
+    run.ok(
+        &["cutover", "--yes", "--without-evidence", "--workspace", "1"],
+        0,
+    );
     let before = sandbox.workspace(1)["api_keys"].as_array().unwrap().len();
     let _ = run.ks(&["plan", "--mapping", "workato-legacy-to-v2"]);
     let d = run.ok(&["apply", "--yes"], 0);

@@ -50,10 +50,11 @@ impl Scope {
     /// Workspaces given as `E<external id>` become ids.
     pub fn resolve(mut self, workspaces: &[Workspace]) -> Scope {
         for w in &mut self.workspaces {
-            if let Some(ws) = workspaces
-                .iter()
-                .find(|x| x.external_id.as_deref().is_some_and(|e| format!("E{e}") == *w))
-            {
+            if let Some(ws) = workspaces.iter().find(|x| {
+                x.external_id
+                    .as_deref()
+                    .is_some_and(|e| format!("E{e}") == *w)
+            }) {
                 *w = ws.id.clone();
             }
         }
@@ -217,9 +218,12 @@ pub fn select(
     } else {
         HashMap::new()
     };
+    // `expected-inactive`: planned inactive, as its profile is — nothing for its consumer
+    // to move to, nothing to hold the wave back.
     let ok = |v: Option<&String>| {
         let v = v.map(String::as_str);
-        v == Some("ok") || (g.include_unverifiable && v == Some("unverifiable"))
+        matches!(v, Some("ok" | "expected-inactive"))
+            || (g.include_unverifiable && v == Some("unverifiable"))
     };
     for c in consumers.iter().filter(|c| scope.admits(c)) {
         let unverified: Vec<&String> = c.creds.iter().filter(|m| !ok(g.verdicts.get(*m))).collect();
@@ -232,7 +236,10 @@ pub fn select(
                  verify --live`",
                 unverified.len(),
                 c.creds.len(),
-                g.verdicts.get(*m).map(String::as_str).unwrap_or("not probed")
+                g.verdicts
+                    .get(*m)
+                    .map(String::as_str)
+                    .unwrap_or("not probed")
             ))
         } else {
             match judged {
