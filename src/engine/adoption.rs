@@ -70,6 +70,12 @@ pub struct Window {
 }
 
 impl Window {
+    /// The last instant a record may carry: now, plus the resolution of a clock read from
+    /// `Date` headers (whole seconds).
+    pub fn until(&self) -> DateTime<Utc> {
+        self.now + Duration::seconds(2)
+    }
+
     /// Whether keyshift's own probes ran at `t`.
     pub fn ours(&self, t: DateTime<Utc>) -> bool {
         self.own.iter().any(|(a, b)| *a <= t && t <= *b)
@@ -248,8 +254,18 @@ pub fn judge(f: &Facts, w: &Window) -> Judged {
     let blind = c
         .blind
         .clone()
-        .or_else(|| f.old.as_ref().err().map(|e| format!("old credentials: {e}")))
-        .or_else(|| f.new.as_ref().err().map(|e| format!("new credentials: {e}")));
+        .or_else(|| {
+            f.old
+                .as_ref()
+                .err()
+                .map(|e| format!("old credentials: {e}"))
+        })
+        .or_else(|| {
+            f.new
+                .as_ref()
+                .err()
+                .map(|e| format!("new credentials: {e}"))
+        });
     if let Some(why) = blind {
         j.status = Status::Unknown;
         j.why = why;
@@ -546,16 +562,29 @@ mod tests {
 
     #[test]
     fn the_status_table_first_match_wins() {
-        assert_eq!(status(seen(&["2026-01-30"]), seen(&["2026-01-29"])).status, Status::Moving);
-        assert_eq!(status(seen(&["2026-01-30"]), seen(&[])).status, Status::Waiting);
+        assert_eq!(
+            status(seen(&["2026-01-30"]), seen(&["2026-01-29"])).status,
+            Status::Moving
+        );
+        assert_eq!(
+            status(seen(&["2026-01-30"]), seen(&[])).status,
+            Status::Waiting
+        );
         let moved = status(seen(&["2026-01-10"]), seen(&["2026-01-05", "2026-01-29"]));
         assert_eq!(moved.status, Status::Moved);
         assert_eq!(moved.first_new.unwrap().at, at("2026-01-05"));
         assert_eq!(moved.last_old.unwrap().at, at("2026-01-10"));
-        assert_eq!(status(seen(&["2026-01-10"]), seen(&[])).status, Status::Idle);
+        assert_eq!(
+            status(seen(&["2026-01-10"]), seen(&[])).status,
+            Status::Idle
+        );
         let unknown = status(Err("no evidence source".into()), seen(&["2026-01-29"]));
         assert_eq!(unknown.status, Status::Unknown);
-        assert!(unknown.why.contains("no evidence source"), "{}", unknown.why);
+        assert!(
+            unknown.why.contains("no evidence source"),
+            "{}",
+            unknown.why
+        );
     }
 
     #[test]

@@ -94,7 +94,10 @@ fn entry(v: &Value) -> Option<Record> {
 fn total(body: &Value) -> u64 {
     body.get("total")
         .and_then(Value::as_u64)
-        .or_else(|| body.pointer("/pagination/total_count").and_then(Value::as_u64))
+        .or_else(|| {
+            body.pointer("/pagination/total_count")
+                .and_then(Value::as_u64)
+        })
         .unwrap_or(0)
 }
 
@@ -104,7 +107,13 @@ impl BifrostConn {
             .extend_pairs(query.iter().map(|(k, v)| (*k, v.as_str())))
             .finish();
         Ok(self
-            .call(Method::GET, &format!("/api/logs?{q}"), "/api/logs", None, true)
+            .call(
+                Method::GET,
+                &format!("/api/logs?{q}"),
+                "/api/logs",
+                None,
+                true,
+            )
             .await?)
     }
 
@@ -147,7 +156,7 @@ impl BifrostConn {
                     "/api/logs/stats?{}",
                     url::form_urlencoded::Serializer::new(String::new())
                         .append_pair("start_time", &rfc3339(w.from))
-                        .append_pair("end_time", &rfc3339(w.now))
+                        .append_pair("end_time", &rfc3339(w.until()))
                         .finish()
                 ),
                 "/api/logs/stats",
@@ -160,7 +169,13 @@ impl BifrostConn {
             .and_then(Value::as_u64)
             .unwrap_or(0);
         let dropped = self
-            .call(Method::GET, "/api/logs/dropped", "/api/logs/dropped", None, true)
+            .call(
+                Method::GET,
+                "/api/logs/dropped",
+                "/api/logs/dropped",
+                None,
+                true,
+            )
             .await?
             .get("dropped_requests")
             .and_then(Value::as_u64)
@@ -198,10 +213,10 @@ impl BifrostConn {
                 continue;
             }
             let keys = keys.join(",");
-            let (newest, _) = self.one(&keys, "success", w.from, w.now, "desc").await?;
+            let (newest, _) = self.one(&keys, "success", w.from, w.until(), "desc").await?;
             if let Some(n) = newest {
                 if want.first_use {
-                    let (oldest, _) = self.one(&keys, "success", w.from, w.now, "asc").await?;
+                    let (oldest, _) = self.one(&keys, "success", w.from, w.until(), "asc").await?;
                     if let Some(o) = oldest {
                         s.used(o);
                     }
@@ -210,7 +225,7 @@ impl BifrostConn {
             }
             if let Some(after) = want.refusals_after {
                 let (last, count) = self
-                    .one(&keys, "error", after.max(w.from), w.now, "desc")
+                    .one(&keys, "error", after.max(w.from), w.until(), "desc")
                     .await?;
                 if let Some(l) = last {
                     s.refused(l);

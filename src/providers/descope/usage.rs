@@ -93,7 +93,7 @@ impl DescopeConn {
                     "userIds": batch,
                     "actions": ["LoginSucceed", "LoginFailed"],
                     "from": from.timestamp_millis(),
-                    "to": w.now.timestamp_millis(),
+                    "to": w.until().timestamp_millis(),
                     "size": PAGE,
                     "page": page,
                 });

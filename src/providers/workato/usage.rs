@@ -23,7 +23,9 @@ pub fn consumers(inv: &Inventory, plan: &Plan) -> Vec<Consumer> {
         .collect();
     let mut names: HashMap<(&str, &str), usize> = HashMap::new();
     for c in &inv.legacy_clients {
-        *names.entry((c.workspace.as_str(), c.name.as_str())).or_default() += 1;
+        *names
+            .entry((c.workspace.as_str(), c.name.as_str()))
+            .or_default() += 1;
     }
     let clients: HashMap<(&str, i64), &str> = inv
         .legacy_clients
@@ -41,7 +43,12 @@ pub fn consumers(inv: &Inventory, plan: &Plan) -> Vec<Consumer> {
     };
     for c in &plan.clients {
         for k in &c.keys {
-            add(&c.workspace, c.legacy_client_id, k.profile_id.to_string(), &k.source);
+            add(
+                &c.workspace,
+                c.legacy_client_id,
+                k.profile_id.to_string(),
+                &k.source,
+            );
         }
     }
     for i in &plan.items {
@@ -60,7 +67,10 @@ pub fn consumers(inv: &Inventory, plan: &Plan) -> Vec<Consumer> {
                 .copied()
                 .unwrap_or_default()
                 .to_string();
-            let shared = names.get(&(ws.as_str(), name.as_str())).copied().unwrap_or(0);
+            let shared = names
+                .get(&(ws.as_str(), name.as_str()))
+                .copied()
+                .unwrap_or(0);
             let blind = (shared > 1).then(|| {
                 format!(
                     "{shared} legacy clients in workspace {ws} are named {name:?}: Workato's logs \
@@ -150,7 +160,12 @@ impl WorkatoLogs {
 fn find_workspace(w: &str, workspaces: &[Workspace]) -> Option<String> {
     workspaces
         .iter()
-        .find(|x| x.id == w || x.external_id.as_deref().is_some_and(|e| format!("E{e}") == w))
+        .find(|x| {
+            x.id == w
+                || x.external_id
+                    .as_deref()
+                    .is_some_and(|e| format!("E{e}") == w)
+        })
         .map(|x| x.id.clone())
 }
 
@@ -208,7 +223,7 @@ impl WorkatoLogs {
             }
             let mut unattributed = 0u64;
             for row in &file.rows {
-                if row.is_probe() || row.at < window.from || row.at > window.now {
+                if row.is_probe() || row.at < window.from || row.at > window.until() {
                     continue;
                 }
                 if row.client.is_empty() {
