@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{Run, Sandbox};
+use common::{adoption_lines, Run, Sandbox};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -45,11 +45,7 @@ impl World {
         let _ = run.ks(&["plan"]);
         run.ok(&["apply", "--yes"], 0);
         run.ok(&["verify", "--live"], 0);
-        let creds: Value =
-            reqwest::blocking::get(format!("{}/_sandbox/consumer-credentials", sandbox.url))
-                .unwrap()
-                .json()
-                .unwrap();
+        let creds = sandbox.consumer_credentials();
         let mut old = BTreeMap::new();
         for c in creds["bifrost"].as_array().unwrap() {
             let user = c["user_id"].as_str().unwrap();
@@ -89,22 +85,12 @@ impl World {
     }
 
     fn clock(&self, now: &str) {
-        let r = reqwest::blocking::Client::new()
-            .post(format!("{}/_sandbox/clock", self.sandbox.url))
-            .json(&json!({ "now": now }))
-            .send()
-            .unwrap();
-        assert!(r.status().is_success());
+        self.sandbox.set_clock(now);
     }
 
     fn adoption(&self, code: i32) -> BTreeMap<String, Value> {
         let d = self.run.ok(&["--json", "adoption"], code);
-        d.stdout
-            .lines()
-            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-            .filter(|v| v["event"] == "adoption.consumer")
-            .map(|v| (v["consumer"].as_str().unwrap().to_string(), v))
-            .collect()
+        adoption_lines(&d)
     }
 
     fn active_profiles(&self) -> BTreeSet<i64> {

@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{write_fixture, Run, Sandbox};
+use common::{adoption_lines, write_fixture, Run, Sandbox};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -79,12 +79,7 @@ impl World {
     }
 
     fn clock(&self, now: &str) {
-        let r = reqwest::blocking::Client::new()
-            .post(format!("{}/_sandbox/clock", self.sandbox.url))
-            .json(&json!({ "now": now }))
-            .send()
-            .unwrap();
-        assert!(r.status().is_success());
+        self.sandbox.set_clock(now);
     }
 
     /// The workspace's Logs export, as a user downloads it.
@@ -106,12 +101,7 @@ impl World {
         let d = self
             .run
             .ok(&["--json", "adoption", "--workato-logs", &logs], code);
-        d.stdout
-            .lines()
-            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-            .filter(|v| v["event"] == "adoption.consumer")
-            .map(|v| (v["consumer"].as_str().unwrap().to_string(), v))
-            .collect()
+        adoption_lines(&d)
     }
 
     fn active(&self) -> BTreeSet<i64> {
@@ -177,7 +167,11 @@ fn adoption_waves_broken_and_undo_of_one_consumer() {
     }
     // Without a snapshot, a wave takes nobody and says why.
     let none = w.run.ok(&["cutover", "--yes"], 0);
-    assert!(none.stdout.contains("no adoption snapshot"), "{}", none.stdout);
+    assert!(
+        none.stdout.contains("no adoption snapshot"),
+        "{}",
+        none.stdout
+    );
 
     // Day 8: Mover and Laggard use only their new keys, Both uses both, Never the old one.
     w.clock("2025-11-23T12:00:00Z");
@@ -194,9 +188,20 @@ fn adoption_waves_broken_and_undo_of_one_consumer() {
     assert_eq!(status(&a, "104"), "moved");
     assert_eq!(status(&a, "105"), "unknown");
     assert_eq!(status(&a, "106"), "unknown");
-    assert!(a["105"]["why"].as_str().unwrap().contains("Twins"), "{}", a["105"]);
+    assert!(
+        a["105"]["why"].as_str().unwrap().contains("Twins"),
+        "{}",
+        a["105"]
+    );
     // The evidence names its record: a line of the Logs export.
-    assert!(a["100"]["why"].as_str().unwrap().contains("api-logs.csv line"), "{}", a["100"]);
+    assert!(
+        a["100"]["why"]
+            .as_str()
+            .unwrap()
+            .contains("api-logs.csv line"),
+        "{}",
+        a["100"]
+    );
     assert!(a["100"]["last_new"].is_string());
     // keyshift's own live probes are not evidence: Idle's new key was probed, yet idle.
     assert!(a["103"]["first_new"].is_null(), "{}", a["103"]);
@@ -233,7 +238,8 @@ fn adoption_waves_broken_and_undo_of_one_consumer() {
 
     // Undo for that one consumer: its old token works again, nobody else changes, every new
     // key still works.
-    w.run.ok(&["cutover", "--undo", "--yes", "--consumer", "104"], 0);
+    w.run
+        .ok(&["cutover", "--undo", "--yes", "--consumer", "104"], 0);
     let restored = w.active();
     assert!(restored.contains(&204));
     assert!(!restored.contains(&200), "Mover stays cut over");
@@ -241,15 +247,24 @@ fn adoption_waves_broken_and_undo_of_one_consumer() {
     for p in w.new.keys() {
         assert_eq!(w.new_key(*p), 200, "new key of profile {p} after undo");
     }
-    assert_eq!(w.sandbox.workspace(1)["api_keys"].as_array().unwrap().len(), 7);
+    assert_eq!(
+        w.sandbox.workspace(1)["api_keys"].as_array().unwrap().len(),
+        7
+    );
     let a = w.adoption(0);
     assert_ne!(status(&a, "104"), "broken");
 
     // After the freeze, cutover and undo say the vendor no longer allows it, and write nothing.
     w.clock("2025-12-02T00:00:00Z");
     let writes = w.sandbox.writes();
-    let frozen = w.run.ok(&["cutover", "--undo", "--yes", "--consumer", "100"], 0);
-    assert!(frozen.stdout.contains("no longer allows"), "{}", frozen.stdout);
+    let frozen = w
+        .run
+        .ok(&["cutover", "--undo", "--yes", "--consumer", "100"], 0);
+    assert!(
+        frozen.stdout.contains("no longer allows"),
+        "{}",
+        frozen.stdout
+    );
     assert_eq!(w.sandbox.writes(), writes);
 }
 

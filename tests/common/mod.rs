@@ -73,6 +73,24 @@ impl Sandbox {
             .expect("state JSON")
     }
 
+    /// Jump the sandbox clock (`POST /_sandbox/clock`); it keeps running from there.
+    pub fn set_clock(&self, now: &str) {
+        let r = reqwest::blocking::Client::new()
+            .post(format!("{}/_sandbox/clock", self.url))
+            .json(&serde_json::json!({ "now": now }))
+            .send()
+            .expect("POST /_sandbox/clock");
+        assert!(r.status().is_success(), "clock: {}", r.status());
+    }
+
+    /// The clear old credentials a rehearsal consumer holds (`/_sandbox/consumer-credentials`).
+    pub fn consumer_credentials(&self) -> Value {
+        reqwest::blocking::get(format!("{}/_sandbox/consumer-credentials", self.url))
+            .expect("GET /_sandbox/consumer-credentials")
+            .json()
+            .expect("credentials JSON")
+    }
+
     pub fn stats(&self) -> Value {
         reqwest::blocking::get(format!("{}/_sandbox/stats", self.url))
             .expect("GET /_sandbox/stats")
@@ -258,6 +276,16 @@ impl Run {
     pub fn sink_records(&self) -> Vec<Value> {
         read_jsonl(&self.sink())
     }
+}
+
+/// `keyshift --json adoption` output: each consumer's line, by consumer id.
+pub fn adoption_lines(d: &Done) -> std::collections::BTreeMap<String, Value> {
+    d.stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v["event"] == "adoption.consumer")
+        .map(|v| (v["consumer"].as_str().unwrap_or_default().to_string(), v))
+        .collect()
 }
 
 pub fn read_jsonl(path: &Path) -> Vec<Value> {
