@@ -63,6 +63,9 @@ pub struct WorkatoConfig {
     pub propagation_delay_ms: u64,
     /// What key and client reads carry as `auth_token` (SD-W9 revised; docs/sandbox.md).
     pub read_tokens: ReadTokens,
+    /// Gateway requests kept for the API-logs download, over all workspaces; the oldest go
+    /// first (SD-W22). 0 keeps none.
+    pub api_log_max_rows: usize,
 }
 
 /// How `auth_token` appears on Workato reads (V1, V3, K1, K3). Workato's published model
@@ -121,6 +124,7 @@ impl Default for WorkatoConfig {
             embedded_rate_per_minute: 1000,
             propagation_delay_ms: 0,
             read_tokens: ReadTokens::Full,
+            api_log_max_rows: 200_000,
         }
     }
 }
@@ -149,6 +153,13 @@ pub struct BifrostConfig {
     /// deployment that only has the deprecated `/api/access-profiles` aliases (404 on the
     /// canonical ones), to rehearse the client's fallback.
     pub governance_profile_routes: bool,
+    /// Record inference calls in the request logs (SD-B17). `false`: nothing is recorded and
+    /// `/api/logs` answers empty lists.
+    pub logging: bool,
+    /// Share (0–1) of log writes dropped, counted by `/api/logs/dropped` (SD-B17).
+    pub log_drop_rate: f64,
+    /// Log entries kept; the oldest go first. 0 = no cap.
+    pub log_max_entries: usize,
 }
 
 impl Default for BifrostConfig {
@@ -163,6 +174,7 @@ impl Default for BifrostConfig {
                     "AccessProfiles:View".to_owned(),
                     "VirtualKeys:View".to_owned(),
                     "MCP:View".to_owned(),
+                    "Logs:View".to_owned(),
                 ],
             )]
             .into_iter()
@@ -172,6 +184,9 @@ impl Default for BifrostConfig {
             rotation_lag_ms: 0,
             generated_profiles: 40,
             governance_profile_routes: true,
+            logging: true,
+            log_drop_rate: 0.0,
+            log_max_entries: 200_000,
         }
     }
 }
@@ -210,6 +225,10 @@ pub struct DescopeConfig {
     /// The access-key custom-attribute schema (SD-D14): name = type.
     pub custom_attributes:
         std::collections::BTreeMap<String, super::descope::definitions::AttributeType>,
+    /// `audit/search` calls per rolling window, a budget of its own (SD-D17). 0 = unlimited.
+    pub audit_rate_per_minute: u32,
+    /// Audit records kept; the oldest go first. 0 = no cap.
+    pub audit_max_records: usize,
 }
 
 impl Default for DescopeConfig {
@@ -228,6 +247,8 @@ impl Default for DescopeConfig {
             tenants: Vec::new(),
             users: Vec::new(),
             custom_attributes: super::descope::definitions::default_custom_attributes(),
+            audit_rate_per_minute: 10,
+            audit_max_records: 200_000,
         }
     }
 }

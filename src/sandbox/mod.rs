@@ -30,6 +30,8 @@ pub mod workato;
 mod test_http;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod usage_tests;
 
 use std::net::SocketAddr;
 use std::ops::Deref;
@@ -108,6 +110,10 @@ pub(crate) struct Inner {
     pub bifrost: bifrost::model::BifrostState,
     pub stats: RequestStats,
     pub limiter: RateLimiter,
+    /// Gateway requests for the API-logs download (SD-W20).
+    pub workato_logs: workato::logs::GatewayLog,
+    /// Inference calls behind `/api/logs` (SD-B16, SD-B17).
+    pub bifrost_logs: bifrost::logs::LogStore,
 }
 
 /// What every handler can reach.
@@ -299,6 +305,8 @@ impl Sandbox {
                 bifrost,
                 stats: RequestStats::default(),
                 limiter: RateLimiter::default(),
+                workato_logs: workato::logs::GatewayLog::default(),
+                bifrost_logs: bifrost::logs::LogStore::default(),
             }),
         }));
         let router = router(app.clone());
@@ -415,6 +423,14 @@ fn router(app: AppState) -> Router {
         .route("/_sandbox/stats/reset", post(reset_stats))
         .route("/_sandbox/state", get(get_state))
         .route("/_sandbox/signing-keys", get(get_signing_keys))
+        .route(
+            "/_sandbox/consumer-credentials",
+            get(get_consumer_credentials),
+        )
+        .route(
+            "/_sandbox/workato/api-logs.csv",
+            get(workato::logs::api_logs_csv),
+        )
         .route("/_sandbox/clock", get(get_clock).post(set_clock))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(app.clone(), common_headers))
@@ -462,6 +478,55 @@ async fn get_state(State(app): State<AppState>) -> Json<Value> {
 
 async fn get_signing_keys(State(app): State<AppState>) -> Json<Value> {
     Json(app.signing_secrets.clone())
+}
+
+/// The clear old credentials a simulated consumer would hold: legacy Workato token profiles
+/// whose token is known, and the profile-managed Bifrost keys of users' profile copies.
+async fn get_consumer_credentials(State(app): State<AppState>) -> Json<Value> {
+    let inner = app.lock();
+    let mut workato = Vec::new();
+    for ws in inner.workato.workspaces.values() {
+        for p in ws.profiles.values() {
+            let Some(token) = p.secret.as_ref().and_then(|s| s.clear()) else {
+                continue;
+            };
+            if p.auth_type != "token" {
+                continue;
+            }
+            workato.push(json!({
+                "workspace": ws.id,
+                "legacy_client_id": p.api_client_id,
+                "legacy_client_name": ws.legacy_clients.get(&p.api_client_id).map(|c| c.name.as_str()),
+                "profile_id": p.id,
+                "auth_type": p.auth_type,
+                "active": p.active,
+                "token": token,
+            }));
+        }
+    }
+    let b = &inner.bifrost;
+    let mut bifrost = Vec::new();
+    for copy in b.user_profiles.values() {
+        let Some(profile_id) = copy.parent_profile_id else {
+            continue;
+        };
+        for vk_id in &copy.virtual_key_ids {
+            let Some(vk) = b.vk(vk_id).filter(|k| k.is_access_profile_managed) else {
+                continue;
+            };
+            let Some(value) = vk.value.clear() else {
+                continue;
+            };
+            bifrost.push(json!({
+                "user_id": copy.user_id,
+                "profile_id": profile_id,
+                "virtual_key_id": vk.id,
+                "value": value,
+                "active": vk.is_active,
+            }));
+        }
+    }
+    Json(json!({ "workato": workato, "bifrost": bifrost }))
 }
 
 async fn get_clock(State(app): State<AppState>) -> Json<Value> {

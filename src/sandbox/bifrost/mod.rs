@@ -1,5 +1,5 @@
 //! Bifrost: the management API of the Bifrost AI gateway mounted at `<url>/bifrost`, as
-//! `specs/bifrost.md` and its sandbox decisions (SD-B1…SD-B15) describe it, corrected by
+//! `specs/bifrost.md` and its sandbox decisions (SD-B1…SD-B17) describe it, corrected by
 //! Bifrost's published OpenAPI where they disagree (docs/sandbox-bifrost.md, PC-B1…) — access
 //! profiles on the canonical `/api/governance/…` paths and the deprecated aliases, users'
 //! profile copies, virtual keys, MCP clients, and the consumer-side quota call.
@@ -7,14 +7,16 @@
 //! Middleware on the management routes, outermost first: request counting (so 401s, 403s and
 //! 429s are counted), authentication and permissions (SD-B1), the per-credential rolling
 //! window (SD-B2), injected faults (contract §4). Alias routes add the deprecation headers
-//! (SD-B3). The quota call (Q1) sits outside all of that: the virtual key authenticates
-//! itself, and it is neither rate-limited nor faulted — it is only counted. Operations run
+//! (SD-B3). The quota call (Q1) and the inference stub (`POST /v1/chat/completions`, SD-B16)
+//! sit outside all of that: the virtual key authenticates itself, and they are neither
+//! rate-limited nor faulted — only counted. The request logs (SD-B17) are in [`logs`]. Operations run
 //! under the single state lock and never await while holding it. Unimplemented Bifrost
 //! routes answer 501 (SD-B12); unknown paths under the mount 404, both as BifrostErrors.
 
 pub mod fixture;
 pub mod generate;
 pub mod limits;
+pub mod logs;
 pub mod model;
 pub mod profiles;
 pub mod request;
@@ -214,6 +216,9 @@ pub(crate) fn router(app: &AppState) -> Router<AppState> {
         )
         .route(&format!("{vk}/rotate"), post(op!(virtual_keys::rotate)))
         .route("/api/mcp/clients", get(op!(virtual_keys::list_mcp_clients)))
+        .route("/api/logs", get(logs::get_logs))
+        .route("/api/logs/stats", get(logs::get_logs_stats))
+        .route("/api/logs/dropped", get(logs::get_logs_dropped))
         .route("/api/api-keys", any(not_implemented))
         .route("/api/api-keys/{key_id}", any(not_implemented))
         .route("/api/governance/virtual-mcps", any(not_implemented))
@@ -221,7 +226,9 @@ pub(crate) fn router(app: &AppState) -> Router<AppState> {
         .route_layer(middleware::from_fn_with_state(app.clone(), faults))
         .route_layer(middleware::from_fn_with_state(app.clone(), rate_limit))
         .route_layer(middleware::from_fn_with_state(app.clone(), authenticate));
-    let consumer = Router::new().route("/api/governance/virtual-keys/quota", get(quota));
+    let consumer = Router::new()
+        .route("/api/governance/virtual-keys/quota", get(quota))
+        .route("/v1/chat/completions", post(logs::chat_completions));
     let vm = VendorMount {
         app: app.clone(),
         vendor: "bifrost",
@@ -329,6 +336,8 @@ fn required_permission(method: &Method, route: &str) -> Option<&'static str> {
         })
     } else if route.starts_with("/api/mcp/") {
         Some("MCP:View")
+    } else if route.starts_with("/api/logs") {
+        Some("Logs:View")
     } else {
         None
     }

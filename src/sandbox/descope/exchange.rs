@@ -28,6 +28,7 @@ use ring::signature::{RsaKeyPair, RSA_PKCS1_SHA256};
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 
+use super::audit::AuditRecord;
 use super::model::AccessKey;
 use super::ops::ip_matches;
 use super::project::Project;
@@ -220,19 +221,52 @@ fn read_exchange(parts: &Parts, body: &[u8]) -> Result<Exchange, DescopeError> {
     })
 }
 
-/// D13 `POST /v1/auth/accesskey/exchange` (SD-D12, SD-D13).
+/// The key an exchange presented, once recognised: for its audit record.
+#[derive(Debug, Default)]
+struct Seen {
+    key_id: String,
+    tenants: Vec<String>,
+}
+
+/// D13 `POST /v1/auth/accesskey/exchange` (SD-D12, SD-D13); every answer writes an audit
+/// record (SD-D17).
 pub(crate) async fn exchange(State(app): State<AppState>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
-    let Ok(body) = axum::body::to_bytes(body, 1 << 20).await else {
-        return DescopeError::malformed("The request body could not be read").into_response();
+    let remote = parts
+        .extensions
+        .get::<ConnectInfo<ConnInfo>>()
+        .map(|c| c.0.peer.ip().to_string())
+        .unwrap_or_default();
+    let mut seen = Seen::default();
+    let result = match axum::body::to_bytes(body, 1 << 20).await {
+        Ok(body) => exchange_inner(&app, &parts, &body, &mut seen),
+        Err(_) => Err(DescopeError::malformed(
+            "The request body could not be read",
+        )),
     };
-    match exchange_inner(&app, &parts, &body) {
+    let mut inner = app.lock();
+    let now = inner.clock.now();
+    let record = match &result {
+        Ok(_) => AuditRecord::succeeded(now, &seen.key_id, remote, seen.tenants),
+        Err(e) => AuditRecord::failed(now, &seen.key_id, remote, seen.tenants, &e.message),
+    };
+    inner
+        .descope
+        .audit
+        .push(record, app.config.descope.audit_max_records);
+    drop(inner);
+    match result {
         Ok(v) => Json(v).into_response(),
         Err(e) => e.into_response(),
     }
 }
 
-fn exchange_inner(app: &AppState, parts: &Parts, body: &[u8]) -> Result<Value, DescopeError> {
+fn exchange_inner(
+    app: &AppState,
+    parts: &Parts,
+    body: &[u8],
+    seen: &mut Seen,
+) -> Result<Value, DescopeError> {
     let x = read_exchange(parts, body)?;
     let cfg = &app.config.descope;
     let invalid = || DescopeError::unauthorized("Invalid access key");
@@ -247,6 +281,12 @@ fn exchange_inner(app: &AppState, parts: &Parts, body: &[u8]) -> Result<Value, D
         .values()
         .find(|k| k.visible(now) && k.secret_matches(&x.secret))
         .ok_or_else(invalid)?;
+    seen.key_id.clone_from(&key.id);
+    seen.tenants = authorization(key, &state.project)
+        .1
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
     if !key.active {
         return Err(DescopeError::unauthorized("Access key is inactive"));
     }

@@ -16,14 +16,17 @@
 //! | `POST /v1/mgmt/accesskey/import` | D12, 501 (SD-D15) |
 //! | `GET /v1/mgmt/license` | D15 |
 //! | `GET /v1/mgmt/role/all`, `GET /v1/mgmt/tenant/all` | project reads (sandbox extras) |
+//! | `POST /v1/mgmt/audit/search` | SD-D17 [`audit::search`] (own budget) |
 //! | `POST /v1/auth/accesskey/exchange` | D13 [`exchange::exchange`] |
 //! | `GET /v2/keys/:project_id` | D14 [`exchange::jwks`] |
 //!
 //! Middleware, outermost first: request counting; on management routes and the exchange, the
-//! SD-D16 "CDN 503" knob and the SD-D4 rate limit; on management routes only, management-key
-//! auth (SD-D2) and `--faults`. The JWKS has none of them. Operations run under the single state
+//! SD-D16 "CDN 503" knob and the SD-D4 rate limit (audit search: its own budget instead); on
+//! management routes only, management-key auth (SD-D2) and `--faults`. The JWKS has none of
+//! them. Every exchange writes an audit record ([`audit`], SD-D17). Operations run under the single state
 //! lock and never await while holding it; this module never prints.
 
+pub mod audit;
 pub mod definitions;
 pub mod exchange;
 pub mod fixture;
@@ -151,6 +154,15 @@ pub(crate) fn router(app: &AppState) -> Router<AppState> {
         .route_layer(middleware::from_fn_with_state(app.clone(), authenticate))
         .route_layer(middleware::from_fn_with_state(app.clone(), rate_limit))
         .route_layer(middleware::from_fn_with_state(app.clone(), cdn_failures));
+    let audit = Router::new()
+        .route("/v1/mgmt/audit/search", post(audit::search))
+        .route_layer(middleware::from_fn_with_state(app.clone(), inject_faults))
+        .route_layer(middleware::from_fn_with_state(app.clone(), authenticate))
+        .route_layer(middleware::from_fn_with_state(
+            app.clone(),
+            audit::rate_limit,
+        ))
+        .route_layer(middleware::from_fn_with_state(app.clone(), cdn_failures));
     let exchange = Router::new()
         .route("/v1/auth/accesskey/exchange", post(exchange::exchange))
         .route_layer(middleware::from_fn_with_state(app.clone(), rate_limit))
@@ -161,6 +173,7 @@ pub(crate) fn router(app: &AppState) -> Router<AppState> {
         mount: MOUNT,
     };
     management
+        .merge(audit)
         .merge(exchange)
         .route("/v2/keys/{project_id}", get(exchange::jwks))
         .route_layer(middleware::from_fn_with_state(vm, count_requests))

@@ -190,6 +190,8 @@ pub struct DescopeState {
     pub limiter: BackoffLimiter,
     /// Calls still to be answered with a non-JSON 503 (SD-D16).
     pub fail_next: u32,
+    /// Exchanges, for `audit/search` (SD-D17).
+    pub audit: super::audit::AuditLog,
 }
 
 impl DescopeState {

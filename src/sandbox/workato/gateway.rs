@@ -11,7 +11,12 @@
 //!   A bad/absent credential, an inactive key or one still inside its propagation delay
 //!   (SD-W17) → 401; a collection the client was not granted, or a caller IP (TCP peer, or the
 //!   sandbox-only `X-Sandbox-Peer` header) outside the allow list / inside the deny list → 403.
-//!   Legacy profile credentials work until the sunset.
+//!   Legacy profile credentials work until the sunset; after it the gateway still recognises
+//!   them and refuses them with 401 (SD-W22).
+//!   Every request to a known workspace is recorded for the API logs once judged, with its
+//!   gateway code (4011 unrecognized, disabled or retired credential, 4012 none, 4031
+//!   collection not granted, 4032 caller IP refused) and the name of the client whose
+//!   credential it was ([`super::logs`], SD-W20).
 //! - `POST /oauth2/token` — client credentials grant (§4.8): opaque tokens, 7200 s.
 //! - `GET /_idp/jwks.json`, `GET /_idp/.well-known/openid-configuration` — a small OIDC
 //!   provider publishing the built-in RSA keys, so seeded OIDC profiles have a live JWKS.
@@ -35,6 +40,7 @@ use serde_json::{json, Map, Value};
 use sha2::{Sha256, Sha384, Sha512};
 
 use super::fresh_secret;
+use super::logs::{self, GatewayRecord};
 use super::model::{
     sha256_hex, AccessProfile, ApiKey, Credential, OAuthGrant, StoredSecret, V2Client,
     WorkatoState, Workspace,
@@ -151,11 +157,27 @@ enum Holder<'a> {
     Profile(&'a AccessProfile),
 }
 
+impl Holder<'_> {
+    /// The name the API logs show: the v2 client's, or the profile's legacy client's.
+    fn client_name(&self, ws: &Workspace) -> String {
+        match self {
+            Holder::Key(_, c) => c.name.clone(),
+            Holder::Profile(p) => ws
+                .legacy_clients
+                .get(&p.api_client_id)
+                .map(|c| c.name.clone())
+                .unwrap_or_default(),
+        }
+    }
+}
+
 fn matches(s: &Option<StoredSecret>, presented_sha: &str) -> bool {
     s.as_ref().is_some_and(|s| s.sha256() == presented_sha)
 }
 
-fn token_holder<'a>(ws: &'a Workspace, token: &str, legacy_alive: bool) -> Option<Holder<'a>> {
+/// The key or legacy profile whose API token this is. Legacy profiles are found after the
+/// sunset too, so that their refusal names their client ([`admit`] refuses them).
+fn token_holder<'a>(ws: &'a Workspace, token: &str) -> Option<Holder<'a>> {
     let h = sha256_hex(token);
     for k in ws.keys.values() {
         if matches(&k.auth_token, &h) {
@@ -166,43 +188,91 @@ fn token_holder<'a>(ws: &'a Workspace, token: &str, legacy_alive: bool) -> Optio
             }
         }
     }
-    if legacy_alive {
-        return ws
-            .profiles
-            .values()
-            .find(|p| p.auth_type == "token" && matches(&p.secret, &h))
-            .map(Holder::Profile);
-    }
-    None
+    ws.profiles
+        .values()
+        .find(|p| p.auth_type == "token" && matches(&p.secret, &h))
+        .map(Holder::Profile)
 }
 
-/// Active, past its propagation delay, granted the collection, IP allowed.
+/// A refused gateway request: the error answered and what the API logs say about it.
+struct Refusal {
+    error: ApiError,
+    gateway_code: Option<u16>,
+    details: &'static str,
+}
+
+impl Refusal {
+    fn unrecognized() -> Self {
+        Self {
+            error: ApiError::unauthorized(),
+            gateway_code: Some(logs::UNRECOGNIZED),
+            details: "Unrecognized token",
+        }
+    }
+
+    fn missing() -> Self {
+        Self {
+            error: ApiError::unauthorized(),
+            gateway_code: Some(logs::MISSING),
+            details: "Missing token",
+        }
+    }
+
+    fn collection_denied() -> Self {
+        Self {
+            error: ApiError::forbidden(),
+            gateway_code: Some(logs::COLLECTION_DENIED),
+            details: "API collection not granted to this client",
+        }
+    }
+
+    fn ip_denied() -> Self {
+        Self {
+            error: ApiError::forbidden(),
+            gateway_code: Some(logs::IP_DENIED),
+            details: "IP address not allowed",
+        }
+    }
+
+    fn not_found() -> Self {
+        Self {
+            error: ApiError::not_found(),
+            gateway_code: None,
+            details: "Endpoint not found",
+        }
+    }
+}
+
+/// Active, past its propagation delay (a legacy profile: before the sunset), granted the
+/// collection, IP allowed.
 fn admit(
     holder: &Holder,
     collection_id: u64,
     ip: Option<IpAddr>,
-    now: DateTime<Utc>,
-) -> Result<Value, ApiError> {
+    gate: &Gate,
+) -> Result<Value, Refusal> {
     match holder {
         Holder::Key(k, c) => {
-            if !k.active || k.usable_from > now {
-                return Err(ApiError::unauthorized());
+            if !k.active || k.usable_from > gate.now {
+                return Err(Refusal::unrecognized());
             }
-            if !c.api_collection_ids.contains(&collection_id)
-                || !ip_allowed(&k.ip_allow_list, &k.ip_deny_list, ip)
-            {
-                return Err(ApiError::forbidden());
+            if !c.api_collection_ids.contains(&collection_id) {
+                return Err(Refusal::collection_denied());
+            }
+            if !ip_allowed(&k.ip_allow_list, &k.ip_deny_list, ip) {
+                return Err(Refusal::ip_denied());
             }
             Ok(json!({"status": "ok", "api_client_id": c.id, "api_key_id": k.id}))
         }
         Holder::Profile(p) => {
-            if !p.active {
-                return Err(ApiError::unauthorized());
+            if !p.active || !gate.legacy_alive {
+                return Err(Refusal::unrecognized());
             }
-            if !p.api_collection_ids.contains(&collection_id)
-                || !ip_allowed(&p.ip_allow_list, &[], ip)
-            {
-                return Err(ApiError::forbidden());
+            if !p.api_collection_ids.contains(&collection_id) {
+                return Err(Refusal::collection_denied());
+            }
+            if !ip_allowed(&p.ip_allow_list, &[], ip) {
+                return Err(Refusal::ip_denied());
             }
             Ok(json!({"status": "ok", "api_client_id": p.api_client_id,
                       "api_access_profile_id": p.id}))
@@ -210,13 +280,14 @@ fn admit(
     }
 }
 
-/// Any request under a collection URL.
+/// Any request under a collection URL; recorded for the API logs once judged (SD-W20).
 async fn call(
     State(app): State<AppState>,
     params: RawPathParams,
     RawQuery(query): RawQuery,
     req: Request,
 ) -> Response {
+    let started = std::time::Instant::now();
     let param = |name: &str| {
         params
             .iter()
@@ -224,10 +295,10 @@ async fn call(
             .map(|(_, v)| v.to_owned())
             .unwrap_or_default()
     };
-    let (prefix, collection) = (param("prefix"), param("collection"));
+    let (prefix, collection, path) = (param("prefix"), param("collection"), param("path"));
     let ip = peer_ip(&req);
     let cred = presented(req.headers(), query.as_deref());
-    let inner = app.lock();
+    let mut inner = app.lock();
     let now = inner.clock.now();
     let legacy_alive = now < app.config.workato.sunset;
     let idp = format!("{}{}/_idp", app.base_url, super::GATEWAY_MOUNT);
@@ -236,11 +307,47 @@ async fn call(
         legacy_alive,
         idp: &idp,
     };
-    let result = authorize(&inner.workato, &prefix, &collection, cred, ip, &gate);
+    let judged = authorize(&inner.workato, &prefix, &collection, cred, ip, &gate);
+    let (result, record) = match judged {
+        Judged::NoWorkspace => (Err(Refusal::not_found()), None),
+        Judged::Done {
+            workspace_id,
+            collection,
+            client,
+            result,
+        } => {
+            let (status, gateway_code, details) = match &result {
+                Ok(_) => (200, None, ""),
+                Err(r) => (r.error.status.as_u16(), r.gateway_code, r.details),
+            };
+            let timing_ms = u64::try_from(started.elapsed().as_millis())
+                .unwrap_or(u64::MAX)
+                .max(1);
+            let record = GatewayRecord {
+                workspace_id,
+                at: now,
+                status,
+                gateway_code,
+                details: details.to_owned(),
+                ip: ip.map(|i| i.to_string()).unwrap_or_default(),
+                timing_ms,
+                delay_ms: 0,
+                collection,
+                endpoint: path,
+                client,
+            };
+            (result, Some(record))
+        }
+    };
+    if let Some(record) = record {
+        inner
+            .workato_logs
+            .push(record, app.config.workato.api_log_max_rows);
+    }
     drop(inner);
     match result {
         Ok(v) => (StatusCode::OK, Json(v)).into_response(),
-        Err(e) => e.into_response(),
+        Err(r) => r.error.into_response(),
     }
 }
 
@@ -252,6 +359,20 @@ struct Gate<'a> {
     idp: &'a str,
 }
 
+/// A judged request: unknown workspace prefix (not recorded), or its outcome with what the
+/// API logs name.
+enum Judged {
+    NoWorkspace,
+    Done {
+        workspace_id: u64,
+        /// The collection's name; empty when the path names none.
+        collection: String,
+        /// The client the credential belongs to; empty when none matched.
+        client: String,
+        result: Result<Value, Refusal>,
+    },
+}
+
 fn authorize(
     w: &WorkatoState,
     prefix: &str,
@@ -259,36 +380,50 @@ fn authorize(
     cred: Option<Presented>,
     ip: Option<IpAddr>,
     gate: &Gate,
-) -> Result<Value, ApiError> {
-    let (now, legacy_alive) = (gate.now, gate.legacy_alive);
-    let ws = w
-        .workspaces
-        .values()
-        .find(|ws| ws.prefix == prefix)
-        .ok_or_else(ApiError::not_found)?;
-    let coll = ws
+) -> Judged {
+    let Some(ws) = w.workspaces.values().find(|ws| ws.prefix == prefix) else {
+        return Judged::NoWorkspace;
+    };
+    let done = |collection: String, client: String, result| Judged::Done {
+        workspace_id: ws.id,
+        collection,
+        client,
+        result,
+    };
+    let Some(coll) = ws
         .collections
         .values()
         .find(|c| format!("{}-v{}", c.slug, c.version) == collection)
-        .ok_or_else(ApiError::not_found)?;
+    else {
+        return done(String::new(), String::new(), Err(Refusal::not_found()));
+    };
     let holder = match cred {
-        None => return Err(ApiError::unauthorized()),
-        Some(Presented::Token(t)) => token_holder(ws, &t, legacy_alive),
+        None => return done(coll.name.clone(), String::new(), Err(Refusal::missing())),
+        Some(Presented::Token(t)) => token_holder(ws, &t),
         Some(Presented::Bearer(b)) => match w.oauth_tokens.get(&b) {
-            Some(grant) => grant_holder(ws, grant, now, legacy_alive),
-            None if b.split('.').count() == 3 => jwt_holder(ws, &b, now, legacy_alive, gate.idp),
+            Some(grant) => grant_holder(ws, grant, gate.now),
+            None if b.split('.').count() == 3 => jwt_holder(ws, &b, gate.now, gate.idp),
             None => None,
         },
     };
-    let holder = holder.ok_or_else(ApiError::unauthorized)?;
-    admit(&holder, coll.id, ip, now)
+    match holder {
+        None => done(
+            coll.name.clone(),
+            String::new(),
+            Err(Refusal::unrecognized()),
+        ),
+        Some(h) => done(
+            coll.name.clone(),
+            h.client_name(ws),
+            admit(&h, coll.id, ip, gate),
+        ),
+    }
 }
 
 fn grant_holder<'a>(
     ws: &'a Workspace,
     grant: &OAuthGrant,
     now: DateTime<Utc>,
-    legacy_alive: bool,
 ) -> Option<Holder<'a>> {
     if grant.expires_at <= now || grant.workspace_id != ws.id {
         return None;
@@ -299,8 +434,7 @@ fn grant_holder<'a>(
             let c = ws.v2_clients.get(&k.api_client_id)?;
             Some(Holder::Key(k, c))
         }
-        Credential::Profile(id) if legacy_alive => ws.profiles.get(&id).map(Holder::Profile),
-        Credential::Profile(_) => None,
+        Credential::Profile(id) => ws.profiles.get(&id).map(Holder::Profile),
     }
 }
 
@@ -601,12 +735,12 @@ impl<'a> JwtSettings<'a> {
 /// JWT/OIDC bearer tokens (SD-W13): the claim value must be one of a JWT/OIDC client's key
 /// tokens (or a legacy profile's credential), the claims must pass the client's rules, and
 /// the signature must verify with the client's key material. The claim is matched first so
-/// at most a few signatures are checked per request.
+/// at most a few signatures are checked per request. Legacy profiles are matched after the
+/// sunset too ([`admit`] refuses them).
 fn jwt_holder<'a>(
     ws: &'a Workspace,
     token: &str,
     now: DateTime<Utc>,
-    legacy_alive: bool,
     idp: &str,
 ) -> Option<Holder<'a>> {
     let jwt = decode_jwt(token)?;
@@ -625,9 +759,6 @@ fn jwt_holder<'a>(
         if claims_ok(&jwt, s.required_claims, s.allowed_issuers, now) && s.signature_ok(&jwt, idp) {
             return Some(Holder::Key(k, c));
         }
-    }
-    if !legacy_alive {
-        return None;
     }
     for p in ws.profiles.values() {
         let s = JwtSettings::of_profile(p);

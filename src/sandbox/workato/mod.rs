@@ -14,6 +14,7 @@
 
 pub mod gateway;
 pub mod legacy;
+pub mod logs;
 pub mod model;
 pub mod request;
 pub mod v2;
