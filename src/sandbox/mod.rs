@@ -4,7 +4,8 @@
 //! One HTTP server on `127.0.0.1` serves every vendor under its own mount — `/workato`
 //! (management API), `/workato-apim` (gateway), `/bifrost` and `/descope` — plus the
 //! sandbox's own `/_sandbox/*` routes for tests: request counters, a state dump with hashed
-//! secrets, the signing-secrets document and a settable clock.
+//! secrets, the signing-secrets document, the clear old credentials of simulated consumers,
+//! the Workato API-logs download and a settable clock.
 //!
 //! Layout: [`workato`] (one module per vendor), [`generate`] (seeded inventory), [`fixture`]
 //! (user inventory), [`clock`], [`config`], [`ratelimit`], [`stats`], [`faults`], [`keys`].

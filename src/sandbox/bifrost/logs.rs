@@ -23,7 +23,7 @@ use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use rand::Rng;
 use serde_json::{json, Map, Value};
 
@@ -219,7 +219,9 @@ pub(crate) async fn chat_completions(
     let cfg = &app.config.bifrost;
     let entry = LogEntry {
         id: uuid_v4(&mut rand::thread_rng()),
-        timestamp: now,
+        // Whole seconds, as every Bifrost timestamp is shown (SD-B13), so that filters and
+        // answers agree.
+        timestamp: now.trunc_subsecs(0),
         status: if outcome.is_ok() { "success" } else { "error" },
         object: "chat_completion",
         provider: PROVIDER.to_owned(),
