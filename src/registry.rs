@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use crate::cli::ExportArgs;
 use crate::context::Ctx;
-use crate::engine::verify::Prober;
 use crate::engine::adoption::UsageSource;
+use crate::engine::verify::Prober;
 use crate::engine::{Exported, Source, Target, Words};
 use crate::errors::KeyshiftError;
 use crate::http::Patience;
@@ -286,6 +286,33 @@ pub fn consumer_action(pair: PairKind) -> fn(&ConsumerChange) -> String {
         PairKind::WorkatoV2 => providers::workato::consumer_action,
         PairKind::WorkatoToDescope => providers::descope::consumer_action,
         PairKind::BifrostVirtualKeys => providers::bifrost::consumer_action,
+    }
+}
+
+/// The consumers of a plan, from the state alone (no connection): who moves, as the source's
+/// usage records can tell them apart.
+pub fn consumers(
+    pair: PairKind,
+    inv: &Inventory,
+    plan: &Plan,
+) -> Result<Vec<crate::engine::adoption::Consumer>> {
+    match pair {
+        PairKind::WorkatoV2 | PairKind::WorkatoToDescope => {
+            Ok(providers::workato::usage::consumers(inv, plan))
+        }
+        PairKind::BifrostVirtualKeys => providers::bifrost::usage::consumers(
+            &crate::mapping::bifrost::BifrostInventory::read(inv)?,
+            plan,
+        ),
+    }
+}
+
+/// How a consumer proves its new credential works, for its hand-over page.
+pub fn how_to_test(pair: PairKind) -> &'static str {
+    match pair {
+        PairKind::WorkatoV2 => providers::workato::HOW_TO_TEST,
+        PairKind::WorkatoToDescope => providers::descope::HOW_TO_TEST,
+        PairKind::BifrostVirtualKeys => providers::bifrost::HOW_TO_TEST,
     }
 }
 

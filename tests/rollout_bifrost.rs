@@ -105,7 +105,8 @@ impl World {
 }
 
 fn status(a: &BTreeMap<String, Value>, c: &str) -> String {
-    a.get(c).unwrap_or_else(|| panic!("no consumer {c}: {a:#?}"))["status"]
+    a.get(c)
+        .unwrap_or_else(|| panic!("no consumer {c}: {a:#?}"))["status"]
         .as_str()
         .unwrap()
         .to_string()
@@ -144,7 +145,11 @@ fn holders_move_a_profile_is_cut_over_when_all_its_holders_moved_and_undone() {
     let a = w.adoption(0);
     for c in movers {
         assert_eq!(status(&a, c), "moved", "{}", a[c]);
-        assert!(a[c]["why"].as_str().unwrap().contains("Bifrost log entry"), "{}", a[c]);
+        assert!(
+            a[c]["why"].as_str().unwrap().contains("Bifrost log entry"),
+            "{}",
+            a[c]
+        );
     }
     assert_eq!(status(&a, waiter), "waiting");
 
@@ -153,7 +158,10 @@ fn holders_move_a_profile_is_cut_over_when_all_its_holders_moved_and_undone() {
     w.run.ok(&["cutover", "--yes"], 0);
     let after = w.active_profiles();
     let off: BTreeSet<i64> = before.difference(&after).copied().collect();
-    assert_eq!(off, BTreeSet::from([moving_profile.parse::<i64>().unwrap()]));
+    assert_eq!(
+        off,
+        BTreeSet::from([moving_profile.parse::<i64>().unwrap()])
+    );
     // The holders' profile-managed keys keep working (pitfall 10): no one is broken, and
     // adoption keeps reporting old use after the cutover.
     assert_eq!(w.infer(&w.old[&movers[0]]), 200);
@@ -162,8 +170,10 @@ fn holders_move_a_profile_is_cut_over_when_all_its_holders_moved_and_undone() {
     assert!(a.values().all(|v| v["status"] != "broken"));
 
     // Undo by profile: active again; every new key still answers.
-    w.run
-        .ok(&["cutover", "--undo", "--yes", "--profile", moving_profile], 0);
+    w.run.ok(
+        &["cutover", "--undo", "--yes", "--profile", moving_profile],
+        0,
+    );
     assert_eq!(w.active_profiles(), before);
     for (c, key) in &w.new {
         if active.contains(&c.split(':').next().unwrap().parse().unwrap()) {

@@ -74,7 +74,12 @@ impl World {
         let path = self.run.dir.path().join("logs.csv");
         std::fs::write(&path, csv).unwrap();
         let d = self.run.ok(
-            &["--json", "adoption", "--workato-logs", path.to_str().unwrap()],
+            &[
+                "--json",
+                "adoption",
+                "--workato-logs",
+                path.to_str().unwrap(),
+            ],
             code,
         );
         adoption_lines(&d)
@@ -152,5 +157,11 @@ fn descope_exchanges_are_the_new_side_and_a_wave_is_undone() {
     assert_eq!(w.active(), BTreeSet::from([200, 201, 202]));
     assert_eq!(w.old(200), 200);
     assert_eq!(w.exchange(200), 200, "the access key stays");
-    assert_eq!(w.sandbox.state()["descope"]["access_keys"].as_array().unwrap().len(), 3);
+    assert_eq!(
+        w.sandbox.state()["descope"]["access_keys"]
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
 }

@@ -234,7 +234,43 @@ fn adoption_waves_broken_and_undo_of_one_consumer() {
     assert!(a["104"]["refused_since_cutover"].as_u64().unwrap() >= 1);
     assert_eq!(status(&a, "100"), "moved");
     let st = w.run.ok(&["status"], 0);
-    assert!(st.stdout.contains("broken"), "{}", st.stdout);
+    assert!(st.stdout.contains("broken: Laggard"), "{}", st.stdout);
+    assert!(
+        st.stdout.contains("cutover --undo --consumer 104"),
+        "{}",
+        st.stdout
+    );
+
+    // One hand-over page per consumer: its status, what to change, where the secret is —
+    // never the secret.
+    w.run.ok(&["handover", "--out", "ho", "--per-consumer"], 0);
+    let pages = w.run.dir.path().join("ho/consumers");
+    assert_eq!(std::fs::read_dir(&pages).unwrap().count(), 7);
+    let laggard = std::fs::read_to_string(pages.join("1-104.md")).unwrap();
+    assert!(laggard.contains("**Status: broken**"), "{laggard}");
+    assert!(laggard.contains("secrets.jsonl line"), "{laggard}");
+    assert!(laggard.contains("api-token"), "{laggard}");
+    for entry in std::fs::read_dir(&pages).unwrap() {
+        let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+        for secret in w.new.values() {
+            assert!(
+                !text.contains(secret.as_str()),
+                "a secret in a hand-over page"
+            );
+        }
+    }
+    // The reports carry the adoption section.
+    let md = w.run.ok(&["report", "--format", "md"], 0).stdout;
+    assert!(
+        md.contains("## Adoption") && md.contains("| broken | 104 |"),
+        "{md}"
+    );
+    let html = w.run.ok(&["report", "--format", "html"], 0).stdout;
+    assert!(html.contains("id=\"adoption-chart\""), "no adoption chart");
+    assert!(
+        html.contains("data-status=\"broken\" data-value=\"1\""),
+        "{html}"
+    );
 
     // Undo for that one consumer: its old token works again, nobody else changes, every new
     // key still works.

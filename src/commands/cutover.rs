@@ -124,12 +124,18 @@ pub async fn run(ctx: &Ctx, args: &CutoverArgs) -> Result<ExitCode> {
     let noun = source.profile_noun();
     for (c, why) in &sel.taken {
         p.line(format!("  take  {} (consumer {}): {why}", c.name, c.id));
-        p.event("cutover.take", json!({ "consumer": c.id, "workspace": c.workspace, "why": why }));
+        p.event(
+            "cutover.take",
+            json!({ "consumer": c.id, "workspace": c.workspace, "why": why }),
+        );
     }
     if args.dry_run || sel.switches.is_empty() {
         for (c, why) in &sel.waiting {
             p.line(format!("  wait  {} (consumer {}): {why}", c.name, c.id));
-            p.event("cutover.wait", json!({ "consumer": c.id, "workspace": c.workspace, "why": why }));
+            p.event(
+                "cutover.wait",
+                json!({ "consumer": c.id, "workspace": c.workspace, "why": why }),
+            );
         }
     }
     if sel.switches.is_empty() {
@@ -166,8 +172,16 @@ pub async fn run(ctx: &Ctx, args: &CutoverArgs) -> Result<ExitCode> {
         kind: "cutover".into(),
         at: now,
         snapshot: snapshot.as_ref().map(|s| s.id),
-        consumers: sel.taken.iter().map(|(c, w)| (c.id.clone(), w.clone())).collect(),
-        profiles: sel.switches.iter().map(|s| format!("{}/{}", s.workspace, s.profile)).collect(),
+        consumers: sel
+            .taken
+            .iter()
+            .map(|(c, w)| (c.id.clone(), w.clone()))
+            .collect(),
+        profiles: sel
+            .switches
+            .iter()
+            .map(|s| format!("{}/{}", s.workspace, s.profile))
+            .collect(),
         scope: scope.describe(),
         of_wave: None,
     })?;

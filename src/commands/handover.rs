@@ -14,13 +14,51 @@ use crate::state::StateDb;
 pub fn run(ctx: &Ctx, out: &Path, per_consumer: bool) -> Result<ExitCode> {
     let db = StateDb::open(&ctx.state_path, false)?;
     let n = write(ctx, &db, out)?;
-    let _ = per_consumer;
+    if per_consumer {
+        let pages = write_pages(ctx, &db, out)?;
+        ctx.printer.line(format!(
+            "{pages} consumer page(s) written to {}/consumers/",
+            out.display()
+        ));
+    }
     ctx.printer.line(format!(
         "hand-over for {n} profile(s) written to {}/handover.csv and handover.json (no secrets; \
          each row names its line in the secret sink)",
         out.display()
     ));
     Ok(ExitCode::Ok)
+}
+
+/// One page per consumer under `out/consumers/`.
+fn write_pages(ctx: &Ctx, db: &StateDb, out: &Path) -> Result<usize> {
+    let mapping = db.recorded_mapping()?;
+    let report = Report::build(
+        db,
+        judged_now(ctx, db)?,
+        crate::registry::words(mapping.pair),
+    )?;
+    let inv = db.load_inventory()?;
+    let sink = ctx.sink_path()?;
+    let action = crate::registry::consumer_action(mapping.pair);
+    let rows = handover::rows(&report, &inv, &sink, action)?;
+    let consumers = crate::registry::consumers(mapping.pair, &inv, &db.load_plan()?)?;
+    let judged = match db.latest_snapshot()? {
+        Some(s) => db.snapshot_consumers(s.id)?,
+        None => Vec::new(),
+    };
+    let pages = handover::consumer_pages(
+        &consumers,
+        &rows,
+        &judged,
+        &sink,
+        crate::registry::how_to_test(mapping.pair),
+    )?;
+    let dir = out.join("consumers");
+    create_private_dir(&dir)?;
+    for (name, text) in &pages {
+        write_private(&dir.join(name), text)?;
+    }
+    Ok(pages.len())
 }
 
 pub fn write(ctx: &Ctx, db: &StateDb, out: &Path) -> Result<usize> {

@@ -82,7 +82,10 @@ pub fn run(ctx: &Ctx) -> Result<ExitCode> {
                 crate::report::adoption::counts_line(a)
             ));
             for j in a.consumers.iter().filter(|j| j.status.as_str() == "broken") {
-                p.line(format!("  broken: {} (consumer {}): {}", j.name, j.consumer, j.why));
+                p.line(format!(
+                    "  broken: {} (consumer {}): {}",
+                    j.name, j.consumer, j.why
+                ));
             }
         }
         for w in &a.waves {

@@ -38,12 +38,17 @@ pub async fn run(
     if items.is_empty() {
         p.line(format!(
             "nothing to undo: no {noun} that cutover switched off is in this scope{}",
-            args.wave.map(|w| format!(" (wave {w})")).unwrap_or_default()
+            args.wave
+                .map(|w| format!(" (wave {w})"))
+                .unwrap_or_default()
         ));
         return Ok(ExitCode::Ok);
     }
     for s in &items {
-        p.line(format!("  give back {noun} {} (workspace {})", s.profile, s.workspace));
+        p.line(format!(
+            "  give back {noun} {} (workspace {})",
+            s.profile, s.workspace
+        ));
     }
     let question = format!(
         "cutover --undo: re-enable {} {noun}(s) — their old credentials work again; every new \
@@ -68,7 +73,10 @@ pub async fn run(
             .filter(|c| !scope.is_empty() && scope.admits(c))
             .map(|c| (c.id.clone(), "undo".to_string()))
             .collect(),
-        profiles: items.iter().map(|s| format!("{}/{}", s.workspace, s.profile)).collect(),
+        profiles: items
+            .iter()
+            .map(|s| format!("{}/{}", s.workspace, s.profile))
+            .collect(),
         scope: scope.describe(),
         of_wave: args.wave,
     })?;
@@ -102,7 +110,11 @@ pub fn summarize(
     note: &str,
 ) -> Result<ExitCode> {
     let p = &ctx.printer;
-    let verb = if kind == "undo" { "re-enabled" } else { "disabled" };
+    let verb = if kind == "undo" {
+        "re-enabled"
+    } else {
+        "disabled"
+    };
     for (s, why) in &out.failed {
         p.line(format!("  failed: {} — {why}", s.marker));
     }
@@ -113,7 +125,11 @@ pub fn summarize(
         "{kind} wave {n}: {verb} {} profile(s); {} failed{}.{note}",
         out.done.len(),
         out.failed.len(),
-        if out.stopped { "; stopped (Ctrl-C) — run it again to finish" } else { "" }
+        if out.stopped {
+            "; stopped (Ctrl-C) — run it again to finish"
+        } else {
+            ""
+        }
     ));
     if out.frozen {
         p.line("the source refused: it is frozen. The vendor no longer allows switching legacy profiles.");

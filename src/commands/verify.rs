@@ -56,7 +56,8 @@ pub async fn run(ctx: &Ctx, args: &VerifyArgs) -> Result<ExitCode> {
     // When the probes ran, on the judged clock: adoption leaves out what they caused.
     let probed_to = ctx.now(target.http().server_now());
     let probed_from = probed_to
-        - chrono::Duration::from_std(started.elapsed()).unwrap_or_else(|_| chrono::Duration::zero())
+        - chrono::Duration::from_std(started.elapsed())
+            .unwrap_or_else(|_| chrono::Duration::zero())
         - chrono::Duration::seconds(1);
     db.event(
         "verify",

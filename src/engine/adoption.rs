@@ -366,7 +366,7 @@ pub fn parse_span(s: &str) -> Option<Duration> {
         .map(|i| s.split_at(i))
         .unwrap_or((s, "d"));
     let n: i64 = num.parse().ok()?;
-    if n < 0 || n > 100_000 {
+    if !(0..=100_000).contains(&n) {
         return None;
     }
     Some(match unit.trim() {

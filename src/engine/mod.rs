@@ -307,7 +307,10 @@ pub trait Source: Send + Sync {
         true
     }
     /// When the source's vendor retires every old credential on its own (a sunset).
-    fn retired_at(&self, _mapping: &crate::mapping::Mapping) -> Option<chrono::DateTime<chrono::Utc>> {
+    fn retired_at(
+        &self,
+        _mapping: &crate::mapping::Mapping,
+    ) -> Option<chrono::DateTime<chrono::Utc>> {
         None
     }
     /// A write refused because the source is frozen (no more legacy writes after

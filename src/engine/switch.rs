@@ -101,7 +101,10 @@ impl Run<'_> {
                         .frozen_at
                         .is_some_and(|f| self.source.is_frozen(&e, self.now, f));
                     let message = if frozen {
-                        format!("{noun} {}: frozen, the source no longer allows it — {e}", s.profile)
+                        format!(
+                            "{noun} {}: frozen, the source no longer allows it — {e}",
+                            s.profile
+                        )
                     } else {
                         format!("{noun} {}: {e}", s.profile)
                     };

@@ -235,13 +235,22 @@ pub fn plan(inv: &Inventory, mapping: &Mapping, signing: &SigningIndex) -> Plan 
 fn name_clash_findings(inv: &Inventory, specs: &[ClientSpec], findings: &mut Vec<Finding>) {
     let mut taken: HashMap<(&str, &str), usize> = HashMap::new();
     for c in &inv.legacy_clients {
-        *taken.entry((c.workspace.as_str(), c.name.as_str())).or_default() += 1;
+        *taken
+            .entry((c.workspace.as_str(), c.name.as_str()))
+            .or_default() += 1;
     }
     for s in specs {
-        *taken.entry((s.workspace.as_str(), s.name.as_str())).or_default() += 1;
+        *taken
+            .entry((s.workspace.as_str(), s.name.as_str()))
+            .or_default() += 1;
     }
     for s in specs {
-        if taken.get(&(s.workspace.as_str(), s.name.as_str())).copied().unwrap_or(0) > 1 {
+        if taken
+            .get(&(s.workspace.as_str(), s.name.as_str()))
+            .copied()
+            .unwrap_or(0)
+            > 1
+        {
             findings.push(Finding {
                 kind: FindingKind::Advice,
                 vendor: VENDOR.into(),

@@ -102,7 +102,13 @@ fn at(r: &Option<crate::engine::adoption::Record>) -> String {
 pub fn counts_line(v: &AdoptionView) -> String {
     Status::ALL
         .iter()
-        .map(|s| format!("{} {}", v.counts.get(s.as_str()).copied().unwrap_or(0), s.as_str()))
+        .map(|s| {
+            format!(
+                "{} {}",
+                v.counts.get(s.as_str()).copied().unwrap_or(0),
+                s.as_str()
+            )
+        })
         .collect::<Vec<_>>()
         .join(", ")
 }
@@ -146,7 +152,10 @@ pub fn markdown(v: &AdoptionView, cell: fn(&str) -> String) -> String {
         }
     }
     if !v.waves.is_empty() {
-        let _ = writeln!(o, "\n### Waves\n\n| wave | kind | at | consumers | profiles |\n|---:|---|---|---:|---:|");
+        let _ = writeln!(
+            o,
+            "\n### Waves\n\n| wave | kind | at | consumers | profiles |\n|---:|---|---|---:|---:|"
+        );
         for w in &v.waves {
             let _ = writeln!(
                 o,

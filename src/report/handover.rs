@@ -123,3 +123,105 @@ pub fn to_csv(rows: &[HandoverRow]) -> Result<String> {
     }
     Ok(String::from_utf8(w.into_inner()?)?)
 }
+
+/// One page per consumer (`handover --per-consumer`): who it is, its adoption status, what it
+/// changes for each of its profiles, where each new secret is, and how to test it. Returns
+/// `(file name, Markdown)` pairs. Vendor text is escaped for Markdown.
+pub fn consumer_pages(
+    consumers: &[crate::engine::adoption::Consumer],
+    rows: &[HandoverRow],
+    judged: &[crate::engine::adoption::Judged],
+    sink: &Path,
+    how_to_test: &str,
+) -> Result<Vec<(String, String)>> {
+    use std::fmt::Write;
+    let md = |s: &str| -> String {
+        s.chars()
+            .filter(|c| !c.is_control())
+            .flat_map(|c| {
+                let esc = matches!(
+                    c,
+                    '\\' | '`' | '*' | '_' | '[' | ']' | '<' | '>' | '|' | '#'
+                );
+                esc.then_some('\\').into_iter().chain(std::iter::once(c))
+            })
+            .collect()
+    };
+    let mut lines: HashMap<String, (usize, crate::secrets::SinkRecord)> = HashMap::new();
+    for (i, r) in read_sink(sink, None)?.into_iter().enumerate() {
+        lines.insert(r.op_id.clone(), (i + 1, r));
+    }
+    let status: HashMap<(&str, &str), &crate::engine::adoption::Judged> = judged
+        .iter()
+        .map(|j| ((j.workspace.as_str(), j.consumer.as_str()), j))
+        .collect();
+    let mut out = Vec::new();
+    for c in consumers {
+        let mut o = String::new();
+        let _ = writeln!(o, "# Consumer {} — {}\n", md(&c.id), md(&c.name));
+        let _ = writeln!(o, "Workspace {}.\n", md(&c.workspace));
+        match status.get(&(c.workspace.as_str(), c.id.as_str())) {
+            Some(j) => {
+                let _ = writeln!(o, "**Status: {}** — {}\n", j.status.as_str(), md(&j.why));
+            }
+            None => {
+                let _ = writeln!(o, "**Status: not judged yet** — run `keyshift adoption`.\n");
+            }
+        }
+        let _ = writeln!(o, "## What to change\n");
+        for r in rows.iter().filter(|r| {
+            r.workspace == c.workspace && c.profiles.contains(&r.profile_id.to_string())
+        }) {
+            let _ = writeln!(
+                o,
+                "- profile {} “{}”: {}",
+                r.profile_id,
+                md(&r.profile_name),
+                md(&r.consumer_action)
+            );
+        }
+        let _ = writeln!(o, "\n## Where the new secret is\n");
+        for m in &c.creds {
+            let found = lines
+                .get(&key_op_id(m))
+                .or_else(|| lines.get(&item_op_id(m)));
+            let at = match found {
+                Some((_, r)) if r.vault.is_some() => r
+                    .vault
+                    .as_ref()
+                    .map(|v| format!("vault entry {} version {}", v.location(), v.vault_version))
+                    .unwrap_or_default(),
+                Some((n, r)) => format!(
+                    "{} line {n} ({}, {} {})",
+                    sink.display(),
+                    r.kind,
+                    md(&r.key_name),
+                    r.key_id
+                        .as_ref()
+                        .map(|k| md(&k.to_string()))
+                        .unwrap_or_default()
+                ),
+                None => "not issued yet — run `keyshift apply`".into(),
+            };
+            let _ = writeln!(o, "- `{}`: {at}", md(m));
+        }
+        let _ = writeln!(o, "\n## How to test\n\n{how_to_test}\n");
+        let _ = writeln!(
+            o,
+            "Once it works, stop using the old credential: `keyshift adoption` shows the move, and \
+             a cutover wave then switches the old one off."
+        );
+        let name: String = format!("{}-{}", c.workspace, c.id)
+            .chars()
+            .map(|ch| {
+                if ch.is_ascii_alphanumeric() || ch == '-' || ch == '.' {
+                    ch
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        out.push((format!("{name}.md"), o));
+    }
+    Ok(out)
+}

@@ -41,6 +41,9 @@ pub struct Wave {
     pub of_wave: Option<i64>,
 }
 
+/// One snapshot's consumers by status: `(snapshot, at, [(status, n)])`.
+pub type SnapshotCounts = (i64, DateTime<Utc>, Vec<(String, u64)>);
+
 impl StateDb {
     /// Record a snapshot and its consumers in one transaction; returns its id.
     pub fn save_snapshot(&self, s: &Snapshot, judged: &[Judged]) -> Result<i64> {
@@ -108,9 +111,8 @@ impl StateDb {
     /// The consumers of one snapshot, in the order they were judged.
     pub fn snapshot_consumers(&self, snapshot: i64) -> Result<Vec<Judged>> {
         let conn = self.conn();
-        let mut stmt = conn.prepare(
-            "SELECT body FROM snapshot_consumers WHERE snapshot = ?1 ORDER BY rowid",
-        )?;
+        let mut stmt =
+            conn.prepare("SELECT body FROM snapshot_consumers WHERE snapshot = ?1 ORDER BY rowid")?;
         let rows = stmt.query_map([snapshot], |r| r.get::<_, String>(0))?;
         let mut out = Vec::new();
         for row in rows {
@@ -119,8 +121,8 @@ impl StateDb {
         Ok(out)
     }
 
-    /// Counts by status per snapshot, oldest first: `(snapshot, at, [(status, n)])`.
-    pub fn snapshot_counts(&self) -> Result<Vec<(i64, DateTime<Utc>, Vec<(String, u64)>)>> {
+    /// Counts by status per snapshot, oldest first.
+    pub fn snapshot_counts(&self) -> Result<Vec<SnapshotCounts>> {
         let snaps = self.snapshots()?;
         let conn = self.conn();
         let mut stmt = conn.prepare(
@@ -130,7 +132,9 @@ impl StateDb {
         let mut out = Vec::new();
         for s in snaps {
             let counts = stmt
-                .query_map([s.id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, u64>(1)?)))?
+                .query_map([s.id], |r| {
+                    Ok((r.get::<_, String>(0)?, r.get::<_, u64>(1)?))
+                })?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
             out.push((s.id, s.at, counts));
         }
@@ -141,7 +145,9 @@ impl StateDb {
     pub fn start_wave(&self, w: &Wave) -> Result<i64> {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let n: i64 = tx.query_row("SELECT COALESCE(MAX(n), 0) + 1 FROM waves", [], |r| r.get(0))?;
+        let n: i64 = tx.query_row("SELECT COALESCE(MAX(n), 0) + 1 FROM waves", [], |r| {
+            r.get(0)
+        })?;
         tx.execute(
             "INSERT INTO waves(n, kind, at, body) VALUES (?1, ?2, ?3, ?4)",
             params![n, w.kind, w.at.to_rfc3339(), serde_json::to_string(w)?],

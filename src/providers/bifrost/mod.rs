@@ -770,7 +770,10 @@ impl crate::engine::Source for BifrostConn {
         Box::pin(async move {
             let Ok(id) = profile.parse::<i64>() else {
                 let what = format!("access profile id {profile:?} (Bifrost's ids are numbers)");
-                return Err(crate::engine::refused_here(crate::model::Vendor::Bifrost, what));
+                return Err(crate::engine::refused_here(
+                    crate::model::Vendor::Bifrost,
+                    what,
+                ));
             };
             BifrostConn::set_profile_active(self, id, active).await
         })
@@ -838,6 +841,12 @@ pub async fn doctor(ctx: &crate::context::Ctx) -> Result<String> {
         clients.len()
     ))
 }
+
+/// How a consumer tests its new virtual key (hand-over page).
+pub const HOW_TO_TEST: &str = "Send one small inference request with the new key: `curl -X POST \
+<bifrost>/v1/chat/completions -H \"x-bf-vk: $VIRTUAL_KEY\" -H 'content-type: application/json' \
+-d '{\"model\": \"<provider/model>\", \"messages\": [{\"role\": \"user\", \"content\": \"ping\"}]}'`. \
+A 200 means it works; 401 means the key is wrong or inactive.";
 
 /// The hand-over's consumer action for a Bifrost virtual key.
 pub fn consumer_action(c: &crate::model::ConsumerChange) -> String {

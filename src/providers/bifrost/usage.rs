@@ -213,7 +213,9 @@ impl BifrostConn {
                 continue;
             }
             let keys = keys.join(",");
-            let (newest, _) = self.one(&keys, "success", w.from, w.until(), "desc").await?;
+            let (newest, _) = self
+                .one(&keys, "success", w.from, w.until(), "desc")
+                .await?;
             if let Some(n) = newest {
                 if want.first_use {
                     let (oldest, _) = self.one(&keys, "success", w.from, w.until(), "asc").await?;

@@ -73,7 +73,12 @@ impl DescopeConn {
             project_id: s.project_id,
             management: bearer,
             budget: RateBudget::new("descope", LIMIT_PER_MINUTE, s.rate_scale, s.max_rate),
-            audit: RateBudget::new("descope audit", usage::AUDIT_LIMIT_PER_MINUTE, s.rate_scale, None),
+            audit: RateBudget::new(
+                "descope audit",
+                usage::AUDIT_LIMIT_PER_MINUTE,
+                s.rate_scale,
+                None,
+            ),
             jwks: tokio::sync::OnceCell::new(),
         })
     }
@@ -452,6 +457,12 @@ pub async fn doctor(ctx: &crate::context::Ctx) -> Result<String> {
         ours.len()
     ))
 }
+
+/// How a consumer tests its new access key (hand-over page).
+pub const HOW_TO_TEST: &str = "Exchange the key for a session JWT: `curl -X POST \
+https://api.descope.com/v1/auth/accesskey/exchange -H \"Authorization: Bearer \
+<project id>:$ACCESS_KEY\" -d '{}'`. A 200 with `sessionJwt` means it works; send that JWT \
+where the old Workato credential went.";
 
 /// The hand-over's consumer action for a Descope access key.
 pub fn consumer_action(c: &crate::model::ConsumerChange) -> String {

@@ -127,10 +127,8 @@ impl DescopeConn {
                         };
                         match action {
                             "LoginSucceed" => s.used(record.clone()),
-                            "LoginFailed" => {
-                                if wants[i].refusals_after.is_some_and(|t| at >= t) {
-                                    s.refused(record.clone());
-                                }
+                            "LoginFailed" if wants[i].refusals_after.is_some_and(|t| at >= t) => {
+                                s.refused(record.clone())
                             }
                             _ => {}
                         }

@@ -960,6 +960,13 @@ pub async fn clock(ctx: &crate::context::Ctx) -> Option<chrono::DateTime<chrono:
     conn.http().server_now()
 }
 
+/// How a consumer tests its new API key (hand-over page).
+pub const HOW_TO_TEST: &str = "Call one endpoint of a collection the key is granted with the new \
+credential, e.g. `curl -H \"api-token: $NEW_TOKEN\" https://apim.workato.com/<prefix>/<collection>/<endpoint>` \
+(token keys; OAuth2 and JWT keys send `Authorization: Bearer <access token or JWT>`). A 200 \
+means it works; 401 means the credential is wrong or not active yet (allow a minute after \
+creation).";
+
 /// The hand-over's consumer action for a Workato API key: per the profile's auth type.
 pub fn consumer_action(c: &crate::model::ConsumerChange) -> String {
     let at = &c.at;

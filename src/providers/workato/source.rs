@@ -118,7 +118,10 @@ impl engine::Source for Legacy {
     }
 
     /// Legacy tokens stop working at the sunset.
-    fn retired_at(&self, mapping: &crate::mapping::Mapping) -> Option<chrono::DateTime<chrono::Utc>> {
+    fn retired_at(
+        &self,
+        mapping: &crate::mapping::Mapping,
+    ) -> Option<chrono::DateTime<chrono::Utc>> {
         mapping.deadlines.map(|d| d.legacy_tokens_invalid)
     }
 
