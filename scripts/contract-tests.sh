@@ -26,11 +26,14 @@
 # operations, so no server could refuse an invalid request with a documented status there.
 #
 # Workato: only keyshift's operations (list/create API clients, list/create API keys, refresh a
-# key's secret, list API collections). Bifrost: the whole keyshift subset.
+# key's secret, list API collections). Bifrost: the whole keyshift subset, request-log reads
+# (/api/logs, /api/logs/stats, /api/logs/dropped) included.
 #
 # Test data: the sandbox has no v2 clients and no secret we know, so the setup creates Workato
 # clients and keys, and Bifrost virtual keys (one with every kind of limit, whose value
-# authenticates the quota call) and profiles to delete. Path ids are drawn from these and the
+# authenticates the quota call) and profiles to delete, and makes inference calls (a standalone
+# key, profile-managed keys, an unknown key) so that the request logs hold successes and errors
+# of several keys. Path ids are drawn from these and the
 # seeded inventory, and some body fields from values the sandbox accepts, so that requests get
 # past 404s and referential checks to the answers worth checking.
 #
@@ -112,7 +115,7 @@ echo "contract-tests: sandbox $KEYSHIFT_SANDBOX_URL ($("$bin" --version 2>/dev/n
 # --- test data and the schemathesis config --------------------------------------------------
 export CONTRACT_CONFIG=$work/schemathesis.toml CONTRACT_MAX_EXAMPLES=$max_examples
 "$venv/bin/python" - <<'PY' || { echo "contract-tests: setting up test data failed" >&2; exit 2; }
-import json, os, urllib.request
+import json, os, urllib.error, urllib.request
 
 env = os.environ
 
@@ -169,6 +172,27 @@ doomed_profiles = [call("POST", bf + "/api/governance/access-profiles", bf_token
                         {"name": f"contract-tests delete profile {n}"})["access_profile"]["id"]
                    for n in range(3)]
 
+# Inference traffic for the request logs: the quota key, a few profile-managed keys, and an
+# unknown key (a logged 401).
+def infer(value):
+    req = urllib.request.Request(bf + "/v1/chat/completions", method="POST",
+                                 data=json.dumps({"model": "gpt-4o", "messages": [
+                                     {"role": "user", "content": "contract tests"}]}).encode())
+    req.add_header("x-bf-vk", value)
+    req.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return resp.status
+    except urllib.error.HTTPError as e:
+        return e.code
+
+held_keys = call("GET", env["KEYSHIFT_SANDBOX_URL"] + "/_sandbox/consumer-credentials")["bifrost"]
+logged_vks = [quota_vk["id"]]
+for value in [quota_vk["value"]] * 3 + [k["value"] for k in held_keys[:5]]:
+    infer(value)
+logged_vks += [k["virtual_key_id"] for k in held_keys[:5]]
+infer("sk-bf-contract-tests-unknown")
+
 b = call("GET", env["KEYSHIFT_SANDBOX_URL"] + "/_sandbox/state")["bifrost"]
 profiles = [p["id"] for p in b["access_profiles"] if p["id"] not in doomed_profiles]
 held = sorted({u["parent_profile_id"] for u in b["user_access_profiles"] if u.get("parent_profile_id")})
@@ -209,6 +233,10 @@ values = {q(vks)}
 values = {q(doomed_profiles + held[:1])}
 [dictionaries.bifrost_doomed_vks]
 values = {q(doomed_vks)}
+[dictionaries.bifrost_logged_vks]
+values = {q(sorted(set(logged_vks)))}
+[dictionaries.bifrost_log_statuses]
+values = ["success", "error", "success,error"]
 [dictionaries.bifrost_providers]
 values = {q(providers)}
 [dictionaries.bifrost_mcp_clients]
@@ -247,6 +275,9 @@ api_key = {q(quota_vk['value'])}
 "path.profile_id" = {{ dictionary = "bifrost_profiles" }}
 "path.user_id" = {{ dictionary = "bifrost_users", probability = 0.9 }}
 "path.vk_id" = {{ dictionary = "bifrost_vks", probability = 0.9 }}
+# Request-log filters that match entries, so that filtered answers are not all empty.
+"query.virtual_key_ids" = {{ dictionary = "bifrost_logged_vks", probability = 0.7 }}
+"query.status" = {{ dictionary = "bifrost_log_statuses", probability = 0.7 }}
 # Values the sandbox accepts, so that creates and updates also succeed, and their answers (budgets,
 # rate limits, provider and MCP configs) get checked; 1 in 10 stays free.
 "body.provider_configs[*].provider" = {{ dictionary = "bifrost_providers", probability = 0.9 }}

@@ -2,8 +2,8 @@
 
 - `filter_failure` drops exactly the failures listed in scripts/contract-exceptions.yaml (operation,
   check, status, and a body that still has the documented shape); nothing else is relaxed.
-- `filters_applied`, a check: a list answered 2xx honours the query filters and page size its
-  spec describes (a filter the sandbox ignores returns everything and passes every schema check).
+- `filters_applied`, a check: a list answered 2xx (request logs included) honours the query
+  filters, page size and order its spec describes (a filter the sandbox ignores returns everything and passes every schema check).
 - `map_body` keeps generated Bifrost create/update bodies inside rules the schema cannot express
   (../shared/specs/bifrost.md §5: a team or a customer, not both; one budget per reset window;
   names unique), so that some reach the success path whose answer is checked.
@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import datetime
 import pathlib
 
 import jsonschema_rs
@@ -197,11 +198,52 @@ def _bifrost_mcp_clients(q, body) -> None:
         _expect(not wrong, f"state={states.pop()} but clients {wrong[:10]} are in another state")
 
 
+def _instant(value):
+    try:
+        t = datetime.datetime.fromisoformat(str(value).replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        return None
+    return t if t.tzinfo is not None else None
+
+
+def _bifrost_get_logs(q, body) -> None:
+    logs = body.get("logs") or []
+    _page_size(logs, q.get("limit"), 1000, "limit")
+    total = body.get("total")
+    if isinstance(total, int):
+        _expect(len(logs) <= total, f"total={total} but the page holds {len(logs)} entries")
+    for param, field in (
+        ("virtual_key_ids", "virtual_key_id"),
+        ("status", "status"),
+        ("providers", "provider"),
+        ("models", "model"),
+        ("objects", "object"),
+    ):
+        wanted = set(_csv(q.get(param)))
+        if wanted:
+            wrong = [e.get("id") for e in logs if e.get(field) not in wanted]
+            _expect(not wrong, f"{param}={sorted(wanted)} but entries {wrong[:10]} have another {field}")
+    start, end = _instant(q.get("start_time")), _instant(q.get("end_time"))
+    for e in logs:
+        at = _instant(e.get("timestamp"))
+        if at is None:
+            continue
+        _expect(start is None or at >= start, f"start_time={q.get('start_time')} but entry {e.get('id')} is at {at}")
+        _expect(end is None or at <= end, f"end_time={q.get('end_time')} but entry {e.get('id')} is at {at}")
+    if q.get("sort_by", "timestamp") == "timestamp":
+        times = [_instant(e.get("timestamp")) for e in logs]
+        times = [t for t in times if t is not None]
+        descending = q.get("order", "desc") != "asc"
+        ordered = sorted(times, reverse=descending)
+        _expect(times == ordered, f"order={'desc' if descending else 'asc'} but the entries are not in that order")
+
+
 _FILTERS = {
     ("Workato Platform API", "list_api_clients"): _workato_list_api_clients,
     ("Workato Platform API", "list_api_collections"): _workato_list_api_collections,
     ("Bifrost API (keyshift subset)", "listAccessProfiles"): _bifrost_list_access_profiles,
     ("Bifrost API (keyshift subset)", "getMCPClients"): _bifrost_mcp_clients,
+    ("Bifrost API (keyshift subset)", "getLogs"): _bifrost_get_logs,
 }
 
 
