@@ -112,6 +112,7 @@ impl ConfigFile {
     }
 }
 
+#[derive(Clone)]
 pub struct Ctx {
     pub printer: Printer,
     pub env: Env,

@@ -14,7 +14,7 @@ fn demo_runs_the_pipeline_and_writes_its_files() {
     clean_env(&mut cmd);
     let out = cmd
         .current_dir(dir.path())
-        .args(["demo", "--profiles", "60", "--dir"])
+        .args(["demo", "--profiles", "120", "--dir"])
         .arg(&out_dir)
         .output()
         .unwrap();
@@ -43,6 +43,21 @@ fn demo_runs_the_pipeline_and_writes_its_files() {
     let secrets = read_jsonl(&out_dir.join("secrets.jsonl"));
     assert_eq!(secrets.len() as u64, migrated);
     assert!(stdout.contains("at Workato's real limit"), "{stdout}");
+    // The rollout story: consumers moved, a wave, the broken one found and given back.
+    assert!(
+        stdout.contains("broken consumer found: yes; given its old credential back: yes"),
+        "{stdout}"
+    );
+    let waves = report["adoption"]["waves"].as_array().unwrap();
+    assert_eq!(waves.len(), 2, "a cutover wave and an undo");
+    assert!(report["adoption"]["counts"]["moved"].as_u64().unwrap() > 0);
+    assert!(out_dir.join("api-logs.csv").is_file());
+    assert!(
+        std::fs::read_dir(out_dir.join("consumers"))
+            .unwrap()
+            .count()
+            > 3
+    );
     let plan_report = std::fs::read_to_string(out_dir.join("plan-report.md")).unwrap();
     assert!(plan_report.starts_with("# keyshift dry-run report (plan)"));
 }

@@ -162,10 +162,14 @@ fn print(ctx: &Ctx, id: i64, s: &Snapshot, judged: &[Judged]) {
     for n in &s.notes {
         p.line(format!("  note: {n}"));
     }
-    // Broken first, then the rest in status order.
+    // Broken first, then the rest in status order; many idle consumers in one line.
     let mut rows: Vec<&Judged> = judged.iter().collect();
     rows.sort_by_key(|j| (j.status, j.workspace.clone(), j.consumer.clone()));
-    for j in rows {
+    let idle = rows.iter().filter(|j| j.status == Status::Idle).count();
+    for j in rows
+        .iter()
+        .filter(|j| j.status != Status::Idle || idle <= 5)
+    {
         p.line(format!(
             "  {:<8} {} (workspace {}, consumer {}): last old {}, new {}..{}{} — {}",
             j.status.as_str(),
@@ -181,6 +185,12 @@ fn print(ctx: &Ctx, id: i64, s: &Snapshot, judged: &[Judged]) {
                 String::new()
             },
             j.why
+        ));
+    }
+    if idle > 5 {
+        p.line(format!(
+            "  idle     {idle} consumers with no use of either credential in the window (`keyshift \
+             report` lists each, with its last old use)"
         ));
     }
     p.event(

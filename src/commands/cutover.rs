@@ -129,14 +129,17 @@ pub async fn run(ctx: &Ctx, args: &CutoverArgs) -> Result<ExitCode> {
             json!({ "consumer": c.id, "workspace": c.workspace, "why": why }),
         );
     }
-    if args.dry_run || sel.switches.is_empty() {
-        for (c, why) in &sel.waiting {
+    // Every reason on a dry run or an empty wave; otherwise the ones that hold back a
+    // consumer whose evidence alone would have let it go.
+    let held = |why: &str| why.contains("not verified live") || why.contains("stays on");
+    for (c, why) in &sel.waiting {
+        if args.dry_run || sel.switches.is_empty() || held(why) {
             p.line(format!("  wait  {} (consumer {}): {why}", c.name, c.id));
-            p.event(
-                "cutover.wait",
-                json!({ "consumer": c.id, "workspace": c.workspace, "why": why }),
-            );
         }
+        p.event(
+            "cutover.wait",
+            json!({ "consumer": c.id, "workspace": c.workspace, "why": why }),
+        );
     }
     if sel.switches.is_empty() {
         let why = sel.blocked.clone().unwrap_or_else(|| {

@@ -1,6 +1,7 @@
 //! `keyshift demo`: start an embedded sandbox with a realistic inventory and run the whole
-//! pipeline against it — export → plan → apply → verify — writing everything a real run
-//! writes into one directory.
+//! pipeline against it — export → plan → apply → verify --live → the rollout (simulated
+//! consumers, adoption, a cutover wave, a broken consumer found and undone) — writing
+//! everything a real run writes into one directory.
 
 use anyhow::{Context, Result};
 use std::time::Instant;
@@ -34,9 +35,11 @@ pub async fn run(ctx: &Ctx, args: &DemoArgs) -> Result<ExitCode> {
         "report.html",
         "handover.csv",
         "handover.json",
+        "api-logs.csv",
     ] {
         let _ = std::fs::remove_file(dir.join(name));
     }
+    let _ = std::fs::remove_dir_all(dir.join("consumers"));
     let p = &ctx.printer;
     p.line(format!(
         "keyshift demo: starting a sandbox with {} Workato access profiles (seed {}) at {}× the real rate limits",
@@ -93,10 +96,25 @@ pub async fn run(ctx: &Ctx, args: &DemoArgs) -> Result<ExitCode> {
         },
     )
     .await?;
-    p.line("\n== verify ==");
-    let verify_code = super::verify::run(&demo, &VerifyArgs::default()).await?;
+    p.line("\n== verify --live ==");
+    let verify_code = super::verify::run(
+        &demo,
+        &VerifyArgs {
+            live: true,
+            probe_deadline: 10,
+            ..VerifyArgs::default()
+        },
+    )
+    .await?;
+    // From here the sandbox's clock is the judged clock: the story spans days.
+    let rollout_ctx = Ctx {
+        now_override: None,
+        ..demo.clone()
+    };
+    p.line("\n== the rollout ==");
+    let told = super::demo_rollout::run(&rollout_ctx, &sandbox.url(), dir).await?;
 
-    let report = Report::build(&db, super::judged_now(&demo, &db)?, words)?;
+    let report = Report::build(&db, super::judged_now(&rollout_ctx, &db)?, words)?;
     crate::secrets::write_private(
         &dir.join("report.md"),
         &super::report::render(&report, ReportFormat::Md)?,
@@ -109,7 +127,7 @@ pub async fn run(ctx: &Ctx, args: &DemoArgs) -> Result<ExitCode> {
         &dir.join("report.json"),
         &super::report::render(&report, ReportFormat::Json)?,
     )?;
-    super::handover::write(&demo, &db, dir)?;
+    super::handover::run(&rollout_ctx, dir, true)?;
     let elapsed = started.elapsed();
     let requests = total_requests(&db)?;
     sandbox.shutdown().await;
@@ -131,12 +149,21 @@ pub async fn run(ctx: &Ctx, args: &DemoArgs) -> Result<ExitCode> {
         limit,
         requests as f64 / limit
     ));
+    p.line(format!(
+        "rollout: {} simulated consumers; broken consumer found: {}; given its old credential \
+         back: {}",
+        told.consumers,
+        if told.broken_found { "yes" } else { "no" },
+        if told.undone { "yes" } else { "no" }
+    ));
     p.line(format!("written to {}/:", dir.display()));
     p.line("  keyshift.db      state: inventory, plan, journal, events (no secrets)");
     p.line("  plan-report.md   the dry-run report");
     p.line("  report.html      the final report, one self-contained page (also .md, .json)");
     p.line("  secrets.jsonl    every new key's secret, once (0600)");
     p.line("  handover.csv/.json  per profile: new client and key, what its consumer changes");
+    p.line("  consumers/       one hand-over page per consumer, with its adoption status");
+    p.line("  api-logs.csv     the gateway's Logs export that adoption read");
     p.line(format!("try: keyshift --state {} status", state.display()));
     // Blocked profiles are expected in the demo's data; the run itself succeeded.
     let _ = plan_code;

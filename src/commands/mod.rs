@@ -6,6 +6,8 @@ pub mod apply;
 pub mod cutover;
 #[cfg(feature = "sandbox")]
 pub mod demo;
+#[cfg(feature = "sandbox")]
+mod demo_rollout;
 pub mod doctor;
 pub mod export;
 pub mod handover;

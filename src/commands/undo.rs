@@ -93,9 +93,10 @@ pub async fn run(
     }
     .go(&items)
     .await?;
-    // The cutover switches it reversed are open again.
+    // The cutover switches it reversed are forgotten: a later wave may switch them off anew
+    // (the waves and events keep the history).
     for s in &out.done {
-        db.reopen(&rollout::cutover_op(&s.marker))?;
+        db.forget_op(&rollout::cutover_op(&s.marker))?;
     }
     summarize(ctx, db, "undo", n, &out, "")
 }

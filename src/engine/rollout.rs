@@ -231,15 +231,20 @@ pub fn select(
         let reason = if c.creds.is_empty() {
             Err("no new credential planned".to_string())
         } else if let Some(m) = unverified.first() {
+            let verdict = g
+                .verdicts
+                .get(*m)
+                .map(String::as_str)
+                .unwrap_or("not probed");
+            let fix = if verdict == "unverifiable" {
+                "check it from the consumer's side, then pass --include-unverifiable"
+            } else {
+                "run `keyshift verify --live`"
+            };
             Err(format!(
-                "{} of its {} new credential(s) not verified live ({m}: {}) — run `keyshift \
-                 verify --live`",
+                "{} of its {} new credential(s) not verified live ({m}: {verdict}) — {fix}",
                 unverified.len(),
                 c.creds.len(),
-                g.verdicts
-                    .get(*m)
-                    .map(String::as_str)
-                    .unwrap_or("not probed")
             ))
         } else {
             match judged {

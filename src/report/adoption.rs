@@ -59,7 +59,10 @@ pub fn view(db: &StateDb) -> Result<Option<AdoptionView>> {
     let history = db
         .snapshot_counts()?
         .into_iter()
-        .map(|(_, at, c)| (at.to_rfc3339(), c.into_iter().collect()))
+        .map(|(_, at, c)| {
+            let at = at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+            (at, c.into_iter().collect())
+        })
         .collect();
     let n = |st: Status| counts.get(st.as_str()).copied().unwrap_or(0);
     let next = if let Some(b) = consumers.iter().find(|j| j.status == Status::Broken) {
@@ -79,8 +82,11 @@ pub fn view(db: &StateDb) -> Result<Option<AdoptionView>> {
     };
     Ok(Some(AdoptionView {
         snapshot: s.id,
-        at: s.at.to_rfc3339(),
-        window_from: s.window.from.to_rfc3339(),
+        at: s.at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        window_from: s
+            .window
+            .from
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         quiet_for: span(s.window.now - s.window.quiet_from),
         sources: s.sources,
         notes: s.notes,

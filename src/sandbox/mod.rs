@@ -17,6 +17,7 @@
 pub mod bifrost;
 pub mod clock;
 pub mod config;
+pub mod consumers;
 pub mod descope;
 pub mod faults;
 pub mod fixture;

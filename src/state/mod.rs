@@ -813,6 +813,13 @@ impl StateDb {
         Ok(())
     }
 
+    /// Forget one operation (an undone cutover switch).
+    pub fn forget_op(&self, op_id: &str) -> Result<()> {
+        self.conn()
+            .execute("DELETE FROM operations WHERE op_id = ?1", [op_id])?;
+        Ok(())
+    }
+
     /// Forget finished operations of these kinds (a completed rollback's own journal).
     pub fn forget(&self, kinds: &[OpKind]) -> Result<()> {
         let conn = self.conn();
