@@ -79,8 +79,6 @@ pub async fn run(ctx: &Ctx, args: &CutoverArgs) -> Result<ExitCode> {
         &plan,
         &rollout::created(&ops),
     )?;
-    let waves = db.waves()?;
-    let off = rollout::switched_off(&ops, &waves);
     let run = switch::Run {
         db: &db,
         source: source.as_ref(),
@@ -97,8 +95,17 @@ pub async fn run(ctx: &Ctx, args: &CutoverArgs) -> Result<ExitCode> {
         frozen_at: mapping.deadlines.map(|d| d.legacy_frozen),
         stop: None,
     };
+    // What an earlier wave left open is finished first, in that wave.
+    let kind = run.kind;
+    let open = rollout::open_switches(&ops, kind);
+    if !open.is_empty() && !args.dry_run {
+        let code = super::undo::resume(ctx, &open, &run).await?;
+        if code != ExitCode::Ok {
+            return Ok(code);
+        }
+    }
     if args.undo {
-        return super::undo::run(ctx, args, &scope, &consumers, &ops, run).await;
+        return super::undo::run(ctx, args, &scope, &consumers, &db.operations()?, run).await;
     }
     let verdicts = super::verify::last_live_verdicts(&db)?.ok_or_else(|| {
         KeyshiftError::Usage(
@@ -119,6 +126,7 @@ pub async fn run(ctx: &Ctx, args: &CutoverArgs) -> Result<ExitCode> {
         without_evidence: args.without_evidence,
         now,
     };
+    let off = rollout::switched_off(&db.operations()?, &db.waves()?);
     let active = source.exported_active(&inv);
     let sel = rollout::select(&consumers, &scope, &grounds, source.as_ref(), &active, &off);
     let noun = source.profile_noun();

@@ -101,6 +101,41 @@ pub async fn run(
     summarize(ctx, db, "undo", n, &out, "")
 }
 
+/// Finish the switches earlier waves left open (`(wave parent, switch)`), each in its wave;
+/// an undo's finished switch-ons forget the cutover switches they reverse.
+pub async fn resume(
+    ctx: &Ctx,
+    open: &[(String, switch::Switch)],
+    run: &switch::Run<'_>,
+) -> Result<ExitCode> {
+    let mut waves: std::collections::BTreeMap<&str, Vec<switch::Switch>> = Default::default();
+    for (parent, s) in open {
+        waves.entry(parent.as_str()).or_default().push(s.clone());
+    }
+    let mut code = ExitCode::Ok;
+    for (parent, items) in waves {
+        let n: i64 = parent.trim_start_matches("wave:").parse().unwrap_or(0);
+        ctx.printer.line(format!(
+            "wave {n}: {} switch(es) left open by an earlier run — finishing them first",
+            items.len()
+        ));
+        let out = switch::Run {
+            parent: Some(parent),
+            ..*run
+        }
+        .go(&items)
+        .await?;
+        if run.active {
+            for s in &out.done {
+                run.db.forget_op(&rollout::cutover_op(&s.marker))?;
+            }
+        }
+        let kind = if run.active { "undo" } else { "cutover" };
+        code = code.and(summarize(ctx, run.db, kind, n, &out, "")?);
+    }
+    Ok(code)
+}
+
 /// Print and journal how a wave ended; exit 6 when anything is left to do.
 pub fn summarize(
     ctx: &Ctx,

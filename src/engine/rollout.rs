@@ -25,6 +25,14 @@ pub fn undo_op(n: i64, marker: &str) -> String {
     format!("undo/{n}/{marker}")
 }
 
+/// The source profile id a profile marker names (`keyshift:<vendor>:<ws>:profile:<id>`).
+fn profile_of(marker: &str) -> Option<String> {
+    marker
+        .split_once(":profile:")
+        .map(|(_, id)| id.to_string())
+        .filter(|id| !id.is_empty())
+}
+
 /// The wave a switch belongs to, as the journal's parent.
 pub fn wave_parent(n: i64) -> String {
     format!("wave:{n}")
@@ -348,7 +356,7 @@ pub fn undo_selection(
                 .remote_ref
                 .clone()
                 .or_else(|| o.remote_id.map(|n| n.to_string()))
-                .or_else(|| o.target.rsplit(':').next().map(String::from))?;
+                .or_else(|| profile_of(&o.target))?;
             Some(Switch {
                 op_id: String::new(),
                 workspace: o.workspace.clone(),
@@ -357,4 +365,191 @@ pub fn undo_selection(
             })
         })
         .collect()
+}
+
+/// Switches an earlier wave left open (a killed run, a failure): `(wave parent, switch)`, for
+/// the next run to finish before it chooses anything new. `kind` tells cutover's switch-offs
+/// from undo's switch-ons.
+pub fn open_switches(ops: &[Operation], kind: OpKind) -> Vec<(String, Switch)> {
+    ops.iter()
+        .filter(|o| o.kind == kind && o.state != OpState::Done)
+        .filter_map(|o| {
+            let parent = o.parent.clone().filter(|p| p.starts_with("wave:"))?;
+            let profile = o.remote_ref.clone().or_else(|| profile_of(&o.target))?;
+            Some((
+                parent,
+                Switch {
+                    op_id: o.op_id.clone(),
+                    workspace: o.workspace.clone(),
+                    profile,
+                    marker: o.target.clone(),
+                },
+            ))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::adoption::Ident;
+    use crate::engine::switch;
+    use crate::engine::Fut;
+    use crate::http::HttpError;
+    use crate::model::{Inventory, Plan};
+    use crate::printer::{Mode, Printer};
+    use crate::state::StateDb;
+    use std::sync::Mutex;
+
+    /// A source whose profile ids are UUIDs: whatever it is asked to switch, it records.
+    #[derive(Default)]
+    struct Uuids {
+        calls: Mutex<Vec<(String, bool)>>,
+    }
+
+    impl Source for Uuids {
+        fn fingerprint(&self) -> Fut<'_, anyhow::Result<String>> {
+            Box::pin(async { Ok(String::new()) })
+        }
+        fn fingerprint_with_disabled(
+            &self,
+            _: Inventory,
+            _: &HashSet<String>,
+        ) -> anyhow::Result<String> {
+            Ok(String::new())
+        }
+        fn stale(&self) -> String {
+            String::new()
+        }
+        fn profile_noun(&self) -> &'static str {
+            "profile"
+        }
+        fn profile_marker(&self, ws: &str, profile: &str) -> String {
+            format!("keyshift:test:{ws}:profile:{profile}")
+        }
+        fn exported_active(&self, _: &Inventory) -> HashSet<(String, String)> {
+            HashSet::new()
+        }
+        fn set_profile_active<'a>(
+            &'a self,
+            _: &'a str,
+            profile: &'a str,
+            active: bool,
+        ) -> Fut<'a, Result<(), HttpError>> {
+            self.calls
+                .lock()
+                .unwrap()
+                .push((profile.to_string(), active));
+            Box::pin(async { Ok(()) })
+        }
+        fn consumers(&self, _: &Inventory, _: &Plan) -> anyhow::Result<Vec<Consumer>> {
+            Ok(Vec::new())
+        }
+    }
+
+    const A: &str = "5f0c9a3e-2b1d-4c6e-9f7a-0d1e2f3a4b5c";
+    const B: &str = "a1b2c3d4-e5f6-4711-8899-aabbccddeeff";
+
+    fn consumer(id: &str, profiles: &[&str]) -> Consumer {
+        Consumer {
+            id: id.into(),
+            workspace: "w".into(),
+            name: id.into(),
+            client: None,
+            profiles: profiles.iter().map(|p| p.to_string()).collect(),
+            creds: vec![format!("cred:{id}")],
+            old: vec![Ident::Key {
+                workspace: "w".into(),
+                id: format!("old-{id}"),
+            }],
+            new: Vec::new(),
+            blind: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn opaque_profile_ids_go_through_a_wave_and_its_undo_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = StateDb::open(&dir.path().join("s.db"), true).unwrap();
+        let source = Uuids::default();
+        // Two consumers share profile B; only one of them is in the wave.
+        let consumers = vec![
+            consumer("c1", &[A]),
+            consumer("c2", &[B]),
+            consumer("c3", &[B]),
+        ];
+        let verdicts: HashMap<String, String> = ["c1", "c2", "c3"]
+            .iter()
+            .map(|c| (format!("cred:{c}"), "ok".to_string()))
+            .collect();
+        let now = crate::mapping::parse_instant("2026-01-10").unwrap();
+        let grounds = Grounds {
+            snapshot: None,
+            judged: &[],
+            verdicts: &verdicts,
+            include_unverifiable: false,
+            without_evidence: true,
+            now,
+        };
+        let active: HashSet<(String, String)> = [A, B]
+            .iter()
+            .map(|p| ("w".to_string(), p.to_string()))
+            .collect();
+        let scope = Scope {
+            consumers: vec!["c1".into(), "c2".into()],
+            ..Scope::default()
+        };
+        let sel = select(
+            &consumers,
+            &scope,
+            &grounds,
+            &source,
+            &active,
+            &HashMap::new(),
+        );
+        assert_eq!(sel.switches.len(), 1, "B is shared with c3, which waits");
+        assert_eq!(sel.switches[0].profile, A);
+        assert!(sel
+            .waiting
+            .iter()
+            .any(|(c, why)| c.id == "c2" && why.contains("c3")));
+
+        let printer = Printer::new(Mode::Quiet);
+        let crash = crate::crash::Checkpoints::default();
+        let run = switch::Run {
+            db: &db,
+            source: &source,
+            printer: &printer,
+            crash: &crash,
+            active: false,
+            kind: OpKind::DisableProfile,
+            parent: Some("wave:1"),
+            now,
+            frozen_at: None,
+            stop: None,
+        };
+        let out = run.go(&sel.switches).await.unwrap();
+        assert_eq!(out.done.len(), 1);
+        let ops = db.operations().unwrap();
+        assert_eq!(switched_off(&ops, &[]).len(), 1);
+        // Undo by consumer finds the UUID again, from the journal alone.
+        let undo = undo_selection(
+            &consumers,
+            &Scope {
+                consumers: vec!["c1".into()],
+                ..Scope::default()
+            },
+            None,
+            &ops,
+            &source,
+        );
+        assert_eq!(undo.len(), 1);
+        assert_eq!(undo[0].profile, A);
+        assert_eq!(
+            *source.calls.lock().unwrap(),
+            vec![(A.to_string(), false)],
+            "the source saw the id exactly as given"
+        );
+        assert!(open_switches(&ops, OpKind::DisableProfile).is_empty());
+    }
 }

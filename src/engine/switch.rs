@@ -10,7 +10,6 @@ use std::sync::atomic::Ordering;
 
 use super::Source;
 use crate::crash::Checkpoints;
-use crate::http::HttpError;
 use crate::printer::Printer;
 use crate::state::{OpKind, OpState, StateDb};
 
@@ -121,9 +120,4 @@ impl Run<'_> {
         bar.finish_and_clear();
         Ok(out)
     }
-}
-
-/// Why a write failed, as one line with what to check.
-pub fn failure_line(e: &HttpError) -> String {
-    e.to_string()
 }
