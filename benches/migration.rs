@@ -438,6 +438,248 @@ fn local_cost(profiles: u32) -> Local {
     Local { commands, keys }
 }
 
+/// Requests the sandbox counted since the last reset on one route of one vendor, and the 429s
+/// among them.
+fn route_requests(sandbox: &Sandbox, vendor: &str, route: &str) -> (u64, u64) {
+    let v: Value = sandbox
+        .http
+        .get(format!("{}/_sandbox/stats", sandbox.url))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let mut n = (0, 0);
+    for r in v["requests"].as_array().unwrap() {
+        if r["vendor"] == vendor && r["route"] == route {
+            let c = r["count"].as_u64().unwrap();
+            n.0 += c;
+            if r["status"] == 429 {
+                n.1 += c;
+            }
+        }
+    }
+    n
+}
+
+fn consumers_in(stdout: &str) -> usize {
+    stdout
+        .lines()
+        .filter(|l| l.contains("\"event\":\"adoption.consumer\""))
+        .count()
+}
+
+/// One adoption run's cost.
+struct Cost {
+    consumers: usize,
+    requests: u64,
+    searches: u64,
+    throttled: u64,
+    secs: f64,
+    rss_kb: i64,
+}
+
+/// Adoption's cost on each vendor's evidence.
+fn adoption_cost(runs: usize) -> String {
+    let mut md = String::from(
+        "\n## Adoption: evidence cost (medians)\n\n| evidence | consumers | requests | per consumer | 429s | wall time | peak RSS |\n|---|---:|---:|---:|---:|---:|---:|\n",
+    );
+    // Bifrost: holders call with old and new keys; adoption reads /api/logs.
+    let mut rows = Vec::new();
+    for _ in 0..runs {
+        let sandbox = Sandbox::start(&["--seed", "5", "--rate-scale", "0"]);
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("ks.db");
+        let holders = ["u-alice", "u-bob", "u-carol", "u-dave"];
+        let mapping = dir.path().join("m.toml");
+        let text = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/mappings/bifrost-profiles-to-virtual-keys.toml"
+        ))
+        .unwrap()
+        .replace("mode = \"per_profile\"", "mode = \"per_holder\"")
+        .replace("holders = []", &format!("holders = {holders:?}"));
+        std::fs::write(&mapping, text).unwrap();
+        keyshift(
+            &sandbox,
+            &state,
+            &["export", "--mapping", mapping.to_str().unwrap()],
+        );
+        keyshift(&sandbox, &state, &["plan"]);
+        keyshift(&sandbox, &state, &["apply", "--yes"]);
+        let creds: Value = sandbox
+            .http
+            .get(format!("{}/_sandbox/consumer-credentials", sandbox.url))
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        let sink = std::fs::read_to_string(dir.path().join("ks.db.secrets.jsonl")).unwrap();
+        let mut keys: Vec<String> = sink
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter_map(|r| r["secret"].as_str().map(String::from))
+            .collect();
+        keys.extend(
+            creds["bifrost"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter_map(|c| c["value"].as_str().map(String::from)),
+        );
+        let infer = format!(
+            "{}/v1/chat/completions",
+            sandbox.var("KEYSHIFT_BIFROST_URL")
+        );
+        for k in &keys {
+            let _ = sandbox
+                .http
+                .post(&infer)
+                .header("x-bf-vk", k)
+                .json(&json!({"model": "m", "messages": []}))
+                .send();
+        }
+        sandbox.reset_stats();
+        let ran = keyshift(&sandbox, &state, &["--json", "adoption"]);
+        let (logs, t1) = route_requests(&sandbox, "bifrost", "/api/logs");
+        let (stats, _) = route_requests(&sandbox, "bifrost", "/api/logs/stats");
+        let (dropped, _) = route_requests(&sandbox, "bifrost", "/api/logs/dropped");
+        rows.push(Cost {
+            consumers: consumers_in(&ran.stdout),
+            requests: logs + stats + dropped,
+            searches: logs,
+            throttled: t1,
+            secs: ran.secs,
+            rss_kb: ran.max_rss_kb,
+        });
+    }
+    let med = |f: fn(&Cost) -> f64| median(rows.iter().map(f).collect());
+    let (c, all, logs) = (
+        med(|r| r.consumers as f64),
+        med(|r| r.requests as f64),
+        med(|r| r.searches as f64),
+    );
+    md.push_str(&format!(
+        "| Bifrost `/api/logs` (per-holder, 4 holders named) | {c:.0} | {all:.0} ({logs:.0} searches + stats + dropped) | {:.2} | {:.0} | {:.2} s | {:.0} MB |\n",
+        logs / c.max(1.0),
+        med(|r| r.throttled as f64),
+        med(|r| r.secs),
+        med(|r| r.rss_kb as f64) / 1024.0
+    ));
+    println!(
+        "adoption bifrost: {c:.0} consumers, {logs:.0} log searches ({:.2}/consumer)",
+        logs / c.max(1.0)
+    );
+
+    // Descope: one walk over the window for every access key, on audit search's own budget
+    // (10 a minute, scaled like every limit).
+    let mut rows = Vec::new();
+    for _ in 0..runs {
+        let sandbox = Sandbox::start(&["--seed", "3", "--profiles", "1000", "--rate-scale", "60"]);
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("ks.db");
+        let mapping = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/mappings/workato-legacy-to-descope.toml"
+        );
+        keyshift(&sandbox, &state, &["export", "--mapping", mapping]);
+        keyshift(&sandbox, &state, &["plan"]);
+        keyshift(&sandbox, &state, &["apply", "--yes"]);
+        sandbox.reset_stats();
+        let ran = keyshift(&sandbox, &state, &["--json", "adoption"]);
+        let (audit, t) = route_requests(&sandbox, "descope", "/v1/mgmt/audit/search");
+        rows.push(Cost {
+            consumers: consumers_in(&ran.stdout),
+            requests: audit,
+            searches: audit,
+            throttled: t,
+            secs: ran.secs,
+            rss_kb: ran.max_rss_kb,
+        });
+    }
+    let med = |f: fn(&Cost) -> f64| median(rows.iter().map(f).collect());
+    let (c, audit) = (med(|r| r.consumers as f64), med(|r| r.requests as f64));
+    md.push_str(&format!(
+        "| Descope audit search (1,000 profiles, budget 10/min × 60) | {c:.0} | {audit:.0} | {:.2} | {:.0} | {:.2} s | {:.0} MB |\n",
+        audit / c.max(1.0),
+        med(|r| r.throttled as f64),
+        med(|r| r.secs),
+        med(|r| r.rss_kb as f64) / 1024.0
+    ));
+    println!("adoption descope: {c:.0} consumers, {audit:.0} audit searches");
+
+    // Workato: a 200,000-row Logs export read from disk, no request at all.
+    let mut rows = Vec::new();
+    for _ in 0..runs {
+        let sandbox = Sandbox::start(&["--seed", "3", "--profiles", "300", "--rate-scale", "0"]);
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("ks.db");
+        keyshift(&sandbox, &state, &["export"]);
+        keyshift(&sandbox, &state, &["plan"]);
+        keyshift(&sandbox, &state, &["apply", "--yes"]);
+        let names: Vec<String> = sandbox.state()["workato"]["workspaces"][0]["legacy_clients"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["name"].as_str().unwrap().to_string())
+            .collect();
+        let mut csv = String::from("\u{feff}Date,Type,Code,Status,Gateway code,Status details,IP,Timing,Delay,API collection,Endpoint,Client,Job details\r\n");
+        for i in 0..200_000u32 {
+            let name = &names[i as usize % names.len()];
+            let client = if i % 3 == 0 {
+                format!("{name} · keys")
+            } else {
+                name.clone()
+            };
+            csv.push_str(&format!(
+                "2025-11-{:02}T{:02}:{:02}:00.000+00:00,Success,200,OK,,,10.0.0.1,35 ms,0 ms,Orders API,orders,\"{}\",\r\n",
+                14 - (i / 20_000) % 10,
+                (i / 60) % 24,
+                i % 60,
+                client.replace('"', "\"\"")
+            ));
+        }
+        let file = dir.path().join("api-logs.csv");
+        std::fs::write(&file, csv).unwrap();
+        sandbox.reset_stats();
+        let arg = format!("1={}", file.display());
+        let ran = keyshift(
+            &sandbox,
+            &state,
+            &[
+                "--json",
+                "--now",
+                "2025-11-15T00:00:00Z",
+                "adoption",
+                "--workato-logs",
+                &arg,
+            ],
+        );
+        let (all, _) = sandbox.requests();
+        rows.push(Cost {
+            consumers: consumers_in(&ran.stdout),
+            requests: all.values().sum::<u64>(),
+            searches: 0,
+            throttled: 0,
+            secs: ran.secs,
+            rss_kb: ran.max_rss_kb,
+        });
+    }
+    let med = |f: fn(&Cost) -> f64| median(rows.iter().map(f).collect());
+    let c = med(|r| r.consumers as f64);
+    md.push_str(&format!(
+        "| Workato Logs export, 200,000 rows (23 MB) | {c:.0} | {:.0} | {:.2} | 0 | {:.2} s | {:.0} MB |\n",
+        med(|r| r.requests as f64),
+        med(|r| r.requests as f64) / c.max(1.0),
+        med(|r| r.secs),
+        med(|r| r.rss_kb as f64) / 1024.0
+    ));
+    println!(
+        "adoption workato: {c:.0} consumers, 200k rows in {:.2}s",
+        med(|r| r.secs)
+    );
+    md
+}
+
 fn main() {
     // `cargo bench` passes --bench; nothing to parse.
     let quick = std::env::var("KS_BENCH_QUICK").is_ok();
@@ -529,6 +771,18 @@ fn main() {
         println!(
             "baseline: keyshift {ks_req:.0} req {ks_secs:.1}s; naive {b_req:.0} req {b_secs:.1}s"
         );
+    }
+
+    // 6: what adoption costs: requests per consumer (Bifrost), the audit walk under its own
+    // budget (Descope), a large Logs export read locally (Workato).
+    if only == "adoption" || (!only_local && !only_economy) {
+        md.push_str(&adoption_cost(runs));
+        if only == "adoption" {
+            let out = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/benchmarks.md");
+            std::fs::write(&out, md).unwrap();
+            println!("written to {}", out.display());
+            return;
+        }
     }
 
     // 4 + 5: local cost and the scale curve.

@@ -989,7 +989,7 @@ mod tests {
         let path = dir.path().join("old.db");
         {
             let conn = Connection::open(&path).unwrap();
-            schema::migrate(&conn, 0).unwrap();
+            schema::migrate_until(&conn, 0, 3).unwrap();
             conn.execute_batch(
                 "ALTER TABLE inventory DROP COLUMN active; PRAGMA user_version = 2;
                  INSERT INTO inventory VALUES

@@ -51,7 +51,18 @@ const MIGRATIONS: &[&str] = &[
 ];
 
 pub fn migrate(conn: &Connection, from: i64) -> rusqlite::Result<()> {
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(from as usize) {
+    migrate_until(conn, from, MIGRATIONS.len() as i64)
+}
+
+/// Migrate from version `from` up to version `until` (tests build old files with it).
+pub fn migrate_until(conn: &Connection, from: i64, until: i64) -> rusqlite::Result<()> {
+    let steps = (until - from).max(0) as usize;
+    for (i, sql) in MIGRATIONS
+        .iter()
+        .enumerate()
+        .skip(from as usize)
+        .take(steps)
+    {
         let version = i as i64 + 1;
         conn.execute_batch(&format!(
             "BEGIN IMMEDIATE; {sql}; PRAGMA application_id = {APPLICATION_ID}; PRAGMA user_version = {version}; COMMIT;"
