@@ -12,15 +12,15 @@ use std::collections::{BTreeMap, BTreeSet};
 
 const HOLDERS: &[&str] = &["u-alice", "u-bob", "u-carol", "u-dave"];
 
-fn mapping(run: &Run) -> String {
+fn mapping(run: &Run, mode: &str) -> String {
     let text = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/mappings/bifrost-profiles-to-virtual-keys.toml"
     ))
     .unwrap()
-    .replace("mode = \"per_profile\"", "mode = \"per_holder\"")
+    .replace("mode = \"per_profile\"", &format!("mode = \"{mode}\""))
     .replace("holders = []", &format!("holders = {HOLDERS:?}"));
-    let path = run.dir.path().join("bifrost-per-holder.toml");
+    let path = run.dir.path().join(format!("bifrost-{mode}.toml"));
     std::fs::write(&path, text).unwrap();
     path.display().to_string()
 }
@@ -36,11 +36,15 @@ struct World {
 
 impl World {
     fn start(extra: &[&str]) -> World {
+        World::start_in("per_holder", extra)
+    }
+
+    fn start_in(mode: &str, extra: &[&str]) -> World {
         let mut args = vec!["--seed", "5", "--rate-scale", "0"];
         args.extend_from_slice(extra);
         let sandbox = Sandbox::start(&args);
         let run = Run::new(&sandbox);
-        let m = mapping(&run);
+        let m = mapping(&run, mode);
         run.ok(&["export", "--mapping", &m], 0);
         let _ = run.ks(&["plan"]);
         run.ok(&["apply", "--yes"], 0);
@@ -58,12 +62,23 @@ impl World {
         }
         let mut new = BTreeMap::new();
         for r in run.sink_records() {
-            // keyshift:bifrost:default:profile:<p>:holder:<u>
+            // keyshift:bifrost:default:profile:<p>[:holder:<u>] — shared mode: one key per
+            // profile, the same new credential for each of its holders.
             let parts: Vec<&str> = r["source"].as_str().unwrap().split(':').collect();
-            new.insert(
-                format!("{}:{}", parts[4], parts[6]),
-                r["secret"].as_str().unwrap().to_string(),
-            );
+            let secret = r["secret"].as_str().unwrap().to_string();
+            match parts.get(6) {
+                Some(user) => {
+                    new.insert(format!("{}:{user}", parts[4]), secret);
+                }
+                None => {
+                    for c in old
+                        .keys()
+                        .filter(|c| c.starts_with(&format!("{}:", parts[4])))
+                    {
+                        new.insert(c.clone(), secret.clone());
+                    }
+                }
+            }
         }
         World {
             sandbox,
@@ -205,4 +220,29 @@ fn with_logging_switched_off_nothing_is_guessed() {
         assert_eq!(v["status"], "unknown", "{v}");
         assert!(v["why"].as_str().unwrap().contains("logging"), "{v}");
     }
+}
+
+#[test]
+fn in_shared_mode_each_named_holder_is_a_consumer_of_the_profile_key() {
+    let w = World::start_in("per_profile", &[]);
+    let active = w.active_profiles();
+    let c = w
+        .old
+        .keys()
+        .find(|c| {
+            w.new.contains_key(*c)
+                && active.contains(&c.split(':').next().unwrap().parse().unwrap())
+        })
+        .unwrap()
+        .clone();
+    assert_eq!(w.infer(&w.old[&c]), 200);
+    w.clock("2025-11-23T12:00:00Z");
+    assert_eq!(w.infer(&w.new[&c]), 200);
+    let a = w.adoption(0);
+    assert!(a
+        .keys()
+        .all(|id| !id.ends_with(":*") || !w.old.contains_key(id)));
+    // New use is the profile's: every holder of that profile shows it; old quiet is the
+    // holder's own.
+    assert_eq!(status(&a, &c), "moved", "{}", a[&c]);
 }

@@ -1,5 +1,5 @@
 //! Export from Bifrost: access profiles (canonical paths, aliases as a fallback), MCP
-//! clients, and the named holders' copies in per-holder mode.
+//! clients, and the named holders' copies.
 
 use anyhow::Result;
 use serde_json::json;
@@ -13,16 +13,11 @@ use crate::model::{Inventory, Workspace};
 pub async fn export(conn: &BifrostConn, mapping: &Mapping) -> Result<Exported> {
     let (profiles, deprecated_only) = conn.list_profiles().await?;
     let mcp_clients = conn.mcp_clients().await?;
+    // The named holders' copies: per-holder mode plans a key for each, and in either mode
+    // they are the consumers whose old keys `keyshift adoption` looks up.
     let mut holdings = Vec::new();
-    if mapping
-        .file
-        .bifrost
-        .as_ref()
-        .is_some_and(|b| b.mode == "per_holder")
-    {
-        for user in mapping.named_holders()? {
-            holdings.extend(conn.holdings(&user).await?);
-        }
+    for user in mapping.named_holders()? {
+        holdings.extend(conn.holdings(&user).await?);
     }
     let read = BifrostInventory {
         profiles,
