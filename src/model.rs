@@ -1,9 +1,10 @@
 //! Vendor-neutral types: the inventory a source exports, the plan the mapping engine makes,
-//! and findings. Wire types stay inside `providers/<vendor>/`; everything else sees these.
+//! findings, and the rollout's consumers and judged statuses. Wire types stay inside `providers/<vendor>/`; everything else sees these.
 //!
 //! Nothing in here ever holds a secret value: HMAC signing secrets are represented by a keyed
 //! fingerprint, new credentials never pass through the model at all.
 
+use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 use std::fmt;
@@ -492,4 +493,139 @@ pub struct Words {
     pub credentials: &'static str,
     /// How a credential whose secret was lost gets a new one, e.g. `refresh`.
     pub renewal: &'static str,
+}
+
+// ---- the rollout: consumers, the window a snapshot judges, and what it judged -------------
+
+/// How a usage source finds one credential's traffic.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "by")]
+pub enum Ident {
+    /// Requests whose log names this client (Workato's logs name clients, never keys).
+    Client { workspace: String, name: String },
+    /// Requests made with this credential id (a virtual key id, an access key id).
+    Key { workspace: String, id: String },
+}
+
+impl Ident {
+    pub fn workspace(&self) -> &str {
+        match self {
+            Ident::Client { workspace, .. } | Ident::Key { workspace, .. } => workspace,
+        }
+    }
+}
+
+/// One consumer: who moves from old credentials to new ones.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Consumer {
+    /// What `adoption` prints and `--consumer` takes: a legacy client id, `<profile>:<user>`.
+    pub id: String,
+    pub workspace: String,
+    /// A human name (legacy client name, `profile · user`).
+    pub name: String,
+    /// The source client it belongs to (`--client`), when the source has clients.
+    pub client: Option<String>,
+    /// The source profiles whose disabling is this consumer's cutover (opaque ids).
+    pub profiles: Vec<String>,
+    /// The provenance markers of its new credentials (verify's verdicts are keyed by them).
+    pub creds: Vec<String>,
+    /// Where its old use shows.
+    pub old: Vec<Ident>,
+    /// Where its new use shows (empty until apply created them, for sources that need the
+    /// created ids).
+    pub new: Vec<Ident>,
+    /// Why its traffic cannot be attributed, known from the inventory and plan alone (e.g.
+    /// two legacy clients with one name).
+    pub blind: Option<String>,
+}
+
+/// The window a snapshot judges.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Window {
+    pub from: DateTime<Utc>,
+    pub now: DateTime<Utc>,
+    /// Old use at or after this instant is "recent" (now minus the quiet period).
+    pub quiet_from: DateTime<Utc>,
+    /// When keyshift's own live probes ran (`verify --live`, on the judged clock): a record
+    /// inside one of these spans is ours, not a consumer's, where the source cannot tell
+    /// otherwise.
+    #[serde(default)]
+    pub own: Vec<(DateTime<Utc>, DateTime<Utc>)>,
+}
+
+impl Window {
+    /// The last instant a record may carry: now, plus the resolution of a clock read from
+    /// `Date` headers (whole seconds).
+    pub fn until(&self) -> DateTime<Utc> {
+        self.now + Duration::seconds(2)
+    }
+
+    /// Whether keyshift's own probes ran at `t`.
+    pub fn ours(&self, t: DateTime<Utc>) -> bool {
+        self.own.iter().any(|(a, b)| *a <= t && t <= *b)
+    }
+}
+
+/// A record of the vendor's that shows something: when, and where to find it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Record {
+    pub at: DateTime<Utc>,
+    /// Where it is: `logs-ws1.csv line 17`, `Bifrost log 8f2c…`, `Descope audit LoginSucceed`.
+    pub what: String,
+}
+
+/// A consumer's status (first match wins, in this order).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Unknown,
+    Broken,
+    Moving,
+    Waiting,
+    Moved,
+    Idle,
+}
+
+impl Status {
+    pub const ALL: [Status; 6] = [
+        Status::Broken,
+        Status::Unknown,
+        Status::Waiting,
+        Status::Moving,
+        Status::Moved,
+        Status::Idle,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Unknown => "unknown",
+            Status::Broken => "broken",
+            Status::Moving => "moving",
+            Status::Waiting => "waiting",
+            Status::Moved => "moved",
+            Status::Idle => "idle",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Status> {
+        Status::ALL.into_iter().find(|x| x.as_str() == s)
+    }
+}
+
+/// One consumer's judged status and the records behind it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Judged {
+    pub consumer: String,
+    pub workspace: String,
+    pub name: String,
+    pub status: Status,
+    pub last_old: Option<Record>,
+    pub first_new: Option<Record>,
+    pub last_new: Option<Record>,
+    pub refused_since_cutover: u64,
+    pub last_refusal: Option<Record>,
+    /// The sources read, e.g. `Workato Logs export a.csv; Workato Logs export a.csv`.
+    pub source: String,
+    /// Why this status, in one sentence.
+    pub why: String,
 }

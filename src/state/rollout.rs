@@ -7,7 +7,7 @@ use rusqlite::{params, OptionalExtension};
 use serde::{Deserialize, Serialize};
 
 use super::StateDb;
-use crate::engine::adoption::{Judged, Window};
+use crate::model::{Judged, Window};
 
 /// One adoption run: when, over which window, from which sources, with what caveats.
 #[derive(Debug, Clone, Serialize, Deserialize)]
