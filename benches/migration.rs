@@ -486,10 +486,27 @@ fn adoption_cost(runs: usize) -> String {
     // Bifrost: holders call with old and new keys; adoption reads /api/logs.
     let mut rows = Vec::new();
     for _ in 0..runs {
-        let sandbox = Sandbox::start(&["--seed", "5", "--rate-scale", "0"]);
         let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("sandbox.toml");
+        std::fs::write(&config, "[bifrost]\ngenerated_profiles = 400\n").unwrap();
+        let sandbox = Sandbox::start(&[
+            "--seed",
+            "5",
+            "--rate-scale",
+            "0",
+            "--config",
+            config.to_str().unwrap(),
+        ]);
         let state = dir.path().join("ks.db");
-        let holders = ["u-alice", "u-bob", "u-carol", "u-dave"];
+        // Every user the seeded instance has copies for is a named holder.
+        let mut holders: Vec<String> = sandbox.state()["bifrost"]["user_access_profiles"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|c| c["user_id"].as_str().map(String::from))
+            .collect();
+        holders.sort();
+        holders.dedup();
         let mapping = dir.path().join("m.toml");
         let text = std::fs::read_to_string(concat!(
             env!("CARGO_MANIFEST_DIR"),
@@ -559,7 +576,7 @@ fn adoption_cost(runs: usize) -> String {
         med(|r| r.searches as f64),
     );
     md.push_str(&format!(
-        "| Bifrost `/api/logs` (per-holder, 4 holders named) | {c:.0} | {all:.0} ({logs:.0} searches + stats + dropped) | {:.2} | {:.0} | {:.2} s | {:.0} MB |\n",
+        "| Bifrost `/api/logs` (per-holder, every holder named) | {c:.0} | {all:.0} ({logs:.0} searches + stats + dropped) | {:.2} | {:.0} | {:.2} s | {:.0} MB |\n",
         logs / c.max(1.0),
         med(|r| r.throttled as f64),
         med(|r| r.secs),
@@ -574,7 +591,7 @@ fn adoption_cost(runs: usize) -> String {
     // (10 a minute, scaled like every limit).
     let mut rows = Vec::new();
     for _ in 0..runs {
-        let sandbox = Sandbox::start(&["--seed", "3", "--profiles", "1000", "--rate-scale", "60"]);
+        let sandbox = Sandbox::start(&["--seed", "3", "--profiles", "3000", "--rate-scale", "60"]);
         let dir = tempfile::tempdir().unwrap();
         let state = dir.path().join("ks.db");
         let mapping = concat!(
@@ -599,7 +616,7 @@ fn adoption_cost(runs: usize) -> String {
     let med = |f: fn(&Cost) -> f64| median(rows.iter().map(f).collect());
     let (c, audit) = (med(|r| r.consumers as f64), med(|r| r.requests as f64));
     md.push_str(&format!(
-        "| Descope audit search (1,000 profiles, budget 10/min × 60) | {c:.0} | {audit:.0} | {:.2} | {:.0} | {:.2} s | {:.0} MB |\n",
+        "| Descope audit search (3,000 profiles, budget 10/min × 60) | {c:.0} | {audit:.0} | {:.2} | {:.0} | {:.2} s | {:.0} MB |\n",
         audit / c.max(1.0),
         med(|r| r.throttled as f64),
         med(|r| r.secs),
@@ -688,6 +705,7 @@ fn main() {
     let only = std::env::var("KS_BENCH_ONLY").unwrap_or_default();
     let only_local = only == "local";
     let only_economy = only == "economy";
+    let only_adoption = only == "adoption";
     let runs = if quick { 1 } else { 3 };
     let mut md = String::from("# keyshift benchmark run\n\n");
 
@@ -718,7 +736,7 @@ fn main() {
             Target::Descope,
         ),
     ];
-    if !only_local {
+    if !only_local && !only_adoption {
         md.push_str("## Request economy and budget use\n\n| scenario | phase | requests (median) | minimum | over minimum |\n|---|---|---:|---:|---:|\n");
         let mut budget_rows = String::new();
         for (name, args, target) in scenarios {
@@ -748,7 +766,7 @@ fn main() {
         md.push_str("\n### Budget use (apply)\n\n| scenario | wall time (median) | requests ÷ limit | difference | 429 responses |\n|---|---:|---:|---:|---:|\n");
         md.push_str(&budget_rows);
     }
-    if !only_local && !only_economy {
+    if !only_local && !only_economy && !only_adoption {
         // 3: the naive baseline against an identical sandbox, same limits.
         let args = ["--seed", "3", "--profiles", "300", "--rate-scale", "20"];
         let ks: Vec<Phases> = (0..runs)
