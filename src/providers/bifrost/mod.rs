@@ -43,6 +43,9 @@ pub struct BifrostConn {
     base: String,
     credential: BifrostCredential,
     budget: RateBudget,
+    /// The log store's health for a window (entries in it, dropped writes), read once per
+    /// run however many sides ask.
+    log_health: tokio::sync::OnceCell<usage::LogHealth>,
 }
 
 /// A virtual key as read back (the value is never read: reads mask it).
@@ -67,6 +70,7 @@ impl BifrostConn {
             base: s.base_url.trim_end_matches('/').to_string(),
             credential: s.credential,
             budget: RateBudget::new("bifrost", LIMIT_PER_MINUTE, s.rate_scale, s.max_rate),
+            log_health: tokio::sync::OnceCell::new(),
         })
     }
 

@@ -101,7 +101,49 @@ fn total(body: &Value) -> u64 {
         .unwrap_or(0)
 }
 
+/// What the log store says about itself over a window.
+#[derive(Debug, Clone, Copy)]
+pub struct LogHealth {
+    /// Entries in the window, for every key.
+    all: u64,
+    /// Requests never logged (`/api/logs/dropped`).
+    dropped: u64,
+}
+
 impl BifrostConn {
+    /// An empty log over the whole window cannot tell quiet from logging switched off; dropped
+    /// writes make absence no proof.
+    async fn read_health(&self, w: &Window) -> Result<LogHealth> {
+        let stats = self
+            .call(
+                Method::GET,
+                &format!(
+                    "/api/logs/stats?{}",
+                    url::form_urlencoded::Serializer::new(String::new())
+                        .append_pair("start_time", &rfc3339(w.from))
+                        .append_pair("end_time", &rfc3339(w.until()))
+                        .finish()
+                ),
+                "/api/logs/stats",
+                None,
+                true,
+            )
+            .await?;
+        let dropped = self
+            .call(Method::GET, "/api/logs/dropped", "/api/logs/dropped", None, true)
+            .await?;
+        Ok(LogHealth {
+            all: stats
+                .get("total_requests")
+                .and_then(Value::as_u64)
+                .unwrap_or(0),
+            dropped: dropped
+                .get("dropped_requests")
+                .and_then(Value::as_u64)
+                .unwrap_or(0),
+        })
+    }
+
     async fn logs(&self, query: &[(&str, String)]) -> Result<Value> {
         let q: String = url::form_urlencoded::Serializer::new(String::new())
             .extend_pairs(query.iter().map(|(k, v)| (*k, v.as_str())))
@@ -148,38 +190,10 @@ impl BifrostConn {
     async fn evidence(&self, wants: &[Want], w: &Window) -> Result<Evidence> {
         let before = self.http().requests_sent();
         let mut notes = Vec::new();
-        // An empty log over the whole window cannot tell quiet from logging switched off.
-        let stats = self
-            .call(
-                Method::GET,
-                &format!(
-                    "/api/logs/stats?{}",
-                    url::form_urlencoded::Serializer::new(String::new())
-                        .append_pair("start_time", &rfc3339(w.from))
-                        .append_pair("end_time", &rfc3339(w.until()))
-                        .finish()
-                ),
-                "/api/logs/stats",
-                None,
-                true,
-            )
+        let LogHealth { all, dropped } = *self
+            .log_health
+            .get_or_try_init(|| self.read_health(w))
             .await?;
-        let all = stats
-            .get("total_requests")
-            .and_then(Value::as_u64)
-            .unwrap_or(0);
-        let dropped = self
-            .call(
-                Method::GET,
-                "/api/logs/dropped",
-                "/api/logs/dropped",
-                None,
-                true,
-            )
-            .await?
-            .get("dropped_requests")
-            .and_then(Value::as_u64)
-            .unwrap_or(0);
         if dropped > 0 {
             notes.push(format!(
                 "Bifrost reports {dropped} request(s) that were never logged: the logs are \
