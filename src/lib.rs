@@ -15,6 +15,7 @@ pub mod errors;
 pub mod http;
 pub mod mapping;
 pub mod model;
+pub mod output;
 pub mod printer;
 pub mod providers;
 pub mod registry;

@@ -45,10 +45,11 @@ impl Printer {
         self.mode
     }
 
-    /// A line for people. Suppressed by `--json` and `--quiet`.
+    /// A line for people. Suppressed by `--json` and `--quiet`. Control and hiding characters
+    /// (vendor text) are shown, not sent to the terminal (`output::visible`).
     pub fn line(&self, msg: impl AsRef<str>) {
         if self.mode == Mode::Human {
-            out(msg.as_ref());
+            out(&crate::output::visible(msg.as_ref()));
         }
     }
 
@@ -57,13 +58,16 @@ impl Printer {
         match self.mode {
             Mode::Quiet => {}
             Mode::Json => self.event("warning", json!({ "message": msg.as_ref() })),
-            Mode::Human => err(&format!("warning: {}", msg.as_ref())),
+            Mode::Human => err(&format!(
+                "warning: {}",
+                crate::output::visible(msg.as_ref())
+            )),
         }
     }
 
     /// An error that ends the command: always shown, on stderr, one line.
     pub fn error(&self, msg: impl AsRef<str>) {
-        err(&format!("error: {}", msg.as_ref()));
+        err(&format!("error: {}", crate::output::visible(msg.as_ref())));
     }
 
     /// A machine-readable event, printed only with `--json`.

@@ -43,6 +43,11 @@ enum Defect {
     DuplicateName,
     /// A `jwt_method` outside the enum on a profile that is not a JWT one.
     StrayJwtMethod,
+    /// Accepted by the vendor, but cannot work: an OIDC issuer the gateway cannot fetch
+    /// discovery from (no scheme, a fragment, a query, credentials in the URL).
+    IssuerNotFetchable,
+    /// Accepted by the vendor, but cannot work: a claim name no JWT claim can match.
+    UnmatchableClaim,
 }
 
 use Defect::*;
@@ -55,6 +60,8 @@ const AUTH: &[Defect] = &[
     UnknownAuthType,
     JwtUnknownMethod,
     OidcBothIssuerAndJwks,
+    IssuerNotFetchable,
+    UnmatchableClaim,
 ];
 const COLLECTION: &[Defect] = &[MissingCollection, NoCollection];
 const NAME: &[Defect] = &[
@@ -92,6 +99,8 @@ impl Pair {
             (Pair::WorkatoV2, OidcBothIssuerAndJwks) => Some("oidc_issuer"),
             (Pair::WorkatoV2, NoCollection) => Some("api_collection_ids"),
             (Pair::WorkatoV2, UnknownLegacyClient) => Some("api_client_id"),
+            (Pair::WorkatoV2, IssuerNotFetchable) => Some("oidc_issuer"),
+            (Pair::WorkatoV2, UnmatchableClaim) => Some("access_profile_claim"),
             // Descope keys carry no JWT settings; a key without roles is valid; names are
             // built from the client and profile names and never blank.
             _ => None,
@@ -212,6 +221,28 @@ fn apply_defect(p: &mut Value, d: Defect, rng: &mut StdRng) {
             p["name"] = json!(format!("Partner\u{0}{}\nnight", p["id"]));
         }
         DuplicateName => p["name"] = json!("Shared name"),
+        IssuerNotFetchable => {
+            p["auth_type"] = json!("oidc");
+            p["jwt_method"] = Value::Null;
+            p["jwt_secret"] = Value::Null;
+            p["oidc_jwks_uri"] = Value::Null;
+            let bad = [
+                "idp.example.com",
+                "https://idp.example.com/#tenant",
+                "https://idp.example.com/?tenant=1",
+                "https://user:pw@idp.example.com",
+            ];
+            p["oidc_issuer"] = json!(bad[rng.gen_range(0..bad.len())]);
+        }
+        UnmatchableClaim => {
+            p["auth_type"] = json!("oidc");
+            p["jwt_method"] = Value::Null;
+            p["jwt_secret"] = Value::Null;
+            p["oidc_jwks_uri"] = Value::Null;
+            p["oidc_issuer"] = json!("https://idp.example.com");
+            let bad = [" workato_key", "", "key\u{1}name", "workato_key "];
+            p["access_profile_claim"] = json!(bad[rng.gen_range(0..bad.len())]);
+        }
         StrayJwtMethod => {
             if p["auth_type"] != "jwt" {
                 p["jwt_method"] = json!("ecdsa");

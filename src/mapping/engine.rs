@@ -87,8 +87,12 @@ pub fn plan(inv: &Inventory, mapping: &Mapping, signing: &SigningIndex) -> Plan 
                 "re-run export; if the client is gone, the profile cannot be migrated",
             ));
         }
+        // Values the vendor stores but that cannot work at the consumer's side.
+        let usable = super::usable::profile(VENDOR, p);
+        let unusable = usable.iter().any(|f| f.kind == FindingKind::Blocker);
+        findings.extend(usable);
         match settings_for(p, mapping, signing, &collections) {
-            Ok(_) if client_missing => {}
+            Ok(_) if client_missing || unusable => {}
             Ok((settings, signing_ref)) => {
                 if let Some(method) = stray_jwt_method(p) {
                     findings.push(Finding {

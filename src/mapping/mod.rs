@@ -8,6 +8,7 @@
 pub mod bifrost;
 pub mod descope;
 pub mod engine;
+pub mod usable;
 
 use anyhow::Result;
 use chrono::{DateTime, NaiveDate, Utc};
@@ -1003,6 +1004,15 @@ impl Mapping {
         };
         let mut out = b.holders.clone();
         if let Some(path) = &b.holders_csv {
+            let bad = |e: csv::Error| {
+                let line = e.position().map(|p| p.line()).unwrap_or(1);
+                KeyshiftError::Config(format!(
+                    "{path}:{line}: {} — the holders CSV needs a header row with a user_id column \
+                     and one holder per row (mapping {}, key bifrost.holders_csv)",
+                    crate::output::visible(&e.to_string()),
+                    mapping.origin
+                ))
+            };
             let mut r = csv::Reader::from_path(path).map_err(|e| {
                 KeyshiftError::Config(format!(
                     "mapping {}: key bifrost.holders_csv: cannot read {path}: {e}",
@@ -1010,16 +1020,23 @@ impl Mapping {
                 ))
             })?;
             let col = r
-                .headers()?
+                .headers()
+                .map_err(bad)?
                 .iter()
-                .position(|h| h.trim() == "user_id")
+                .position(|h| h.trim().trim_start_matches('\u{feff}') == "user_id")
                 .ok_or_else(|| {
                     KeyshiftError::Config(format!(
-                        "{path}: no user_id column — the holders CSV needs a header row with user_id"
+                        "{path}:1: column \"user_id\": missing — the holders CSV needs a header \
+                         row with user_id"
                     ))
                 })?;
             for rec in r.records() {
-                if let Some(u) = rec?.get(col).map(str::trim).filter(|u| !u.is_empty()) {
+                if let Some(u) = rec
+                    .map_err(bad)?
+                    .get(col)
+                    .map(str::trim)
+                    .filter(|u| !u.is_empty())
+                {
                     out.push(u.to_string());
                 }
             }

@@ -1,5 +1,6 @@
 //! CSV per category, for spreadsheets: migrated, skipped (blocked or excluded), failed, and
-//! manual action (findings someone must act on).
+//! manual action (findings someone must act on). Every cell is neutralised for spreadsheets
+//! (`output::csv_cell`).
 
 use anyhow::Result;
 use std::path::Path;
@@ -11,7 +12,7 @@ fn profiles_csv<'a>(rows: impl Iterator<Item = &'a ProfileRow>) -> Result<String
     for r in rows {
         w.serialize(r)?;
     }
-    Ok(String::from_utf8(w.into_inner()?)?)
+    crate::output::neutralize_csv(&w.into_inner()?)
 }
 
 /// Write the four files into `dir`; returns their names.
@@ -49,7 +50,7 @@ pub fn write_all(report: &Report, dir: &Path) -> Result<Vec<String>> {
     }
     out.push(write(
         "manual_action.csv",
-        String::from_utf8(w.into_inner()?)?,
+        crate::output::neutralize_csv(&w.into_inner()?)?,
     )?);
     Ok(out)
 }

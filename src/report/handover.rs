@@ -116,12 +116,13 @@ pub fn rows(
     Ok(out)
 }
 
+/// The hand-over as CSV, every cell neutralised for spreadsheets (`output::csv_cell`).
 pub fn to_csv(rows: &[HandoverRow]) -> Result<String> {
     let mut w = csv::Writer::from_writer(Vec::new());
     for r in rows {
         w.serialize(r)?;
     }
-    Ok(String::from_utf8(w.into_inner()?)?)
+    crate::output::neutralize_csv(&w.into_inner()?)
 }
 
 /// One page per consumer (`handover --per-consumer`): who it is, its adoption status, what it
@@ -135,18 +136,7 @@ pub fn consumer_pages(
     how_to_test: &str,
 ) -> Result<Vec<(String, String)>> {
     use std::fmt::Write;
-    let md = |s: &str| -> String {
-        s.chars()
-            .filter(|c| !c.is_control())
-            .flat_map(|c| {
-                let esc = matches!(
-                    c,
-                    '\\' | '`' | '*' | '_' | '[' | ']' | '<' | '>' | '|' | '#'
-                );
-                esc.then_some('\\').into_iter().chain(std::iter::once(c))
-            })
-            .collect()
-    };
+    let md = crate::output::md;
     let mut lines: HashMap<String, (usize, crate::secrets::SinkRecord)> = HashMap::new();
     for (i, r) in read_sink(sink, None)?.into_iter().enumerate() {
         lines.insert(r.op_id.clone(), (i + 1, r));
@@ -193,7 +183,7 @@ pub fn consumer_pages(
                     .unwrap_or_default(),
                 Some((n, r)) => format!(
                     "{} line {n} ({}, {} {})",
-                    sink.display(),
+                    md(&sink.display().to_string()),
                     r.kind,
                     md(&r.key_name),
                     r.key_id
@@ -203,7 +193,7 @@ pub fn consumer_pages(
                 ),
                 None => "not issued yet — run `keyshift apply`".into(),
             };
-            let _ = writeln!(o, "- `{}`: {at}", md(m));
+            let _ = writeln!(o, "- {}: {at}", md(m));
         }
         let _ = writeln!(o, "\n## How to test\n\n{how_to_test}\n");
         let _ = writeln!(

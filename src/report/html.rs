@@ -7,11 +7,9 @@ use std::fmt::Write;
 
 use super::{Outcomes, RateView, Report};
 
+/// Text in HTML, vendor text above all (`output::html`).
 fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
+    crate::output::html(s)
 }
 
 const SERIES: &[(&str, &str)] = &[
@@ -303,7 +301,7 @@ pub fn render(r: &Report) -> String {
         let _ = write!(
             o,
             "<tr><td>{}</td><td>{}</td><td>{} {} “{}”</td><td><code>{}</code></td><td>{}</td><td>{}</td></tr>",
-            f.kind,
+            esc(f.kind.as_str()),
             esc(&f.workspace),
             esc(&f.object_kind.replace('_', " ")),
             esc(&f.object_id),
@@ -357,7 +355,7 @@ pub fn render(r: &Report) -> String {
                 (Some(n), None) => esc(n),
                 _ => String::new(),
             },
-            p.live.as_deref().unwrap_or(""),
+            p.live.as_deref().map(esc).unwrap_or_default(),
             p.note.as_deref().map(esc).unwrap_or_default()
         );
     }

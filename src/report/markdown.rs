@@ -4,8 +4,9 @@ use std::fmt::Write;
 
 use super::Report;
 
+/// Text in Markdown, vendor text above all (`output::md`).
 fn cell(s: &str) -> String {
-    s.replace('|', "\\|").replace('\n', " ")
+    crate::output::md(s)
 }
 
 pub fn render(r: &Report) -> String {
@@ -19,8 +20,11 @@ pub fn render(r: &Report) -> String {
     let _ = writeln!(o, "# {title}\n");
     let _ = writeln!(
         o,
-        "Mapping `{}` · {} API · state `{}` · generated {}\n",
-        r.mapping, r.api, r.state_file, r.generated_at
+        "Mapping {} · {} API · state {} · generated {}\n",
+        cell(&r.mapping),
+        cell(&r.api),
+        cell(&r.state_file),
+        r.generated_at
     );
     let _ = writeln!(
         o,
@@ -75,11 +79,11 @@ pub fn render(r: &Report) -> String {
                 let _ = writeln!(
                     o,
                     "- workspace {}, {}: {} expected {}, found {}",
-                    d["workspace"].as_str().unwrap_or(""),
-                    d["object"].as_str().unwrap_or(""),
-                    d["field"].as_str().unwrap_or(""),
-                    d["expected"].as_str().unwrap_or(""),
-                    d["found"].as_str().unwrap_or("")
+                    cell(d["workspace"].as_str().unwrap_or("")),
+                    cell(d["object"].as_str().unwrap_or("")),
+                    cell(d["field"].as_str().unwrap_or("")),
+                    cell(d["expected"].as_str().unwrap_or("")),
+                    cell(d["found"].as_str().unwrap_or(""))
                 );
             }
         }
@@ -99,12 +103,12 @@ pub fn render(r: &Report) -> String {
         for f in blockers {
             let _ = writeln!(
                 o,
-                "| {} | {} {} \"{}\" | `{}` | {} | {} |",
-                f.workspace,
-                f.object_kind.replace('_', " "),
-                f.object_id,
+                "| {} | {} {} \"{}\" | {} | {} | {} |",
+                cell(&f.workspace),
+                cell(&f.object_kind.replace('_', " ")),
+                cell(&f.object_id),
                 cell(&f.object_name),
-                f.field,
+                cell(&f.field),
                 cell(&f.found),
                 cell(&f.fix)
             );
@@ -124,19 +128,19 @@ pub fn render(r: &Report) -> String {
         for f in others {
             let _ = writeln!(
                 o,
-                "| {} | {} | {} \"{}\" | `{}` | {} | {} |",
+                "| {} | {} | {} \"{}\" | {} | {} | {} |",
                 f.kind,
-                f.workspace,
-                f.object_kind.replace('_', " "),
+                cell(&f.workspace),
+                cell(&f.object_kind.replace('_', " ")),
                 cell(&f.object_name),
-                f.field,
+                cell(&f.field),
                 cell(&f.found),
                 cell(&f.fix)
             );
         }
     }
 
-    let _ = writeln!(o, "\n## Field treatments (mapping `{}`)\n", r.mapping);
+    let _ = writeln!(o, "\n## Field treatments (mapping {})\n", cell(&r.mapping));
     let _ = writeln!(
         o,
         "| field | treatment | applies to | what happens |\n|---|---|---|---|"
@@ -144,10 +148,10 @@ pub fn render(r: &Report) -> String {
     for t in &r.field_treatments {
         let _ = writeln!(
             o,
-            "| `{}` | {} | {} | {} |",
-            t.field,
-            t.treatment,
-            t.applies_to,
+            "| {} | {} | {} | {} |",
+            cell(&t.field),
+            cell(&t.treatment),
+            cell(&t.applies_to),
             cell(&t.message)
         );
     }
@@ -161,7 +165,7 @@ pub fn render(r: &Report) -> String {
         let _ = writeln!(
             o,
             "| {} | {} | {} \"{}\" | {} | {:?} | {} | {} | {} | {} |",
-            c.workspace,
+            cell(&c.workspace),
             cell(&c.name),
             c.legacy_client_id,
             cell(&c.legacy_client_name),
@@ -192,7 +196,7 @@ pub fn render(r: &Report) -> String {
     );
     for p in &r.profiles {
         let mut cells = vec![
-            p.workspace.clone(),
+            cell(&p.workspace),
             format!("{} \"{}\"", p.profile_id, cell(&p.profile_name)),
             p.auth_type.clone(),
             (if p.active { "yes" } else { "no" }).to_string(),
@@ -216,7 +220,7 @@ pub fn render(r: &Report) -> String {
                 _ => "—".into(),
             },
         );
-        cells.push(p.live.as_deref().unwrap_or("—").to_string());
+        cells.push(p.live.as_deref().map(cell).unwrap_or_else(|| "—".into()));
         cells.push(p.note.as_deref().map(cell).unwrap_or_default());
         let _ = writeln!(o, "| {} |", cells.join(" | "));
     }

@@ -557,6 +557,22 @@ fn allowed_models(c: &mut Checks, models: &[String], field: &str) -> Vec<String>
         );
         return models.to_vec();
     }
+    // A name with spaces around it or a control character in it is stored as written, but
+    // no request names its model that way: it grants nothing.
+    for m in models.iter().filter(|m| {
+        !m.trim().is_empty() && (m.trim() != m.as_str() || m.chars().any(char::is_control))
+    }) {
+        c.note(
+            FindingKind::Manual,
+            field,
+            format!(
+                "the model name {:?} has spaces around it or a control character in it: no \
+                 request names a model that way, so it grants nothing",
+                crate::output::visible(m)
+            ),
+            "correct the model name in the access profile, then export and plan again",
+        );
+    }
     let mut seen = HashSet::new();
     let kept: Vec<String> = models
         .iter()
@@ -1089,6 +1105,24 @@ mod tests {
             assert!(!f.fix.is_empty() && !f.found.is_empty(), "{f}");
             assert_eq!(f.object_name, "Many defects");
         }
+    }
+
+    #[test]
+    fn a_model_name_no_request_can_name_is_flagged() {
+        let mut p = profile(4, "ops");
+        p.provider_configs[0].allowed_models =
+            vec![" gpt-4o".into(), "o3\u{1}".into(), "o1".into()];
+        let plan = run(vec![p]);
+        let manual = of(&plan, 4, FindingKind::Manual);
+        assert_eq!(
+            fields(&manual)
+                .iter()
+                .filter(|f| f.as_str() == "provider_configs[0].allowed_models")
+                .count(),
+            2,
+            "{manual:?}"
+        );
+        assert!(plan.findings.iter().all(|f| f.kind != FindingKind::Blocker));
     }
 
     #[test]

@@ -130,7 +130,13 @@ impl BifrostConn {
             )
             .await?;
         let dropped = self
-            .call(Method::GET, "/api/logs/dropped", "/api/logs/dropped", None, true)
+            .call(
+                Method::GET,
+                "/api/logs/dropped",
+                "/api/logs/dropped",
+                None,
+                true,
+            )
             .await?;
         Ok(LogHealth {
             all: stats
