@@ -1,5 +1,6 @@
 //! Every parser of outside input against hostile bytes: the inventory file (`export --from`),
-//! sandbox fixtures, the mapping file and the holders CSV. Arbitrary input and mutations of
+//! sandbox fixtures (their Workato, Bifrost and Descope parts), the mapping file and the
+//! holders CSV. Arbitrary input and mutations of
 //! the corpus in tests/corpus/ never panic, and every refusal names the file and says where
 //! (a line, or the field's path) in one line of text. (The Workato Logs export has its own
 //! fuzz test, tests/workato_logs_fuzz.rs.)
@@ -128,13 +129,29 @@ fn holders(bytes: &[u8]) -> Result<(), TestCaseError> {
     Ok(())
 }
 
+/// A fixture as the sandbox reads it: its Workato, Bifrost and Descope parts.
 fn fixture(bytes: &[u8]) -> Result<(), TestCaseError> {
+    use keyshift::sandbox::{bifrost, config::DescopeConfig, descope, fixture};
     let dir = tempfile::tempdir().unwrap();
     let p = write(dir.path(), "fixture.json", bytes);
     let now = keyshift::mapping::parse_instant("2025-11-15").unwrap();
-    if let Err(e) = keyshift::sandbox::fixture::load_file(&p, "http://127.0.0.1:1", now) {
+    let named = |e: anyhow::Error| -> Result<(), TestCaseError> {
         let msg = format!("{e:#}");
         prop_assert!(msg.contains(&p.display().to_string()), "{}", msg);
+        Ok(())
+    };
+    let workato = match fixture::load_file(&p, "http://127.0.0.1:1", now) {
+        Ok(w) => w,
+        Err(e) => {
+            named(e)?;
+            Default::default()
+        }
+    };
+    if let Err(e) = bifrost::fixture::load_file(&p, now) {
+        named(e)?;
+    }
+    if let Err(e) = descope::build(&DescopeConfig::default(), &workato, Some(&p), now) {
+        named(e)?;
     }
     Ok(())
 }
@@ -182,6 +199,15 @@ proptest! {
     fn fixtures_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..400)) {
         fixture(&bytes)?;
     }
+
+    #[test]
+    fn fixture_mutations_never_panic(
+        cut in 0usize..3000,
+        flips in proptest::collection::vec((any::<usize>(), hostile_byte()), 0..6)
+    ) {
+        let files = corpus("fixtures");
+        fixture(&mutate(&files[0].1, cut, &flips))?;
+    }
 }
 
 /// The corpus, each file with what it must give.
@@ -210,6 +236,13 @@ fn the_corpus_gives_what_it_should() {
             }
             other => panic!("no expectation for tests/corpus/inventory/{other}"),
         }
+    }
+    for (name, bytes) in corpus("fixtures") {
+        let p = write(dir.path(), &name, &bytes);
+        let now = keyshift::mapping::parse_instant("2025-11-15").unwrap();
+        let w = keyshift::sandbox::fixture::load_file(&p, "http://127.0.0.1:1", now).unwrap();
+        keyshift::sandbox::bifrost::fixture::load_file(&p, now).unwrap();
+        keyshift::sandbox::descope::build(&Default::default(), &w, Some(&p), now).unwrap();
     }
     for (name, bytes) in corpus("holders") {
         let p = write(dir.path(), &name, &bytes);
