@@ -30,8 +30,11 @@ fn init_tracing(verbose: u8) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("KEYSHIFT_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    // Log lines carry vendor text: control and hiding characters are shown, not sent (and so
+    // the logs themselves are written without colour codes).
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .with_writer(|| keyshift::output::Visible(std::io::stderr()))
         .try_init();
 }

@@ -13,6 +13,7 @@
 //! - [`md`]: Markdown's punctuation escaped, so a table keeps its columns and no link, image,
 //!   emphasis or inline HTML is made; newlines become spaces.
 //! - [`html`]: `& < > " '` escaped.
+//! - [`Visible`]: a writer applying [`visible`], for the log lines on stderr.
 
 use std::borrow::Cow;
 
@@ -108,6 +109,23 @@ pub fn html(s: &str) -> String {
         }
     }
     out
+}
+
+/// A writer that shows control and hiding characters ([`visible`]) in everything written
+/// through it: the log lines on stderr carry vendor text too. Each write is one formatted
+/// line, so no character is split between writes.
+pub struct Visible<W>(pub W);
+
+impl<W: std::io::Write> std::io::Write for Visible<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let text = String::from_utf8_lossy(buf);
+        self.0.write_all(visible(&text).as_bytes())?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()
+    }
 }
 
 /// A CSV document whose every cell went through [`csv_cell`]: `raw` is what `csv::Writer`

@@ -143,8 +143,8 @@ fn hostile_names_reach_no_output_raw_and_json_keeps_them_exact() {
         terminal.borrow_mut().push_str(&d.stderr);
         d
     };
-    ks(&["export"]);
-    ks(&["plan"]);
+    ks(&["-vv", "export"]);
+    ks(&["-vv", "plan"]);
     ks(&["apply", "--yes"]);
     ks(&["verify", "--live", "--probe-deadline", "5"]);
     let logs = run.dir.path().join("logs.csv");
