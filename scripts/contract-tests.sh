@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Contract tests: the vendors' published OpenAPI specs (../shared/specs/openapi) run against
+# Contract tests: the vendors' published OpenAPI specs run against
 # `keyshift sandbox` with schemathesis.
 #
 #   scripts/contract-tests.sh                                  # binary at target/debug/keyshift

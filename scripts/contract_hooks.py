@@ -5,7 +5,7 @@
 - `filters_applied`, a check: a list answered 2xx (request logs included) honours the query
   filters, page size and order its spec describes (a filter the sandbox ignores returns everything and passes every schema check).
 - `map_body` keeps generated Bifrost create/update bodies inside rules the schema cannot express
-  (../shared/specs/bifrost.md §5: a team or a customer, not both; one budget per reset window;
+  (docs/sandbox-bifrost.md: a team or a customer, not both; one budget per reset window;
   names unique), so that some reach the success path whose answer is checked.
 """
 

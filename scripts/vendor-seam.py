@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The vendor seam holds (issue 14): commands, the engine and the reports name no vendor.
+"""The vendor seam holds: commands, the engine and the reports name no vendor.
 
 - Nothing in src/commands/, src/engine/ or src/report/ imports from `providers` or names a
   pair kind (`PairKind::`) or a vendor (`Vendor::`): they reach vendors only through

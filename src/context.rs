@@ -171,7 +171,7 @@ impl Ctx {
         })
     }
 
-    /// Where new secrets go (contract §2: default `<state>.secrets.jsonl`).
+    /// Where new secrets go (docs/cli.md, `KEYSHIFT_SECRETS`: default `<state>.secrets.jsonl`).
     pub fn sink_path(&self) -> Result<PathBuf> {
         if let Some(p) = self.env.get("KEYSHIFT_SECRETS")? {
             return Ok(PathBuf::from(p));

@@ -5,7 +5,7 @@
 
 use std::fmt;
 
-/// The process exit codes of contract §9.
+/// The process exit codes (docs/cli.md, "Exit codes").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum ExitCode {
     Ok = 0,

@@ -349,7 +349,7 @@ impl fmt::Display for FindingKind {
     }
 }
 
-/// A statement about one object: what was found in which field, and the fix (contract §7).
+/// A statement about one object: what was found in which field, and the fix.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Finding {
     pub kind: FindingKind,

@@ -1,5 +1,5 @@
-//! Issue 15 item 2: corporate networks. Proxies from `HTTPS_PROXY` / `HTTP_PROXY` /
-//! `NO_PROXY` (as keyshift's environment gives them, not reqwest's reading of the process),
+//! Corporate networks. Proxies from `HTTPS_PROXY` / `HTTP_PROXY` / `NO_PROXY`
+//! (as keyshift's environment gives them, not reqwest's reading of the process),
 //! extra CAs from `KEYSHIFT_CA_FILE` and `SSL_CERT_FILE`, and `doctor` showing both.
 //!
 //! The vendor is the sandbox behind a TLS front whose certificate comes from a CA the test

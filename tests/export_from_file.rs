@@ -1,4 +1,4 @@
-//! When the legacy API is gone (issue 15): an inventory exported to a file from one sandbox
+//! When the legacy API is gone: an inventory exported to a file from one sandbox
 //! migrates, through `export --from`, against a sandbox whose legacy API is retired — the same
 //! profiles as a live run.
 

@@ -1,7 +1,7 @@
-//! Issue 15 item 1: a vendor that cannot be reached ends the command in seconds with a
+//! Unreachable vendors: a vendor that cannot be reached ends the command in seconds with a
 //! message naming the host, what failed and what to check — a name that does not resolve, a
 //! closed port, a server that never answers, a TLS certificate from a CA the client does not
-//! trust. Transient failures are retried as before, and every retry is announced.
+//! trust. Transient failures are retried, and every retry is announced.
 //!
 //! Only loopback and `.invalid` names (which never resolve) are used.
 

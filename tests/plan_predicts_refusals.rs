@@ -1,4 +1,4 @@
-//! The plan predicts every refusal (issue 13): inventories with random defects, drawn from
+//! The plan predicts every refusal: inventories with random defects, drawn from
 //! every rule the sandbox enforces at create time, go through export → plan → apply against
 //! the real sandbox. Every planned item must be accepted (apply exits 0, and the vendor
 //! answered no write with a 4xx); every item the vendor would refuse must have been blocked
@@ -474,7 +474,7 @@ fn workato_descope_plan_predicts_every_refusal() {
     run_property(Pair::WorkatoDescope, &[5, 6], 600);
 }
 
-/// The cases of issue 13, one profile each: every one is blocked or transformed at plan with
+/// The known refusal cases, one profile each: every one is blocked or transformed at plan with
 /// a finding naming the profile and the field, and apply then exits 0 with the rest migrated.
 #[test]
 fn each_reported_case_is_caught_at_plan() {

@@ -1,7 +1,7 @@
 //! The rollout, Bifrost access profiles → standalone virtual keys: holders call the sandbox's
 //! inference route with their profile-managed keys (old) and their new keys; Bifrost's
 //! request logs are the evidence. A profile is deactivated only once all its holders moved;
-//! the holders' profile-managed keys keep working after that (pitfall 10), so nobody becomes
+//! the holders' profile-managed keys keep working after that, so nobody becomes
 //! broken; undo re-activates it. With logging switched off, nothing is guessed.
 
 mod common;
@@ -177,7 +177,7 @@ fn holders_move_a_profile_is_cut_over_when_all_its_holders_moved_and_undone() {
         off,
         BTreeSet::from([moving_profile.parse::<i64>().unwrap()])
     );
-    // The holders' profile-managed keys keep working (pitfall 10): no one is broken, and
+    // The holders' profile-managed keys keep working: no one is broken, and
     // adoption keeps reporting old use after the cutover.
     assert_eq!(w.infer(&w.old[&movers[0]]), 200);
     let a = w.adoption(0);

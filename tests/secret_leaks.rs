@@ -25,7 +25,7 @@ fn no_secret_appears_outside_the_sink() {
         "--faults",
         "error_rate=0.2,commit_drop_rate=0.05",
         // Every Workato read carries the key's (and a client's) token in clear: the
-        // strictest case for keyshift's hygiene (SD-W9 revised).
+        // strictest case for keyshift's hygiene (SD-W9, PC-W1).
         "--read-tokens",
         "full",
     ]);

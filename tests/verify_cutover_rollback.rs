@@ -308,7 +308,7 @@ fn cutover_does_not_make_the_plan_stale() {
 
 /// Deletes that commit but lose their answers (the retry then meets a 404) still leave
 /// nothing behind, and the summary counts every object the rollback removed — a 404 on the
-/// retry used to go uncounted, so "deleted N key(s)" fell short of what was deleted.
+/// retry counts as deleted, so "deleted N key(s)" matches what was deleted.
 #[test]
 fn rollback_under_lost_answers_removes_and_counts_everything() {
     let sandbox = Sandbox::start(&[

@@ -14,7 +14,7 @@ use crate::sandbox::{Sandbox, SandboxOptions};
 use crate::secrets::create_private_dir;
 use crate::state::StateDb;
 
-/// The sandbox runs the vendors' real pacing, this much faster (contract §10).
+/// The sandbox runs the vendors' real pacing, this much faster (`--rate-scale`, docs/sandbox.md).
 const DEMO_RATE_SCALE: f64 = 20.0;
 /// One date for the sandbox clock and the tool (before the freeze: every route works).
 const DEMO_NOW: &str = "2025-11-15T00:00:00Z";

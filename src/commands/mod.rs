@@ -129,7 +129,7 @@ pub fn judged_now(ctx: &Ctx, db: &StateDb) -> Result<DateTime<Utc>> {
     Ok(ctx.now(offset.map(|o| Utc::now() + chrono::Duration::seconds(o))))
 }
 
-/// Ask on a TTY; refuse without `--yes` elsewhere (contract §1).
+/// Ask on a TTY; refuse without `--yes` elsewhere (docs/cli.md).
 pub fn confirm(ctx: &Ctx, yes: bool, summary: &str) -> Result<bool> {
     if yes {
         return Ok(true);

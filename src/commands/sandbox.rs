@@ -1,5 +1,5 @@
 //! `keyshift sandbox`: run the emulator in the foreground. Its first stdout lines are the
-//! `NAME=value` connection settings (contract §4), always plain.
+//! `NAME=value` connection settings (docs/sandbox.md), always plain.
 
 use anyhow::Result;
 use std::path::Path;

@@ -542,8 +542,8 @@ impl Run<'_> {
     }
 
     /// Sink (fsynced) → deactivate, if the credential is active but planned inactive → done
-    /// (contract §10). A renewed secret's record supersedes the operation's earlier secret
-    /// (contract §6). Whether it got to done.
+    /// (docs/reliability.md). A renewed secret's record supersedes the operation's earlier secret
+    /// (docs/security.md, "The secret sink"). Whether it got to done.
     async fn sink_then_done(
         &self,
         at: At<'_>,

@@ -350,7 +350,7 @@ pub struct Exported {
     pub warnings: Vec<String>,
 }
 
-/// After Ctrl-C, how long requests in flight may take to finish (contract §10).
+/// After Ctrl-C, how long requests in flight may take to finish (docs/reliability.md, "Interruptions").
 pub const GRACE: std::time::Duration = std::time::Duration::from_secs(4);
 
 /// Set on Ctrl-C: no new work is taken after it.

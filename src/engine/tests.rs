@@ -530,7 +530,7 @@ async fn answers_lost_round_after_round_still_end_in_one_credential_each() {
     let bench = Bench::new(&plan);
     let target = Memory::new(true, false);
     // The four creates, then four rounds of renewals, all lose their answers: four stalled
-    // rounds in a row (a run used to give up after three).
+    // rounds in a row; the run still finishes every credential.
     target.world().lose_responses = 4 * 5;
     let out = bench.apply(&target, &plan).await;
     assert!(

@@ -13,7 +13,7 @@ use crate::printer::Printer;
 use crate::secrets::SinkRecord;
 use crate::state::OpState;
 
-/// The outcome of one live probe (contract §8).
+/// The outcome of one live probe (`verify --live`, docs/cli.md).
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "kebab-case")]
 pub enum Verdict {

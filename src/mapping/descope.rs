@@ -1,4 +1,4 @@
-//! Workato legacy access profiles → Descope access keys (specs/descope.md §6): one key per
+//! Workato legacy access profiles → Descope access keys (docs/mapping.md): one key per
 //! profile, in the customer's tenant, roles from the collections. Pure, like the Workato
 //! engine: inventory + mapping in, plan out.
 

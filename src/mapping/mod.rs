@@ -37,7 +37,7 @@ pub const SHIPPED: &[(&str, &str)] = &[
 
 pub const DEFAULT_MAPPING: &str = "workato-legacy-to-v2";
 
-/// Fields a v2 client can be grouped by (specs/workato.md §6.2).
+/// Fields a v2 client can be grouped by (docs/architecture.md, "Grouping (Workato)").
 pub const GROUP_FIELDS: &[&str] = &[
     "auth_type",
     "jwt_method",

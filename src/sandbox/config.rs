@@ -61,7 +61,7 @@ pub struct WorkatoConfig {
     pub embedded_rate_per_minute: u32,
     /// Delay before a new or refreshed key is accepted by the gateway (SD-W17).
     pub propagation_delay_ms: u64,
-    /// What key and client reads carry as `auth_token` (SD-W9 revised; docs/sandbox.md).
+    /// What key and client reads carry as `auth_token` (SD-W9, PC-W1; docs/sandbox.md).
     pub read_tokens: ReadTokens,
     /// Gateway requests kept for the API-logs download, over all workspaces; the oldest go
     /// first (SD-W22). 0 keeps none.

@@ -1,4 +1,4 @@
-//! Fault injection (`--faults key=value,...`, contract §4) and the connection plumbing it needs.
+//! Fault injection (`--faults key=value,...`, docs/sandbox.md) and the connection plumbing it needs.
 //!
 //! Faults apply to vendor management routes only — never to the gateway, `/_sandbox/*` or (once
 //! they exist) Bifrost's quota and Descope's exchange/JWKS routes. Knobs:

@@ -1,5 +1,5 @@
 //! The sandbox: a local emulator of the vendor APIs keyshift migrates between, for rehearsals,
-//! the demo, tests and benchmarks (contract §4, design "The sandbox").
+//! the demo, tests and benchmarks (docs/sandbox.md).
 //!
 //! One HTTP server on `127.0.0.1` serves every vendor under its own mount — `/workato`
 //! (management API), `/workato-apim` (gateway), `/bifrost` and `/descope` — plus the
@@ -347,12 +347,12 @@ impl Sandbox {
         self.addr
     }
 
-    /// Where the signing-secrets file (contract §5) was written.
+    /// Where the signing-secrets file (docs/sandbox.md, "Signing secrets") was written.
     pub fn signing_secrets_path(&self) -> &Path {
         &self.signing_secrets_path
     }
 
-    /// The env lines, in the contract's order (§4).
+    /// The env lines, in the order docs/sandbox.md lists them.
     pub fn env(&self) -> Vec<(&'static str, String)> {
         let cfg = &self.app.config;
         vec![

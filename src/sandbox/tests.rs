@@ -134,7 +134,7 @@ async fn wrappers_and_pagination() {
 
     let past = t.get("/api/api_access_profiles?page=999").await;
     assert_eq!(past.body, json!([]));
-    // per_page=101: the published spec's maximum is 100 (issue 13; was clamped before).
+    // per_page=101: the published spec's maximum is 100, so it is refused (PC-W3).
     for bad in ["page=0", "page=x", "per_page=101"] {
         let r = t.get(&format!("/api/v2/api_clients?{bad}")).await;
         assert_eq!(r.status, StatusCode::BAD_REQUEST, "{bad}");
@@ -338,7 +338,7 @@ async fn v2_clients_and_keys() {
     let kid = key["id"].as_u64().unwrap();
     let listed = t.get(&keys).await;
     assert_eq!(listed.body["count"], 1);
-    // SD-W9 revised (issue 13): the published model requires `auth_token` on reads; `full`
+    // SD-W9, PC-W1: the published model requires `auth_token` on reads; `full`
     // by default.
     assert_eq!(listed.body["data"][0]["auth_token"], key["auth_token"]);
 
@@ -1311,7 +1311,7 @@ async fn propagation_delay_holds_new_keys_back() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
-/// SD-W9 revised: reads carry `auth_token` in full, masked or not at all, by setting; clients
+/// SD-W9, PC-W1: reads carry `auth_token` in full, masked or not at all, by setting; clients
 /// carry the published model's `active`, `active_since` and `auth_token` too.
 #[tokio::test]
 async fn read_tokens_full_masked_or_omitted() {

@@ -3,7 +3,7 @@
 //! What this module guarantees:
 //! - a secret lives in memory only as [`SecretString`], whose `Debug` redacts;
 //! - the only place a new credential is written is the sink (JSON lines, 0600, fsynced
-//!   before the operation that produced it is marked done — contract §6);
+//!   before the operation that produced it is marked done — docs/security.md);
 //! - the state DB only ever sees [`fingerprint`]s: HMAC-SHA-256 under a random key kept in
 //!   `<state>.key` (0600), so a stolen state DB does not reveal or confirm a secret without
 //!   that key.
@@ -90,7 +90,7 @@ impl std::fmt::Debug for FingerprintKey {
     }
 }
 
-/// The operator's signing-secrets file (contract §5).
+/// The operator's signing-secrets file (`KEYSHIFT_SIGNING_SECRETS`, docs/cli.md).
 #[derive(Debug, Default, Deserialize)]
 pub struct SigningSecrets {
     #[serde(default)]
@@ -178,7 +178,7 @@ pub struct SigningIndex {
 }
 
 impl SigningIndex {
-    /// A profile entry wins over its client's (contract §5).
+    /// A profile entry wins over its client's.
     pub fn lookup(
         &self,
         ws: &str,
@@ -210,7 +210,7 @@ impl SigningIndex {
     }
 }
 
-/// One record of the secret sink (contract §6). `Debug` redacts the secret. Read back, the
+/// One record of the secret sink (docs/security.md). `Debug` redacts the secret. Read back, the
 /// secret is `None` when it cannot be read here: encrypted to an age recipient without the
 /// identity at hand, handed to a command, or written to a vault (then `vault` names where:
 /// [`vault::fetch_secrets`] reads it from there).
@@ -231,7 +231,7 @@ pub struct SinkRecord {
     pub oauth_client_id: Option<String>,
     pub issued_at: String,
     pub supersedes: Option<String>,
-    /// A vault receipt: where the secret was written (contract §11).
+    /// A vault receipt: where the secret was written (docs/security.md, "The vault sink").
     #[serde(flatten, default, skip_serializing_if = "Option::is_none")]
     pub vault: Option<vault::VaultReceipt>,
 }

@@ -33,7 +33,7 @@ use crate::env::Env;
 use crate::errors::KeyshiftError;
 use crate::http::NetConfig;
 
-/// Where a secret was written: kept in the receipt line (contract §11).
+/// Where a secret was written: kept in the receipt line (docs/security.md, "The vault sink").
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VaultReceipt {
     pub vault_mount: String,

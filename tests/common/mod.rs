@@ -23,7 +23,7 @@ impl Sandbox {
     pub fn start(args: &[&str]) -> Sandbox {
         let mut cmd = Command::new(BIN);
         cmd.arg("sandbox").args(["--port", "0"]).args(args);
-        // CI runs the suite once per read-token mode (SD-W9 revised): the sandbox answers
+        // CI runs the suite once per read-token mode (SD-W9, PC-W1): the sandbox answers
         // Workato reads with the key's token in full (default), masked or omitted.
         if let Ok(mode) = std::env::var("KEYSHIFT_TEST_READ_TOKENS") {
             if !args.contains(&"--read-tokens") {

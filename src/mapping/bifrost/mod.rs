@@ -1,4 +1,4 @@
-//! Bifrost access profiles → standalone virtual keys (specs/bifrost.md §6, contract §10).
+//! Bifrost access profiles → standalone virtual keys (docs/mapping.md).
 //! One key per profile (shared counters), or one per profile holder (isolated counters, as
 //! profiles behave). Pure: inventory + mapping in, plan out.
 //!

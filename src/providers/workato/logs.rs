@@ -1,5 +1,5 @@
 //! Workato's API request logs, as exported by "API platform → Logs → Download results"
-//! (specs/workato.md §9; docs.workato.com `api-mgmt/api-logs`).
+//! (docs/evidence.md; docs.workato.com `api-mgmt/api-logs`).
 //!
 //! No Workato API serves these logs, so the download is the only evidence of which API client
 //! made which request. The file is vendor text and may have passed through a spreadsheet, so

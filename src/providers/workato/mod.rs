@@ -4,7 +4,7 @@
 //! [`WorkatoSource`] can only read. [`WorkatoTarget`] writes; only `apply` (and later
 //! `cutover`/`rollback`) construct one, so planning code has no way to reach a write
 //! endpoint. Paths are joined onto the configured base without dropping its path prefix
-//! (pitfall 14).
+//! (SD-W2: any base URL, with or without a path).
 
 pub mod export;
 pub mod inventory_file;
@@ -28,7 +28,7 @@ use crate::model::{
 };
 
 pub const VENDOR: &str = "workato";
-/// Documented limits (specs/workato.md §5).
+/// Documented limits (docs.workato.com `workato-api/limits`, `oem/oem-api/limits`; SD-W1).
 pub const DEVELOPER_LIMIT_PER_MINUTE: f64 = 60.0;
 pub const EMBEDDED_LIMIT_PER_MINUTE: f64 = 1000.0;
 const PER_PAGE: usize = 100;
@@ -56,7 +56,7 @@ impl Api {
     }
 }
 
-/// Connection settings, from the environment or config file (contract §2).
+/// Connection settings, from the environment or config file (docs/cli.md).
 pub struct WorkatoSettings {
     pub base_url: String,
     pub token: SecretString,
@@ -616,7 +616,7 @@ impl WorkatoTarget {
             "api_collection_ids": s.collection_ids.iter().collect::<Vec<_>>(),
         });
         let obj = body.as_object_mut().expect("object");
-        // Absent optionals are omitted, never sent as null (pitfall 6).
+        // Absent optionals are omitted, never sent as null.
         if let Some(p) = spec.project_id {
             obj.insert("project_id".into(), json!(p));
         }

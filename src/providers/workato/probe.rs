@@ -1,11 +1,11 @@
-//! Consumer-side probes (specs/workato.md §3.4): prove a new key authenticates the way its
+//! Consumer-side probes (SD-W13): prove a new key authenticates the way its
 //! consumer will call the gateway — `api-token` for token keys, the OAuth2 client-credentials
 //! exchange then Bearer for oauth2 keys, a signed JWT carrying the key's token in the right
 //! claim for jwt/oidc keys.
 //!
-//! Verdicts (contract §8): 401/403 = rejected; 429/5xx = inconclusive, retried within the
+//! Verdicts: 401/403 = rejected; 429/5xx = inconclusive, retried within the
 //! deadline; anything else = accepted. An active key that is refused is polled with
-//! exponential backoff until the deadline (propagation delay, pitfall 12).
+//! exponential backoff until the deadline (propagation delay, SD-W17).
 
 use reqwest::StatusCode;
 use secrecy::{ExposeSecret, SecretString};
@@ -217,7 +217,7 @@ fn kind(e: &reqwest::Error) -> &'static str {
     }
 }
 
-/// The gateway root for a management URL (contract §2).
+/// The gateway root for a management URL (`KEYSHIFT_WORKATO_GATEWAY_URL` in docs/cli.md).
 pub fn derive_gateway(management: &str) -> Option<String> {
     let url = url::Url::parse(management).ok()?;
     let host = url.host_str()?;

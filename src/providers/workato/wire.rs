@@ -1,4 +1,4 @@
-//! Workato wire types: lenient on read (specs/workato.md §8, "client must also accept").
+//! Workato wire types: lenient on read (the "keyshift also accepts" column of docs/sandbox.md's sandbox decisions).
 //!
 //! Secrets are never deserialized from reads. Create/refresh responses are parsed by
 //! [`IssuedKey`], which holds them as `SecretString` from the first moment.

@@ -111,7 +111,7 @@ pub fn load(doc: &Value, now: DateTime<Utc>) -> anyhow::Result<BifrostState> {
         configure_named_providers(&mut st);
     }
     st.seq = BifrostSeq::continue_after(&st);
-    // Ids given as 0 (or omitted) inside nested lists are numbered now.
+    // Ids given as 0 (or omitted) inside nested lists are numbered here.
     let mut seq = st.seq.clone();
     for p in st.profiles.values_mut() {
         for pc in p.provider_configs.iter_mut().filter(|c| c.id == 0) {
@@ -134,7 +134,7 @@ pub fn load(doc: &Value, now: DateTime<Utc>) -> anyhow::Result<BifrostState> {
 }
 
 /// A fixture without `provider_keys` gets one provider key (value nobody knows) for each
-/// provider its profiles and virtual keys name, so that they stay usable now that Bifrost
+/// provider its profiles and virtual keys name, so that they stay usable: Bifrost
 /// refuses virtual keys naming a provider it has not configured (PC-B16). A fixture that lists
 /// provider keys (`[]` included) gets exactly those.
 fn configure_named_providers(st: &mut BifrostState) {

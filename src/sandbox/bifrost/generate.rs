@@ -45,7 +45,7 @@ use crate::sandbox::workato::model::StoredSecret;
 /// Mixed into the seed so Bifrost draws its own random stream.
 const STREAM: u64 = 0xb1f7_05b1_f705_0001;
 /// The stream of the keys of providers only profiles name (drawn last, apart, so that the
-/// rest of the inventory is what it was before those keys existed).
+/// rest of the inventory does not depend on those keys).
 const NAMED_PROVIDER_STREAM: u64 = 0x0000_0000_0000_0b16;
 
 /// Providers with their model names.
@@ -778,7 +778,7 @@ impl Gen {
             .filter(|p| p.is_active && !p.roles.is_empty() && p.provider_configs.len() <= 3)
             .map(|p| p.id)
             .collect();
-        // A deactivated profile keeps its copies (pitfall 10).
+        // A deactivated profile keeps its copies.
         let deactivated = self.state.profiles.values().nth(13).map(|p| p.id);
         holdable.extend(deactivated);
         if holdable.is_empty() {

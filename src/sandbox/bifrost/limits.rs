@@ -1,5 +1,5 @@
 //! Budgets and rate limits in request bodies: parsing, validation and reconciliation, shared by
-//! access profiles and virtual keys (§4.1, §4.2, SD-B9).
+//! access profiles and virtual keys (SD-B9).
 //!
 //! The two owners differ in their duration enums (profiles know no `30s`/`5m`; rate limits
 //! never take `1Q`), in whether limits must be integers (virtual keys store int64 rate

@@ -5,7 +5,7 @@
 //!   keys of users' profile copies alike. An active key answers a minimal OpenAI-shaped
 //!   completion; an unknown, inactive, expired or not-yet-usable key answers 401 in the
 //!   BifrostError envelope. A profile-managed key keeps working when its access profile is
-//!   deactivated (§7 pitfall 10): only the key's own state counts. Not rate limited, never
+//!   deactivated: only the key's own state counts. Not rate limited, never
 //!   faulted, counted in `/_sandbox/stats`.
 //! - Every inference call is logged, success or error, with the matched key's id and name,
 //!   `provider: "sandbox"`, the body's `model`, the sandbox-clock time and the latency — unless

@@ -1,12 +1,12 @@
 //! Bifrost: the management API of the Bifrost AI gateway mounted at `<url>/bifrost`, as
-//! `specs/bifrost.md` and its sandbox decisions (SD-B1…SD-B17) describe it, corrected by
-//! Bifrost's published OpenAPI where they disagree (docs/sandbox-bifrost.md, PC-B1…) — access
+//! docs/sandbox-bifrost.md and its sandbox decisions (SD-B1…SD-B17) describe it, following
+//! Bifrost's published OpenAPI where the two differ (PC-B1…) — access
 //! profiles on the canonical `/api/governance/…` paths and the deprecated aliases, users'
 //! profile copies, virtual keys, MCP clients, and the consumer-side quota call.
 //!
 //! Middleware on the management routes, outermost first: request counting (so 401s, 403s and
 //! 429s are counted), authentication and permissions (SD-B1), the per-credential rolling
-//! window (SD-B2), injected faults (contract §4). Alias routes add the deprecation headers
+//! window (SD-B2), injected faults (docs/sandbox.md, `--faults`). Alias routes add the deprecation headers
 //! (SD-B3). The quota call (Q1) and the inference stub (`POST /v1/chat/completions`, SD-B16)
 //! sit outside all of that: the virtual key authenticates itself, and they are neither
 //! rate-limited nor faulted — only counted. The request logs (SD-B17) are in [`logs`]. Operations run
@@ -393,7 +393,7 @@ fn fault_response(status: StatusCode, message: &'static str, retry: Option<u64>)
     }
 }
 
-/// Contract §4 faults with Bifrost's error bodies.
+/// `--faults` (docs/sandbox.md) with Bifrost's error bodies.
 async fn faults(State(app): State<AppState>, req: Request, next: Next) -> Response {
     super::faults::inject_as(&app, fault_response, req, next).await
 }

@@ -1,5 +1,5 @@
 //! What the Bifrost emulator holds, and how each object looks on the wire
-//! (specs/bifrost.md §4) and in `/_sandbox/state` (contract §4).
+//! (docs/sandbox-bifrost.md) and in `/_sandbox/state` (docs/sandbox.md).
 //!
 //! Access profiles (templates), users' profile copies, virtual keys, MCP clients and provider
 //! keys. Secrets — virtual-key `value`s and provider-key values — are [`StoredSecret`]s: the
@@ -93,7 +93,7 @@ impl Budget {
             .map(|m| json!({ "quarter_start_month": m }))
     }
 
-    /// Access-profile shape (§4.1).
+    /// Access-profile shape (`accessprofiles.yaml`, docs/sandbox-bifrost.md).
     pub fn ap_wire(&self) -> Value {
         let mut v = json!({
             "id": self.id, "max_limit": num(self.max_limit), "reset_duration": self.reset_duration,
@@ -122,7 +122,7 @@ impl Budget {
         v
     }
 
-    /// Quota shape (§4.3): the same `Budget` schema as the virtual key's.
+    /// Quota shape (Q1): the same `Budget` schema as the virtual key's.
     pub fn quota_wire(&self) -> Value {
         self.vk_wire()
     }
@@ -239,7 +239,7 @@ pub struct RoleBinding {
     pub is_default: bool,
 }
 
-/// An access profile (template), §4.1.
+/// An access profile (template).
 #[derive(Debug, Clone, PartialEq)]
 pub struct AccessProfile {
     pub id: u64,
@@ -315,7 +315,7 @@ pub struct UserAccessProfile {
     pub virtual_key_ids: Vec<String>,
 }
 
-/// A virtual key's provider config (§4.2).
+/// A virtual key's provider config.
 #[derive(Debug, Clone, PartialEq)]
 pub struct VkProviderConfig {
     pub id: u64,
@@ -340,7 +340,7 @@ pub struct VkMcpConfig {
     pub tools_to_execute: Vec<String>,
 }
 
-/// A virtual key (§4.2).
+/// A virtual key (`governance.yaml`, docs/sandbox-bifrost.md).
 #[derive(Debug, Clone)]
 pub struct VirtualKey {
     /// Creation order (lists are in this order).
@@ -763,7 +763,7 @@ impl BifrostState {
         })
     }
 
-    /// The `"bifrost"` object of `/_sandbox/state` (contract §4).
+    /// The `"bifrost"` object of `/_sandbox/state` (docs/sandbox-bifrost.md).
     pub fn state(&self) -> Value {
         let profiles: Vec<Value> = self
             .profiles

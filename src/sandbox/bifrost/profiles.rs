@@ -1,5 +1,5 @@
 //! Access-profile routes A1–A6 (and profile delete), and the per-user copies route U1
-//! (specs/bifrost.md §3, §4.1, SD-B4, SD-B7, SD-B15).
+//! (docs/sandbox-bifrost.md, SD-B4, SD-B7, SD-B15).
 //!
 //! Create (A5) takes any sizes and answers 201; update (A6) is a true partial update — absent
 //! keeps, `null` clears — and refuses a result over 100 provider configs, 100 budgets or 50
@@ -23,7 +23,7 @@ use super::{Ctx, Input};
 use crate::sandbox::clock::parse_instant;
 use crate::sandbox::workato::request::Field;
 
-/// Update limits (§4.1, pitfall 5).
+/// Update limits (docs/sandbox-bifrost.md, "Access profiles").
 pub const MAX_PROVIDER_CONFIGS: usize = 100;
 pub const MAX_BUDGETS: usize = 100;
 pub const MAX_TAGS: usize = 50;

@@ -1,10 +1,10 @@
 //! Reading Bifrost requests and writing Bifrost errors.
 //!
-//! Every 4xx/5xx is a `BifrostError` envelope as the management handlers write it (§5):
+//! Every 4xx/5xx is a `BifrostError` envelope as the management handlers write it:
 //! `{"is_bifrost_error": false, "status_code": N, "error": {"message": "…"}}`. Bodies are parsed
 //! by hand from bytes so a malformed request gets that envelope rather than an axum rejection.
 //! Unknown JSON fields are ignored, as Go's decoder does. Paging is `limit`/`offset` with the
-//! clamps of §2 and SD-B4.
+//! clamps of SD-B4.
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -288,7 +288,7 @@ pub fn as_i64(v: &Value, path: &str) -> Result<i64, BfError> {
 /// The query string reader is the Workato sandbox's (first value wins).
 pub use crate::sandbox::workato::request::Query;
 
-/// Default and maximum page sizes (§2, SD-B4).
+/// Default and maximum page sizes (SD-B4).
 pub const DEFAULT_LIMIT: usize = 25;
 pub const MAX_LIMIT: usize = 100;
 

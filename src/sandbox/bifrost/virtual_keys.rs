@@ -1,5 +1,5 @@
 //! Virtual-key routes V1–V6, the consumer-side quota call Q1 and the MCP-client list M1
-//! (specs/bifrost.md §3, §4.2, §4.3, SD-B5…SD-B14).
+//! (docs/sandbox-bifrost.md, SD-B5…SD-B14).
 //!
 //! What the emulation insists on, because keyshift must get each right:
 //!
@@ -229,7 +229,7 @@ pub fn list_mcp_clients(st: &mut BifrostState, _ctx: &Ctx, input: &Input) -> BfR
 }
 
 /// Things that can only be checked against the store: unknown references are 400 with
-/// Bifrost's texts (published-contract decision, formerly SD-B10's 500).
+/// Bifrost's texts (SD-B10, PC-B10).
 struct Lookups<'a> {
     st: &'a BifrostState,
 }

@@ -11,7 +11,7 @@
 //! them with their own clocks, as with the gateway's JWTs. Key expiry (`expireTime`) is judged by
 //! the sandbox clock, and caps the token's lifetime as a remaining duration.
 //!
-//! Neither route gets injected faults (contract §4); D13 is rate limited (SD-D4), D14 is not.
+//! Neither route gets injected faults (docs/sandbox.md, `--faults`); D13 is rate limited (SD-D4), D14 is not.
 
 use std::net::IpAddr;
 use std::sync::OnceLock;

@@ -1,5 +1,5 @@
 //! Descope: the access-key management API, the key exchange and the project JWKS, mounted at
-//! `<url>/descope`, exactly as `specs/descope.md` §2–§5 and its sandbox decisions SD-D1…SD-D16
+//! `<url>/descope`, exactly as docs/sandbox-descope.md and its sandbox decisions SD-D1…SD-D16
 //! describe them. Descope is a migration **target** only: the project starts with roles and
 //! tenants seeded from the Workato inventory ([`project`]) and no access keys.
 //!
@@ -216,7 +216,7 @@ async fn rate_limit(State(app): State<AppState>, req: Request, next: Next) -> Re
     }
 }
 
-/// What the CDN in front of Descope answers when the API is unreachable: HTML, not JSON (§5).
+/// What the CDN in front of Descope answers when the API is unreachable: HTML, not JSON.
 fn cdn_error(status: StatusCode) -> Response {
     let text = format!(
         "<html><head><title>{status}</title></head><body><center><h1>{status}</h1></center></body></html>\n"
@@ -245,7 +245,7 @@ async fn cdn_failures(State(app): State<AppState>, req: Request, next: Next) -> 
 }
 
 /// How `--faults` answers on Descope management routes: 429 `E130429` for throttles and storms,
-/// the CDN's HTML for 502/503/504 (contract §4; SD-D4, §5).
+/// the CDN's HTML for 502/503/504 (docs/sandbox-descope.md, "Faults and test knobs"; SD-D4).
 fn descope_fault(status: StatusCode, _message: &'static str, retry_after: Option<u64>) -> Response {
     match retry_after {
         Some(secs) => DescopeError::rate_limited(secs).into_response(),

@@ -3,7 +3,7 @@
 //!
 //! An access key keeps only the SHA-256 of its cleartext: the clear secret exists in the D1/D11
 //! response and nowhere else (SD-D7). Wire and state forms are built here so every route shows
-//! the same object (§4.1, SD-D6).
+//! the same object (SD-D6).
 
 use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
@@ -205,7 +205,7 @@ impl DescopeState {
         }
     }
 
-    /// The `"descope"` object of `/_sandbox/state` (contract §4). `users` and
+    /// The `"descope"` object of `/_sandbox/state` (docs/sandbox-descope.md). `users` and
     /// `custom_attributes` are sandbox additions describing the project.
     pub fn state(&self, project_id: &str) -> Value {
         let mut keys: Vec<&AccessKey> = self.keys.values().collect();

@@ -1,4 +1,4 @@
-//! The access-key management operations D1–D11 (specs/descope.md §3–§4, SD-D5…SD-D11).
+//! The access-key management operations D1–D11 (docs/sandbox-descope.md, SD-D5…SD-D11).
 //!
 //! Each operation takes the state, a [`Ctx`] and the parsed request, and returns the 200 body
 //! or a [`DescopeError`]. Operations are all-or-nothing: every check runs before anything is
@@ -93,8 +93,8 @@ fn read_key_tenants(
     Ok(Some(out))
 }
 
-/// Any JSON values are kept: §4.1 lists scalars, but §6 maps Bifrost model lists to array
-/// claims and SD-D5 does not make claim types a 400.
+/// Any JSON values are kept: Descope's `AccessKey` lists scalars, but the Bifrost mapping turns model
+/// lists into array claims and SD-D5 does not make claim types a 400.
 fn read_custom_claims(m: &Map<String, Value>) -> Result<Option<Map<String, Value>>, DescopeError> {
     Ok(opt_object(m, "customClaims")?.cloned())
 }
@@ -177,7 +177,7 @@ pub fn create(s: &mut DescopeState, ctx: &Ctx, input: &Input) -> DescopeResult {
     let user_id = opt_string(m, "userId")?.filter(|u| !u.is_empty());
     let project = &s.project;
     let (role_names, key_tenants) = match &user_id {
-        // A bound key takes the user's authorization; roles and tenants are ignored (§4.2).
+        // A bound key takes the user's authorization; roles and tenants are ignored.
         Some(u) => {
             if project.user(u).is_none() {
                 return Err(DescopeError::invalid(format!("User {u} does not exist")));

@@ -1,7 +1,7 @@
 //! The Descope project around the access keys (SD-D14): roles with their permissions, tenants,
 //! users that keys may be bound to, and the access-key custom-attribute schema.
 //!
-//! Seeding (contract §4): one role per distinct Workato collection name (permission
+//! Seeding (docs/sandbox-descope.md, "The project"): one role per distinct Workato collection name (permission
 //! `<collection slug>:invoke`), one tenant per Workato workspace (id `T2ws<workspace id>`, so a
 //! mapping can name it with the template `T2ws{workspace}`; name = the workspace name).
 //! `[descope]` config adds roles, tenants and users (an entry with a seeded name/id replaces

@@ -1,4 +1,4 @@
-//! Reading Descope requests and writing Descope errors (specs/descope.md §4.2, §5, SD-D3).
+//! Reading Descope requests and writing Descope errors (docs/sandbox-descope.md, SD-D3).
 //!
 //! Bodies are parsed by hand from bytes, never with axum's `Json` extractor, so every malformed
 //! request gets Descope's error body instead of an axum rejection. `null` always means "absent"

@@ -17,7 +17,8 @@
 //!   gateway code (4011 unrecognized, disabled or retired credential, 4012 none, 4031
 //!   collection not granted, 4032 caller IP refused) and the name of the client whose
 //!   credential it was ([`super::logs`], SD-W20).
-//! - `POST /oauth2/token` — client credentials grant (§4.8): opaque tokens, 7200 s.
+//! - `POST /oauth2/token` — client credentials grant (SD-W13; docs.workato.com `api-mgmt/oauth2`):
+//!   opaque tokens, 7200 s.
 //! - `GET /_idp/jwks.json`, `GET /_idp/.well-known/openid-configuration` — a small OIDC
 //!   provider publishing the built-in RSA keys, so seeded OIDC profiles have a live JWKS.
 //!
@@ -487,7 +488,7 @@ fn hmac_ok(jwt: &Jwt, secret: &str) -> bool {
     }
 }
 
-/// The claim value carrying the key token (§3.4): the configured claim only, else the first
+/// The claim value carrying the key token (docs.workato.com `api-mgmt/jwt-workato-claim`): the configured claim only, else the first
 /// non-empty of `https://www.workato.com/sub`, `workato_sub`, `sub`, header `kid`.
 fn claim_value(jwt: &Jwt, access_profile_claim: Option<&str>) -> Option<String> {
     let text = |v: Option<&Value>| {
@@ -780,7 +781,7 @@ fn oauth_error(status: StatusCode, error: &str) -> Response {
     (status, Json(json!({ "error": error }))).into_response()
 }
 
-/// `POST /oauth2/token` (§4.8): client credentials via Basic auth, a form body or a JSON body.
+/// `POST /oauth2/token` (SD-W13): client credentials via Basic auth, a form body or a JSON body.
 async fn issue_token(State(app): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
     let content_type = headers
         .get(header::CONTENT_TYPE)

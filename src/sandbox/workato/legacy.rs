@@ -1,4 +1,4 @@
-//! Legacy routes L1–L8 and the collection list C1 (specs/workato.md §3.1, §3.3, §4.1–§4.3).
+//! Legacy routes L1–L8 and the collection list C1 (docs/sandbox.md, "Workato management API").
 //!
 //! Legacy lists have no total (bare arrays on the Developer API, `{"result": …}` on the
 //! Embedded API). Writes are refused after the freeze (SD-W4) and every legacy route is gone
@@ -129,7 +129,7 @@ pub(crate) fn check_policy(ws: &Workspace, id: Option<u64>, errors: &mut Errors)
     }
 }
 
-/// Auth-type rules shared by legacy profiles and v2 clients (§4.2, §4.4).
+/// Auth-type rules shared by legacy profiles and v2 clients (SD-W11, PC-W5).
 pub(crate) fn check_auth_settings(
     errors: &mut Errors,
     auth_type: &str,

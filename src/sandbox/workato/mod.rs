@@ -1,12 +1,12 @@
 //! Workato: the management API (legacy API clients + access profiles, v2 API clients + API
 //! keys, collections, managed users) mounted at `<url>/workato`, and the API gateway mounted at
-//! `<url>/workato-apim`, exactly as `specs/workato.md` and its sandbox decisions (SD-W1..W19)
+//! `<url>/workato-apim`, exactly as docs/sandbox.md and its sandbox decisions (SD-W1…SD-W19)
 //! describe them.
 //!
 //! Every management route exists twice: the Developer API form (`/api/…`, `/api/v2/…`, acting
 //! on the admin workspace) and the Embedded form (`/api/managed_users/:managed_user_id/…`,
 //! `/api/v2/managed_users/:managed_user_id/…`, acting on a customer workspace). Both forms
-//! share one operation; only the legacy list/create wrappers differ (SD-W6, §4.3).
+//! share one operation; only the legacy list/create wrappers differ (SD-W6).
 //!
 //! Middleware order on the management router, outermost first: request counting (so 401s and
 //! 429s are counted), Bearer authentication, the rolling-window rate limit (SD-W1), injected

@@ -442,7 +442,7 @@ impl AccessProfile {
     }
 
     /// L4 / L8 response: the wire object plus the credential — `secret` for token profiles,
-    /// `oauth_client_secret` for oauth2 profiles, nothing for the others (§4.2).
+    /// `oauth_client_secret` for oauth2 profiles, nothing for the others (SD-W9).
     pub fn wire_with_secret(&self) -> Value {
         let mut v = self.wire();
         let (field, secret) = match self.auth_type.as_str() {
@@ -475,7 +475,7 @@ impl AccessProfile {
 
 impl ApiKey {
     /// K1 item / K3 response. `auth_type` is the parent client's; `auth_token` is the key's
-    /// current secret as `tokens` shows it (SD-W9 revised).
+    /// current secret as `tokens` shows it (SD-W9, PC-W1).
     pub fn wire(&self, auth_type: &str, tokens: ReadTokens) -> Value {
         let mut v = self.fields(auth_type);
         let current = self
@@ -729,7 +729,7 @@ impl WorkatoState {
         json!({"workspaces": self.workspaces.values().map(Workspace::state).collect::<Vec<_>>()})
     }
 
-    /// The signing-secrets document (contract §5) for every seeded JWT/OIDC consumer: HMAC
+    /// The signing-secrets document (docs/sandbox.md, "Signing secrets") for every seeded JWT/OIDC consumer: HMAC
     /// shared secrets and RSA private keys the sandbox knows in clear.
     pub fn signing_secrets(&self) -> Value {
         let mut hmac = Vec::new();

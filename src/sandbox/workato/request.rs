@@ -337,8 +337,8 @@ pub fn is_ip_or_cidr(s: &str) -> bool {
 /// spec gives none; 255 is the length of the string columns behind them — docs/sandbox.md).
 pub const MAX_NAME_CHARS: usize = 255;
 
-/// `page` / `per_page` from a query string (SD-W6, revised by the published spec: `per_page`
-/// has `maximum: 100`, so 101 is refused, not clamped).
+/// `page` / `per_page` from a query string (SD-W6, PC-W3: the published spec gives `per_page`
+/// `maximum: 100`, so 101 is refused, not clamped).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Page {
     pub page: u64,
@@ -497,7 +497,7 @@ mod tests {
                 per_page: 100
             }
         );
-        // The published spec's `maximum: 100` (was clamped before issue 13).
+        // The published spec's `maximum: 100`: 101 is refused (PC-W3).
         assert!(Page::from_query(&Query::parse(Some("per_page=101"))).is_err());
         assert!(Page::from_query(&Query::parse(Some("page=0"))).is_err());
         // No minimum in the published spec: below 1 means the default (PC-W3).

@@ -1,4 +1,4 @@
-//! v2 routes V1–V5 and K1–K7 (specs/workato.md §3.2, §4.4–§4.6).
+//! v2 routes V1–V5 and K1–K7 (docs/sandbox.md, "Workato management API").
 //!
 //! Lists are `{"data","count","page","per_page"}` with `count` = total (SD-W6); single objects
 //! are `{"data": …}`; deletes and enable/disable are `{"success": true}` (SD-W15). V1 and V3
@@ -17,7 +17,7 @@ use super::request::{
 };
 use super::{fresh_secret, ws, ws_mut, Ctx, Input, LEGACY_CLIENT_MESSAGE};
 
-/// Most keys one client may hold (pitfall 4).
+/// Most keys one client may hold (SD-W14).
 pub const MAX_KEYS_PER_CLIENT: usize = 20;
 /// Body of the 21st K2 (SD-W14).
 pub const TOO_MANY_KEYS: &str = "API client can have at most 20 API keys";
@@ -152,7 +152,7 @@ impl ClientInput {
             && self.oidc_jwks_uri.is_absent())
     }
 
-    /// Absent keeps, `null` clears, a value replaces (pitfall 6).
+    /// Absent keeps, `null` clears, a value replaces.
     fn apply(self, c: &mut V2Client) {
         self.description.apply_to(&mut c.description);
         self.project_id.apply_to(&mut c.project_id);
