@@ -3,11 +3,13 @@
 //! `KEYSHIFT_CRASH_AT=<name>` makes the process park at that point: it writes the name to
 //! the file named by `KEYSHIFT_CRASH_MARKER` (if set), then sleeps until killed. A test waits
 //! for the marker, sends SIGKILL, runs the command again and checks the end state.
-//! `KEYSHIFT_CRASH_AFTER=N` parks at the N-th time the point is reached (default 1).
+//! `KEYSHIFT_CRASH_AFTER=N` parks at the N-th time the point is reached (default 1). Only
+//! debug builds read these variables; a release build has no checkpoint.
 //!
 //! The points (docs/reliability.md):
-//! - `before-write` — the intent is journaled, the write request has not left;
-//! - `after-response` — the vendor answered (object created), nothing recorded yet;
+//! - `before-write` — the intent is journaled, the write request has not left (apply's
+//!   creates, and the switches of cutover, undo and rollback);
+//! - `after-response` — the vendor answered (object created or switched), nothing recorded yet;
 //! - `after-journal` — the new key's id is journaled, its secret not yet in the sink;
 //! - `after-vault-write` — with `--secrets-vault`: the secret is in the store, its receipt
 //!   not yet in the sink file;
@@ -43,7 +45,12 @@ struct Inner {
 }
 
 impl Checkpoints {
+    /// Only builds with debug assertions (`cargo build`, `cargo test`) read them: a release
+    /// binary ignores `KEYSHIFT_CRASH_AT`, so no setting can make a production run park.
     pub fn from_env(env: &Env) -> Checkpoints {
+        if !cfg!(debug_assertions) {
+            return Checkpoints::default();
+        }
         let Ok(Some(name)) = env.get("KEYSHIFT_CRASH_AT") else {
             return Checkpoints::default();
         };

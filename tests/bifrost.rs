@@ -251,7 +251,7 @@ fn per_profile_mode_migrates_every_profile_with_its_policy() {
     // API client count.
     for format in ["md", "html"] {
         let text = run.ok(&["report", "--format", format], 0).stdout;
-        assert!(text.contains("bifrost credential(s) migrated"), "{format}");
+        assert!(text.contains("virtual keys migrated"), "{format}");
         assert!(
             !text.contains("v2 client") && !text.contains("legacy API clients"),
             "{format}: {text}"
@@ -324,7 +324,7 @@ fn per_profile_mode_migrates_every_profile_with_its_policy() {
         .find(|l| l.starts_with("rollback:"))
         .unwrap();
     assert!(
-        line.contains(" bifrost credential(s);") && !line.contains("client"),
+        line.contains(" virtual keys;") && !line.contains("client"),
         "{line}"
     );
     let rolled = sandbox.state()["bifrost"].clone();
@@ -477,7 +477,7 @@ fn admin_basic_credentials_work_and_a_wrong_one_is_named() {
     );
 }
 
-// ---- the plan predicts every refusal of the virtual-key create call (issue 13) ----------------
+// ---- the plan predicts every refusal of the virtual-key create call ------------------------
 
 /// A defect: one create-time rule of Bifrost's, broken in an access profile.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -983,8 +983,8 @@ fn random_defects_are_blocked_or_carried_and_apply_is_accepted() {
     panic!("seed {seed} (KS_BIFROST_E2E_SEED={seed}); {N} profiles: {wrong:#?}");
 }
 
-/// Workato's export flags are refused for a Bifrost source, naming the flag, instead of
-/// being ignored (`--to-file` used to write nothing and say nothing); nothing is read.
+/// Workato's export flags are refused for a Bifrost source, naming the flag, and nothing is
+/// read.
 #[test]
 fn workato_only_export_flags_are_refused_for_a_bifrost_source() {
     let sandbox = Sandbox::start(&["--seed", "5", "--rate-scale", "0"]);

@@ -1,4 +1,4 @@
-//! Bifrost (specs/bifrost.md): access profiles (source, on the canonical
+//! Bifrost (docs/sandbox-bifrost.md, docs/mapping.md): access profiles (source, on the canonical
 //! `/api/governance/...` paths, falling back to the deprecated aliases) and standalone virtual
 //! keys (target), the MCP client list, and the quota call a key makes for itself.
 
@@ -749,8 +749,8 @@ impl crate::engine::Source for BifrostConn {
             .collect()
     }
 
-    /// Holders' profile-managed keys keep working after the profile is deactivated (pitfall
-    /// 10): cutover does not turn them away.
+    /// Holders' profile-managed keys keep working after the profile is deactivated: cutover
+    /// does not turn them away.
     fn disabling_refuses_old(&self) -> bool {
         false
     }
@@ -764,7 +764,7 @@ impl crate::engine::Source for BifrostConn {
     }
 
     /// A3: deactivation only retires the profile; existing user copies keep working until an
-    /// operator revokes them (spec pitfall 10).
+    /// operator revokes them (docs/sandbox-bifrost.md).
     fn set_profile_active<'a>(
         &'a self,
         _workspace: &'a str,
@@ -788,8 +788,8 @@ impl crate::engine::Source for BifrostConn {
 pub const WORDS: crate::engine::Words = crate::engine::Words {
     container: "",
     containers: "",
-    credential: "virtual_key",
-    credentials: "bifrost credential(s)",
+    credential: "virtual key",
+    credentials: "virtual keys",
     renewal: "rotation",
 };
 

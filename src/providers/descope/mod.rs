@@ -1,4 +1,4 @@
-//! Descope access keys as a target (specs/descope.md): create (secret shown once), search,
+//! Descope access keys as a target (docs/sandbox-descope.md, docs/mapping.md): create (secret shown once), search,
 //! activate/deactivate/delete, rotate, and the consumer-side exchange for a signed JWT.
 //!
 //! Every call is paced by one budget: 100 requests per rolling 60 s (SD-D4), counted over
@@ -43,7 +43,8 @@ pub struct DescopeConn {
 /// An access key as read back. Only non-secret fields.
 pub type RemoteKey = crate::providers::RemoteCredential;
 
-/// The base URL for a project id (spec §2): a region from ids of 32+ characters.
+/// The base URL for a project id (as Descope's python-sdk `base_url_for_project_id` derives
+/// it): a region from ids of 32+ characters.
 pub fn base_url_for(project_id: &str) -> String {
     if project_id.len() >= 32 {
         format!(
@@ -401,8 +402,8 @@ impl crate::providers::flat::FlatApi for DescopeConn {
 pub const WORDS: crate::engine::Words = crate::engine::Words {
     container: "",
     containers: "",
-    credential: "access_key",
-    credentials: "descope credential(s)",
+    credential: "access key",
+    credentials: "access keys",
     renewal: "rotation",
 };
 
