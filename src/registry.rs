@@ -157,6 +157,32 @@ impl Pair<'_> {
         })
     }
 
+    /// "Now" for the rollout: `--now`, else the vendor's clock from one fresh read, else the
+    /// machine's.
+    pub async fn judged_now(&self) -> chrono::DateTime<chrono::Utc> {
+        match self.ctx.now_override {
+            Some(t) => t,
+            None => self.vendor_now().await.unwrap_or_else(chrono::Utc::now),
+        }
+    }
+
+    /// The consumers of the recorded plan with both sides filled: the source names them,
+    /// the target says where their new credentials' use shows (`ops`: apply's journal).
+    pub fn consumers(
+        &self,
+        inv: &Inventory,
+        plan: &Plan,
+        ops: &[crate::state::Operation],
+    ) -> Result<Vec<crate::engine::adoption::Consumer>> {
+        crate::engine::adoption::consumers(
+            self.source()?.as_ref(),
+            self.target()?.as_ref(),
+            inv,
+            plan,
+            &crate::engine::rollout::created(ops),
+        )
+    }
+
     /// The vendor's clock now, from one fresh read (never an offset remembered from an
     /// earlier run); `None` when no vendor answered.
     pub async fn vendor_now(&self) -> Option<chrono::DateTime<chrono::Utc>> {

@@ -148,14 +148,7 @@ fn hostile_names_reach_no_output_raw_and_json_keeps_them_exact() {
     ks(&["apply", "--yes"]);
     ks(&["verify", "--live", "--probe-deadline", "5"]);
     let logs = run.dir.path().join("logs.csv");
-    let csv = reqwest::blocking::get(format!(
-        "{}/_sandbox/workato/api-logs.csv?workspace=1",
-        sandbox.url
-    ))
-    .unwrap()
-    .text()
-    .unwrap();
-    std::fs::write(&logs, csv).unwrap();
+    sandbox.download_workato_logs(1, &logs);
     ks(&["adoption", "--workato-logs", logs.to_str().unwrap()]);
     ks(&["cutover", "--dry-run"]);
     ks(&["status"]);

@@ -108,6 +108,19 @@ impl World {
         adoption_lines(&d)
     }
 
+    /// Consumers of active profiles that hold both an old and a new credential.
+    fn callable(&self) -> Vec<String> {
+        let active = self.active_profiles();
+        self.old
+            .keys()
+            .filter(|c| {
+                self.new.contains_key(*c)
+                    && active.contains(&c.split(':').next().unwrap().parse().unwrap())
+            })
+            .cloned()
+            .collect()
+    }
+
     fn active_profiles(&self) -> BTreeSet<i64> {
         self.sandbox.state()["bifrost"]["access_profiles"]
             .as_array()
@@ -133,9 +146,7 @@ fn holders_move_a_profile_is_cut_over_when_all_its_holders_moved_and_undone() {
     // Consumers of active profiles with both an old and a new credential, by profile.
     let active = w.active_profiles();
     let mut by_profile: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for c in w.old.keys().filter(|c| {
-        w.new.contains_key(*c) && active.contains(&c.split(':').next().unwrap().parse().unwrap())
-    }) {
+    for c in &w.callable() {
         by_profile
             .entry(c.split(':').next().unwrap().to_string())
             .or_default()
@@ -203,16 +214,7 @@ fn with_logging_switched_off_nothing_is_guessed() {
     let config = dir.path().join("sandbox.toml");
     std::fs::write(&config, "[bifrost]\nlogging = false\n").unwrap();
     let w = World::start(&["--config", config.to_str().unwrap()]);
-    let active = w.active_profiles();
-    let c = w
-        .old
-        .keys()
-        .find(|c| {
-            w.new.contains_key(*c)
-                && active.contains(&c.split(':').next().unwrap().parse().unwrap())
-        })
-        .unwrap()
-        .clone();
+    let c = w.callable().into_iter().next().unwrap();
     assert_eq!(w.infer(&w.new[&c]), 200);
     let a = w.adoption(0);
     assert!(!a.is_empty());
@@ -225,16 +227,7 @@ fn with_logging_switched_off_nothing_is_guessed() {
 #[test]
 fn in_shared_mode_each_named_holder_is_a_consumer_of_the_profile_key() {
     let w = World::start_in("per_profile", &[]);
-    let active = w.active_profiles();
-    let c = w
-        .old
-        .keys()
-        .find(|c| {
-            w.new.contains_key(*c)
-                && active.contains(&c.split(':').next().unwrap().parse().unwrap())
-        })
-        .unwrap()
-        .clone();
+    let c = w.callable().into_iter().next().unwrap();
     assert_eq!(w.infer(&w.old[&c]), 200);
     w.clock("2025-11-23T12:00:00Z");
     assert_eq!(w.infer(&w.new[&c]), 200);

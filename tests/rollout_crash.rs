@@ -8,13 +8,7 @@ use serde_json::json;
 use std::collections::BTreeSet;
 
 fn active(sandbox: &Sandbox) -> BTreeSet<i64> {
-    sandbox.workspace(1)["access_profiles"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|p| p["active"] == true)
-        .map(|p| p["id"].as_i64().unwrap())
-        .collect()
+    sandbox.active_profiles(1)
 }
 
 #[test]

@@ -84,15 +84,8 @@ impl World {
 
     /// The workspace's Logs export, as a user downloads it.
     fn logs(&self) -> String {
-        let csv = reqwest::blocking::get(format!(
-            "{}/_sandbox/workato/api-logs.csv?workspace=1",
-            self.sandbox.url
-        ))
-        .unwrap()
-        .text()
-        .unwrap();
         let path = self.run.dir.path().join("api-logs.csv");
-        std::fs::write(&path, csv).unwrap();
+        self.sandbox.download_workato_logs(1, &path);
         format!("1={}", path.display())
     }
 
@@ -105,13 +98,7 @@ impl World {
     }
 
     fn active(&self) -> BTreeSet<i64> {
-        self.sandbox.workspace(1)["access_profiles"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|p| p["active"] == true)
-            .map(|p| p["id"].as_i64().unwrap())
-            .collect()
+        self.sandbox.active_profiles(1)
     }
 }
 

@@ -21,23 +21,13 @@ pub async fn run(ctx: &Ctx, args: &AdoptionArgs) -> Result<ExitCode> {
     let pair = crate::registry::Pair::recorded(ctx, &db)?;
     let (old, new) = pair.usage(&args.workato_logs)?;
     let mapping = db.recorded_mapping()?;
-    let now = match ctx.now_override {
-        Some(t) => t,
-        None => pair.vendor_now().await.unwrap_or_else(Utc::now),
-    };
+    let now = pair.judged_now().await;
     let window = window(args, now, own_probes(&db)?)?;
     let plan = db.load_plan()?;
     let inv = db.load_inventory()?;
     let ops = db.operations()?;
+    let consumers = pair.consumers(&inv, &plan, &ops)?;
     let source = pair.source()?;
-    let target = pair.target()?;
-    let consumers = adoption::consumers(
-        source.as_ref(),
-        target.as_ref(),
-        &inv,
-        &plan,
-        &rollout::created(&ops),
-    )?;
     let off = rollout::switched_off(&ops, &db.waves()?);
     let off_since = rollout::off_since(
         &consumers,

@@ -4,13 +4,12 @@
 //! Journaled and resumable (`engine::switch`); each run is a numbered wave.
 
 use anyhow::Result;
-use chrono::Utc;
 use serde_json::json;
 
 use crate::cli::CutoverArgs;
 use crate::context::Ctx;
 use crate::engine::rollout::{self, Grounds, Scope};
-use crate::engine::{adoption, switch};
+use crate::engine::switch;
 use crate::errors::{ExitCode, KeyshiftError};
 use crate::state::rollout::Wave;
 use crate::state::{OpKind, StateDb};
@@ -37,10 +36,7 @@ pub async fn run(ctx: &Ctx, args: &CutoverArgs) -> Result<ExitCode> {
     let _lock = super::writer_lock(ctx, "cutover")?;
     let mapping = db.recorded_mapping()?;
     let pair = crate::registry::Pair::recorded(ctx, &db)?;
-    let now = match ctx.now_override {
-        Some(t) => t,
-        None => pair.vendor_now().await.unwrap_or_else(Utc::now),
-    };
+    let now = pair.judged_now().await;
     let p = &ctx.printer;
     if let Some(d) = &mapping.deadlines {
         if let Some(file) = pair.source_file() {
@@ -70,15 +66,8 @@ pub async fn run(ctx: &Ctx, args: &CutoverArgs) -> Result<ExitCode> {
     let scope = scope.resolve(&inv.workspaces);
     let plan = db.load_plan()?;
     let ops = db.operations()?;
+    let consumers = pair.consumers(&inv, &plan, &ops)?;
     let source = pair.source()?;
-    let target = pair.target()?;
-    let consumers = adoption::consumers(
-        source.as_ref(),
-        target.as_ref(),
-        &inv,
-        &plan,
-        &rollout::created(&ops),
-    )?;
     let run = switch::Run {
         db: &db,
         source: source.as_ref(),

@@ -83,6 +83,30 @@ impl Sandbox {
         assert!(r.status().is_success(), "clock: {}", r.status());
     }
 
+    /// A workspace's Logs export as a user downloads it (`/_sandbox/workato/api-logs.csv`),
+    /// written to `path`.
+    pub fn download_workato_logs(&self, workspace: i64, path: &Path) {
+        let csv = reqwest::blocking::get(format!(
+            "{}/_sandbox/workato/api-logs.csv?workspace={workspace}",
+            self.url
+        ))
+        .expect("GET api-logs.csv")
+        .text()
+        .expect("CSV text");
+        std::fs::write(path, csv).expect("write the Logs export");
+    }
+
+    /// The ids of a Workato workspace's active legacy profiles.
+    pub fn active_profiles(&self, workspace: i64) -> std::collections::BTreeSet<i64> {
+        self.workspace(workspace)["access_profiles"]
+            .as_array()
+            .expect("access_profiles")
+            .iter()
+            .filter(|p| p["active"] == true)
+            .filter_map(|p| p["id"].as_i64())
+            .collect()
+    }
+
     /// The clear old credentials a rehearsal consumer holds (`/_sandbox/consumer-credentials`).
     pub fn consumer_credentials(&self) -> Value {
         reqwest::blocking::get(format!("{}/_sandbox/consumer-credentials", self.url))
