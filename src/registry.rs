@@ -277,7 +277,7 @@ pub fn plan(
     taken_names: &[String],
 ) -> Result<Plan> {
     Ok(match mapping.pair {
-        PairKind::WorkatoV2 => crate::mapping::engine::plan(inv, mapping, signing),
+        PairKind::WorkatoV2 => crate::mapping::workato::plan(inv, mapping, signing),
         PairKind::WorkatoToDescope => crate::mapping::descope::plan(inv, mapping),
         PairKind::BifrostVirtualKeys => {
             let read = crate::mapping::bifrost::BifrostInventory::read(inv)?;

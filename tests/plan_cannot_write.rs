@@ -44,9 +44,9 @@ fn planning_code_reaches_no_network_client() {
             );
         }
     }
-    // And the engine's entry point takes only data.
-    let engine = source("src/mapping/engine.rs");
-    assert!(engine.contains(
+    // And the Workato planner's entry point takes only data.
+    let planner = source("src/mapping/workato.rs");
+    assert!(planner.contains(
         "pub fn plan(inv: &Inventory, mapping: &Mapping, signing: &SigningIndex) -> Plan"
     ));
 }

@@ -6,8 +6,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use super::engine::{valid_ip_entry, EXCLUDED_FIELD};
 use super::{render, About, DescopeSection, Mapping, Subject};
+use super::{valid_ip_entry, EXCLUDED_FIELD};
 use crate::model::{AuthType, Finding, FindingKind, Inventory, ItemSpec, Plan, Profile};
 
 const VENDOR: &str = "workato";

@@ -7,8 +7,8 @@
 
 pub mod bifrost;
 pub mod descope;
-pub mod engine;
 pub mod usable;
+pub mod workato;
 
 use anyhow::Result;
 use chrono::{DateTime, NaiveDate, Utc};
@@ -346,6 +346,14 @@ pub struct Remap {
 }
 
 /// The source profile a planner's finding is about.
+/// The `field` of the finding that records a profile left out by the mapping's filters.
+pub const EXCLUDED_FIELD: &str = "filters";
+
+/// An IPv4/IPv6 address, optionally with a CIDR prefix.
+pub fn valid_ip_entry(entry: &str) -> bool {
+    entry.parse::<std::net::IpAddr>().is_ok() || entry.parse::<ipnet::IpNet>().is_ok()
+}
+
 pub struct About<'a> {
     pub vendor: &'a str,
     pub workspace: &'a str,

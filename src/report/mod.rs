@@ -12,7 +12,7 @@ use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 
 use crate::mapping::deadline_stance;
-use crate::mapping::{engine::EXCLUDED_FIELD, Mapping};
+use crate::mapping::{Mapping, EXCLUDED_FIELD};
 use crate::model::{Finding, FindingKind};
 use crate::state::{client_op_id, item_op_id, key_op_id, OpState, StateDb};
 

@@ -28,7 +28,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use super::engine::EXCLUDED_FIELD;
+use super::EXCLUDED_FIELD;
 use super::{render, About, Mapping, Subject};
 use crate::model::{Finding, FindingKind, ItemSpec, Plan};
 pub use inventory::{

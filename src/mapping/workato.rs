@@ -1,4 +1,5 @@
-//! The mapping engine: inventory + mapping → plan + findings.
+//! The Workato v2 planner: a Workato inventory + the mapping → v2 clients and API keys +
+//! findings.
 //!
 //! Pure and synchronous: it takes no HTTP client, no database handle and no secret, so the
 //! planning step cannot write anywhere remote (design invariant 1). HMAC signing secrets
@@ -7,7 +8,7 @@
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
-use super::{render, About, Mapping, Subject};
+use super::{render, valid_ip_entry, About, Mapping, Subject, EXCLUDED_FIELD};
 use crate::model::{
     is_rsa_public_key_pem, AuthType, ClientSettings, ClientSpec, Finding, FindingKind, Inventory,
     KeySpec, LegacyClient, Plan, Profile, SigningSecretRef,
@@ -15,8 +16,6 @@ use crate::model::{
 use crate::secrets::SigningIndex;
 
 const VENDOR: &str = "workato";
-/// The `field` of the finding that records a profile left out by the mapping's filters.
-pub const EXCLUDED_FIELD: &str = "filters";
 
 /// Map an inventory to a plan. Profiles that cannot be mapped become blocker findings; all
 /// others are planned.
@@ -664,11 +663,6 @@ fn sorted_if(v: &[String], keep: bool) -> BTreeSet<String> {
     } else {
         BTreeSet::new()
     }
-}
-
-/// An IPv4/IPv6 address, optionally with a CIDR prefix.
-pub fn valid_ip_entry(entry: &str) -> bool {
-    entry.parse::<std::net::IpAddr>().is_ok() || entry.parse::<ipnet::IpNet>().is_ok()
 }
 
 /// Stable across state files: the HMAC fingerprint is keyed per state file, so the digest
