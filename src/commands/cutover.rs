@@ -159,15 +159,10 @@ pub async fn run(ctx: &Ctx, args: &CutoverArgs) -> Result<ExitCode> {
         sel.taken.len(),
         sel.waiting.len()
     );
-    if args.dry_run {
-        p.line(format!("dry run: {question}. Nothing was written."));
+    if !super::undo::go_ahead(ctx, args, &question)? {
         return Ok(ExitCode::Ok);
     }
-    if !super::confirm(ctx, args.yes, &question)? {
-        p.line("nothing was done");
-        return Ok(ExitCode::Ok);
-    }
-    let n = db.start_wave(&Wave {
+    let wave = Wave {
         n: 0,
         kind: "cutover".into(),
         at: now,
@@ -177,22 +172,14 @@ pub async fn run(ctx: &Ctx, args: &CutoverArgs) -> Result<ExitCode> {
             .iter()
             .map(|(c, w)| (c.id.clone(), w.clone()))
             .collect(),
-        profiles: sel
-            .switches
-            .iter()
-            .map(|s| format!("{}/{}", s.workspace, s.profile))
-            .collect(),
+        profiles: Vec::new(),
         scope: scope.describe(),
         of_wave: None,
-    })?;
-    let parent = rollout::wave_parent(n);
-    let stop = crate::engine::ctrl_c_flag();
-    let out = switch::Run {
-        parent: Some(&parent),
-        stop: Some(&stop),
-        ..run
-    }
-    .go(&sel.switches)
+    };
+    let mut items = sel.switches;
+    let (n, out) = super::undo::in_wave(run, wave, &mut items, |_, marker| {
+        rollout::cutover_op(marker)
+    })
     .await?;
     super::undo::summarize(ctx, &db, "cutover", n, &out, source.disable_note())
 }

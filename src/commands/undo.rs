@@ -55,15 +55,10 @@ pub async fn run(
          credential stays",
         items.len()
     );
-    if args.dry_run {
-        p.line(format!("dry run: {question}. Nothing was written."));
+    if !go_ahead(ctx, args, &question)? {
         return Ok(ExitCode::Ok);
     }
-    if !super::confirm(ctx, args.yes, &question)? {
-        p.line("nothing was done");
-        return Ok(ExitCode::Ok);
-    }
-    let n = run.db.start_wave(&Wave {
+    let wave = Wave {
         n: 0,
         kind: "undo".into(),
         at: run.now,
@@ -73,32 +68,61 @@ pub async fn run(
             .filter(|c| !scope.is_empty() && scope.admits(c))
             .map(|c| (c.id.clone(), "undo".to_string()))
             .collect(),
-        profiles: items
-            .iter()
-            .map(|s| format!("{}/{}", s.workspace, s.profile))
-            .collect(),
+        profiles: Vec::new(),
         scope: scope.describe(),
         of_wave: args.wave,
-    })?;
-    for s in &mut items {
-        s.op_id = rollout::undo_op(n, &s.marker);
-    }
-    let parent = rollout::wave_parent(n);
-    let stop = crate::engine::ctrl_c_flag();
+    };
     let db = run.db;
-    let out = switch::Run {
-        parent: Some(&parent),
-        stop: Some(&stop),
-        ..run
-    }
-    .go(&items)
-    .await?;
+    let (n, out) = in_wave(run, wave, &mut items, rollout::undo_op).await?;
     // The cutover switches it reversed are forgotten: a later wave may switch them off anew
     // (the waves and events keep the history).
     for s in &out.done {
         db.forget_op(&rollout::cutover_op(&s.marker))?;
     }
     summarize(ctx, db, "undo", n, &out, "")
+}
+
+/// On a dry run, say what would happen; otherwise ask (or take `--yes`). `false`: write
+/// nothing.
+pub fn go_ahead(ctx: &Ctx, args: &CutoverArgs, question: &str) -> Result<bool> {
+    let p = &ctx.printer;
+    if args.dry_run {
+        p.line(format!("dry run: {question}. Nothing was written."));
+        return Ok(false);
+    }
+    if !super::confirm(ctx, args.yes, question)? {
+        p.line("nothing was done");
+        return Ok(false);
+    }
+    Ok(true)
+}
+
+/// Record a new wave (its profiles from `items`), give each switch its journal id in that
+/// wave (`op_id(wave, marker)`), and switch them with Ctrl-C heeded.
+pub async fn in_wave(
+    run: switch::Run<'_>,
+    mut wave: Wave,
+    items: &mut [switch::Switch],
+    op_id: impl Fn(i64, &str) -> String,
+) -> Result<(i64, Switched)> {
+    wave.profiles = items
+        .iter()
+        .map(|s| format!("{}/{}", s.workspace, s.profile))
+        .collect();
+    let n = run.db.start_wave(&wave)?;
+    for s in items.iter_mut() {
+        s.op_id = op_id(n, &s.marker);
+    }
+    let parent = rollout::wave_parent(n);
+    let stop = crate::engine::ctrl_c_flag();
+    let out = switch::Run {
+        parent: Some(&parent),
+        stop: Some(&stop),
+        ..run
+    }
+    .go(items)
+    .await?;
+    Ok((n, out))
 }
 
 /// Finish the switches earlier waves left open (`(wave parent, switch)`), each in its wave;
