@@ -97,21 +97,7 @@ fn descope_exchanges_are_the_new_side_and_a_wave_is_undone() {
         .as_str()
         .unwrap()
         .to_string();
-    let new = run
-        .sink_records()
-        .iter()
-        .map(|r| {
-            let p: i64 = r["source"]
-                .as_str()
-                .unwrap()
-                .rsplit(':')
-                .next()
-                .unwrap()
-                .parse()
-                .unwrap();
-            (p, r["secret"].as_str().unwrap().to_string())
-        })
-        .collect();
+    let new = run.new_secrets_by_profile();
     let w = World {
         sandbox,
         run,

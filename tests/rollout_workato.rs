@@ -115,15 +115,7 @@ fn migrated() -> World {
         .as_str()
         .unwrap()
         .to_string();
-    let new = run
-        .sink_records()
-        .iter()
-        .map(|r| {
-            let source = r["source"].as_str().unwrap();
-            let profile: i64 = source.rsplit(':').next().unwrap().parse().unwrap();
-            (profile, r["secret"].as_str().unwrap().to_string())
-        })
-        .collect();
+    let new = run.new_secrets_by_profile();
     World {
         sandbox,
         run,

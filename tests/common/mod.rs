@@ -297,6 +297,18 @@ impl Run {
         std::fs::remove_file(&marker).unwrap();
     }
 
+    /// The usable new secret per source profile id (the last sink record for each), for
+    /// simulated consumers.
+    pub fn new_secrets_by_profile(&self) -> std::collections::BTreeMap<i64, String> {
+        self.sink_records()
+            .iter()
+            .filter_map(|r| {
+                let profile = r["source"].as_str()?.rsplit(':').next()?.parse().ok()?;
+                Some((profile, r["secret"].as_str()?.to_string()))
+            })
+            .collect()
+    }
+
     pub fn sink_records(&self) -> Vec<Value> {
         read_jsonl(&self.sink())
     }
