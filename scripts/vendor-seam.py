@@ -7,7 +7,7 @@
   their in-memory target.)
 - Outside src/providers/, src/sandbox/ and src/mapping/, only src/registry.rs names a vendor's
   types: no other file reaches into `providers::` or a pair's planner
-  (`mapping::bifrost`, `mapping::descope`), names a pair kind, or names a vendor-prefixed
+  (`providers::bifrost::plan`, `providers::descope::plan`), names a pair kind, or names a vendor-prefixed
   type (`WorkatoConfig`, `BifrostProfile`, …); and none compares a vendor's name as a string.
 - Every command file stays under 250 lines: commands orchestrate.
 

@@ -277,7 +277,7 @@ pub struct ItemSpec {
     pub name: String,
     pub active: bool,
     /// What the credential may do, as the pair's planner decided it, in the planner's own
-    /// terms (`mapping::descope::AccessKeyGrant`, `mapping::bifrost::VirtualKeyGrant`);
+    /// terms (`providers::descope::plan::AccessKeyGrant`, `providers::bifrost::plan::VirtualKeyGrant`);
     /// never a secret. The target's provider turns it into its create body, and verify
     /// checks the vendor's object against that body. Absent in plans made before grants
     /// existed: apply then asks for `keyshift plan` again.

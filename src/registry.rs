@@ -277,11 +277,11 @@ pub fn plan(
     taken_names: &[String],
 ) -> Result<Plan> {
     Ok(match mapping.pair {
-        PairKind::WorkatoV2 => crate::mapping::workato::plan(inv, mapping, signing),
-        PairKind::WorkatoToDescope => crate::mapping::descope::plan(inv, mapping),
+        PairKind::WorkatoV2 => crate::providers::workato::plan::plan(inv, mapping, signing),
+        PairKind::WorkatoToDescope => crate::providers::descope::plan::plan(inv, mapping),
         PairKind::BifrostVirtualKeys => {
-            let read = crate::mapping::bifrost::BifrostInventory::read(inv)?;
-            crate::mapping::bifrost::plan(&read, mapping, &mapping.named_holders()?, taken_names)
+            let read = crate::providers::bifrost::plan::BifrostInventory::read(inv)?;
+            crate::providers::bifrost::plan::plan(&read, mapping, &mapping.named_holders()?, taken_names)
         }
     })
 }
@@ -327,7 +327,7 @@ pub fn consumers(
             Ok(providers::workato::usage::consumers(inv, plan))
         }
         PairKind::BifrostVirtualKeys => providers::bifrost::usage::consumers(
-            &crate::mapping::bifrost::BifrostInventory::read(inv)?,
+            &crate::providers::bifrost::plan::BifrostInventory::read(inv)?,
             plan,
         ),
     }

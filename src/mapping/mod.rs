@@ -5,10 +5,6 @@
 //! Parsing is strict (unknown keys are errors) because a typo in a mapping file silently
 //! ignored would change what gets migrated.
 
-pub mod bifrost;
-pub mod descope;
-pub mod usable;
-pub mod workato;
 
 use anyhow::Result;
 use chrono::{DateTime, NaiveDate, Utc};

@@ -6,7 +6,7 @@ use serde_json::json;
 
 use super::{source_fingerprint, BifrostConn, WORKSPACE};
 use crate::engine::Exported;
-use crate::mapping::bifrost::BifrostInventory;
+use crate::providers::bifrost::plan::BifrostInventory;
 use crate::mapping::Mapping;
 use crate::model::{Inventory, Workspace};
 

@@ -3,6 +3,7 @@
 //! keys (target), the MCP client list, and the quota call a key makes for itself.
 
 pub mod export;
+pub mod plan;
 pub mod usage;
 
 use anyhow::{anyhow, Context, Result};
@@ -14,7 +15,7 @@ use std::sync::Arc;
 
 use crate::engine::verify::Verdict;
 use crate::http::{Http, HttpError, RateBudget, Request};
-use crate::mapping::bifrost::{
+use crate::providers::bifrost::plan::{
     BifrostInventory, BifrostProfile, Budget, BudgetGrant, Holding, LimitGrant, McpClient,
     ProviderAccess, RateLimit, ToolOverride, VirtualKeyGrant,
 };
@@ -22,7 +23,7 @@ use crate::mapping::bifrost::{
 pub const VENDOR: &str = "bifrost";
 /// The sandbox's (and the client's default) pace: 600 per minute per credential (SD-B2).
 pub const LIMIT_PER_MINUTE: f64 = 600.0;
-pub use crate::mapping::bifrost::{profile_marker, WORKSPACE};
+pub use crate::providers::bifrost::plan::{profile_marker, WORKSPACE};
 const PAGE: usize = 100;
 
 pub struct BifrostSettings {
@@ -864,7 +865,7 @@ pub fn consumer_action(c: &crate::model::ConsumerChange) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::mapping::bifrost::{ProviderGrant, ToolGrant, Window};
+    use crate::providers::bifrost::plan::{ProviderGrant, ToolGrant, Window};
     use crate::model::ItemSpec;
 
     fn item(grant: &VirtualKeyGrant) -> ItemSpec {

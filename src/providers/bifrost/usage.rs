@@ -13,7 +13,7 @@ use serde_json::Value;
 use super::BifrostConn;
 use crate::engine::adoption::{Consumer, Evidence, Ident, Record, Seen, UsageSource, Want, Window};
 use crate::engine::Fut;
-use crate::mapping::bifrost::{BifrostInventory, WORKSPACE};
+use crate::providers::bifrost::plan::{BifrostInventory, WORKSPACE};
 use crate::model::Plan;
 
 /// One consumer per (profile, holder): its old keys are the holder's profile-managed virtual

@@ -4,6 +4,7 @@
 //! Every call is paced by one budget: 100 requests per rolling 60 s (SD-D4), counted over
 //! management calls and exchanges together.
 
+pub mod plan;
 pub mod usage;
 
 use anyhow::{anyhow, Context, Result};
@@ -15,7 +16,7 @@ use std::sync::Arc;
 
 use crate::engine::verify::Verdict;
 use crate::http::{Http, HttpError, RateBudget, Request};
-use crate::mapping::descope::AccessKeyGrant;
+use crate::providers::descope::plan::AccessKeyGrant;
 
 pub const VENDOR: &str = "descope";
 pub const LIMIT_PER_MINUTE: f64 = 100.0;

@@ -9,9 +9,11 @@
 pub mod export;
 pub mod inventory_file;
 pub mod logs;
+pub mod plan;
 pub mod probe;
 pub mod source;
 pub mod target;
+pub mod usable;
 pub mod usage;
 pub mod verify;
 pub mod wire;

@@ -1430,7 +1430,7 @@ async fn mcp_client_filters_and_bounds() {
 #[test]
 #[allow(clippy::print_stderr)] // the seed and what was covered, for the test's note
 fn plan_predicts_every_virtual_key_refusal() {
-    use crate::mapping::bifrost::{
+    use crate::providers::bifrost::plan::{
         BifrostInventory, BifrostProfile, Budget as MBudget, McpClient as MClient, ProviderAccess,
         RateLimit as MRate, ToolOverride,
     };
@@ -1722,7 +1722,7 @@ fn plan_predicts_every_virtual_key_refusal() {
         holdings: vec![],
     };
     let mapping = crate::mapping::Mapping::load("bifrost-profiles-to-virtual-keys").unwrap();
-    let plan = crate::mapping::bifrost::plan(&inv, &mapping, &[], &taken);
+    let plan = crate::providers::bifrost::plan::plan(&inv, &mapping, &[], &taken);
 
     let mut st = base.clone();
     let cfg = crate::sandbox::config::BifrostConfig::default();

@@ -8,7 +8,7 @@
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
-use super::{render, valid_ip_entry, About, Mapping, Subject, EXCLUDED_FIELD};
+use crate::mapping::{render, valid_ip_entry, About, Mapping, Subject, EXCLUDED_FIELD};
 use crate::model::{
     is_rsa_public_key_pem, AuthType, ClientSettings, ClientSpec, Finding, FindingKind, Inventory,
     KeySpec, LegacyClient, Plan, Profile, SigningSecretRef,

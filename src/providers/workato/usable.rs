@@ -5,7 +5,7 @@
 
 use std::net::IpAddr;
 
-use super::About;
+use crate::mapping::About;
 use crate::model::{AuthType, Finding, FindingKind, Profile};
 
 /// The findings for one profile's use-side fields (nothing for fields its auth type ignores).

@@ -28,8 +28,8 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use super::EXCLUDED_FIELD;
-use super::{render, About, Mapping, Subject};
+use crate::mapping::EXCLUDED_FIELD;
+use crate::mapping::{render, About, Mapping, Subject};
 use crate::model::{Finding, FindingKind, ItemSpec, Plan};
 pub use inventory::{
     profile_marker, BifrostInventory, BifrostProfile, Budget, Holding, McpClient, ProviderAccess,

@@ -6,8 +6,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use super::{render, About, DescopeSection, Mapping, Subject};
-use super::{valid_ip_entry, EXCLUDED_FIELD};
+use crate::mapping::{render, About, DescopeSection, Mapping, Subject};
+use crate::mapping::{valid_ip_entry, EXCLUDED_FIELD};
 use crate::model::{AuthType, Finding, FindingKind, Inventory, ItemSpec, Plan, Profile};
 
 const VENDOR: &str = "workato";
