@@ -29,6 +29,17 @@ impl Vendor {
     }
 }
 
+impl Vendor {
+    /// The name in sentences.
+    pub fn title(self) -> &'static str {
+        match self {
+            Vendor::Workato => "Workato",
+            Vendor::Bifrost => "Bifrost",
+            Vendor::Descope => "Descope",
+        }
+    }
+}
+
 impl fmt::Display for Vendor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())

@@ -5,8 +5,9 @@
 //! (a line, or the field's path) in one line of text. (The Workato Logs export has its own
 //! fuzz test, tests/workato_logs_fuzz.rs.)
 
-use keyshift::mapping::Mapping;
+use keyshift::providers::bifrost::sections::named_holders;
 use keyshift::providers::workato::inventory_file;
+use keyshift::registry::parse_mapping;
 use proptest::prelude::*;
 use std::path::{Path, PathBuf};
 
@@ -104,7 +105,7 @@ fn inventory(bytes: &[u8]) -> Result<(), TestCaseError> {
 
 fn mapping(bytes: &[u8]) -> Result<(), TestCaseError> {
     let text = String::from_utf8_lossy(bytes);
-    if let Err(e) = Mapping::parse("fuzz/mapping.toml", &text) {
+    if let Err(e) = parse_mapping("fuzz/mapping.toml", &text) {
         let msg = format!("{e:#}");
         prop_assert!(msg.contains("fuzz/mapping.toml"), "{}", msg);
     }
@@ -119,8 +120,8 @@ fn holders(bytes: &[u8]) -> Result<(), TestCaseError> {
             "holders = []",
             &format!("holders_csv = {:?}", csv.display().to_string()),
         );
-    let m = Mapping::parse("holders.toml", &text).unwrap();
-    if let Err(e) = m.named_holders() {
+    let m = parse_mapping("holders.toml", &text).unwrap();
+    if let Err(e) = named_holders(&m) {
         let msg = format!("{e:#}");
         check_refusal(&msg, &csv)?;
         let at = format!("{}:", csv.display());
@@ -252,7 +253,7 @@ fn the_corpus_gives_what_it_should() {
                     "holders = []",
                     &format!("holders_csv = {:?}", p.display().to_string()),
                 );
-        let got = Mapping::parse("m.toml", &text).unwrap().named_holders();
+        let got = named_holders(&parse_mapping("m.toml", &text).unwrap());
         match name.as_str() {
             "valid.csv" => assert_eq!(got.unwrap(), ["=cmd|calc", "u-alice", "u-bob"]),
             "no-user-id.csv" => {

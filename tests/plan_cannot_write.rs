@@ -50,7 +50,9 @@ fn planning_code_reaches_no_network_client() {
         }
     }
     assert!(
-        files.iter().any(|f| f == "src/providers/bifrost/plan/mod.rs")
+        files
+            .iter()
+            .any(|f| f == "src/providers/bifrost/plan/mod.rs")
             && files.iter().any(|f| f == "src/providers/descope/plan.rs"),
         "{files:?}"
     );

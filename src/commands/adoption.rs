@@ -18,9 +18,9 @@ use crate::state::StateDb;
 
 pub async fn run(ctx: &Ctx, args: &AdoptionArgs) -> Result<ExitCode> {
     let db = StateDb::open(&ctx.state_path, false)?;
-    let pair = crate::registry::Pair::recorded(ctx, &db)?;
+    let pair = crate::registry::Live::recorded(ctx, &db, None)?;
     let (old, new) = pair.usage(&args.workato_logs)?;
-    let mapping = db.recorded_mapping()?;
+    let mapping = crate::registry::recorded_mapping(&db)?;
     let now = pair.judged_now().await;
     let window = window(args, now, own_probes(&db)?)?;
     let plan = db.load_plan()?;

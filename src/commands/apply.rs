@@ -38,7 +38,7 @@ pub async fn run(ctx: &Ctx, args: &ApplyArgs) -> Result<ExitCode> {
                 .line(format!("retrying {n} failed operation(s)"));
         }
     }
-    let pair = crate::registry::Pair::recorded(ctx, &db)?.with_max_rate(args.max_rate);
+    let pair = crate::registry::Live::recorded(ctx, &db, args.max_rate)?;
     let target = pair.target()?;
     let words = target.words();
     let units = engine::units(&plan);

@@ -80,7 +80,7 @@ pub async fn run(ctx: &Ctx, args: &DemoArgs) -> Result<ExitCode> {
     p.line("\n== plan ==");
     let plan_code = super::plan::run(&demo, &PlanArgs::default())?;
     let db = StateDb::open(&state, false)?;
-    let words = crate::registry::words(db.recorded_mapping()?.pair);
+    let words = crate::registry::pair_of(&crate::registry::recorded_mapping(&db)?).words();
     let plan_report = Report::build(&db, super::judged_now(&demo, &db)?, words)?;
     crate::secrets::write_private(
         &dir.join("plan-report.md"),
@@ -134,7 +134,8 @@ pub async fn run(ctx: &Ctx, args: &DemoArgs) -> Result<ExitCode> {
 
     let s = &report.summary;
     let api = db.meta("export.api")?.unwrap_or_default();
-    let limit = crate::registry::write_limit(db.recorded_mapping()?.pair, &api);
+    let limit =
+        crate::registry::pair_of(&crate::registry::recorded_mapping(&db)?).write_limit(&api);
     p.line("\n== summary ==");
     p.line(format!(
         "{} legacy clients, {} access profiles → {} v2 API clients, {} API keys migrated, {} \

@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 use crate::cli::ExportArgs;
 use crate::context::Ctx;
 use crate::errors::ExitCode;
-use crate::mapping::{Mapping, DEFAULT_MAPPING};
+use crate::registry;
 use crate::state::StateDb;
 
 pub async fn run(ctx: &Ctx, args: &ExportArgs) -> Result<ExitCode> {
@@ -14,13 +14,15 @@ pub async fn run(ctx: &Ctx, args: &ExportArgs) -> Result<ExitCode> {
     let _lock = super::writer_lock(ctx, "export")?;
     // A re-export keeps the recorded mapping unless told otherwise.
     let mapping = match (&args.mapping, db.meta("mapping.text")?) {
-        (Some(m), _) => Mapping::load(m)?,
+        (Some(m), _) => registry::load_mapping(m)?,
         (None, Some(text)) => {
-            Mapping::parse(&db.meta("mapping.origin")?.unwrap_or_default(), &text)?
+            registry::parse_mapping(&db.meta("mapping.origin")?.unwrap_or_default(), &text)?
         }
-        (None, None) => Mapping::load(DEFAULT_MAPPING)?,
+        (None, None) => registry::load_mapping(registry::default_mapping())?,
     };
-    let out = crate::registry::export(ctx, &mapping, args).await?;
+    let out = registry::pair_of(&mapping)
+        .export(ctx, &mapping, args)
+        .await?;
     let saved = db.save_inventory(&out.inv)?;
     let fingerprint = out.fingerprint.unwrap_or(saved);
     db.set_meta("mapping.origin", &mapping.origin)?;

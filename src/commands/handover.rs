@@ -31,28 +31,17 @@ pub fn run(ctx: &Ctx, out: &Path, per_consumer: bool) -> Result<ExitCode> {
 
 /// One page per consumer under `out/consumers/`.
 fn write_pages(ctx: &Ctx, db: &StateDb, out: &Path) -> Result<usize> {
-    let mapping = db.recorded_mapping()?;
-    let report = Report::build(
-        db,
-        judged_now(ctx, db)?,
-        crate::registry::words(mapping.pair),
-    )?;
+    let pair = crate::registry::pair_of(&crate::registry::recorded_mapping(db)?);
+    let report = Report::build(db, judged_now(ctx, db)?, pair.words())?;
     let inv = db.load_inventory()?;
     let sink = ctx.sink_path()?;
-    let action = crate::registry::consumer_action(mapping.pair);
-    let rows = handover::rows(&report, &inv, &sink, action)?;
-    let consumers = crate::registry::consumers(mapping.pair, &inv, &db.load_plan()?)?;
+    let rows = handover::rows(&report, &inv, &sink, &|c| pair.consumer_action(c))?;
+    let consumers = pair.consumers(&inv, &db.load_plan()?)?;
     let judged = match db.latest_snapshot()? {
         Some(s) => db.snapshot_consumers(s.id)?,
         None => Vec::new(),
     };
-    let pages = handover::consumer_pages(
-        &consumers,
-        &rows,
-        &judged,
-        &sink,
-        crate::registry::how_to_test(mapping.pair),
-    )?;
+    let pages = handover::consumer_pages(&consumers, &rows, &judged, &sink, pair.how_to_test())?;
     let dir = out.join("consumers");
     create_private_dir(&dir)?;
     for (name, text) in &pages {
@@ -62,13 +51,11 @@ fn write_pages(ctx: &Ctx, db: &StateDb, out: &Path) -> Result<usize> {
 }
 
 pub fn write(ctx: &Ctx, db: &StateDb, out: &Path) -> Result<usize> {
-    let report = Report::build(
-        db,
-        judged_now(ctx, db)?,
-        crate::registry::words(db.recorded_mapping()?.pair),
-    )?;
-    let action = crate::registry::consumer_action(db.recorded_mapping()?.pair);
-    let rows = handover::rows(&report, &db.load_inventory()?, &ctx.sink_path()?, action)?;
+    let pair = crate::registry::pair_of(&crate::registry::recorded_mapping(db)?);
+    let report = Report::build(db, judged_now(ctx, db)?, pair.words())?;
+    let rows = handover::rows(&report, &db.load_inventory()?, &ctx.sink_path()?, &|c| {
+        pair.consumer_action(c)
+    })?;
     create_private_dir(out)?;
     write_private(&out.join("handover.csv"), &handover::to_csv(&rows)?)?;
     write_private(

@@ -78,7 +78,7 @@ async fn dispatch(cli: Cli, env: Env, printer: Printer) -> Result<ExitCode> {
         #[cfg(not(feature = "sandbox"))]
         return Err(without_sandbox("sandbox", args));
     }
-    let config = ConfigFile::load(cli.config.as_deref(), crate::registry::CONFIG_SECTIONS)?;
+    let config = ConfigFile::load(cli.config.as_deref(), &crate::registry::config_sections())?;
     let crash = crate::crash::Checkpoints::from_env(&env);
     let ctx = Ctx {
         crash,

@@ -12,7 +12,6 @@ use crate::cli::PlanArgs;
 use crate::context::Ctx;
 use crate::errors::ExitCode;
 use crate::mapping::deadline_stance;
-use crate::mapping::Mapping;
 use crate::model::FindingKind;
 use crate::secrets::SigningIndex;
 use crate::state::StateDb;
@@ -22,12 +21,12 @@ pub fn run(ctx: &Ctx, args: &PlanArgs) -> Result<ExitCode> {
     let _lock = super::writer_lock(ctx, "plan")?;
     let mapping = match &args.mapping {
         Some(m) => {
-            let m = Mapping::load(m)?;
+            let m = crate::registry::load_mapping(m)?;
             db.set_meta("mapping.origin", &m.origin)?;
             db.set_meta("mapping.text", &m.text)?;
             m
         }
-        None => db.recorded_mapping()?,
+        None => crate::registry::recorded_mapping(&db)?,
     };
     let inv = db.load_inventory()?;
     let signing = match ctx.signing_secrets()? {
@@ -38,7 +37,7 @@ pub fn run(ctx: &Ctx, args: &PlanArgs) -> Result<ExitCode> {
         &db.meta("export.taken_names")?
             .unwrap_or_else(|| "[]".into()),
     )?;
-    let plan = crate::registry::plan(&inv, &mapping, &signing, &taken)?;
+    let plan = crate::registry::pair_of(&mapping).plan(&inv, &mapping, &signing, &taken)?;
     let source_profiles = inv.source_profile_count();
     drop(inv); // the plan is all that is needed from here; keep the peak low at 100,000 profiles
     db.save_plan(&plan)?;
@@ -66,7 +65,7 @@ pub fn run(ctx: &Ctx, args: &PlanArgs) -> Result<ExitCode> {
     )?;
 
     let p = &ctx.printer;
-    let words = crate::registry::words(mapping.pair);
+    let words = crate::registry::pair_of(&mapping).words();
     let containers = if words.containers.is_empty() {
         String::new()
     } else {

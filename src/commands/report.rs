@@ -15,7 +15,7 @@ pub fn run(ctx: &Ctx, args: &ReportArgs) -> Result<ExitCode> {
     let report = Report::build(
         &db,
         judged_now(ctx, &db)?,
-        crate::registry::words(db.recorded_mapping()?.pair),
+        crate::registry::pair_of(&crate::registry::recorded_mapping(&db)?).words(),
     )?;
     if args.format == ReportFormat::Csv {
         let dir = args

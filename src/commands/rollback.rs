@@ -20,7 +20,7 @@ use crate::state::{OpKind, OpState, Operation, StateDb};
 pub async fn run(ctx: &Ctx, args: &RollbackArgs) -> Result<ExitCode> {
     let db = StateDb::open(&ctx.state_path, false)?;
     let _lock = super::writer_lock(ctx, "rollback")?;
-    let mapping = db.recorded_mapping()?;
+    let mapping = crate::registry::recorded_mapping(&db)?;
     let plan = db.load_plan()?;
     let ops: HashMap<String, Operation> = db
         .operations()?
@@ -33,7 +33,7 @@ pub async fn run(ctx: &Ctx, args: &RollbackArgs) -> Result<ExitCode> {
         .values()
         .filter(|o| o.kind == OpKind::DisableProfile && o.state == OpState::Done)
         .collect();
-    let pair = crate::registry::Pair::recorded(ctx, &db)?;
+    let pair = crate::registry::Live::recorded(ctx, &db, None)?;
     let p = &ctx.printer;
     if let Some(file) = pair.source_file() {
         p.line(format!(

@@ -12,7 +12,7 @@ use crate::state::{OpState, StateDb};
 
 pub fn run(ctx: &Ctx) -> Result<ExitCode> {
     let db = StateDb::open(&ctx.state_path, false)?;
-    let mapping = db.recorded_mapping()?;
+    let mapping = crate::registry::recorded_mapping(&db)?;
     let plan = db.load_plan()?;
     let ops = db.operations()?;
     let mut by_state: BTreeMap<String, usize> = BTreeMap::new();
@@ -26,7 +26,7 @@ pub fn run(ctx: &Ctx) -> Result<ExitCode> {
         .filter(|o| matches!(o.state, OpState::Pending | OpState::Intent))
         .count();
     let api = db.meta("export.api")?.unwrap_or_else(|| "developer".into());
-    let limit = crate::registry::write_limit(mapping.pair, &api);
+    let limit = crate::registry::pair_of(&mapping).write_limit(&api);
     let per_minute = limit * ctx.rate_scale()?.max(f64::MIN_POSITIVE);
     let eta_minutes = open as f64 / per_minute;
     let now = judged_now(ctx, &db)?;
@@ -42,7 +42,7 @@ pub fn run(ctx: &Ctx) -> Result<ExitCode> {
             p.line(format!("  {label:<9} {at}"));
         }
     }
-    let words = crate::registry::words(mapping.pair);
+    let words = crate::registry::pair_of(&mapping).words();
     let containers = if words.containers.is_empty() {
         String::new()
     } else {

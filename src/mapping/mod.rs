@@ -5,86 +5,89 @@
 //! Parsing is strict (unknown keys are errors) because a typo in a mapping file silently
 //! ignored would change what gets migrated.
 
-
 use anyhow::Result;
 use chrono::{DateTime, NaiveDate, Utc};
+use serde::de::{DeserializeOwned, DeserializeSeed, IgnoredAny, MapAccess, Visitor};
 use serde::Deserialize;
+use std::any::Any;
 use std::collections::BTreeMap;
+use std::fmt;
+use std::marker::PhantomData;
 use std::path::Path;
+use std::sync::Arc;
 
 use crate::errors::KeyshiftError;
 use crate::model::{Finding, FindingKind, Vendor};
 
-/// The shipped mappings, by name.
-pub const SHIPPED: &[(&str, &str)] = &[
-    (
-        "workato-legacy-to-v2",
-        include_str!("../../mappings/workato-legacy-to-v2.toml"),
-    ),
-    (
-        "workato-legacy-to-descope",
-        include_str!("../../mappings/workato-legacy-to-descope.toml"),
-    ),
-    (
-        "bifrost-profiles-to-virtual-keys",
-        include_str!("../../mappings/bifrost-profiles-to-virtual-keys.toml"),
-    ),
+/// What the mapping parser knows of one source→target pair: its `[pair]` keys, its shipped
+/// mapping, and the sections and checks that are its own. Each pair's definition carries one
+/// (the registry lists them); nothing in here names a pair.
+pub struct PairSpec {
+    /// The shipped mapping's name, e.g. `workato-legacy-to-v2`.
+    pub name: &'static str,
+    /// `[pair] source` and `target`.
+    pub source: &'static str,
+    pub target: &'static str,
+    /// The shipped mapping file's text.
+    pub shipped: &'static str,
+    pub source_vendor: Vendor,
+    pub target_vendor: Vendor,
+    /// Top-level tables only this pair's mappings may hold (e.g. `[client]`).
+    pub sections: &'static [&'static str],
+    /// Source fields a `[fields.<name>]` treatment may be declared for.
+    pub source_fields: &'static [&'static str],
+    /// The source has vendor deadlines, so `[deadlines]` is required.
+    pub needs_deadlines: bool,
+    /// Parse and check the pair's own sections: the parsed value (the planner reads it back
+    /// with [`Mapping::own`]), problems pushed one per mistake; `Err` for a section that does
+    /// not parse (with its line).
+    pub load: fn(&Mapping, &mut Vec<String>) -> Result<Own, String>,
+}
+
+impl fmt::Debug for PairSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} → {}", self.source, self.target)
+    }
+}
+
+impl PartialEq for PairSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name
+    }
+}
+
+/// A pair's own parsed sections, typed by the pair (read back with [`Mapping::own`]).
+#[derive(Clone)]
+pub struct Own(Arc<dyn Any + Send + Sync>);
+
+impl Own {
+    pub fn new<T: Any + Send + Sync>(value: T) -> Own {
+        Own(Arc::new(value))
+    }
+}
+
+impl fmt::Debug for Own {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Own(..)")
+    }
+}
+
+/// A `load` for a pair with no section of its own.
+pub fn nothing_own(_: &Mapping, _: &mut Vec<String>) -> Result<Own, String> {
+    Ok(Own::new(()))
+}
+
+/// Top-level tables every mapping may hold.
+const COMMON_SECTIONS: &[&str] = &[
+    "pair",
+    "source",
+    "deadlines",
+    "key",
+    "fields",
+    "filters",
+    "collections",
 ];
 
-pub const DEFAULT_MAPPING: &str = "workato-legacy-to-v2";
-
-/// Fields a v2 client can be grouped by (docs/architecture.md, "Grouping (Workato)").
-pub const GROUP_FIELDS: &[&str] = &[
-    "auth_type",
-    "jwt_method",
-    "jwt_secret",
-    "oidc_issuer",
-    "oidc_jwks_uri",
-    "access_profile_claim",
-    "required_claims",
-    "allowed_issuers",
-    "api_collection_ids",
-    "api_policy_id",
-];
-
-/// Source fields a treatment may be declared for.
-pub const SOURCE_FIELDS: &[&str] = &[
-    // Bifrost access profiles
-    "provider_configs",
-    "budgets",
-    "rate_limit",
-    "mcp_servers",
-    "mcp_tool_overrides",
-    "tags",
-    "roles",
-    "auto_rotation_interval",
-    "is_active",
-    // Workato access profiles
-    "name",
-    "api_collection_ids",
-    "auth_type",
-    "jwt_method",
-    "jwt_secret",
-    "oidc_issuer",
-    "oidc_jwks_uri",
-    "access_profile_claim",
-    "required_claims",
-    "allowed_issuers",
-    "ip_allow_list",
-    "api_policy_id",
-    "active",
-    "secret",
-    "oauth_client_id",
-    "created_at",
-];
-
-const CLIENT_PLACEHOLDERS: &[&str] = &[
-    "legacy_client.name",
-    "legacy_client.id",
-    "auth_type",
-    "group",
-    "workspace",
-];
 const KEY_PLACEHOLDERS: &[&str] = &[
     "profile.name",
     "profile.id",
@@ -99,49 +102,12 @@ pub struct Mapping {
     pub origin: String,
     /// The file's text, kept in the state DB so later commands of a run use the same mapping.
     pub text: String,
-    pub pair: PairKind,
+    pub pair: &'static PairSpec,
     pub file: MappingFile,
-    /// `[client]` resolved with its defaults (Workato v2 targets).
-    pub client: ClientSection,
     /// The source's vendor deadlines, when it has any.
     pub deadlines: Option<Deadlines>,
-}
-
-/// The source→target pairs keyshift migrates.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PairKind {
-    /// Workato legacy API clients + access profiles → v2 API clients + API keys.
-    WorkatoV2,
-    /// Workato legacy access profiles → Descope access keys.
-    WorkatoToDescope,
-    /// Bifrost access profiles → Bifrost virtual keys.
-    BifrostVirtualKeys,
-}
-
-impl PairKind {
-    pub fn from_pair(source: &str, target: &str) -> Option<PairKind> {
-        match (source, target) {
-            ("workato-legacy", "workato-v2") => Some(PairKind::WorkatoV2),
-            ("workato-legacy", "descope") => Some(PairKind::WorkatoToDescope),
-            ("bifrost-profiles", "bifrost-virtual-keys") => Some(PairKind::BifrostVirtualKeys),
-            _ => None,
-        }
-    }
-
-    pub fn source_vendor(self) -> Vendor {
-        match self {
-            PairKind::WorkatoV2 | PairKind::WorkatoToDescope => Vendor::Workato,
-            PairKind::BifrostVirtualKeys => Vendor::Bifrost,
-        }
-    }
-
-    pub fn target_vendor(self) -> Vendor {
-        match self {
-            PairKind::WorkatoV2 => Vendor::Workato,
-            PairKind::WorkatoToDescope => Vendor::Descope,
-            PairKind::BifrostVirtualKeys => Vendor::Bifrost,
-        }
-    }
+    /// The pair's own sections, parsed by its `load`.
+    own: Own,
 }
 
 #[derive(Debug, Clone, Copy, serde::Serialize)]
@@ -150,16 +116,15 @@ pub struct Deadlines {
     pub legacy_tokens_invalid: DateTime<Utc>,
 }
 
+/// The tables every mapping file may hold; a pair's own tables are read by its definition
+/// ([`PairSpec::load`], [`Mapping::section`]).
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct MappingFile {
-    pub pair: Pair,
+    pub pair: PairSection,
     #[serde(default)]
     pub source: SourceSection,
     #[serde(default)]
     pub deadlines: Option<DeadlineSection>,
-    #[serde(default)]
-    pub client: Option<ClientSection>,
     #[serde(default)]
     pub key: KeySection,
     #[serde(default)]
@@ -168,107 +133,6 @@ pub struct MappingFile {
     pub filters: Filters,
     #[serde(default)]
     pub collections: CollectionsSection,
-    #[serde(default)]
-    pub descope: Option<DescopeSection>,
-    #[serde(default)]
-    pub bifrost: Option<BifrostSection>,
-}
-
-/// `[descope]`: how each source profile becomes a Descope access key.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DescopeSection {
-    /// Key name template: {legacy_client.name} {profile.name} {profile.id} {workspace}.
-    #[serde(default = "default_descope_name")]
-    pub name: String,
-    /// API collection (id or name) → Descope role name.
-    #[serde(default)]
-    pub roles: BTreeMap<String, String>,
-    /// A collection missing from `roles` uses its own name as the role name (else it blocks).
-    #[serde(default)]
-    pub roles_from_collection_names: bool,
-    /// Workspace id (or external id) → tenant id. Listed workspaces get tenant roles
-    /// (`keyTenants`); others get project roles (`roleNames`).
-    #[serde(default)]
-    pub tenants: BTreeMap<String, String>,
-    /// Tenant id template for workspaces not in `tenants`: {workspace} {workspace.external_id}.
-    #[serde(default)]
-    pub tenant: Option<String>,
-    /// Absolute expiry, Unix seconds; 0 = never.
-    #[serde(default)]
-    pub expire_time: i64,
-    /// Static claims put in every key's JWT.
-    #[serde(default)]
-    pub custom_claims: BTreeMap<String, toml::Value>,
-}
-
-fn default_descope_name() -> String {
-    "{legacy_client.name} / {profile.name}".into()
-}
-
-impl Default for DescopeSection {
-    fn default() -> Self {
-        DescopeSection {
-            name: default_descope_name(),
-            roles: BTreeMap::new(),
-            roles_from_collection_names: true,
-            tenants: BTreeMap::new(),
-            tenant: None,
-            expire_time: 0,
-            custom_claims: BTreeMap::new(),
-        }
-    }
-}
-
-/// `[bifrost]`: how access profiles become virtual keys.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct BifrostSection {
-    /// `per_profile` (one key per profile: shared counters) or `per_holder` (one per profile
-    /// holder: isolated counters, as profiles behave).
-    #[serde(default = "default_bifrost_mode")]
-    pub mode: String,
-    /// Holders (user ids) for `per_holder` mode.
-    #[serde(default)]
-    pub holders: Vec<String>,
-    /// Or a CSV file with a `user_id` column.
-    #[serde(default)]
-    pub holders_csv: Option<String>,
-    /// Key name templates: {profile.name} {profile.id} {holder}.
-    #[serde(default = "default_bifrost_name")]
-    pub name: String,
-    #[serde(default = "default_bifrost_holder_name")]
-    pub name_per_holder: String,
-    /// Provider keys a virtual key may use when the profile does not say (deny-by-default
-    /// otherwise): `["*"]` = all.
-    #[serde(default = "default_key_ids")]
-    pub key_ids: Vec<String>,
-}
-
-fn default_bifrost_mode() -> String {
-    "per_profile".into()
-}
-fn default_bifrost_name() -> String {
-    "{profile.name}".into()
-}
-fn default_bifrost_holder_name() -> String {
-    "{profile.name} · {holder}".into()
-}
-fn default_key_ids() -> Vec<String> {
-    vec!["*".into()]
-}
-
-impl Default for BifrostSection {
-    fn default() -> Self {
-        BifrostSection {
-            mode: default_bifrost_mode(),
-            holders: Vec::new(),
-            holders_csv: None,
-            name: default_bifrost_name(),
-            name_per_holder: default_bifrost_holder_name(),
-            key_ids: default_key_ids(),
-        }
-    }
 }
 
 /// Which profiles a run covers. Empty lists select everything; `exclude` wins.
@@ -460,9 +324,10 @@ impl CollectionsSection {
     }
 }
 
+/// `[pair]`: the source and the target a mapping file is for.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Pair {
+pub struct PairSection {
     pub source: String,
     pub target: String,
 }
@@ -489,44 +354,6 @@ fn default_api() -> String {
 pub struct DeadlineSection {
     pub legacy_frozen: String,
     pub legacy_tokens_invalid: String,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ClientSection {
-    #[serde(default = "default_group_by")]
-    pub group_by: Vec<String>,
-    #[serde(default = "default_max_keys")]
-    pub max_keys_per_client: usize,
-    #[serde(default = "default_client_name")]
-    pub name: String,
-    #[serde(default = "default_client_name_split")]
-    pub name_when_split: String,
-}
-
-impl Default for ClientSection {
-    fn default() -> Self {
-        ClientSection {
-            group_by: GROUP_FIELDS.iter().map(|f| f.to_string()).collect(),
-            max_keys_per_client: default_max_keys(),
-            name: default_client_name(),
-            name_when_split: default_client_name_split(),
-        }
-    }
-}
-
-fn default_group_by() -> Vec<String> {
-    GROUP_FIELDS.iter().map(|f| f.to_string()).collect()
-}
-
-fn default_max_keys() -> usize {
-    20
-}
-fn default_client_name() -> String {
-    "{legacy_client.name} · keys".into()
-}
-fn default_client_name_split() -> String {
-    "{legacy_client.name} · {auth_type} {group}".into()
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -582,14 +409,15 @@ impl FieldRule {
 }
 
 impl Mapping {
-    /// `spec` is a shipped mapping's name or a path to a TOML file.
-    pub fn load(spec: &str) -> Result<Mapping> {
-        if let Some((name, text)) = SHIPPED.iter().find(|(n, _)| *n == spec) {
-            return Mapping::parse(name, text);
+    /// `spec` is a shipped mapping's name or a path to a TOML file; `pairs` are the pairs
+    /// keyshift knows (the registry's).
+    pub fn load(spec: &str, pairs: &[&'static PairSpec]) -> Result<Mapping> {
+        if let Some(pair) = pairs.iter().find(|p| p.name == spec) {
+            return Mapping::parse(pair.name, pair.shipped, pairs);
         }
         let path = Path::new(spec);
         if !path.exists() {
-            let names: Vec<&str> = SHIPPED.iter().map(|(n, _)| *n).collect();
+            let names: Vec<&str> = pairs.iter().map(|p| p.name).collect();
             return Err(KeyshiftError::Config(format!(
                 "mapping {spec:?}: no such file and no shipped mapping of that name — pass a path \
                  to a mapping file or one of: {}",
@@ -603,114 +431,165 @@ impl Mapping {
                 path.display()
             ))
         })?;
-        Mapping::parse(&path.display().to_string(), &text)
+        Mapping::parse(&path.display().to_string(), &text, pairs)
     }
 
     /// Parse and validate. Every problem is reported at once, each naming file, key and fix.
-    pub fn parse(origin: &str, text: &str) -> Result<Mapping> {
-        let file: MappingFile = toml::from_str(text).map_err(|e| {
-            let msg = e.message().trim().to_string();
-            let line = e
-                .span()
-                .map(|s| text[..s.start.min(text.len())].lines().count().max(1));
-            let at = line.map(|l| format!(" (line {l})")).unwrap_or_default();
-            KeyshiftError::Config(format!(
-                "mapping file {origin}{at}: {msg} — fix the key as docs/mapping.md describes"
-            ))
-        })?;
-        let mut problems = Vec::new();
-        let pair = PairKind::from_pair(&file.pair.source, &file.pair.target);
-        let deadlines = match pair {
-            Some(pair) => validate(pair, &file, &mut problems),
-            None => {
-                problems.push(format!(
-                    "key pair: {} → {} is not a pair keyshift migrates — use workato-legacy → \
-                     workato-v2, workato-legacy → descope, or bifrost-profiles → \
-                     bifrost-virtual-keys",
-                    file.pair.source, file.pair.target
-                ));
-                None
-            }
+    pub fn parse(origin: &str, text: &str, pairs: &[&'static PairSpec]) -> Result<Mapping> {
+        let config = |msg: String| anyhow::Error::from(KeyshiftError::Config(msg));
+        let file: MappingFile =
+            toml::from_str(text).map_err(|e| config(toml_problem(origin, text, &e)))?;
+        let Some(&pair) = pairs
+            .iter()
+            .find(|p| p.source == file.pair.source && p.target == file.pair.target)
+        else {
+            let known: Vec<String> = pairs
+                .iter()
+                .map(|p| format!("{} → {}", p.source, p.target))
+                .collect();
+            return Err(config(format!(
+                "mapping file {origin}: key pair: {} → {} is not a pair keyshift migrates — use \
+                 {}",
+                file.pair.source,
+                file.pair.target,
+                known.join(", or ")
+            )));
         };
+        top_level_keys(origin, text, pair, pairs).map_err(config)?;
+        let mut mapping = Mapping {
+            origin: origin.to_string(),
+            text: text.to_string(),
+            pair,
+            file,
+            deadlines: None,
+            own: Own::new(()),
+        };
+        let mut problems = Vec::new();
+        mapping.own = (pair.load)(&mapping, &mut problems).map_err(config)?;
+        mapping.deadlines = validate(pair, &mapping.file, &mut problems);
         if !problems.is_empty() {
             let list = problems
                 .iter()
                 .map(|p| format!("mapping file {origin}: {p}"))
                 .collect::<Vec<_>>()
                 .join("\n");
-            return Err(KeyshiftError::Config(list).into());
+            return Err(config(list));
         }
-        Ok(Mapping {
-            origin: origin.to_string(),
-            text: text.to_string(),
-            pair: pair.expect("validated"),
-            client: file.client.clone().unwrap_or_default(),
-            file,
-            deadlines,
-        })
+        Ok(mapping)
     }
 
-    pub fn groups_by(&self, field: &str) -> bool {
-        self.client.group_by.iter().any(|f| f == field)
+    /// The pair's own sections as its `load` parsed them.
+    ///
+    /// # Panics
+    /// When `T` is not the type the pair's `load` returned: a planner reading another pair's
+    /// sections, which is a bug.
+    pub fn own<T: Any>(&self) -> &T {
+        self.own
+            .0
+            .downcast_ref::<T>()
+            .expect("a planner reads its own pair's sections")
+    }
+
+    /// One top-level table of the file, typed by the pair that owns it (`None` when absent).
+    /// Errors name the file and the line.
+    pub fn section<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, String> {
+        struct Seed<'k, T>(&'k str, PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> DeserializeSeed<'de> for Seed<'_, T> {
+            type Value = Option<T>;
+            fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Option<T>, D::Error> {
+                d.deserialize_map(self)
+            }
+        }
+        impl<'de, T: Deserialize<'de>> Visitor<'de> for Seed<'_, T> {
+            type Value = Option<T>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a mapping file")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Option<T>, A::Error> {
+                let mut out = None;
+                while let Some(k) = map.next_key::<String>()? {
+                    if k == self.0 {
+                        out = Some(map.next_value::<T>()?);
+                    } else {
+                        map.next_value::<IgnoredAny>()?;
+                    }
+                }
+                Ok(out)
+            }
+        }
+        Seed(key, PhantomData)
+            .deserialize(toml::Deserializer::new(&self.text))
+            .map_err(|e| toml_problem(&self.origin, &self.text, &e))
     }
 }
 
-fn validate(pair: PairKind, file: &MappingFile, problems: &mut Vec<String>) -> Option<Deadlines> {
-    let default_client = ClientSection::default();
-    let client = file.client.as_ref().unwrap_or(&default_client);
-    if pair != PairKind::WorkatoV2 && file.client.is_some() {
-        problems.push(format!(
-            "key client: only a workato-v2 target groups profiles into clients — remove [client] \
-             (this mapping targets {})",
-            file.pair.target
+/// A TOML error as one line: file, line, what, and where the fix is described.
+fn toml_problem(origin: &str, text: &str, e: &toml::de::Error) -> String {
+    let msg = e.message().trim().to_string();
+    let line = e
+        .span()
+        .map(|s| text[..s.start.min(text.len())].lines().count().max(1));
+    let at = line.map(|l| format!(" (line {l})")).unwrap_or_default();
+    format!("mapping file {origin}{at}: {msg} — fix the key as docs/mapping.md describes")
+}
+
+/// Every top-level table is a common one or the pair's own; another pair's table is named as
+/// such. Unknown keys are errors, because a typo silently ignored would change what gets
+/// migrated.
+fn top_level_keys(
+    origin: &str,
+    text: &str,
+    pair: &PairSpec,
+    pairs: &[&'static PairSpec],
+) -> Result<(), String> {
+    let table: toml::Table = text.parse().map_err(|e| toml_problem(origin, text, &e))?;
+    let line_of = |key: &str| {
+        text.lines()
+            .position(|l| {
+                let l = l.trim_start();
+                l.strip_prefix('[')
+                    .map(|r| r.trim_start_matches('[').trim_start())
+                    .unwrap_or(l)
+                    .starts_with(key)
+            })
+            .map(|n| format!(" (line {})", n + 1))
+            .unwrap_or_default()
+    };
+    for key in table.keys() {
+        if COMMON_SECTIONS.contains(&key.as_str()) || pair.sections.contains(&key.as_str()) {
+            continue;
+        }
+        let owners: Vec<String> = pairs
+            .iter()
+            .filter(|p| p.sections.contains(&key.as_str()))
+            .map(|p| p.target.to_string())
+            .collect();
+        let at = line_of(key);
+        if owners.is_empty() {
+            let mut known: Vec<&str> = COMMON_SECTIONS.to_vec();
+            known.extend(pair.sections);
+            return Err(format!(
+                "mapping file {origin}{at}: key {key}: unknown — use any of {}; fix the key as \
+                 docs/mapping.md describes",
+                known.join(", ")
+            ));
+        }
+        return Err(format!(
+            "mapping file {origin}{at}: key {key}: only for a {} target — remove [{key}] (this \
+             mapping targets {})",
+            owners.join(" or "),
+            pair.target
         ));
     }
-    if pair == PairKind::BifrostVirtualKeys && !file.collections.remap.is_empty() {
-        problems.push("key collections: Bifrost has no API collections — remove it".into());
-    }
-    pair_sections(pair, file, problems);
+    Ok(())
+}
+
+fn validate(pair: &PairSpec, file: &MappingFile, problems: &mut Vec<String>) -> Option<Deadlines> {
     if !["developer", "embedded"].contains(&file.source.api.as_str()) {
         problems.push(format!(
             "key source.api: {:?} is not an API — use \"developer\" or \"embedded\"",
             file.source.api
         ));
-    }
-    for field in &client.group_by {
-        if !GROUP_FIELDS.contains(&field.as_str()) {
-            problems.push(format!(
-                "key client.group_by: unknown field {field:?} — use any of {}",
-                GROUP_FIELDS.join(", ")
-            ));
-        }
-    }
-    for must in ["auth_type", "api_collection_ids"] {
-        if !client.group_by.iter().any(|f| f == must) {
-            problems.push(format!(
-                "key client.group_by: {must:?} is missing — a v2 client has exactly one {must}, \
-                 so profiles that differ in it cannot share a client; add it"
-            ));
-        }
-    }
-    if !(1..=20).contains(&client.max_keys_per_client) {
-        problems.push(format!(
-            "key client.max_keys_per_client: {} is out of range — Workato allows 1 to 20 keys \
-             per client",
-            client.max_keys_per_client
-        ));
-    }
-    check_template("client.name", &client.name, CLIENT_PLACEHOLDERS, problems);
-    check_template(
-        "client.name_when_split",
-        &client.name_when_split,
-        CLIENT_PLACEHOLDERS,
-        problems,
-    );
-    if !client.name_when_split.contains("{group}") {
-        problems.push(
-            "key client.name_when_split: it must contain {group}, or split clients would share \
-             one name — add {group}"
-                .into(),
-        );
     }
     check_template("key.name", &file.key.name, KEY_PLACEHOLDERS, problems);
     check_template(
@@ -726,10 +605,10 @@ fn validate(pair: PairKind, file: &MappingFile, problems: &mut Vec<String>) -> O
         );
     }
     for (field, rule) in &file.fields {
-        if !SOURCE_FIELDS.contains(&field.as_str()) {
+        if !pair.source_fields.contains(&field.as_str()) {
             problems.push(format!(
                 "key fields.{field}: unknown source field — use any of {}",
-                SOURCE_FIELDS.join(", ")
+                pair.source_fields.join(", ")
             ));
         }
         if FindingKind::parse(&rule.treatment).is_none() {
@@ -781,12 +660,12 @@ fn validate(pair: PairKind, file: &MappingFile, problems: &mut Vec<String>) -> O
         }
     }
     let Some(deadlines) = &file.deadlines else {
-        if pair.source_vendor() == Vendor::Workato {
-            problems.push(
-                "key deadlines: missing — a Workato source needs [deadlines] legacy_frozen and \
-                 legacy_tokens_invalid (copy them from the shipped mapping)"
-                    .into(),
-            );
+        if pair.needs_deadlines {
+            problems.push(format!(
+                "key deadlines: missing — a {} source needs [deadlines] legacy_frozen and \
+                 legacy_tokens_invalid (copy them from the shipped mapping)",
+                pair.source_vendor.title()
+            ));
         }
         return None;
     };
@@ -817,82 +696,8 @@ fn validate(pair: PairKind, file: &MappingFile, problems: &mut Vec<String>) -> O
     }
 }
 
-/// Sections that belong to one pair only, and their own checks.
-fn pair_sections(pair: PairKind, file: &MappingFile, problems: &mut Vec<String>) {
-    if pair != PairKind::WorkatoToDescope && file.descope.is_some() {
-        problems.push(format!(
-            "key descope: only for a descope target — remove [descope] (this mapping targets {})",
-            file.pair.target
-        ));
-    }
-    if pair != PairKind::BifrostVirtualKeys && file.bifrost.is_some() {
-        problems.push(format!(
-            "key bifrost: only for bifrost-virtual-keys — remove [bifrost] (this mapping targets {})",
-            file.pair.target
-        ));
-    }
-    if let Some(d) = &file.descope {
-        check_template(
-            "descope.name",
-            &d.name,
-            &[
-                "legacy_client.name",
-                "profile.name",
-                "profile.id",
-                "workspace",
-            ],
-            problems,
-        );
-        if let Some(t) = &d.tenant {
-            check_template(
-                "descope.tenant",
-                t,
-                &["workspace", "workspace.external_id"],
-                problems,
-            );
-        }
-        if d.expire_time < 0 {
-            problems
-                .push("key descope.expire_time: negative — use 0 (never) or Unix seconds".into());
-        }
-    }
-    if let Some(b) = &file.bifrost {
-        if !["per_profile", "per_holder"].contains(&b.mode.as_str()) {
-            problems.push(format!(
-                "key bifrost.mode: {:?} — use \"per_profile\" or \"per_holder\"",
-                b.mode
-            ));
-        }
-        if b.mode == "per_holder" && b.holders.is_empty() && b.holders_csv.is_none() {
-            problems.push(
-                "key bifrost.holders: per_holder mode needs holders (user ids) or holders_csv — \
-                 add them, or use mode = \"per_profile\""
-                    .into(),
-            );
-        }
-        check_template(
-            "bifrost.name",
-            &b.name,
-            &["profile.name", "profile.id"],
-            problems,
-        );
-        check_template(
-            "bifrost.name_per_holder",
-            &b.name_per_holder,
-            &["profile.name", "profile.id", "holder"],
-            problems,
-        );
-        if b.mode == "per_holder" && !b.name_per_holder.contains("{holder}") {
-            problems.push(
-                "key bifrost.name_per_holder: it must contain {holder} — virtual key names are \
-                 unique"
-                    .into(),
-            );
-        }
-    }
-}
-
-fn check_template(key: &str, template: &str, allowed: &[&str], problems: &mut Vec<String>) {
+/// Check a name template: not blank, and only the placeholders `allowed`.
+pub fn check_template(key: &str, template: &str, allowed: &[&str], problems: &mut Vec<String>) {
     if template.trim().is_empty() {
         problems.push(format!("key {key}: empty — give a name template"));
     }
@@ -998,107 +803,33 @@ pub fn deadline_stance(now: DateTime<Utc>, d: Option<&Deadlines>) -> (String, &'
     }
 }
 
-impl Mapping {
-    /// Named holders of the mapping: `[bifrost] holders`, plus the `user_id` column of
-    /// `holders_csv`.
-    pub fn named_holders(&self) -> Result<Vec<String>> {
-        let mapping = self;
-        let Some(b) = &mapping.file.bifrost else {
-            return Ok(Vec::new());
-        };
-        let mut out = b.holders.clone();
-        if let Some(path) = &b.holders_csv {
-            let bad = |e: csv::Error| {
-                let line = e.position().map(|p| p.line()).unwrap_or(1);
-                KeyshiftError::Config(format!(
-                    "{path}:{line}: {} — the holders CSV needs a header row with a user_id column \
-                     and one holder per row (mapping {}, key bifrost.holders_csv)",
-                    crate::output::visible(&e.to_string()),
-                    mapping.origin
-                ))
-            };
-            let mut r = csv::Reader::from_path(path).map_err(|e| {
-                KeyshiftError::Config(format!(
-                    "mapping {}: key bifrost.holders_csv: cannot read {path}: {e}",
-                    mapping.origin
-                ))
-            })?;
-            let col = r
-                .headers()
-                .map_err(bad)?
-                .iter()
-                .position(|h| h.trim().trim_start_matches('\u{feff}') == "user_id")
-                .ok_or_else(|| {
-                    KeyshiftError::Config(format!(
-                        "{path}:1: column \"user_id\": missing — the holders CSV needs a header \
-                         row with user_id"
-                    ))
-                })?;
-            for rec in r.records() {
-                if let Some(u) = rec
-                    .map_err(bad)?
-                    .get(col)
-                    .map(str::trim)
-                    .filter(|u| !u.is_empty())
-                {
-                    out.push(u.to_string());
-                }
-            }
-        }
-        out.sort();
-        out.dedup();
-        Ok(out)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::registry::{load_mapping, parse_mapping, specs};
+
+    /// The default pair's shipped mapping.
+    fn shipped() -> String {
+        load_mapping(crate::registry::default_mapping())
+            .unwrap()
+            .text
+    }
 
     #[test]
     fn shipped_mappings_are_valid() {
-        for (name, _) in SHIPPED {
-            Mapping::load(name).unwrap();
+        for pair in specs() {
+            let m = Mapping::load(pair.name, &specs()).unwrap();
+            assert_eq!(m.pair, pair);
         }
-    }
-
-    #[test]
-    fn mistakes_name_file_key_and_fix() {
-        let text = SHIPPED[0]
-            .1
-            .replace("max_keys_per_client = 20", "max_keys_per_client = 25")
-            .replace("\"api_policy_id\"]", "\"api_policy\"]")
-            .replace(
-                "{legacy_client.name} · {auth_type} {group}",
-                "{client} {auth_type}",
-            );
-        let err = Mapping::parse("my.toml", &text).unwrap_err().to_string();
-        assert!(
-            err.contains("my.toml: key client.max_keys_per_client: 25"),
-            "{err}"
-        );
-        assert!(err.contains("unknown field \"api_policy\""), "{err}");
-        assert!(err.contains("unknown placeholder {client}"), "{err}");
-        assert!(err.contains("must contain {group}"), "{err}");
-    }
-
-    #[test]
-    fn unknown_keys_are_errors_with_a_line() {
-        let text = SHIPPED[0]
-            .1
-            .replace("max_keys_per_client", "max_key_per_client");
-        let err = Mapping::parse("m.toml", &text).unwrap_err().to_string();
-        assert!(err.contains("m.toml (line"), "{err}");
-        assert!(err.contains("max_key_per_client"), "{err}");
     }
 
     #[test]
     fn filters_include_and_exclude() {
         let text = format!(
             "{}\n[filters.include]\nworkspaces = [1, \"A2300\"]\n[filters.exclude]\nprofiles = [\"Old\", 7]\nauth_types = [\"oidc\"]\n",
-            SHIPPED[0].1
+            shipped()
         );
-        let m = Mapping::parse("f.toml", &text).unwrap();
+        let m = parse_mapping("f.toml", &text).unwrap();
         let subject = |ws: &'static str,
                        ext: Option<&'static str>,
                        id: i64,
@@ -1140,16 +871,13 @@ mod tests {
     fn remaps_validate_and_apply() {
         let text = format!(
             "{}\n[[collections.remap]]\nfrom = 10\nto = 20\n[[collections.remap]]\nworkspace = \"2\"\nfrom = 10\nto = 30\n",
-            SHIPPED[0].1
+            shipped()
         );
-        let m = Mapping::parse("r.toml", &text).unwrap();
+        let m = parse_mapping("r.toml", &text).unwrap();
         assert_eq!(m.file.collections.remapped("1", 10), 20);
         assert_eq!(m.file.collections.remapped("1", 11), 11);
-        let bad = format!(
-            "{}\n[[collections.remap]]\nfrom = 10\nto = 10\n",
-            SHIPPED[0].1
-        );
-        let err = Mapping::parse("r.toml", &bad).unwrap_err().to_string();
+        let bad = format!("{}\n[[collections.remap]]\nfrom = 10\nto = 10\n", shipped());
+        let err = parse_mapping("r.toml", &bad).unwrap_err().to_string();
         assert!(err.contains("key collections.remap[0]"), "{err}");
     }
 

@@ -44,7 +44,7 @@ pub fn rows(
     report: &Report,
     inv: &Inventory,
     sink: &Path,
-    consumer_action: fn(&ConsumerChange) -> String,
+    consumer_action: &dyn Fn(&ConsumerChange) -> String,
 ) -> Result<Vec<HandoverRow>> {
     // Usable record per operation: the last one wins.
     let mut lines: HashMap<String, (usize, crate::secrets::SinkRecord)> = HashMap::new();

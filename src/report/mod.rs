@@ -174,7 +174,7 @@ impl Report {
         now: chrono::DateTime<chrono::Utc>,
         words: crate::model::Words,
     ) -> Result<Report> {
-        let mapping = db.recorded_mapping()?;
+        let mapping = crate::registry::recorded_mapping(db)?;
         let inv = db.load_inventory()?;
         let plan = db.load_plan()?;
         let ops: HashMap<String, crate::state::Operation> = db

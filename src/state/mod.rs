@@ -360,8 +360,9 @@ impl StateDb {
         Ok(())
     }
 
-    /// The mapping a run uses: the one export recorded.
-    pub fn recorded_mapping(&self) -> Result<crate::mapping::Mapping> {
+    /// The mapping a run uses, as `(origin, text)`: the one export recorded (the registry
+    /// parses it against the pairs it knows).
+    pub fn recorded_mapping_text(&self) -> Result<(String, String)> {
         let origin = self.meta("mapping.origin")?.unwrap_or_default();
         let text = self.meta("mapping.text")?.ok_or_else(|| {
             KeyshiftError::State(format!(
@@ -369,7 +370,7 @@ impl StateDb {
                 self.path().display()
             ))
         })?;
-        crate::mapping::Mapping::parse(&origin, &text)
+        Ok((origin, text))
     }
 
     pub fn meta(&self, key: &str) -> Result<Option<String>> {

@@ -6,9 +6,9 @@ use serde_json::json;
 
 use super::{source_fingerprint, BifrostConn, WORKSPACE};
 use crate::engine::Exported;
-use crate::providers::bifrost::plan::BifrostInventory;
 use crate::mapping::Mapping;
 use crate::model::{Inventory, Workspace};
+use crate::providers::bifrost::plan::BifrostInventory;
 
 pub async fn export(conn: &BifrostConn, mapping: &Mapping) -> Result<Exported> {
     let (profiles, deprecated_only) = conn.list_profiles().await?;
@@ -16,7 +16,7 @@ pub async fn export(conn: &BifrostConn, mapping: &Mapping) -> Result<Exported> {
     // The named holders' copies: per-holder mode plans a key for each, and in either mode
     // they are the consumers whose old keys `keyshift adoption` looks up.
     let mut holdings = Vec::new();
-    for user in mapping.named_holders()? {
+    for user in super::sections::named_holders(mapping)? {
         holdings.extend(conn.holdings(&user).await?);
     }
     let read = BifrostInventory {

@@ -3,7 +3,9 @@
 //! keys (target), the MCP client list, and the quota call a key makes for itself.
 
 pub mod export;
+pub mod pair;
 pub mod plan;
+pub mod sections;
 pub mod usage;
 
 use anyhow::{anyhow, Context, Result};
@@ -865,8 +867,8 @@ pub fn consumer_action(c: &crate::model::ConsumerChange) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::providers::bifrost::plan::{ProviderGrant, ToolGrant, Window};
     use crate::model::ItemSpec;
+    use crate::providers::bifrost::plan::{ProviderGrant, ToolGrant, Window};
 
     fn item(grant: &VirtualKeyGrant) -> ItemSpec {
         ItemSpec {

@@ -13,8 +13,8 @@ use serde_json::Value;
 use super::BifrostConn;
 use crate::engine::adoption::{Consumer, Evidence, Ident, Record, Seen, UsageSource, Want, Window};
 use crate::engine::Fut;
-use crate::providers::bifrost::plan::{BifrostInventory, WORKSPACE};
 use crate::model::Plan;
+use crate::providers::bifrost::plan::{BifrostInventory, WORKSPACE};
 
 /// One consumer per (profile, holder): its old keys are the holder's profile-managed virtual
 /// keys, its new ones the key planned for the holder (per-holder) or for the profile.

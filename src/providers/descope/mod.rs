@@ -4,7 +4,9 @@
 //! Every call is paced by one budget: 100 requests per rolling 60 s (SD-D4), counted over
 //! management calls and exchanges together.
 
+pub mod pair;
 pub mod plan;
+pub mod sections;
 pub mod usage;
 
 use anyhow::{anyhow, Context, Result};

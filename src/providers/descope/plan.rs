@@ -6,7 +6,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use crate::mapping::{render, About, DescopeSection, Mapping, Subject};
+use super::sections::DescopeSection;
+use crate::mapping::{render, About, Mapping, Subject};
 use crate::mapping::{valid_ip_entry, EXCLUDED_FIELD};
 use crate::model::{AuthType, Finding, FindingKind, Inventory, ItemSpec, Plan, Profile};
 
@@ -31,7 +32,7 @@ pub struct AccessKeyGrant {
 }
 
 pub fn plan(inv: &Inventory, mapping: &Mapping) -> Plan {
-    let d = mapping.file.descope.clone().unwrap_or_default();
+    let d = mapping.own::<DescopeSection>().clone();
     let clients: HashMap<(&str, i64), &str> = inv
         .legacy_clients
         .iter()

@@ -9,8 +9,10 @@
 pub mod export;
 pub mod inventory_file;
 pub mod logs;
+pub mod pair;
 pub mod plan;
 pub mod probe;
+pub mod sections;
 pub mod source;
 pub mod target;
 pub mod usable;

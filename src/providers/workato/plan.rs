@@ -15,6 +15,8 @@ use crate::model::{
 };
 use crate::secrets::SigningIndex;
 
+use super::sections::ClientSection;
+
 const VENDOR: &str = "workato";
 
 /// Map an inventory to a plan. Profiles that cannot be mapped become blocker findings; all
@@ -123,7 +125,8 @@ pub fn plan(inv: &Inventory, mapping: &Mapping, signing: &SigningIndex) -> Plan 
     }
 
     // Chunk groups, name clients and keys.
-    let max = mapping.client.max_keys_per_client;
+    let client: &ClientSection = mapping.own();
+    let max = client.max_keys_per_client;
     type Chunk<'a> = (ClientSettings, Vec<&'a Profile>, Option<SigningSecretRef>);
     let mut per_legacy_client: BTreeMap<(String, i64), Vec<Chunk>> = BTreeMap::new();
     for ((ws, client_id, settings), (members, signing_ref)) in groups {
@@ -151,9 +154,9 @@ pub fn plan(inv: &Inventory, mapping: &Mapping, signing: &SigningIndex) -> Plan 
                 ("workspace", ws.as_str()),
             ];
             let template = if split {
-                &mapping.client.name_when_split
+                &client.name_when_split
             } else {
-                &mapping.client.name
+                &client.name
             };
             let rendered = render(template, &values);
             // A cut name keeps what tells it apart: the legacy client, and the group if split.
@@ -626,7 +629,7 @@ fn settings_for(
         return Err(problems);
     }
 
-    let g = |f: &str| mapping.groups_by(f);
+    let g = |f: &str| mapping.own::<ClientSection>().groups_by(f);
     let settings = ClientSettings {
         auth_type: p.auth_type.clone(),
         jwt_method: p
@@ -698,7 +701,7 @@ mod tests {
     use proptest::prelude::*;
 
     fn mapping() -> Mapping {
-        Mapping::load("workato-legacy-to-v2").unwrap()
+        crate::registry::load_mapping("workato-legacy-to-v2").unwrap()
     }
 
     fn profile(id: i64, client: i64, name: &str) -> Profile {

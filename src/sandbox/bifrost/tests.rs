@@ -1430,11 +1430,11 @@ async fn mcp_client_filters_and_bounds() {
 #[test]
 #[allow(clippy::print_stderr)] // the seed and what was covered, for the test's note
 fn plan_predicts_every_virtual_key_refusal() {
+    use crate::model::FindingKind;
     use crate::providers::bifrost::plan::{
         BifrostInventory, BifrostProfile, Budget as MBudget, McpClient as MClient, ProviderAccess,
         RateLimit as MRate, ToolOverride,
     };
-    use crate::model::FindingKind;
     use rand::rngs::StdRng;
     use rand::{Rng, SeedableRng};
 
@@ -1721,7 +1721,7 @@ fn plan_predicts_every_virtual_key_refusal() {
         mcp_clients: clients,
         holdings: vec![],
     };
-    let mapping = crate::mapping::Mapping::load("bifrost-profiles-to-virtual-keys").unwrap();
+    let mapping = crate::registry::load_mapping("bifrost-profiles-to-virtual-keys").unwrap();
     let plan = crate::providers::bifrost::plan::plan(&inv, &mapping, &[], &taken);
 
     let mut st = base.clone();

@@ -28,6 +28,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
+use super::sections::BifrostSection;
 use crate::mapping::EXCLUDED_FIELD;
 use crate::mapping::{render, About, Mapping, Subject};
 use crate::model::{Finding, FindingKind, ItemSpec, Plan};
@@ -103,7 +104,7 @@ pub fn plan(
     holders_from_file: &[String],
     taken_by_others: &[String],
 ) -> Plan {
-    let b = mapping.file.bifrost.clone().unwrap_or_default();
+    let b = mapping.own::<BifrostSection>().clone();
     let per_holder = b.mode == "per_holder";
     let mcp: HashMap<&str, &McpClient> = inv
         .mcp_clients
@@ -950,7 +951,7 @@ mod tests {
     }
 
     fn mapping() -> Mapping {
-        Mapping::load("bifrost-profiles-to-virtual-keys").unwrap()
+        crate::registry::load_mapping("bifrost-profiles-to-virtual-keys").unwrap()
     }
 
     fn run(profiles: Vec<BifrostProfile>) -> Plan {
@@ -1186,14 +1187,19 @@ mod tests {
         assert_eq!(fields(&b), ["mcp_servers"]);
         assert!(b[0].found.contains("shares its name"));
 
-        let mut m = mapping();
-        m.file.bifrost.as_mut().unwrap().key_ids = vec!["*".into(), "k1".into()];
+        let with_key_ids = |ids: &str| {
+            let text = mapping()
+                .text
+                .replace("key_ids = [\"*\"]", &format!("key_ids = {ids}"));
+            crate::registry::parse_mapping("m.toml", &text).unwrap()
+        };
+        let m = with_key_ids(r#"["*", "k1"]"#);
         let plan2 = plan_with(&m, vec![profile(10, "Keys")]);
         assert_eq!(
             fields(&of(&plan2, 10, FindingKind::Blocker)),
             ["provider_configs[].key_ids"]
         );
-        m.file.bifrost.as_mut().unwrap().key_ids = vec!["k1".into()];
+        let m = with_key_ids(r#"["k1"]"#);
         let plan3 = plan_with(&m, vec![profile(10, "Keys")]);
         assert_eq!(
             fields(&of(&plan3, 10, FindingKind::Manual)),
