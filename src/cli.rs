@@ -215,7 +215,7 @@ pub struct AdoptionArgs {
     /// WORKSPACE is a workspace id or E<external id>; a bare path is the admin workspace's.
     /// Repeat once per workspace.
     #[arg(long = "workato-logs", value_name = "[WORKSPACE=]FILE")]
-    pub workato_logs: Vec<String>,
+    pub logs_exports: Vec<String>,
     /// Start of the window: a date, or a duration before now (default 30d).
     #[arg(long, value_name = "DATE|DURATION")]
     pub since: Option<String>,

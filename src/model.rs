@@ -275,10 +275,10 @@ pub struct KeySpec {
     pub ip_allow_list: Vec<String>,
 }
 
-/// One credential to create on a flat target (a Descope access key, a Bifrost virtual key):
+/// One standalone credential to create (a Descope access key, a Bifrost virtual key):
 /// no client grouping, one item per source profile (or profile × holder).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct ItemSpec {
+pub struct StandaloneSpec {
     /// Provenance marker: the idempotency key, and the sink record's `source`.
     pub source: String,
     pub workspace: String,
@@ -301,7 +301,7 @@ pub struct ItemSpec {
 pub struct Plan {
     pub clients: Vec<ClientSpec>,
     #[serde(default)]
-    pub items: Vec<ItemSpec>,
+    pub items: Vec<StandaloneSpec>,
     pub findings: Vec<Finding>,
 }
 

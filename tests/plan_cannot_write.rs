@@ -59,7 +59,7 @@ fn planning_code_reaches_no_network_client() {
     for file in files {
         let text = source(&file);
         for forbidden in [
-            "WorkatoTarget",
+            "V2Api",
             "WorkatoConn",
             "HttpClient",
             "reqwest",

@@ -19,7 +19,7 @@ use crate::state::StateDb;
 pub async fn run(ctx: &Ctx, args: &AdoptionArgs) -> Result<ExitCode> {
     let db = StateDb::open(&ctx.state_path, false)?;
     let pair = crate::registry::Live::recorded(ctx, &db, None)?;
-    let (old, new) = pair.usage(&args.workato_logs)?;
+    let (old, new) = pair.usage(&args.logs_exports)?;
     let mapping = crate::registry::recorded_mapping(&db)?;
     let now = pair.judged_now().await;
     let window = window(args, now, own_probes(&db)?)?;

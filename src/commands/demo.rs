@@ -41,8 +41,10 @@ pub async fn run(ctx: &Ctx, args: &DemoArgs) -> Result<ExitCode> {
     }
     let _ = std::fs::remove_dir_all(dir.join("consumers"));
     let p = &ctx.printer;
+    // The demo runs the default pair, whose source the sandbox's generator fills.
+    let vendor = crate::registry::PAIRS[0].spec().source_vendor.title();
     p.line(format!(
-        "keyshift demo: starting a sandbox with {} Workato access profiles (seed {}) at {}× the real rate limits",
+        "keyshift demo: starting a sandbox with {} {vendor} access profiles (seed {}) at {}× the real rate limits",
         args.profiles, args.seed, DEMO_RATE_SCALE
     ));
     let sandbox = Sandbox::start(SandboxOptions {
@@ -134,8 +136,8 @@ pub async fn run(ctx: &Ctx, args: &DemoArgs) -> Result<ExitCode> {
 
     let s = &report.summary;
     let api = db.meta("export.api")?.unwrap_or_default();
-    let limit =
-        crate::registry::pair_of(&crate::registry::recorded_mapping(&db)?).write_limit(&api);
+    let pair = crate::registry::pair_of(&crate::registry::recorded_mapping(&db)?);
+    let limit = pair.write_limit(&api);
     p.line("\n== summary ==");
     p.line(format!(
         "{} legacy clients, {} access profiles → {} v2 API clients, {} API keys migrated, {} \
@@ -143,10 +145,11 @@ pub async fn run(ctx: &Ctx, args: &DemoArgs) -> Result<ExitCode> {
         s.legacy_clients, s.profiles, s.created_clients, s.migrated_keys, s.blocked_profiles
     ));
     p.line(format!(
-        "{requests} requests in {:.1}s at {}× speed; at Workato's real limit ({} requests/min) \
+        "{requests} requests in {:.1}s at {}× speed; at {}'s real limit ({} requests/min) \
          the same run takes about {:.0} minutes",
         elapsed.as_secs_f64(),
         DEMO_RATE_SCALE,
+        pair.spec().target_vendor.title(),
         limit,
         requests as f64 / limit
     ));

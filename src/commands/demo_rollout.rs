@@ -43,7 +43,7 @@ pub async fn run(demo: &Ctx, base: &str, dir: &std::path::Path) -> Result<Told> 
 
     let logs = dir.join("api-logs.csv");
     let adoption = |logs: std::path::PathBuf| AdoptionArgs {
-        workato_logs: vec![format!("{WORKSPACE}={}", logs.display())],
+        logs_exports: vec![format!("{WORKSPACE}={}", logs.display())],
         ..AdoptionArgs::default()
     };
     p.line("\n== adoption (the gateway's Logs export, downloaded as a user would) ==");

@@ -29,7 +29,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use crate::http::{Http, HttpError, RetryClass};
-use crate::model::{ClientSpec, Inventory, ItemSpec, KeySpec, Plan, Vendor};
+use crate::model::{ClientSpec, Inventory, KeySpec, Plan, StandaloneSpec, Vendor};
 use crate::state::{client_op_id, item_op_id, key_op_id};
 
 pub use crate::model::{RemoteId, Words};
@@ -84,7 +84,7 @@ impl<'p> Cred<'p> {
     pub fn op_id(&self) -> String {
         match self.spec {
             CredSpec::Key(k) => key_op_id(&k.source),
-            CredSpec::Item(i) => item_op_id(&i.source),
+            CredSpec::Standalone(i) => item_op_id(&i.source),
         }
     }
 
@@ -92,21 +92,21 @@ impl<'p> Cred<'p> {
     pub fn source(&self) -> &'p str {
         match self.spec {
             CredSpec::Key(k) => &k.source,
-            CredSpec::Item(i) => &i.source,
+            CredSpec::Standalone(i) => &i.source,
         }
     }
 
     pub fn name(&self) -> &'p str {
         match self.spec {
             CredSpec::Key(k) => &k.name,
-            CredSpec::Item(i) => &i.name,
+            CredSpec::Standalone(i) => &i.name,
         }
     }
 
     pub fn active(&self) -> bool {
         match self.spec {
             CredSpec::Key(k) => k.active,
-            CredSpec::Item(i) => i.active,
+            CredSpec::Standalone(i) => i.active,
         }
     }
 
@@ -114,14 +114,14 @@ impl<'p> Cred<'p> {
     pub fn key(&self, vendor: Vendor) -> Result<&'p KeySpec, HttpError> {
         match self.spec {
             CredSpec::Key(k) => Ok(k),
-            CredSpec::Item(_) => Err(not_supported(vendor, "a standalone credential")),
+            CredSpec::Standalone(_) => Err(not_supported(vendor, "a standalone credential")),
         }
     }
 
     /// Its item spec, for a target whose credentials stand alone.
-    pub fn item(&self, vendor: Vendor) -> Result<&'p ItemSpec, HttpError> {
+    pub fn item(&self, vendor: Vendor) -> Result<&'p StandaloneSpec, HttpError> {
         match self.spec {
-            CredSpec::Item(i) => Ok(i),
+            CredSpec::Standalone(i) => Ok(i),
             CredSpec::Key(_) => Err(not_supported(vendor, "a key inside a client")),
         }
     }
@@ -133,7 +133,7 @@ pub enum CredSpec<'p> {
     /// An API key inside a container.
     Key(&'p KeySpec),
     /// A standalone credential with its planned body.
-    Item(&'p ItemSpec),
+    Standalone(&'p StandaloneSpec),
 }
 
 /// The plan as units, in plan order.
@@ -153,7 +153,7 @@ pub fn units(plan: &Plan) -> Vec<Unit<'_>> {
         workspace: &i.workspace,
         container: None,
         creds: vec![Cred {
-            spec: CredSpec::Item(i),
+            spec: CredSpec::Standalone(i),
         }],
     });
     grouped.chain(flat).collect()

@@ -324,8 +324,8 @@ fn container(n: i64, keys: Vec<KeySpec>) -> ClientSpec {
     }
 }
 
-fn item(profile: i64, active: bool) -> ItemSpec {
-    ItemSpec {
+fn item(profile: i64, active: bool) -> StandaloneSpec {
+    StandaloneSpec {
         source: format!("keyshift:memory:1:profile:{profile}"),
         workspace: "1".into(),
         profile_id: profile.to_string(),

@@ -214,16 +214,16 @@ pub fn valid_ip_entry(entry: &str) -> bool {
     entry.parse::<std::net::IpAddr>().is_ok() || entry.parse::<ipnet::IpNet>().is_ok()
 }
 
-pub struct About<'a> {
+pub struct ProfileRef<'a> {
     pub vendor: &'a str,
     pub workspace: &'a str,
     pub id: i64,
     pub name: &'a str,
 }
 
-impl<'a> About<'a> {
-    pub fn new(vendor: &'a str, workspace: &'a str, id: i64, name: &'a str) -> About<'a> {
-        About {
+impl<'a> ProfileRef<'a> {
+    pub fn new(vendor: &'a str, workspace: &'a str, id: i64, name: &'a str) -> ProfileRef<'a> {
+        ProfileRef {
             vendor,
             workspace,
             id,
@@ -247,7 +247,7 @@ impl<'a> About<'a> {
 }
 
 /// Why a profile is left out by the filters, if it is.
-pub struct Subject<'a> {
+pub struct Candidate<'a> {
     pub workspace: &'a str,
     pub workspace_external_id: Option<&'a str>,
     pub client_id: i64,
@@ -259,7 +259,7 @@ pub struct Subject<'a> {
 
 impl Filters {
     /// `None` when the profile is selected, else which rule left it out.
-    pub fn excludes(&self, s: &Subject) -> Option<String> {
+    pub fn excludes(&self, s: &Candidate) -> Option<String> {
         let ws_names: Vec<&str> = s.workspace_external_id.into_iter().collect();
         let client_id = s.client_id.to_string();
         let profile_id = s.profile_id.to_string();
@@ -834,7 +834,7 @@ mod tests {
                        ext: Option<&'static str>,
                        id: i64,
                        name: &'static str,
-                       auth: &'static str| Subject {
+                       auth: &'static str| Candidate {
             workspace: ws,
             workspace_external_id: ext,
             client_id: 1,

@@ -1,14 +1,14 @@
 //! One folder per vendor: its connection, wire types and calls, and the seams it plays — an
-//! `engine::Target` (directly, or through `flat::FlatApi`), an `engine::Source`, a live
+//! `engine::Target` (directly, or through `standalone::StandaloneApi`), an `engine::Source`, a live
 //! prober, an export. The rest of the code sees only model types and those traits, and only
 //! `registry.rs` names what is in here.
 
 pub mod bifrost;
 pub mod descope;
-pub mod flat;
+pub mod standalone;
 pub mod workato;
 
-/// A credential of a flat target (Descope access key, Bifrost virtual key) as read back:
+/// A standalone credential (Descope access key, Bifrost virtual key) as read back:
 /// never its secret.
 #[derive(Debug, Clone)]
 pub struct RemoteCredential {

@@ -214,7 +214,7 @@ impl Report {
             (&crate::model::ClientSpec, &crate::model::KeySpec),
         > = HashMap::new();
         // Flat targets: one item per profile (or profile × holder: the first one names the row).
-        let mut items: HashMap<(String, i64), &crate::model::ItemSpec> = HashMap::new();
+        let mut items: HashMap<(String, i64), &crate::model::StandaloneSpec> = HashMap::new();
         for it in &plan.items {
             if let Ok(id) = it.profile_id.parse::<i64>() {
                 items.entry((it.workspace.clone(), id)).or_insert(it);

@@ -588,7 +588,7 @@ impl StateDb {
         let items = conn
             .prepare("SELECT spec FROM plan_items ORDER BY ord")?
             .query_map([], |r| r.get::<_, String>(0))?
-            .map(|r| from_json::<crate::model::ItemSpec>(&r?))
+            .map(|r| from_json::<crate::model::StandaloneSpec>(&r?))
             .collect::<Result<Vec<_>>>()?;
         let findings = conn
             .prepare("SELECT body FROM findings ORDER BY seq")?

@@ -517,7 +517,7 @@ pub fn source_fingerprint(profiles: &[BifrostProfile]) -> String {
 
 /// The V2 create body of a planned virtual key: its item's name, activity and the
 /// planner's grant, in Bifrost's fields.
-pub fn create_body(item: &crate::model::ItemSpec) -> Result<Value> {
+pub fn create_body(item: &crate::model::StandaloneSpec) -> Result<Value> {
     let g = VirtualKeyGrant::deserialize(&item.grant)?;
     let budgets = |bs: &[BudgetGrant]| -> Vec<Value> {
         bs.iter()
@@ -577,8 +577,8 @@ pub fn create_body(item: &crate::model::ItemSpec) -> Result<Value> {
     Ok(body)
 }
 
-impl crate::providers::flat::FlatApi for BifrostConn {
-    const SHAPE: crate::providers::flat::Shape = crate::providers::flat::Shape {
+impl crate::providers::standalone::StandaloneApi for BifrostConn {
+    const TRAITS: crate::providers::standalone::Traits = crate::providers::standalone::Traits {
         vendor: crate::model::Vendor::Bifrost,
         words: WORDS,
         kind: "virtual_key",
@@ -595,10 +595,10 @@ impl crate::providers::flat::FlatApi for BifrostConn {
         Box::pin(BifrostConn::list_ours(self))
     }
     /// V2. Not idempotent: an ambiguous failure is reconciled by listing.
-    fn body(item: &crate::model::ItemSpec) -> Result<Value> {
+    fn body(item: &crate::model::StandaloneSpec) -> Result<Value> {
         create_body(item)
     }
-    fn create<'a>(&'a self, body: &'a Value) -> crate::providers::flat::Issuing<'a> {
+    fn create<'a>(&'a self, body: &'a Value) -> crate::providers::standalone::Issuing<'a> {
         Box::pin(async move {
             let v = self
                 .call(
@@ -613,7 +613,7 @@ impl crate::providers::flat::FlatApi for BifrostConn {
         })
     }
     /// V6.
-    fn rotate<'a>(&'a self, id: &'a str) -> crate::providers::flat::Issuing<'a> {
+    fn rotate<'a>(&'a self, id: &'a str) -> crate::providers::standalone::Issuing<'a> {
         Box::pin(async move {
             let v = self
                 .call(
@@ -628,12 +628,16 @@ impl crate::providers::flat::FlatApi for BifrostConn {
         })
     }
     /// V4 with `is_active` only.
-    fn set_active<'a>(&'a self, id: &'a str, active: bool) -> crate::providers::flat::Changing<'a> {
+    fn set_active<'a>(
+        &'a self,
+        id: &'a str,
+        active: bool,
+    ) -> crate::providers::standalone::Changing<'a> {
         let body = json!({ "is_active": active });
         Box::pin(async move { self.on_key(Method::PUT, id, Some(&body)).await })
     }
     /// V5.
-    fn delete<'a>(&'a self, id: &'a str) -> crate::providers::flat::Changing<'a> {
+    fn delete<'a>(&'a self, id: &'a str) -> crate::providers::standalone::Changing<'a> {
         Box::pin(self.on_key(Method::DELETE, id, None))
     }
     /// Bifrost echoes provider keys and MCP clients in another shape than it accepts them.
@@ -658,7 +662,7 @@ impl crate::providers::flat::FlatApi for BifrostConn {
     /// One quota call with the key: it authenticates, and names the planned key.
     fn probe<'a>(
         &'a self,
-        item: &'a crate::model::ItemSpec,
+        item: &'a crate::model::StandaloneSpec,
         _id: &'a str,
         secret: &'a SecretString,
     ) -> crate::engine::Fut<'a, (Verdict, String)> {
@@ -867,11 +871,11 @@ pub fn consumer_action(c: &crate::model::ConsumerChange) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::ItemSpec;
+    use crate::model::StandaloneSpec;
     use crate::providers::bifrost::plan::{ProviderGrant, ToolGrant, Window};
 
-    fn item(grant: &VirtualKeyGrant) -> ItemSpec {
-        ItemSpec {
+    fn item(grant: &VirtualKeyGrant) -> StandaloneSpec {
+        StandaloneSpec {
             source: profile_marker(4),
             workspace: WORKSPACE.into(),
             profile_id: "4".into(),

@@ -16,7 +16,7 @@ use crate::errors::KeyshiftError;
 use crate::http::Patience;
 use crate::mapping::{Mapping, PairSpec};
 use crate::model::{ConsumerChange, Inventory, Plan, Vendor};
-use crate::providers::flat::Flat;
+use crate::providers::standalone::Standalone;
 use crate::registry::{Connected, Lazy, PairDef, Run, VendorDef};
 use crate::secrets::SigningIndex;
 
@@ -139,11 +139,11 @@ impl Connected for BifrostLive<'_> {
         Ok(self.bifrost()?)
     }
     fn target(&self) -> Result<Arc<dyn Target>> {
-        Ok(Arc::new(Flat(self.bifrost()?)))
+        Ok(Arc::new(Standalone(self.bifrost()?)))
     }
     /// A quota call per key.
     fn prober(&self, _inv: &Inventory, _deadline: Duration) -> Result<Box<dyn Prober>> {
-        Ok(Box::new(Flat(self.bifrost()?)))
+        Ok(Box::new(Standalone(self.bifrost()?)))
     }
     /// Bifrost's own request logs, for both sides.
     fn usage(&self, logs: &[String]) -> Result<(Arc<dyn UsageSource>, Arc<dyn UsageSource>)> {

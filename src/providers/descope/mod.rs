@@ -269,8 +269,8 @@ pub fn verify_jwt(jwt: &str, jwks: &Value, project_id: &str) -> Result<String, S
         .ok_or_else(|| "no subject in the JWT".into())
 }
 
-impl crate::providers::flat::FlatApi for DescopeConn {
-    const SHAPE: crate::providers::flat::Shape = crate::providers::flat::Shape {
+impl crate::providers::standalone::StandaloneApi for DescopeConn {
+    const TRAITS: crate::providers::standalone::Traits = crate::providers::standalone::Traits {
         vendor: crate::model::Vendor::Descope,
         words: WORDS,
         kind: "access_key",
@@ -288,7 +288,7 @@ impl crate::providers::flat::FlatApi for DescopeConn {
     }
     /// D1. Not idempotent: an ambiguous failure must be reconciled by search.
     /// SD-D5: a tenant's roles go in `keyTenants`, project roles in `roleNames`, never both.
-    fn body(item: &crate::model::ItemSpec) -> Result<Value> {
+    fn body(item: &crate::model::StandaloneSpec) -> Result<Value> {
         let g = AccessKeyGrant::deserialize(&item.grant)?;
         let (role_names, key_tenants) = match &g.tenant {
             Some(t) => (json!([]), json!([{ "tenantId": t, "roleNames": g.roles }])),
@@ -305,7 +305,7 @@ impl crate::providers::flat::FlatApi for DescopeConn {
             "customAttributes": { "migrationSourceId": item.source },
         }))
     }
-    fn create<'a>(&'a self, body: &'a Value) -> crate::providers::flat::Issuing<'a> {
+    fn create<'a>(&'a self, body: &'a Value) -> crate::providers::standalone::Issuing<'a> {
         Box::pin(async move {
             let resp = self
                 .call(Method::POST, "/v1/mgmt/accesskey/create", Some(body), false)
@@ -314,7 +314,7 @@ impl crate::providers::flat::FlatApi for DescopeConn {
         })
     }
     /// D11: a new secret, same id.
-    fn rotate<'a>(&'a self, id: &'a str) -> crate::providers::flat::Issuing<'a> {
+    fn rotate<'a>(&'a self, id: &'a str) -> crate::providers::standalone::Issuing<'a> {
         Box::pin(async move {
             let resp = self
                 .call(
@@ -327,7 +327,11 @@ impl crate::providers::flat::FlatApi for DescopeConn {
             issued(resp, "/v1/mgmt/accesskey/rotate")
         })
     }
-    fn set_active<'a>(&'a self, id: &'a str, active: bool) -> crate::providers::flat::Changing<'a> {
+    fn set_active<'a>(
+        &'a self,
+        id: &'a str,
+        active: bool,
+    ) -> crate::providers::standalone::Changing<'a> {
         Box::pin(async move {
             let path = if active {
                 "/v1/mgmt/accesskey/activate"
@@ -339,7 +343,7 @@ impl crate::providers::flat::FlatApi for DescopeConn {
                 .map(|_| ())
         })
     }
-    fn delete<'a>(&'a self, id: &'a str) -> crate::providers::flat::Changing<'a> {
+    fn delete<'a>(&'a self, id: &'a str) -> crate::providers::standalone::Changing<'a> {
         Box::pin(async move {
             self.call(
                 Method::POST,
@@ -354,7 +358,7 @@ impl crate::providers::flat::FlatApi for DescopeConn {
     /// Exchange the key for a session JWT and check its signature and subject.
     fn probe<'a>(
         &'a self,
-        item: &'a crate::model::ItemSpec,
+        item: &'a crate::model::StandaloneSpec,
         id: &'a str,
         secret: &'a SecretString,
     ) -> crate::engine::Fut<'a, (Verdict, String)> {
@@ -486,7 +490,7 @@ mod tests {
     /// the marker is the key's `migrationSourceId`.
     #[test]
     fn the_create_body_writes_the_grant_in_descope_fields() {
-        use crate::providers::flat::FlatApi;
+        use crate::providers::standalone::StandaloneApi;
         let grant = AccessKeyGrant {
             description: "d".into(),
             expire_time: 0,
@@ -495,7 +499,7 @@ mod tests {
             custom_claims: [("team".to_string(), json!("ops"))].into_iter().collect(),
             permitted_ips: vec!["10.0.0.0/8".into()],
         };
-        let mut item = crate::model::ItemSpec {
+        let mut item = crate::model::StandaloneSpec {
             source: "keyshift:workato:1:profile:7".into(),
             workspace: "1".into(),
             profile_id: "7".into(),

@@ -15,7 +15,7 @@ use crate::engine::{Exported, Fut, Source, Target, Words};
 use crate::http::Patience;
 use crate::mapping::{Mapping, PairSpec};
 use crate::model::{ConsumerChange, Inventory, Plan, Vendor};
-use crate::providers::flat::Flat;
+use crate::providers::standalone::Standalone;
 use crate::providers::workato;
 use crate::providers::workato::pair::LegacyLive;
 use crate::registry::{Connected, Lazy, PairDef, Run, VendorDef};
@@ -122,11 +122,11 @@ impl Connected for DescopeLive<'_> {
         self.legacy.source()
     }
     fn target(&self) -> Result<Arc<dyn Target>> {
-        Ok(Arc::new(Flat(self.descope()?)))
+        Ok(Arc::new(Standalone(self.descope()?)))
     }
     /// A Descope exchange per key.
     fn prober(&self, _inv: &Inventory, _deadline: Duration) -> Result<Box<dyn Prober>> {
-        Ok(Box::new(Flat(self.descope()?)))
+        Ok(Box::new(Standalone(self.descope()?)))
     }
     /// Workato's Logs exports for the old side, Descope's audit for the new.
     fn usage(&self, logs: &[String]) -> Result<(Arc<dyn UsageSource>, Arc<dyn UsageSource>)> {

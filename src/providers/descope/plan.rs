@@ -7,14 +7,15 @@ use serde_json::{Map, Value};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use super::sections::DescopeSection;
-use crate::mapping::{render, About, Mapping, Subject};
+use crate::mapping::{render, Candidate, Mapping, ProfileRef};
 use crate::mapping::{valid_ip_entry, EXCLUDED_FIELD};
-use crate::model::{AuthType, Finding, FindingKind, Inventory, ItemSpec, Plan, Profile};
+use crate::model::{AuthType, Finding, FindingKind, Inventory, Plan, Profile, StandaloneSpec};
 
-const VENDOR: &str = "workato";
+/// The vendor of the profiles this planner reads (findings name the source)
+const SOURCE_VENDOR: &str = "workato";
 
 fn finding(p: &Profile, kind: FindingKind, field: &str, found: String, fix: &str) -> Finding {
-    About::new(VENDOR, &p.workspace, p.id, &p.name).finding(kind, field, found, fix)
+    ProfileRef::new(SOURCE_VENDOR, &p.workspace, p.id, &p.name).finding(kind, field, found, fix)
 }
 
 /// What one planned access key may do. The Descope provider turns it into the create body
@@ -72,7 +73,7 @@ pub fn plan(inv: &Inventory, mapping: &Mapping) -> Plan {
             .copied()
             .unwrap_or("");
         let ext = external.get(p.workspace.as_str()).copied().flatten();
-        let subject = Subject {
+        let subject = Candidate {
             workspace: &p.workspace,
             workspace_external_id: ext,
             client_id: p.legacy_client_id,
@@ -147,7 +148,7 @@ pub fn plan(inv: &Inventory, mapping: &Mapping) -> Plan {
             findings.append(&mut blocked);
             continue;
         }
-        let marker = p.marker(VENDOR);
+        let marker = p.marker(SOURCE_VENDOR);
         let id = p.id.to_string();
         let name = render(
             &d.name,
@@ -202,7 +203,7 @@ pub fn plan(inv: &Inventory, mapping: &Mapping) -> Plan {
             permitted_ips: p.ip_allow_list.clone(),
         };
         rule_findings(p, mapping, &mut findings);
-        items.push(ItemSpec {
+        items.push(StandaloneSpec {
             source: marker,
             workspace: p.workspace.clone(),
             profile_id: id,

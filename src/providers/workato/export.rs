@@ -5,7 +5,7 @@ use anyhow::Result;
 use serde_json::json;
 use std::sync::Arc;
 
-use super::{inventory_file, Api, WorkatoConn, WorkatoSource};
+use super::{inventory_file, Api, LegacyApi, WorkatoConn};
 use crate::engine::Exported;
 use crate::errors::KeyshiftError;
 use crate::http::HttpError;
@@ -38,7 +38,7 @@ pub async fn export(
         .into());
     }
 
-    let source = WorkatoSource::new(conn.clone());
+    let source = LegacyApi::new(conn.clone());
     let workspaces = source.workspaces(api, filter.as_deref()).await?;
     if workspaces.is_empty() {
         printer.warn("no workspace matched — check --workspaces against `GET /api/managed_users`");

@@ -1,7 +1,7 @@
 //! Workato: legacy API clients + access profiles (source) and v2 API clients + API keys
 //! (target), over the Developer API or the Embedded API (`managed_users`).
 //!
-//! [`WorkatoSource`] can only read. [`WorkatoTarget`] writes; only `apply` (and later
+//! [`LegacyApi`] can only read. [`V2Api`] writes; only `apply` (and later
 //! `cutover`/`rollback`) construct one, so planning code has no way to reach a write
 //! endpoint. Paths are joined onto the configured base without dropping its path prefix
 //! (SD-W2: any base URL, with or without a path).
@@ -297,13 +297,13 @@ fn parse<T: serde::de::DeserializeOwned>(what: &str, v: Value) -> Result<T> {
 }
 
 /// Read-only access to the legacy side.
-pub struct WorkatoSource {
+pub struct LegacyApi {
     conn: Arc<WorkatoConn>,
 }
 
-impl WorkatoSource {
-    pub fn new(conn: Arc<WorkatoConn>) -> WorkatoSource {
-        WorkatoSource { conn }
+impl LegacyApi {
+    pub fn new(conn: Arc<WorkatoConn>) -> LegacyApi {
+        LegacyApi { conn }
     }
 
     /// The workspaces a run covers: the Developer API's own, or the Embedded customers.
@@ -556,13 +556,13 @@ pub struct Issued {
 }
 
 /// Write access to the v2 side. Constructed only by commands that write.
-pub struct WorkatoTarget {
+pub struct V2Api {
     conn: Arc<WorkatoConn>,
 }
 
-impl WorkatoTarget {
-    pub fn new(conn: Arc<WorkatoConn>) -> WorkatoTarget {
-        WorkatoTarget { conn }
+impl V2Api {
+    pub fn new(conn: Arc<WorkatoConn>) -> V2Api {
+        V2Api { conn }
     }
 
     pub fn conn(&self) -> &WorkatoConn {
@@ -732,7 +732,7 @@ impl WorkatoTarget {
     }
 }
 
-impl WorkatoTarget {
+impl V2Api {
     async fn simple(
         &self,
         ws: &WsAddr,
@@ -936,7 +936,7 @@ pub async fn doctor(
     ctx: &crate::context::Ctx,
 ) -> Result<(String, Option<chrono::DateTime<chrono::Utc>>)> {
     let conn = connect(ctx, None, crate::http::Patience::OneShort)?;
-    let source = WorkatoSource::new(conn.clone());
+    let source = LegacyApi::new(conn.clone());
     let ws = source.workspaces(Api::Developer, None).await?;
     let (clients, profiles) = source.read_legacy(&ws[0]).await?;
     Ok((

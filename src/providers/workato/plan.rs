@@ -8,7 +8,7 @@
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
-use crate::mapping::{render, valid_ip_entry, About, Mapping, Subject, EXCLUDED_FIELD};
+use crate::mapping::{render, valid_ip_entry, Candidate, Mapping, ProfileRef, EXCLUDED_FIELD};
 use crate::model::{
     is_rsa_public_key_pem, AuthType, ClientSettings, ClientSpec, Finding, FindingKind, Inventory,
     KeySpec, LegacyClient, Plan, Profile, SigningSecretRef,
@@ -55,7 +55,7 @@ pub fn plan(inv: &Inventory, mapping: &Mapping, signing: &SigningIndex) -> Plan 
             .get(&(p.workspace.as_str(), p.legacy_client_id))
             .map(|c| c.name.as_str())
             .unwrap_or("");
-        let subject = Subject {
+        let subject = Candidate {
             workspace: &p.workspace,
             workspace_external_id: external_ids.get(p.workspace.as_str()).copied(),
             client_id: p.legacy_client_id,
@@ -501,7 +501,7 @@ fn field_findings(
 }
 
 fn blocker(p: &Profile, field: &str, found: String, fix: &str) -> Finding {
-    let about = About::new(VENDOR, &p.workspace, p.id, &p.name);
+    let about = ProfileRef::new(VENDOR, &p.workspace, p.id, &p.name);
     about.finding(FindingKind::Blocker, field, found, fix)
 }
 

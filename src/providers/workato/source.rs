@@ -7,9 +7,7 @@ use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use super::{
-    combine_digests, is_frozen, WorkatoConn, WorkatoSource, WorkatoTarget, WsAddr, VENDOR,
-};
+use super::{combine_digests, is_frozen, LegacyApi, V2Api, WorkatoConn, WsAddr, VENDOR};
 use crate::engine::adoption::Consumer;
 use crate::engine::{self, Fut};
 use crate::http::HttpError;
@@ -30,8 +28,8 @@ fn fingerprint_of(mut inv: Inventory, disabled: &HashSet<String>) -> String {
 /// file, and nothing can be disabled through it.
 pub enum Legacy {
     Api {
-        source: WorkatoSource,
-        target: WorkatoTarget,
+        source: LegacyApi,
+        target: V2Api,
         workspaces: Vec<Workspace>,
     },
     File(PathBuf),
@@ -40,8 +38,8 @@ pub enum Legacy {
 impl Legacy {
     pub fn api(conn: Arc<WorkatoConn>, workspaces: Vec<Workspace>) -> Legacy {
         Legacy::Api {
-            source: WorkatoSource::new(conn.clone()),
-            target: WorkatoTarget::new(conn),
+            source: LegacyApi::new(conn.clone()),
+            target: V2Api::new(conn),
             workspaces,
         }
     }

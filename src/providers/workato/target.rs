@@ -8,7 +8,7 @@ use secrecy::SecretString;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use super::{WorkatoConn, WorkatoTarget, WsAddr};
+use super::{V2Api, WorkatoConn, WsAddr};
 use crate::engine::verify::ReadBack;
 use crate::engine::{
     self, At, Call, Cred, CredSpec, Found, Fut, Issued, Listing, RemoteId, Survey, Unit, Words,
@@ -27,14 +27,14 @@ pub const WORDS: Words = Words {
 
 /// The v2 side of the workspaces of one export.
 pub struct ApiKeys {
-    target: WorkatoTarget,
+    target: V2Api,
     workspaces: Vec<Workspace>,
 }
 
 impl ApiKeys {
     pub fn new(conn: Arc<WorkatoConn>, workspaces: Vec<Workspace>) -> ApiKeys {
         ApiKeys {
-            target: WorkatoTarget::new(conn),
+            target: V2Api::new(conn),
             workspaces,
         }
     }

@@ -5,12 +5,12 @@
 
 use std::net::IpAddr;
 
-use crate::mapping::About;
+use crate::mapping::ProfileRef;
 use crate::model::{AuthType, Finding, FindingKind, Profile};
 
 /// The findings for one profile's use-side fields (nothing for fields its auth type ignores).
 pub fn profile(vendor: &str, p: &Profile) -> Vec<Finding> {
-    let about = About::new(vendor, &p.workspace, p.id, &p.name);
+    let about = ProfileRef::new(vendor, &p.workspace, p.id, &p.name);
     let mut out = Vec::new();
     if !matches!(p.auth_type, AuthType::Jwt | AuthType::Oidc) {
         return out;

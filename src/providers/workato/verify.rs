@@ -8,7 +8,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
 
 use super::probe::{Credential, JwtKey, ProbeTarget, Prober};
-use super::{RemoteClient, WorkatoTarget, WsAddr};
+use super::{RemoteClient, V2Api, WsAddr};
 use crate::engine::verify::{Drift, ReadBack, Verdict};
 use crate::engine::{CredSpec, Found, Fut, RemoteId, Unit};
 use crate::model::{AuthType, ClientSpec, Inventory, KeySpec, Workspace};
@@ -16,7 +16,7 @@ use crate::secrets::{SigningSecrets, SinkRecord};
 
 /// Read our v2 clients and their keys back and compare them with the units.
 pub(super) async fn read_back(
-    target: &WorkatoTarget,
+    target: &V2Api,
     workspaces: &[Workspace],
     units: &[Unit<'_>],
 ) -> Result<ReadBack> {

@@ -30,8 +30,8 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use super::sections::BifrostSection;
 use crate::mapping::EXCLUDED_FIELD;
-use crate::mapping::{render, About, Mapping, Subject};
-use crate::model::{Finding, FindingKind, ItemSpec, Plan};
+use crate::mapping::{render, Candidate, Mapping, ProfileRef};
+use crate::model::{Finding, FindingKind, Plan, StandaloneSpec};
 pub use inventory::{
     profile_marker, BifrostInventory, BifrostProfile, Budget, Holding, McpClient, ProviderAccess,
     RateLimit, ToolOverride, WORKSPACE,
@@ -61,7 +61,7 @@ fn finding(
     found: String,
     fix: &str,
 ) -> Finding {
-    About::new(VENDOR, WS, p.id, p.name.as_str()).finding(kind, field, found, fix)
+    ProfileRef::new(VENDOR, WS, p.id, p.name.as_str()).finding(kind, field, found, fix)
 }
 
 /// The findings of one profile, and whether any of them blocks it.
@@ -135,7 +135,7 @@ pub fn plan(
             .collect()
     };
     for p in profiles {
-        let subject = Subject {
+        let subject = Candidate {
             workspace: WS,
             workspace_external_id: None,
             client_id: 0,
@@ -348,7 +348,7 @@ pub fn plan(
                     .or_default()
                     .push(name.clone());
             }
-            items.push(ItemSpec {
+            items.push(StandaloneSpec {
                 source,
                 workspace: WS.into(),
                 profile_id: p.id.to_string(),
@@ -884,7 +884,7 @@ fn tag_metadata(tags: &[String]) -> (BTreeMap<String, String>, usize) {
 mod tests {
     use super::*;
 
-    fn grant(item: &ItemSpec) -> VirtualKeyGrant {
+    fn grant(item: &StandaloneSpec) -> VirtualKeyGrant {
         serde_json::from_value(item.grant.clone()).unwrap()
     }
 

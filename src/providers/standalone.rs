@@ -1,6 +1,6 @@
 //! The engine's target for vendors whose credentials stand alone — one per source profile,
 //! no container: a Descope access key, a Bifrost virtual key. Each such vendor implements the
-//! small [`FlatApi`] in its folder; [`Flat`] turns it into an [`engine::Target`].
+//! small [`StandaloneApi`] in its folder; [`Standalone`] turns it into an [`engine::Target`].
 
 use anyhow::Result;
 use futures::FutureExt;
@@ -15,10 +15,10 @@ use crate::engine::{
     self, At, Call, Cred, CredSpec, Found, Fut, Issued, RemoteId, Survey, Unit, Words,
 };
 use crate::http::{Http, HttpError, RateBudget};
-use crate::model::{ItemSpec, Vendor};
+use crate::model::{StandaloneSpec, Vendor};
 
 /// What sets one vendor's standalone credentials apart.
-pub struct Shape {
+pub struct Traits {
     pub vendor: Vendor,
     pub words: Words,
     /// The sink record's `target_kind` and `kind`.
@@ -36,8 +36,8 @@ pub type Issuing<'a> = Fut<'a, Result<(String, SecretString), HttpError>>;
 pub type Changing<'a> = Fut<'a, Result<(), HttpError>>;
 
 /// A vendor's standalone credentials, by id.
-pub trait FlatApi: Send + Sync {
-    const SHAPE: Shape;
+pub trait StandaloneApi: Send + Sync {
+    const TRAITS: Traits;
     fn http(&self) -> &Http;
     /// The budget that paces every call to the vendor.
     fn budget(&self) -> &RateBudget;
@@ -45,7 +45,7 @@ pub trait FlatApi: Send + Sync {
     fn list_ours(&self) -> Fut<'_, Result<Vec<RemoteCredential>>>;
     /// The create body of a planned credential, from its item (name, marker, activity) and
     /// its planner's grant.
-    fn body(item: &ItemSpec) -> Result<Value>;
+    fn body(item: &StandaloneSpec) -> Result<Value>;
     /// Create from the body: the new id and its secret.
     fn create<'a>(&'a self, body: &'a Value) -> Issuing<'a>;
     fn rotate<'a>(&'a self, id: &'a str) -> Issuing<'a>;
@@ -59,20 +59,20 @@ pub trait FlatApi: Send + Sync {
     /// Live check of one credential with its secret.
     fn probe<'a>(
         &'a self,
-        item: &'a ItemSpec,
+        item: &'a StandaloneSpec,
         id: &'a str,
         secret: &'a SecretString,
     ) -> Fut<'a, (Verdict, String)>;
 }
 
-/// A [`FlatApi`] as the engine's target.
-pub struct Flat<A>(pub Arc<A>);
+/// A [`StandaloneApi`] as the engine's target.
+pub struct Standalone<A>(pub Arc<A>);
 
 /// The create body, or why the plan cannot give it.
-fn body<A: FlatApi>(item: &ItemSpec) -> Result<Value, HttpError> {
+fn body<A: StandaloneApi>(item: &StandaloneSpec) -> Result<Value, HttpError> {
     A::body(item).map_err(|e| {
         engine::refused_here(
-            A::SHAPE.vendor,
+            A::TRAITS.vendor,
             format!(
                 "the plan's grant for {} cannot be read ({e:#}) — run `keyshift plan` again",
                 item.source
@@ -85,21 +85,21 @@ fn text(id: &RemoteId) -> String {
     id.to_string()
 }
 
-impl<A: FlatApi> Flat<A> {
+impl<A: StandaloneApi> Standalone<A> {
     fn issued(&self, (id, secret): (String, SecretString), active: bool) -> Issued {
         Issued {
             id: RemoteId::Text(id),
             secret,
-            kind: A::SHAPE.kind.into(),
+            kind: A::TRAITS.kind.into(),
             oauth_client_id: None,
             active,
         }
     }
 }
 
-impl<A: FlatApi> engine::Target for Flat<A> {
+impl<A: StandaloneApi> engine::Target for Standalone<A> {
     fn vendor(&self) -> Vendor {
-        A::SHAPE.vendor
+        A::TRAITS.vendor
     }
 
     fn http(&self) -> &Http {
@@ -107,11 +107,11 @@ impl<A: FlatApi> engine::Target for Flat<A> {
     }
 
     fn words(&self) -> Words {
-        A::SHAPE.words
+        A::TRAITS.words
     }
 
     fn credential_kind(&self) -> &'static str {
-        A::SHAPE.kind
+        A::TRAITS.kind
     }
 
     fn per_minute(&self, _workspace: &str) -> Option<f64> {
@@ -143,9 +143,9 @@ impl<A: FlatApi> engine::Target for Flat<A> {
 
     fn create<'a>(&'a self, _: At<'a>, cred: &'a Cred<'a>) -> Call<'a, Issued> {
         async move {
-            let item = cred.item(A::SHAPE.vendor)?;
+            let item = cred.item(A::TRAITS.vendor)?;
             let created = self.0.create(&body::<A>(item)?).await?;
-            Ok(self.issued(created, !A::SHAPE.creates_inactive || item.active))
+            Ok(self.issued(created, !A::TRAITS.creates_inactive || item.active))
         }
         .boxed()
     }
@@ -155,7 +155,7 @@ impl<A: FlatApi> engine::Target for Flat<A> {
         async move {
             let id = text(&found.id);
             let mut active = found.active != Some(false);
-            if !active && !A::SHAPE.rotates_inactive {
+            if !active && !A::TRAITS.rotates_inactive {
                 self.0.set_active(&id, true).await?;
                 active = true;
             }
@@ -175,7 +175,7 @@ impl<A: FlatApi> engine::Target for Flat<A> {
 
     fn read_back<'a>(&'a self, units: &'a [Unit<'a>]) -> Fut<'a, Result<ReadBack>> {
         async move {
-            let vendor = A::SHAPE.vendor.as_str();
+            let vendor = A::TRAITS.vendor.as_str();
             let ours: HashMap<String, RemoteCredential> = self
                 .0
                 .list_ours()
@@ -206,7 +206,8 @@ impl<A: FlatApi> engine::Target for Flat<A> {
             }
             for (ui, u) in units.iter().enumerate() {
                 for (ci, cred) in u.creds.iter().enumerate() {
-                    let (CredSpec::Item(item), Some(r)) = (cred.spec, ours.get(cred.source()))
+                    let (CredSpec::Standalone(item), Some(r)) =
+                        (cred.spec, ours.get(cred.source()))
                     else {
                         continue;
                     };
@@ -238,11 +239,11 @@ impl<A: FlatApi> engine::Target for Flat<A> {
     }
 
     fn object(&self, _unit: &Unit, cred: &Cred) -> String {
-        format!("{} {:?}", A::SHAPE.vendor.as_str(), cred.name())
+        format!("{} {:?}", A::TRAITS.vendor.as_str(), cred.name())
     }
 }
 
-impl<A: FlatApi> crate::engine::verify::Prober for Flat<A> {
+impl<A: StandaloneApi> crate::engine::verify::Prober for Standalone<A> {
     /// Probes share the vendor's rate budget with everything else.
     fn concurrency(&self) -> usize {
         4
@@ -257,7 +258,7 @@ impl<A: FlatApi> crate::engine::verify::Prober for Flat<A> {
         secret: &'a SecretString,
     ) -> Fut<'a, (Verdict, String)> {
         async move {
-            let CredSpec::Item(item) = cred.spec else {
+            let CredSpec::Standalone(item) = cred.spec else {
                 return (Verdict::Unverifiable, "not a standalone credential".into());
             };
             self.0.probe(item, &found.id.to_string(), secret).await
