@@ -16,6 +16,7 @@ pub mod http;
 pub mod mapping;
 pub mod model;
 pub mod output;
+pub mod pair;
 pub mod printer;
 pub mod providers;
 pub mod registry;

@@ -16,6 +16,9 @@ pub enum Vendor {
     Workato,
     Bifrost,
     Descope,
+    /// The test-only pair's vendor (`providers::toy`).
+    #[cfg(test)]
+    Toy,
 }
 
 impl Vendor {
@@ -25,6 +28,8 @@ impl Vendor {
             Vendor::Workato => "workato",
             Vendor::Bifrost => "bifrost",
             Vendor::Descope => "descope",
+            #[cfg(test)]
+            Vendor::Toy => "toy",
         }
     }
 }
@@ -36,6 +41,8 @@ impl Vendor {
             Vendor::Workato => "Workato",
             Vendor::Bifrost => "Bifrost",
             Vendor::Descope => "Descope",
+            #[cfg(test)]
+            Vendor::Toy => "Toy",
         }
     }
 }

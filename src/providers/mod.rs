@@ -6,6 +6,8 @@
 pub mod bifrost;
 pub mod descope;
 pub mod standalone;
+#[cfg(test)]
+pub mod toy;
 pub mod workato;
 
 /// A standalone credential (Descope access key, Bifrost virtual key) as read back:

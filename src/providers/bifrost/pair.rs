@@ -16,8 +16,8 @@ use crate::errors::KeyshiftError;
 use crate::http::Patience;
 use crate::mapping::{Mapping, PairSpec};
 use crate::model::{ConsumerChange, Inventory, Plan, Vendor};
+use crate::pair::{Connected, Lazy, PairDef, Run, VendorDef};
 use crate::providers::standalone::Standalone;
-use crate::registry::{Connected, Lazy, PairDef, Run, VendorDef};
 use crate::secrets::SigningIndex;
 
 /// Bifrost as a vendor: checked by `doctor` when KEYSHIFT_BIFROST_URL is set.

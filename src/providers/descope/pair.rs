@@ -15,10 +15,10 @@ use crate::engine::{Exported, Fut, Source, Target, Words};
 use crate::http::Patience;
 use crate::mapping::{Mapping, PairSpec};
 use crate::model::{ConsumerChange, Inventory, Plan, Vendor};
+use crate::pair::{Connected, Lazy, PairDef, Run, VendorDef};
 use crate::providers::standalone::Standalone;
 use crate::providers::workato;
 use crate::providers::workato::pair::LegacyLive;
-use crate::registry::{Connected, Lazy, PairDef, Run, VendorDef};
 use crate::secrets::SigningIndex;
 
 /// Descope as a vendor: checked by `doctor` when KEYSHIFT_DESCOPE_PROJECT_ID is set.

@@ -19,7 +19,7 @@ use crate::engine::{Exported, Fut, Source, Target, Words};
 use crate::http::Patience;
 use crate::mapping::{Mapping, PairSpec};
 use crate::model::{ConsumerChange, Inventory, Plan, Vendor};
-use crate::registry::{Connected, Lazy, PairDef, Run, VendorDef};
+use crate::pair::{Connected, Lazy, PairDef, Run, VendorDef};
 use crate::secrets::SigningIndex;
 
 /// Workato as a vendor: `[workato]` in keyshift.toml, and always checked by `doctor`.
