@@ -806,7 +806,7 @@ fn describe_transport(e: &reqwest::Error, kind: TransportKind, url: &str, settin
 pub fn check_transport(name: &str, url: &str, allow_insecure: bool) -> anyhow::Result<()> {
     let parsed = url::Url::parse(url).map_err(|e| {
         crate::errors::KeyshiftError::Config(format!(
-            "{name}: {url:?} is not a URL ({e}) — give e.g. https://www.workato.com"
+            "{name}: {url:?} is not a URL ({e}) — give the full address, e.g. https://host.example.com"
         ))
     })?;
     if parsed.scheme() == "https" || allow_insecure {
