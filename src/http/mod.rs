@@ -13,20 +13,27 @@
 //! host has answered in this run are such failures retried like any other transport error.
 //! Every retry is announced: one warning line (or a `http.retry` event with `--json`).
 
-use backon::{ExponentialBuilder, Retryable};
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
-use reqwest::{Method, StatusCode};
+use backon::Retryable;
+
+use reqwest::Method;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
-use std::num::NonZeroU32;
+
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::printer::{Mode, Printer};
 
+mod budget;
+mod error;
 mod net;
+mod retry;
+pub use budget::RateBudget;
+use error::{classify, describe_transport, describe_via_proxy, error_message};
+pub use error::{parse_retry_after, HttpError, RetryClass, TransportKind};
 pub use net::NetConfig;
+pub use retry::RetryPolicy;
 
 /// Statuses that are retried for every request: the vendor did not apply it.
 pub const RETRY_ALWAYS: &[u16] = &[429, 503];
@@ -42,234 +49,6 @@ pub const MAX_RETRIES: usize = 8;
 pub const FIRST_CONTACT_TIMEOUT: Duration = Duration::from_secs(8);
 /// A request to a host that has answered before.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
-
-/// A request budget for one vendor quota scope (e.g. Workato Developer API, 60/min).
-pub struct RateBudget {
-    pub name: String,
-    /// Requests per minute this budget allows (after scaling and `--max-rate`); `None` =
-    /// unlimited.
-    pub per_minute: Option<f64>,
-    limiter: Option<DefaultDirectRateLimiter>,
-}
-
-impl RateBudget {
-    /// `limit_per_minute` is the vendor's documented limit; `scale` is KEYSHIFT_RATE_SCALE
-    /// (rehearsal only: 0 = unlimited); `max_rate` is the user's `--max-rate`.
-    pub fn new(name: &str, limit_per_minute: f64, scale: f64, max_rate: Option<f64>) -> RateBudget {
-        let scaled = if scale <= 0.0 {
-            None
-        } else {
-            Some(limit_per_minute * scale)
-        };
-        let per_minute = match (scaled, max_rate) {
-            (Some(s), Some(m)) => Some(s.min(m * scale.max(1.0))),
-            (Some(s), None) => Some(s),
-            (None, m) => m,
-        };
-        // A rehearsal keeps the vendor's count per window and shortens the window (60/scale s).
-        let window_secs = 60.0 / if scale > 0.0 { scale } else { 1.0 };
-        let limiter = per_minute.map(|rpm| {
-            RateLimiter::direct(Pace::for_window(rpm * window_secs / 60.0).quota(window_secs))
-        });
-        RateBudget {
-            name: name.into(),
-            per_minute,
-            limiter,
-        }
-    }
-
-    pub async fn acquire(&self) {
-        if let Some(l) = &self.limiter {
-            l.until_ready().await;
-        }
-    }
-}
-
-/// How requests are paced against a limit of `limit` requests per window (the vendors count
-/// arrivals in a rolling minute).
-///
-/// Requests leave evenly spaced, at most `limit - slack` in any window, `slack` =
-/// max(1, limit/200): they reach the vendor with jitter, and the slack keeps a request that
-/// arrives a little early from being the one too many. A burst of `slack` lets a request that
-/// woke late (timers have millisecond granularity) be followed at once, so lateness does not
-/// add up into unused budget. With a burst of `b` and `n` requests per window, a paced
-/// sequence puts at most `b + ⌊n⌋` requests into any window; `n = limit − 2·slack + 0.99`
-/// makes that `limit − slack`. Embedded's 1,000/min is paced at 990.99/min with a burst of 5,
-/// the Developer API's 60/min at 58.99/min, one at a time.
-#[derive(Debug, Clone, Copy, PartialEq)]
-struct Pace {
-    per_window: f64,
-    burst: u32,
-}
-
-impl Pace {
-    fn for_window(limit: f64) -> Pace {
-        let slack = (limit / 200.0).floor().max(1.0);
-        let per_window = limit - 2.0 * slack + 0.99;
-        if per_window >= limit * 0.9 {
-            return Pace {
-                per_window,
-                burst: slack as u32,
-            };
-        }
-        // Small limits (a user's --max-rate of a few per minute): one below, one at a time.
-        Pace {
-            per_window: (limit - 1.01).max(limit * 0.5),
-            burst: 1,
-        }
-    }
-
-    /// The governor quota for a window of `window_secs`.
-    fn quota(&self, window_secs: f64) -> Quota {
-        let period = Duration::from_secs_f64(window_secs / self.per_window);
-        Quota::with_period(period.max(Duration::from_nanos(1)))
-            .expect("positive period")
-            .allow_burst(NonZeroU32::new(self.burst).unwrap_or(NonZeroU32::MIN))
-    }
-
-    /// The most requests a paced sequence can put into one window.
-    #[cfg(test)]
-    fn most_per_window(&self) -> u32 {
-        self.burst + self.per_window.floor() as u32
-    }
-}
-
-/// What went wrong with a request. Messages name method and route, never a credential.
-#[derive(Debug, Clone, thiserror::Error)]
-pub enum HttpError {
-    #[error("{method} {route}: HTTP {status}: {message}")]
-    Status {
-        method: String,
-        route: String,
-        status: u16,
-        message: String,
-        retry_after: Option<Duration>,
-        body: Option<Value>,
-    },
-    #[error("{method} {route}: {message}")]
-    Transport {
-        method: String,
-        route: String,
-        message: String,
-        /// true when the request may have reached the server.
-        maybe_sent: bool,
-        kind: TransportKind,
-        /// The host had answered an earlier request of this run.
-        reached_before: bool,
-    },
-}
-
-/// What kind of transport failure ended a request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TransportKind {
-    /// The host name does not resolve.
-    Dns,
-    /// Nothing listens at the address: the connection was refused.
-    Refused,
-    /// No TCP connection within the connect timeout (e.g. a firewall drops the packets).
-    ConnectTimeout,
-    /// The TLS handshake failed: an untrusted CA, a certificate for another name, not TLS.
-    Tls,
-    /// Connected and sent, but no answer came within the timeout.
-    NoAnswer,
-    /// Anything else: a reset, a response that broke off.
-    Broken,
-}
-
-/// How a failed request may be treated.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RetryClass {
-    /// Not applied by the vendor: safe to send again.
-    Retry,
-    /// May have been applied: a read may be repeated, a create must be reconciled first.
-    Ambiguous,
-    /// A definite answer (4xx other than 429, or 500): retrying changes nothing.
-    Permanent,
-}
-
-impl HttpError {
-    pub fn retry_class(&self) -> RetryClass {
-        match self {
-            HttpError::Status { status, .. } if RETRY_ALWAYS.contains(status) => RetryClass::Retry,
-            HttpError::Status { status, .. } if RETRY_IF_IDEMPOTENT.contains(status) => {
-                RetryClass::Ambiguous
-            }
-            HttpError::Status { .. } => RetryClass::Permanent,
-            HttpError::Transport {
-                kind: TransportKind::Tls,
-                ..
-            } => RetryClass::Permanent,
-            HttpError::Transport {
-                maybe_sent: false, ..
-            } => RetryClass::Retry,
-            HttpError::Transport {
-                maybe_sent: true, ..
-            } => RetryClass::Ambiguous,
-        }
-    }
-
-    /// The host cannot be reached at all, so trying again now will not help: its name does
-    /// not resolve, nothing listens, it never answered, or TLS with it fails. Only a host
-    /// that has answered earlier in the run is given the benefit of the doubt (a restart, a
-    /// DNS blip) and retried; TLS failures never are.
-    pub fn unreachable(&self) -> bool {
-        match self {
-            HttpError::Status { .. } => false,
-            HttpError::Transport {
-                kind: TransportKind::Tls,
-                ..
-            } => true,
-            HttpError::Transport {
-                kind:
-                    TransportKind::Dns
-                    | TransportKind::Refused
-                    | TransportKind::ConnectTimeout
-                    | TransportKind::NoAnswer,
-                reached_before,
-                ..
-            } => !reached_before,
-            HttpError::Transport { .. } => false,
-        }
-    }
-
-    /// Whether the retry loop sends this request again.
-    fn retried(&self, idempotent: bool) -> bool {
-        if self.unreachable() {
-            return false;
-        }
-        match self.retry_class() {
-            RetryClass::Retry => true,
-            RetryClass::Ambiguous => idempotent,
-            RetryClass::Permanent => false,
-        }
-    }
-
-    pub fn status(&self) -> Option<u16> {
-        match self {
-            HttpError::Status { status, .. } => Some(*status),
-            HttpError::Transport { .. } => None,
-        }
-    }
-
-    pub fn body(&self) -> Option<&Value> {
-        match self {
-            HttpError::Status { body, .. } => body.as_ref(),
-            HttpError::Transport { .. } => None,
-        }
-    }
-
-    fn retry_after(&self) -> Option<Duration> {
-        match self {
-            HttpError::Status {
-                status: 429,
-                retry_after,
-                ..
-            } => Some(retry_after.unwrap_or(DEFAULT_RETRY_AFTER)),
-            HttpError::Status { retry_after, .. } => *retry_after,
-            HttpError::Transport { .. } => None,
-        }
-    }
-}
 
 /// How a request authenticates. Credentials are only ever put in headers.
 #[derive(Clone, Copy)]
@@ -334,8 +113,7 @@ pub struct HttpClient {
     timeline: std::sync::Mutex<std::collections::BTreeMap<i64, u32>>,
     /// Hosts (`host:port`) that have answered in this run.
     answered: std::sync::Mutex<std::collections::HashSet<String>>,
-    max_retries: usize,
-    deadline: Duration,
+    policy: RetryPolicy,
     patience: Patience,
     printer: Option<Printer>,
     url_setting: &'static str,
@@ -365,11 +143,10 @@ impl HttpClient {
             requests: AtomicU64::new(0),
             timeline: std::sync::Mutex::new(std::collections::BTreeMap::new()),
             answered: std::sync::Mutex::new(std::collections::HashSet::new()),
-            max_retries: match opts.patience {
-                Patience::Run => MAX_RETRIES,
-                Patience::OneShort => 0,
+            policy: match opts.patience {
+                Patience::Run => RetryPolicy::RUN,
+                Patience::OneShort => RetryPolicy::ONE_SHORT,
             },
-            deadline: Duration::from_secs(600),
             patience: opts.patience,
             printer: opts.printer,
             url_setting: opts.url_setting,
@@ -423,14 +200,7 @@ impl HttpClient {
         };
         let mut failed = 0usize;
         attempt
-            .retry(
-                ExponentialBuilder::default()
-                    .with_min_delay(Duration::from_millis(200))
-                    .with_max_delay(Duration::from_secs(30))
-                    .with_max_times(self.max_retries)
-                    .with_total_delay(Some(self.deadline))
-                    .with_jitter(),
-            )
+            .retry(self.policy.backoff())
             .sleep(tokio::time::sleep)
             .when(move |e: &HttpError| e.retried(idempotent))
             .adjust(|e: &HttpError, backoff| match (e.retry_after(), backoff) {
@@ -450,7 +220,7 @@ impl HttpClient {
 
     /// One line per retry: what failed, attempt n of N, when the next try is.
     fn announce_retry(&self, req: &Request<'_>, e: &HttpError, attempt: usize, wait: Duration) {
-        let of = self.max_retries + 1;
+        let of = self.policy.attempts();
         let host = host_of(&req.url);
         let secs = (wait.as_secs_f64() * 10.0).round() / 10.0;
         tracing::debug!(%host, attempt, of, wait_secs = secs, error = %e, "retrying");
@@ -596,212 +366,6 @@ fn host_of(url: &str) -> String {
     }
 }
 
-/// `Retry-After` as integer seconds or an HTTP date.
-pub fn parse_retry_after(v: &str) -> Option<Duration> {
-    if let Ok(secs) = v.trim().parse::<u64>() {
-        return Some(Duration::from_secs(secs));
-    }
-    let at = chrono::DateTime::parse_from_rfc2822(v.trim()).ok()?;
-    let wait = at.timestamp() - chrono::Utc::now().timestamp();
-    Some(Duration::from_secs(wait.max(1) as u64))
-}
-
-/// The vendor's own words from an error body, without echoing anything else.
-fn error_message(status: StatusCode, body: Option<&Value>) -> String {
-    let Some(body) = body else {
-        return status.canonical_reason().unwrap_or("error").to_string();
-    };
-    // Workato `message`, Bifrost `error.message`, Descope `errorMessage`, OAuth `error`.
-    let mut msg = [
-        body.get("message"),
-        body.pointer("/error/message"),
-        body.get("errorMessage"),
-        body.get("error"),
-        body.get("errorDescription"),
-    ]
-    .into_iter()
-    .flatten()
-    .find_map(Value::as_str)
-    .unwrap_or_else(|| status.canonical_reason().unwrap_or("error"))
-    .to_string();
-    if let Some(errors) = body.get("errors").and_then(Value::as_object) {
-        let details: Vec<String> = errors
-            .iter()
-            .map(|(field, v)| {
-                let text = match v {
-                    Value::Array(items) => items
-                        .iter()
-                        .filter_map(Value::as_str)
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                    Value::String(s) => s.clone(),
-                    other => other.to_string(),
-                };
-                format!("{field} {text}")
-            })
-            .collect();
-        if !details.is_empty() {
-            msg = format!("{msg} ({})", details.join("; "));
-        }
-    }
-    msg
-}
-
-/// Which transport failure a reqwest error is, from its chain of causes.
-fn classify(e: &reqwest::Error) -> TransportKind {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
-    let mut text = String::new();
-    while let Some(s) = source {
-        if s.downcast_ref::<rustls::Error>().is_some() {
-            return TransportKind::Tls;
-        }
-        if let Some(io) = s.downcast_ref::<std::io::Error>() {
-            if io
-                .get_ref()
-                .is_some_and(|inner| inner.downcast_ref::<rustls::Error>().is_some())
-            {
-                return TransportKind::Tls;
-            }
-            if io.kind() == std::io::ErrorKind::ConnectionRefused {
-                return TransportKind::Refused;
-            }
-        }
-        text.push_str(&s.to_string().to_lowercase());
-        text.push('\n');
-        source = s.source();
-    }
-    if text.contains("dns error") || text.contains("failed to lookup address") {
-        TransportKind::Dns
-    } else if text.contains("certificate") || text.contains("tls") {
-        TransportKind::Tls
-    } else if e.is_timeout() && e.is_connect() {
-        TransportKind::ConnectTimeout
-    } else if e.is_timeout() {
-        TransportKind::NoAnswer
-    } else {
-        TransportKind::Broken
-    }
-}
-
-/// The innermost cause's words, which say most (e.g. "invalid peer certificate:
-/// UnknownIssuer"), without reqwest's URL.
-fn innermost(e: &reqwest::Error) -> String {
-    let mut source = std::error::Error::source(e);
-    let mut detail = String::new();
-    while let Some(s) = source {
-        if let Some(io) = s.downcast_ref::<std::io::Error>() {
-            if let Some(inner) = io.get_ref() {
-                detail = inner.to_string();
-                break;
-            }
-        }
-        detail = s.to_string();
-        source = s.source();
-    }
-    detail
-}
-
-/// [`describe_transport`] when the request went to a proxy: a refused, unresolvable or silent
-/// connection is the proxy's, and a refused tunnel is the proxy's word about the host.
-fn describe_via_proxy(
-    e: &reqwest::Error,
-    kind: TransportKind,
-    url: &str,
-    (var, proxy): &(String, String),
-) -> String {
-    let host = host_of(url);
-    let detail = innermost(e);
-    let what = match kind {
-        TransportKind::Dns => "does not resolve".to_string(),
-        TransportKind::Refused => "refused the connection".to_string(),
-        TransportKind::ConnectTimeout => format!(
-            "did not accept a connection within {} s",
-            FIRST_CONTACT_TIMEOUT.as_secs()
-        ),
-        TransportKind::NoAnswer => format!("sent no answer for {host} in time"),
-        TransportKind::Tls => {
-            return format!(
-                "{} (through the proxy {proxy} from {var})",
-                describe_transport(e, kind, url, "the URL")
-            )
-        }
-        TransportKind::Broken if detail.to_lowercase().contains("tunnel") => {
-            format!("would not open a tunnel to {host} ({detail})")
-        }
-        TransportKind::Broken => format!("failed while carrying the request to {host} ({detail})"),
-    };
-    let name = host.rsplit_once(':').map_or(host.as_str(), |(h, _)| h);
-    format!(
-        "the proxy {proxy} (from {var}) {what} — check {var}, or list {name} in NO_PROXY if it \
-         should be reached directly"
-    )
-}
-
-/// One line for the user: the host, what failed, what to check. reqwest's own Display
-/// includes the URL; ours is built from the configured base and holds no credential, but it
-/// is kept out anyway.
-fn describe_transport(e: &reqwest::Error, kind: TransportKind, url: &str, setting: &str) -> String {
-    let host = host_of(url);
-    let name = host.rsplit_once(':').map_or(host.as_str(), |(h, _)| h);
-    let detail = innermost(e);
-    match kind {
-        TransportKind::Dns => format!(
-            "the host {name} does not resolve (DNS lookup failed) — check the host name in \
-             {setting}, this machine's DNS, or set HTTPS_PROXY if this network reaches the \
-             internet only through a proxy"
-        ),
-        TransportKind::Refused => format!(
-            "{host} refused the connection (nothing listens there) — check the port in \
-             {setting}, that the service is running, or a firewall; behind a proxy set \
-             HTTPS_PROXY"
-        ),
-        TransportKind::ConnectTimeout => format!(
-            "no connection to {host} within {} s — a firewall may drop the traffic; check \
-             {setting}, the network, or set HTTPS_PROXY",
-            FIRST_CONTACT_TIMEOUT.as_secs()
-        ),
-        TransportKind::Tls => {
-            let why = if detail.contains("UnknownIssuer") || detail.contains("unknown issuer") {
-                "its certificate is signed by a CA this machine does not trust".to_string()
-            } else if detail.contains("NotValidForName") || detail.contains("not valid for name") {
-                format!("its certificate is not valid for the name {name}")
-            } else if detail.contains("Expired") || detail.contains("expired") {
-                "its certificate has expired".to_string()
-            } else {
-                format!("the handshake failed ({detail})")
-            };
-            format!(
-                "TLS with {host} failed: {why} — check the host name and scheme in {setting}; \
-                 if a proxy or private CA signs the certificate, put that CA (PEM) in \
-                 KEYSHIFT_CA_FILE"
-            )
-        }
-        TransportKind::NoAnswer if e.is_connect() => format!(
-            "no connection to {host} within {} s — check {setting}, the network, or \
-             HTTPS_PROXY",
-            FIRST_CONTACT_TIMEOUT.as_secs()
-        ),
-        TransportKind::NoAnswer => format!(
-            "{host} accepted the connection but sent no answer in time — check that {setting} \
-             points at the API (right host, port and scheme), or your proxy"
-        ),
-        TransportKind::Broken => {
-            let what = if e.is_connect() {
-                "could not connect"
-            } else if e.is_body() || e.is_decode() {
-                "the response broke off"
-            } else {
-                "the connection failed"
-            };
-            if detail.is_empty() {
-                format!("{what} ({host})")
-            } else {
-                format!("{what} ({host}: {detail})")
-            }
-        }
-    }
-}
-
 /// Refuse plain HTTP to anything but loopback unless the user allowed it.
 pub fn check_transport(name: &str, url: &str, allow_insecure: bool) -> anyhow::Result<()> {
     let parsed = url::Url::parse(url).map_err(|e| {
@@ -836,71 +400,6 @@ pub type Http = Arc<HttpClient>;
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn pacing_leaves_slack_in_every_window_and_little_unused() {
-        for limit in [1u32, 2, 5, 10, 60, 100, 400, 1000, 5000] {
-            let pace = Pace::for_window(f64::from(limit));
-            let most = pace.most_per_window();
-            if limit >= 5 {
-                assert!(most < limit, "limit {limit}: up to {most} in a window");
-            } else {
-                assert!(most <= limit, "limit {limit}: up to {most} in a window");
-            }
-            if limit >= 60 {
-                let used = pace.per_window / f64::from(limit);
-                assert!(used > 0.98, "limit {limit}: paced at {used}");
-            }
-        }
-        let embedded = Pace::for_window(1000.0);
-        assert_eq!((embedded.burst, embedded.most_per_window()), (5, 995));
-        assert_eq!(Pace::for_window(60.0).most_per_window(), 59);
-    }
-
-    /// The real limiter on a simulated clock, with callers that always have a request ready
-    /// and wake up to 0.9 ms late: no rolling window ever holds more than `limit - slack`,
-    /// and the lateness does not eat into the rate.
-    #[test]
-    fn paced_requests_fill_the_budget_without_overfilling_any_window() {
-        use governor::clock::FakeRelativeClock;
-        // The documented windows, and Embedded as the benchmark scales it (5×).
-        for (limit, window_secs) in [(1000.0, 60.0), (1000.0, 12.0), (60.0, 60.0), (100.0, 60.0)] {
-            let pace = Pace::for_window(limit);
-            let clock = FakeRelativeClock::default();
-            let limiter = RateLimiter::direct_with_clock(pace.quota(window_secs), clock.clone());
-            let window = Duration::from_secs_f64(window_secs);
-            let run = window * 5;
-            let mut sent: Vec<Duration> = Vec::new();
-            let mut now = Duration::ZERO;
-            let mut late = 0u64;
-            while now < run {
-                match limiter.check() {
-                    Ok(()) => sent.push(now),
-                    Err(not_until) => {
-                        // Sleep until allowed, then wake 0.1–0.9 ms late (timer granularity).
-                        let wait = not_until.wait_time_from(governor::clock::Clock::now(&clock));
-                        late = (late * 7 + 3) % 9;
-                        let step = wait + Duration::from_micros(100 + late * 100);
-                        clock.advance(step);
-                        now += step;
-                    }
-                }
-            }
-            let most = sent
-                .iter()
-                .enumerate()
-                .map(|(i, t)| sent[i..].iter().take_while(|u| **u < *t + window).count())
-                .max()
-                .unwrap();
-            assert!(
-                most as u32 <= pace.most_per_window() && (most as f64) < limit,
-                "limit {limit}: {most} requests in one window"
-            );
-            let ideal = limit * run.as_secs_f64() / window_secs;
-            let used = sent.len() as f64 / ideal;
-            assert!(used > 0.98, "limit {limit}: {used:.4} of the budget used");
-        }
-    }
 
     fn status(code: u16) -> HttpError {
         HttpError::Status {
@@ -989,19 +488,5 @@ mod tests {
             .to_string();
         assert!(err.contains("refusing plain http://"), "{err}");
         assert!(check_transport("u", "http://www.workato.com", true).is_ok());
-    }
-
-    #[test]
-    fn budgets_scale() {
-        assert_eq!(RateBudget::new("w", 60.0, 1.0, None).per_minute, Some(60.0));
-        assert_eq!(
-            RateBudget::new("w", 60.0, 20.0, None).per_minute,
-            Some(1200.0)
-        );
-        assert_eq!(RateBudget::new("w", 60.0, 0.0, None).per_minute, None);
-        assert_eq!(
-            RateBudget::new("w", 60.0, 1.0, Some(30.0)).per_minute,
-            Some(30.0)
-        );
     }
 }

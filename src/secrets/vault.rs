@@ -22,6 +22,7 @@
 //! path and the HTTP status (plus Vault's own `errors` text of the response).
 
 use anyhow::Result;
+use backon::Retryable;
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -31,7 +32,7 @@ use std::time::Duration;
 use super::SinkRecord;
 use crate::env::Env;
 use crate::errors::KeyshiftError;
-use crate::http::NetConfig;
+use crate::http::{NetConfig, RetryPolicy};
 
 /// Where a secret was written: kept in the receipt line (docs/security.md, "The vault sink").
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -143,8 +144,8 @@ pub struct VaultClient {
     token: SecretString,
     namespace: Option<String>,
     http: reqwest::Client,
-    /// Attempts per call: [`ATTEMPTS`] in a run, 1 for `doctor`.
-    attempts: usize,
+    /// Retries per call: the shared policy with [`RETRIES`] in a run, none for `doctor`.
+    policy: RetryPolicy,
     /// Set once the server has answered: only then is a failure to connect retried (a
     /// restart), never on first contact (a wrong address ends the command at once).
     answered: std::sync::atomic::AtomicBool,
@@ -162,7 +163,20 @@ impl std::fmt::Debug for VaultClient {
     }
 }
 
-const ATTEMPTS: usize = 5;
+/// Retries after the first attempt: a few seconds in all (the sink waits on the store while
+/// the secret is held only in memory).
+const RETRIES: usize = 4;
+/// Check-and-set rounds for one write: each round reads what moved the entry on (another
+/// writer, or our own earlier attempt) and writes over it.
+const CAS_ROUNDS: usize = 5;
+/// How one attempt of a vault call failed.
+enum Failed {
+    /// Worth another attempt: a transport failure after the server has answered, 429, 5xx.
+    Transient(String),
+    /// Not worth one: the command ends with this error.
+    Final(anyhow::Error),
+}
+
 const TIMEOUT: Duration = Duration::from_secs(30);
 
 impl VaultClient {
@@ -199,7 +213,10 @@ impl VaultClient {
             token,
             namespace,
             http,
-            attempts: ATTEMPTS,
+            policy: RetryPolicy {
+                retries: RETRIES,
+                ..RetryPolicy::RUN
+            },
             answered: std::sync::atomic::AtomicBool::new(false),
             printer: None,
         })
@@ -213,7 +230,7 @@ impl VaultClient {
 
     /// One attempt per call, no retries (`doctor`).
     pub fn one_short_attempt(mut self) -> VaultClient {
-        self.attempts = 1;
+        self.policy = RetryPolicy::ONE_SHORT;
         self
     }
 
@@ -233,13 +250,14 @@ impl VaultClient {
             crate::printer::Mode::Json => p.event(
                 "vault.retry",
                 json!({ "addr": self.addr, "method": method.as_str(), "path": what,
-                        "error": error, "attempt": attempt, "of": self.attempts,
+                        "error": error, "attempt": attempt, "of": self.policy.attempts(),
                         "next_in_secs": secs }),
             ),
             crate::printer::Mode::Human => p.warn(format!(
                 "vault {}: {method} {what}: {error} — attempt {attempt} of {} failed, next try \
                  in {secs:.1} s",
-                self.addr, self.attempts
+                self.addr,
+                self.policy.attempts()
             )),
         }
     }
@@ -265,10 +283,7 @@ impl VaultClient {
                 KeyshiftError::Config("VAULT_TOKEN holds characters a header cannot".into())
             })?;
         token.set_sensitive(true);
-        let mut delay = Duration::from_millis(200);
-        let mut last = String::new();
-        let attempts = self.attempts;
-        for attempt in 1..=attempts {
+        let attempt = || async {
             let mut req = self
                 .http
                 .request(method.clone(), &url)
@@ -288,39 +303,57 @@ impl VaultClient {
                     let bytes = resp.bytes().await.unwrap_or_default();
                     let value: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
                     if status == 429 || (500..600).contains(&status) && status != 501 {
-                        last = format!("HTTP {status}{}", vault_errors(&value));
+                        Err(Failed::Transient(format!(
+                            "HTTP {status}{}",
+                            vault_errors(&value)
+                        )))
                     } else {
-                        return Ok((status, value));
+                        Ok((status, value))
                     }
                 }
                 Err(e) => {
                     let first_contact =
                         e.is_connect() && !self.answered.load(std::sync::atomic::Ordering::Relaxed);
                     // reqwest's message names the URL (no secret in it), never a header.
-                    last = crate::errors::one_line(&anyhow::Error::new(e)).to_string();
+                    let last = crate::errors::one_line(&anyhow::Error::new(e)).to_string();
                     if first_contact {
-                        return Err(KeyshiftError::Config(format!(
-                            "vault {}: cannot connect ({last}) — check VAULT_ADDR, that the \
-                             server runs and is reachable from here (NO_PROXY for an internal \
-                             host), and VAULT_CACERT for a private CA",
-                            self.addr
-                        ))
-                        .into());
+                        return Err(Failed::Final(
+                            KeyshiftError::Config(format!(
+                                "vault {}: cannot connect ({last}) — check VAULT_ADDR, that the \
+                                 server runs and is reachable from here (NO_PROXY for an \
+                                 internal host), and VAULT_CACERT for a private CA",
+                                self.addr
+                            ))
+                            .into(),
+                        ));
                     }
+                    Err(Failed::Transient(last))
                 }
             }
-            if attempt < attempts {
-                self.announce_retry(&method, what, &last, attempt, delay);
-                tokio::time::sleep(delay).await;
-                delay *= 2;
-            }
+        };
+        let mut failed = 0usize;
+        let outcome = attempt
+            .retry(self.policy.backoff())
+            .sleep(tokio::time::sleep)
+            .when(|f: &Failed| matches!(f, Failed::Transient(_)))
+            .notify(|f: &Failed, wait: Duration| {
+                failed += 1;
+                if let Failed::Transient(last) = f {
+                    self.announce_retry(&method, what, last, failed, wait);
+                }
+            })
+            .await;
+        match outcome {
+            Ok(answer) => Ok(answer),
+            Err(Failed::Final(e)) => Err(e),
+            Err(Failed::Transient(last)) => Err(KeyshiftError::Config(format!(
+                "vault {}: {method} {what}: {last} (after {} attempt(s)) — check that the \
+                 server is unsealed and reachable",
+                self.addr,
+                failed + 1
+            ))
+            .into()),
         }
-        Err(KeyshiftError::Config(format!(
-            "vault {}: {method} {what}: {last} (after {attempts} attempt(s)) — check that the \
-             server is unsealed and reachable",
-            self.addr
-        ))
-        .into())
     }
 
     fn status_error(&self, method: &str, what: &str, status: u16, body: &Value) -> anyhow::Error {
@@ -349,7 +382,7 @@ impl VaultClient {
         let what = format!("{mount}/{path}");
         let api = format!("{mount}/data/{path}");
         let mut cas: u64 = 0;
-        for _ in 0..ATTEMPTS {
+        for _ in 0..CAS_ROUNDS {
             let mut data = entry_data(r, secret);
             if cas > 0 {
                 data["supersedes_version"] = json!(cas);
