@@ -6,7 +6,6 @@
 //! ignored would change what gets migrated.
 
 use anyhow::Result;
-use chrono::{DateTime, NaiveDate, Utc};
 use serde::de::{DeserializeOwned, DeserializeSeed, IgnoredAny, MapAccess, Visitor};
 use serde::Deserialize;
 use std::any::Any;
@@ -15,6 +14,15 @@ use std::fmt;
 use std::marker::PhantomData;
 use std::path::Path;
 use std::sync::Arc;
+
+mod deadlines;
+mod filters;
+mod templates;
+
+use deadlines::parse_deadline;
+pub use deadlines::{deadline_stance, parse_instant, DeadlineSection, Deadlines};
+pub use filters::{Candidate, Filters, IdOrName, Selector};
+pub use templates::{check_template, render};
 
 use crate::errors::KeyshiftError;
 use crate::model::{Finding, FindingKind, Vendor};
@@ -110,12 +118,6 @@ pub struct Mapping {
     own: Own,
 }
 
-#[derive(Debug, Clone, Copy, serde::Serialize)]
-pub struct Deadlines {
-    pub legacy_frozen: DateTime<Utc>,
-    pub legacy_tokens_invalid: DateTime<Utc>,
-}
-
 /// The tables every mapping file may hold; a pair's own tables are read by its definition
 /// ([`PairSpec::load`], [`Mapping::section`]).
 #[derive(Debug, Clone, Deserialize)]
@@ -133,58 +135,6 @@ pub struct MappingFile {
     pub filters: Filters,
     #[serde(default)]
     pub collections: CollectionsSection,
-}
-
-/// Which profiles a run covers. Empty lists select everything; `exclude` wins.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Filters {
-    #[serde(default)]
-    pub include: Selector,
-    #[serde(default)]
-    pub exclude: Selector,
-}
-
-/// Ids or names (numbers or strings) per object kind.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Selector {
-    /// Workspace ids or external ids.
-    #[serde(default)]
-    pub workspaces: Vec<IdOrName>,
-    /// Legacy client ids or names.
-    #[serde(default)]
-    pub clients: Vec<IdOrName>,
-    /// Profile ids or names.
-    #[serde(default)]
-    pub profiles: Vec<IdOrName>,
-    #[serde(default)]
-    pub auth_types: Vec<String>,
-}
-
-#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
-#[serde(untagged)]
-pub enum IdOrName {
-    Id(i64),
-    Name(String),
-}
-
-impl IdOrName {
-    pub fn matches(&self, id: &str, names: &[&str]) -> bool {
-        match self {
-            IdOrName::Id(n) => n.to_string() == id,
-            IdOrName::Name(s) => s == id || names.contains(&s.as_str()),
-        }
-    }
-}
-
-impl Selector {
-    fn is_empty(&self) -> bool {
-        self.workspaces.is_empty()
-            && self.clients.is_empty()
-            && self.profiles.is_empty()
-            && self.auth_types.is_empty()
-    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -205,7 +155,6 @@ pub struct Remap {
     pub to: i64,
 }
 
-/// The source profile a planner's finding is about.
 /// The `field` of the finding that records a profile left out by the mapping's filters.
 pub const EXCLUDED_FIELD: &str = "filters";
 
@@ -214,6 +163,7 @@ pub fn valid_ip_entry(entry: &str) -> bool {
     entry.parse::<std::net::IpAddr>().is_ok() || entry.parse::<ipnet::IpNet>().is_ok()
 }
 
+/// The source profile a planner's finding is about.
 pub struct ProfileRef<'a> {
     pub vendor: &'a str,
     pub workspace: &'a str,
@@ -243,68 +193,6 @@ impl<'a> ProfileRef<'a> {
             found,
             fix: fix.into(),
         }
-    }
-}
-
-/// Why a profile is left out by the filters, if it is.
-pub struct Candidate<'a> {
-    pub workspace: &'a str,
-    pub workspace_external_id: Option<&'a str>,
-    pub client_id: i64,
-    pub client_name: &'a str,
-    pub profile_id: i64,
-    pub profile_name: &'a str,
-    pub auth_type: &'a str,
-}
-
-impl Filters {
-    /// `None` when the profile is selected, else which rule left it out.
-    pub fn excludes(&self, s: &Candidate) -> Option<String> {
-        let ws_names: Vec<&str> = s.workspace_external_id.into_iter().collect();
-        let client_id = s.client_id.to_string();
-        let profile_id = s.profile_id.to_string();
-        let hits = |sel: &Selector| -> Vec<&'static str> {
-            let mut out = Vec::new();
-            if sel
-                .workspaces
-                .iter()
-                .any(|w| w.matches(s.workspace, &ws_names))
-            {
-                out.push("workspaces");
-            }
-            if sel
-                .clients
-                .iter()
-                .any(|c| c.matches(&client_id, &[s.client_name]))
-            {
-                out.push("clients");
-            }
-            if sel
-                .profiles
-                .iter()
-                .any(|p| p.matches(&profile_id, &[s.profile_name]))
-            {
-                out.push("profiles");
-            }
-            if sel.auth_types.iter().any(|a| a == s.auth_type) {
-                out.push("auth_types");
-            }
-            out
-        };
-        if let Some(rule) = hits(&self.exclude).first() {
-            return Some(format!("excluded by filters.exclude.{rule}"));
-        }
-        let inc = &self.include;
-        if inc.is_empty() {
-            return None;
-        }
-        let selected = |list_empty: bool, hit: bool| list_empty || hit;
-        let h = hits(inc);
-        let ok = selected(inc.workspaces.is_empty(), h.contains(&"workspaces"))
-            && selected(inc.clients.is_empty(), h.contains(&"clients"))
-            && selected(inc.profiles.is_empty(), h.contains(&"profiles"))
-            && selected(inc.auth_types.is_empty(), h.contains(&"auth_types"));
-        (!ok).then(|| "not selected by filters.include".to_string())
     }
 }
 
@@ -347,13 +235,6 @@ impl Default for SourceSection {
 
 fn default_api() -> String {
     "developer".into()
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DeadlineSection {
-    pub legacy_frozen: String,
-    pub legacy_tokens_invalid: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -696,113 +577,6 @@ fn validate(pair: &PairSpec, file: &MappingFile, problems: &mut Vec<String>) -> 
     }
 }
 
-/// Check a name template: not blank, and only the placeholders `allowed`.
-pub fn check_template(key: &str, template: &str, allowed: &[&str], problems: &mut Vec<String>) {
-    if template.trim().is_empty() {
-        problems.push(format!("key {key}: empty — give a name template"));
-    }
-    for placeholder in placeholders(template) {
-        if !allowed.contains(&placeholder.as_str()) {
-            problems.push(format!(
-                "key {key}: unknown placeholder {{{placeholder}}} — use any of {}",
-                allowed
-                    .iter()
-                    .map(|a| format!("{{{a}}}"))
-                    .collect::<Vec<_>>()
-                    .join(" ")
-            ));
-        }
-    }
-}
-
-fn placeholders(template: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut rest = template;
-    while let Some(start) = rest.find('{') {
-        let Some(len) = rest[start..].find('}') else {
-            break;
-        };
-        out.push(rest[start + 1..start + len].to_string());
-        rest = &rest[start + len + 1..];
-    }
-    out
-}
-
-/// Fill `{name}` placeholders from `values`.
-pub fn render(template: &str, values: &[(&str, &str)]) -> String {
-    let mut out = template.to_string();
-    for (k, v) in values {
-        out = out.replace(&format!("{{{k}}}"), v);
-    }
-    out
-}
-
-/// A date (`2025-12-01`, midnight UTC) or an RFC 3339 instant.
-pub fn parse_instant(s: &str) -> Option<DateTime<Utc>> {
-    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
-        return Some(t.with_timezone(&Utc));
-    }
-    NaiveDate::parse_from_str(s, "%Y-%m-%d")
-        .ok()
-        .and_then(|d| d.and_hms_opt(0, 0, 0))
-        .map(|d| d.and_utc())
-}
-
-fn parse_deadline(key: &str, value: &str, problems: &mut Vec<String>) -> Option<DateTime<Utc>> {
-    let parsed = parse_instant(value);
-    if parsed.is_none() {
-        problems.push(format!(
-            "key {key}: {value:?} is not a date — write YYYY-MM-DD or an RFC 3339 instant"
-        ));
-    }
-    parsed
-}
-
-/// Where a run stands against the vendor's dates, in one sentence.
-pub fn deadline_stance(now: DateTime<Utc>, d: Option<&Deadlines>) -> (String, &'static str) {
-    let Some(d) = d else {
-        return (
-            "the source has no vendor deadline in this mapping".into(),
-            "none",
-        );
-    };
-    let fmt = |t: DateTime<Utc>| t.format("%Y-%m-%d").to_string();
-    let days = |t: DateTime<Utc>| (t - now).num_days();
-    if now < d.legacy_frozen {
-        (
-            format!(
-                "{} days until legacy clients and profiles freeze ({}); legacy tokens stop \
-                 working on {} — migrate and cut over before the freeze",
-                days(d.legacy_frozen),
-                fmt(d.legacy_frozen),
-                fmt(d.legacy_tokens_invalid)
-            ),
-            "before_freeze",
-        )
-    } else if now < d.legacy_tokens_invalid {
-        (
-            format!(
-                "legacy objects are frozen since {} (read-only, cannot be disabled); legacy \
-                 tokens stop working in {} days ({}) — consumers must switch to their new keys \
-                 before then",
-                fmt(d.legacy_frozen),
-                days(d.legacy_tokens_invalid),
-                fmt(d.legacy_tokens_invalid)
-            ),
-            "frozen",
-        )
-    } else {
-        (
-            format!(
-                "legacy tokens stopped working on {}; the legacy API may be gone — consumers \
-                 without a new key are already failing",
-                fmt(d.legacy_tokens_invalid)
-            ),
-            "sunset",
-        )
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -824,50 +598,6 @@ mod tests {
     }
 
     #[test]
-    fn filters_include_and_exclude() {
-        let text = format!(
-            "{}\n[filters.include]\nworkspaces = [1, \"A2300\"]\n[filters.exclude]\nprofiles = [\"Old\", 7]\nauth_types = [\"oidc\"]\n",
-            shipped()
-        );
-        let m = parse_mapping("f.toml", &text).unwrap();
-        let subject = |ws: &'static str,
-                       ext: Option<&'static str>,
-                       id: i64,
-                       name: &'static str,
-                       auth: &'static str| Candidate {
-            workspace: ws,
-            workspace_external_id: ext,
-            client_id: 1,
-            client_name: "c",
-            profile_id: id,
-            profile_name: name,
-            auth_type: auth,
-        };
-        let f = &m.file.filters;
-        assert_eq!(f.excludes(&subject("1", None, 1, "p", "token")), None);
-        assert_eq!(
-            f.excludes(&subject("9", Some("A2300"), 1, "p", "token")),
-            None
-        );
-        assert!(f
-            .excludes(&subject("9", None, 1, "p", "token"))
-            .unwrap()
-            .contains("include"));
-        assert!(f
-            .excludes(&subject("1", None, 7, "p", "token"))
-            .unwrap()
-            .contains("exclude.profiles"));
-        assert!(f
-            .excludes(&subject("1", None, 2, "Old", "token"))
-            .unwrap()
-            .contains("exclude.profiles"));
-        assert!(f
-            .excludes(&subject("1", None, 2, "p", "oidc"))
-            .unwrap()
-            .contains("exclude.auth_types"));
-    }
-
-    #[test]
     fn remaps_validate_and_apply() {
         let text = format!(
             "{}\n[[collections.remap]]\nfrom = 10\nto = 20\n[[collections.remap]]\nworkspace = \"2\"\nfrom = 10\nto = 30\n",
@@ -879,15 +609,5 @@ mod tests {
         let bad = format!("{}\n[[collections.remap]]\nfrom = 10\nto = 10\n", shipped());
         let err = parse_mapping("r.toml", &bad).unwrap_err().to_string();
         assert!(err.contains("key collections.remap[0]"), "{err}");
-    }
-
-    #[test]
-    fn dates_parse_both_ways() {
-        assert_eq!(
-            parse_instant("2025-12-01").unwrap().to_rfc3339(),
-            "2025-12-01T00:00:00+00:00"
-        );
-        assert!(parse_instant("2025-12-01T10:00:00+02:00").is_some());
-        assert!(parse_instant("tomorrow").is_none());
     }
 }
