@@ -2,6 +2,8 @@
 //! child process, as a user would), and a real SQLite file in a temp dir.
 #![allow(dead_code)]
 
+pub mod net;
+
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;

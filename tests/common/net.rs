@@ -14,7 +14,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_rustls::rustls;
 use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 
-use crate::common::{clean_env, Done, BIN};
+use super::{clean_env, Done, BIN};
 
 /// Network settings of the machine running the tests must not reach the binary.
 pub const NET_VARS: &[&str] = &[
