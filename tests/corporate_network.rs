@@ -8,8 +8,8 @@
 
 mod common;
 
-use common::Sandbox;
 use common::net::{addr_of, closed_port, ks, Ca, Proxy, TlsFront};
+use common::Sandbox;
 use std::time::Duration;
 
 const BOUND: Duration = Duration::from_secs(15);

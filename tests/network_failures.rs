@@ -7,8 +7,8 @@
 
 mod common;
 
-use common::Sandbox;
 use common::net::{closed_port, ks, silent_server, Ca, TlsFront};
+use common::Sandbox;
 use std::time::Duration;
 
 /// Generous: the point is "seconds, not the minutes eight back-off retries take".
