@@ -1,109 +1,40 @@
 //! keyshift's benchmark harness (`cargo bench --bench migration`): request economy, budget
 //! use, a naive baseline in the same run, local cost with the sandbox unthrottled, and the
-//! scale curve. Everything runs against `keyshift sandbox` on loopback; figures go to stdout
-//! and to `target/benchmarks.md`. docs/benchmarks.md explains them.
+//! scale curve. Everything runs against `keyshift sandbox` on loopback, started by the test
+//! harness (`tests/common`); figures go to stdout and to `target/benchmarks.md`.
+//! docs/benchmarks.md explains them.
 //!
 //! `KS_BENCH_QUICK=1` runs a smaller set (for a smoke check).
 #![allow(clippy::print_stdout)]
 
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_keyshift");
+#[path = "../tests/common/mod.rs"]
+mod common;
 
-struct Sandbox {
-    child: Child,
-    env: Vec<(String, String)>,
-    url: String,
-    http: reqwest::blocking::Client,
-}
+use common::{clean_env, Sandbox, BIN};
 
-impl Sandbox {
-    fn start(args: &[&str]) -> Sandbox {
-        let mut child = Command::new(BIN)
-            .args(["sandbox", "--port", "0"])
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start sandbox");
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let mut env = Vec::new();
-        while env.len() < 11 {
-            let line = lines.next().unwrap().unwrap();
-            let (k, v) = line.split_once('=').unwrap();
-            env.push((k.to_string(), v.to_string()));
+/// Requests each vendor saw since the last reset (all statuses, the gateway's traffic left
+/// out), and the 429s among them.
+fn vendor_requests(sandbox: &Sandbox) -> (BTreeMap<String, u64>, u64) {
+    let mut by_vendor = BTreeMap::new();
+    let mut throttled = 0;
+    for r in sandbox.stats()["requests"].as_array().unwrap() {
+        if r["vendor"] == "workato-apim" {
+            continue;
         }
-        std::thread::spawn(move || for _ in lines {});
-        let url = env
-            .iter()
-            .find(|(k, _)| k == "KEYSHIFT_SANDBOX_URL")
-            .unwrap()
-            .1
-            .clone();
-        Sandbox {
-            child,
-            env,
-            url,
-            http: reqwest::blocking::Client::new(),
+        let n = r["count"].as_u64().unwrap();
+        *by_vendor
+            .entry(r["vendor"].as_str().unwrap().to_string())
+            .or_default() += n;
+        if r["status"] == 429 {
+            throttled += n;
         }
     }
-
-    fn var(&self, k: &str) -> String {
-        self.env.iter().find(|(n, _)| n == k).unwrap().1.clone()
-    }
-
-    fn reset_stats(&self) {
-        self.http
-            .post(format!("{}/_sandbox/stats/reset", self.url))
-            .send()
-            .unwrap();
-    }
-
-    /// Requests each vendor saw since the last reset (all statuses), and the 429s among them.
-    fn requests(&self) -> (BTreeMap<String, u64>, u64) {
-        let v: Value = self
-            .http
-            .get(format!("{}/_sandbox/stats", self.url))
-            .send()
-            .unwrap()
-            .json()
-            .unwrap();
-        let mut by_vendor = BTreeMap::new();
-        let mut throttled = 0;
-        for r in v["requests"].as_array().unwrap() {
-            if r["vendor"] == "workato-apim" {
-                continue;
-            }
-            let n = r["count"].as_u64().unwrap();
-            *by_vendor
-                .entry(r["vendor"].as_str().unwrap().to_string())
-                .or_default() += n;
-            if r["status"] == 429 {
-                throttled += n;
-            }
-        }
-        (by_vendor, throttled)
-    }
-
-    fn state(&self) -> Value {
-        self.http
-            .get(format!("{}/_sandbox/state", self.url))
-            .send()
-            .unwrap()
-            .json()
-            .unwrap()
-    }
-}
-
-impl Drop for Sandbox {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+    (by_vendor, throttled)
 }
 
 /// A finished command: wall time and peak RSS (kB, from wait4).
@@ -116,7 +47,9 @@ struct Ran {
 #[allow(clippy::zombie_processes)] // reaped by wait4 below, which also gives the peak RSS
 fn keyshift(sandbox: &Sandbox, state: &std::path::Path, args: &[&str]) -> Ran {
     let started = Instant::now();
-    let child = Command::new(BIN)
+    let mut cmd = Command::new(BIN);
+    clean_env(&mut cmd);
+    let child = cmd
         .arg("--state")
         .arg(state)
         .args(args)
@@ -251,7 +184,7 @@ struct Phases {
 }
 
 fn keyshift_run(args: &[&str], target: Target) -> Phases {
-    let sandbox = Sandbox::start(args);
+    let sandbox = Sandbox::start_quiet(args);
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("ks.db");
     let mut requests = BTreeMap::new();
@@ -269,7 +202,7 @@ fn keyshift_run(args: &[&str], target: Target) -> Phases {
     ] {
         sandbox.reset_stats();
         let ran = keyshift(&sandbox, &state, &cmd);
-        let (by_vendor, t) = sandbox.requests();
+        let (by_vendor, t) = vendor_requests(&sandbox);
         requests.insert(phase, by_vendor.values().sum());
         secs.insert(phase, ran.secs);
         throttled += t;
@@ -306,7 +239,7 @@ fn keyshift_run(args: &[&str], target: Target) -> Phases {
 /// The straightforward migrator: one v2 client per profile, a read after every create, no
 /// pacing (it only waits when told to by a 429).
 fn baseline(args: &[&str]) -> (u64, f64) {
-    let sandbox = Sandbox::start(args);
+    let sandbox = Sandbox::start_quiet(args);
     let base = sandbox.var("KEYSHIFT_WORKATO_URL");
     let token = sandbox.var("KEYSHIFT_WORKATO_TOKEN");
     let http = reqwest::blocking::Client::new();
@@ -395,7 +328,7 @@ fn baseline(args: &[&str]) -> (u64, f64) {
         }
     }
     let secs = started.elapsed().as_secs_f64();
-    (sandbox.requests().0.values().sum(), secs)
+    (vendor_requests(&sandbox).0.values().sum(), secs)
 }
 
 /// Local cost, the sandbox unthrottled: each command's wall time and peak RSS, and the keys
@@ -418,7 +351,7 @@ impl Local {
 
 fn local_cost(profiles: u32) -> Local {
     let n = profiles.to_string();
-    let sandbox = Sandbox::start(&["--seed", "9", "--profiles", &n, "--rate-scale", "0"]);
+    let sandbox = Sandbox::start_quiet(&["--seed", "9", "--profiles", &n, "--rate-scale", "0"]);
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("ks.db");
     let mut commands = Vec::new();
@@ -441,13 +374,7 @@ fn local_cost(profiles: u32) -> Local {
 /// Requests the sandbox counted since the last reset on one route of one vendor, and the 429s
 /// among them.
 fn route_requests(sandbox: &Sandbox, vendor: &str, route: &str) -> (u64, u64) {
-    let v: Value = sandbox
-        .http
-        .get(format!("{}/_sandbox/stats", sandbox.url))
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
+    let v = sandbox.stats();
     let mut n = (0, 0);
     for r in v["requests"].as_array().unwrap() {
         if r["vendor"] == vendor && r["route"] == route {
@@ -489,7 +416,7 @@ fn adoption_cost(runs: usize) -> String {
         let dir = tempfile::tempdir().unwrap();
         let config = dir.path().join("sandbox.toml");
         std::fs::write(&config, "[bifrost]\ngenerated_profiles = 400\n").unwrap();
-        let sandbox = Sandbox::start(&[
+        let sandbox = Sandbox::start_quiet(&[
             "--seed",
             "5",
             "--rate-scale",
@@ -523,13 +450,7 @@ fn adoption_cost(runs: usize) -> String {
         );
         keyshift(&sandbox, &state, &["plan"]);
         keyshift(&sandbox, &state, &["apply", "--yes"]);
-        let creds: Value = sandbox
-            .http
-            .get(format!("{}/_sandbox/consumer-credentials", sandbox.url))
-            .send()
-            .unwrap()
-            .json()
-            .unwrap();
+        let creds = sandbox.consumer_credentials();
         let sink = std::fs::read_to_string(dir.path().join("ks.db.secrets.jsonl")).unwrap();
         let mut keys: Vec<String> = sink
             .lines()
@@ -547,9 +468,9 @@ fn adoption_cost(runs: usize) -> String {
             "{}/v1/chat/completions",
             sandbox.var("KEYSHIFT_BIFROST_URL")
         );
+        let http = reqwest::blocking::Client::new();
         for k in &keys {
-            let _ = sandbox
-                .http
+            let _ = http
                 .post(&infer)
                 .header("x-bf-vk", k)
                 .json(&json!({"model": "m", "messages": []}))
@@ -591,7 +512,8 @@ fn adoption_cost(runs: usize) -> String {
     // (10 a minute, scaled like every limit).
     let mut rows = Vec::new();
     for _ in 0..runs {
-        let sandbox = Sandbox::start(&["--seed", "3", "--profiles", "3000", "--rate-scale", "60"]);
+        let sandbox =
+            Sandbox::start_quiet(&["--seed", "3", "--profiles", "3000", "--rate-scale", "60"]);
         let dir = tempfile::tempdir().unwrap();
         let state = dir.path().join("ks.db");
         let mapping = concat!(
@@ -627,7 +549,8 @@ fn adoption_cost(runs: usize) -> String {
     // Workato: a 200,000-row Logs export read from disk, no request at all.
     let mut rows = Vec::new();
     for _ in 0..runs {
-        let sandbox = Sandbox::start(&["--seed", "3", "--profiles", "300", "--rate-scale", "0"]);
+        let sandbox =
+            Sandbox::start_quiet(&["--seed", "3", "--profiles", "300", "--rate-scale", "0"]);
         let dir = tempfile::tempdir().unwrap();
         let state = dir.path().join("ks.db");
         keyshift(&sandbox, &state, &["export"]);
@@ -671,7 +594,7 @@ fn adoption_cost(runs: usize) -> String {
                 &arg,
             ],
         );
-        let (all, _) = sandbox.requests();
+        let (all, _) = vendor_requests(&sandbox);
         rows.push(Cost {
             consumers: consumers_in(&ran.stdout),
             requests: all.values().sum::<u64>(),

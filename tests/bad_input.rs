@@ -3,9 +3,8 @@
 
 mod common;
 
-use common::{write_fixture, Run, Sandbox, BIN};
+use common::{keyshift, write_fixture, Run, Sandbox};
 use serde_json::{json, Value};
-use std::process::Command;
 
 fn profile(id: i64, client: i64, name: &str) -> Value {
     json!({
@@ -131,11 +130,10 @@ fn bad_data_gives_findings_and_every_valid_profile_migrates() {
 }
 
 fn expect_one_line_error(args: &[&str], state: &std::path::Path, what: &str) {
-    let out = Command::new(BIN)
+    let out = keyshift()
         .arg("--state")
         .arg(state)
         .args(args)
-        .env_remove("KEYSHIFT_WORKATO_URL")
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);

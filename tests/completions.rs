@@ -2,8 +2,7 @@
 
 mod common;
 
-use common::{clean_env, BIN};
-use std::process::Command;
+use common::keyshift;
 
 #[test]
 fn completion_scripts_name_every_command() {
@@ -13,9 +12,7 @@ fn completion_scripts_name_every_command() {
         ("fish", "complete -c keyshift"),
         ("powershell", "Register-ArgumentCompleter"),
     ] {
-        let mut cmd = Command::new(BIN);
-        clean_env(&mut cmd);
-        let out = cmd.args(["completions", shell]).output().unwrap();
+        let out = keyshift().args(["completions", shell]).output().unwrap();
         assert!(out.status.success(), "{shell}: {out:?}");
         let script = String::from_utf8(out.stdout).unwrap();
         assert!(script.contains(marker), "{shell} script lacks {marker:?}");
@@ -25,9 +22,7 @@ fn completion_scripts_name_every_command() {
             assert!(script.contains(command), "{shell} script lacks {command}");
         }
     }
-    let mut cmd = Command::new(BIN);
-    clean_env(&mut cmd);
-    let bad = cmd.args(["completions", "tcsh"]).output().unwrap();
+    let bad = keyshift().args(["completions", "tcsh"]).output().unwrap();
     assert_eq!(
         bad.status.code(),
         Some(2),

@@ -3,14 +3,13 @@
 //! extra CAs from `KEYSHIFT_CA_FILE` and `SSL_CERT_FILE`, and `doctor` showing both.
 //!
 //! The vendor is the sandbox behind a TLS front whose certificate comes from a CA the test
-//! makes; the proxy is a small CONNECT / forward proxy in `netkit` that records what it
+//! makes; the proxy is a small CONNECT / forward proxy in `common::net` that records what it
 //! carried. Everything is on 127.0.0.1.
 
 mod common;
-mod netkit;
 
+use common::net::{addr_of, closed_port, ks, Ca, Proxy, TlsFront};
 use common::Sandbox;
-use netkit::{addr_of, closed_port, ks, Ca, Proxy, TlsFront};
 use std::time::Duration;
 
 const BOUND: Duration = Duration::from_secs(15);

@@ -1,11 +1,13 @@
 //! Crash safety: SIGKILL at every named checkpoint, run again, and the sandbox ends exactly
 //! as after a crash-free run — no duplicate, every key with one usable secret in the sink.
-//! Plus a run under injected faults, and damaged state files.
+//! Plus a run under injected faults, a second writer, Ctrl-C, damaged state files, and
+//! cutover waves and undo killed mid-way: the next run finishes what the killed one left open,
+//! in its wave, and the end state on the vendor is exact.
 
 mod common;
 
-use common::{clean_env, sha256_hex, Run, Sandbox, BIN};
-use serde_json::Value;
+use common::{keyshift, sha256_hex, write_fixture, Run, Sandbox};
+use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -213,13 +215,8 @@ fn second_writer_is_refused_while_the_first_runs() {
     run.ok(&["export"], 0);
     let _ = run.ks(&["plan"]);
     let marker = run.dir.path().join("parked");
-    let mut cmd = Command::new(BIN);
-    clean_env(&mut cmd);
-    let mut first = cmd
-        .arg("--state")
-        .arg(run.state())
-        .args(["apply", "--yes"])
-        .envs(run.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+    let mut first = run
+        .command(&["apply", "--yes"])
         .env("KEYSHIFT_CRASH_AT", "before-write")
         .env("KEYSHIFT_CRASH_MARKER", &marker)
         .stdout(Stdio::null())
@@ -257,13 +254,8 @@ fn ctrl_c_stops_with_partial_and_the_next_apply_resumes() {
     let run = Run::new(&sandbox);
     run.ok(&["export"], 0);
     let _ = run.ks(&["plan"]);
-    let mut cmd = Command::new(BIN);
-    clean_env(&mut cmd);
-    let child = cmd
-        .arg("--state")
-        .arg(run.state())
-        .args(["apply", "--yes", "--concurrency", "2"])
-        .envs(run.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+    let child = run
+        .command(&["apply", "--yes", "--concurrency", "2"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -317,7 +309,7 @@ fn damaged_state_files_give_a_clear_error() {
     let corrupted = dir.path().join("corrupted.db");
     std::fs::write(&corrupted, &corrupt).unwrap();
     for path in [&truncated, &corrupted] {
-        let out = Command::new(BIN)
+        let out = keyshift()
             .arg("--state")
             .arg(path)
             .arg("status")
@@ -331,7 +323,7 @@ fn damaged_state_files_give_a_clear_error() {
         let named = |s: &str| s.contains("damaged") || s.contains("truncated or corrupted");
         assert!(named(&stderr), "{stderr}");
         // doctor reads every page, and says which check failed.
-        let out = Command::new(BIN)
+        let out = keyshift()
             .arg("--state")
             .arg(path)
             .arg("doctor")
@@ -345,4 +337,68 @@ fn damaged_state_files_give_a_clear_error() {
         assert_ne!(out.status.code(), Some(0), "{all}");
         assert!(all.contains("state file") && named(&all), "{all}");
     }
+}
+
+#[test]
+fn a_killed_wave_and_a_killed_undo_are_finished_by_the_next_run() {
+    let fixture = json!({"workato": {"workspaces": [{
+        "id": 1, "name": "Acme",
+        "api_collections": [{"id": 10, "name": "Orders API", "version": "1"}],
+        "api_policies": [],
+        "legacy_clients": (0..4).map(|i| json!({"id": 100 + i, "name": format!("Client {i}")})).collect::<Vec<_>>(),
+        "access_profiles": (0..4).map(|i| json!({
+            "id": 200 + i, "name": format!("Profile {i}"), "api_client_id": 100 + i,
+            "api_collection_ids": [10], "active": true, "auth_type": "token",
+            "ip_allow_list": []})).collect::<Vec<_>>(),
+        "v2_clients": [], "api_keys": []
+    }]}});
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_fixture(dir.path(), &fixture);
+    let sandbox = Sandbox::start(&["--fixture", path.to_str().unwrap(), "--rate-scale", "0"]);
+    let run = Run::new(&sandbox);
+    run.ok(&["export"], 0);
+    run.ok(&["plan"], 0);
+    run.ok(&["apply", "--yes"], 0);
+    run.ok(&["verify", "--live", "--probe-deadline", "5"], 0);
+    let all = BTreeSet::from([200, 201, 202, 203]);
+    assert_eq!(sandbox.active_profiles(1), all);
+    let wave = ["cutover", "--yes", "--without-evidence", "--workspace", "1"];
+
+    // Killed with the second switch-off journaled but not sent; then killed after the
+    // vendor answered the third, before the journal knew.
+    run.crash_at(&[], &wave, "before-write", "2");
+    assert_eq!(
+        sandbox.active_profiles(1).len(),
+        3,
+        "one profile was switched off"
+    );
+    run.crash_at(&[], &wave, "after-response", "2");
+    let d = run.ok(&wave, 0);
+    assert!(
+        d.stdout.contains("left open by an earlier run"),
+        "{}",
+        d.stdout
+    );
+    assert!(
+        sandbox.active_profiles(1).is_empty(),
+        "every profile is off"
+    );
+    let status = run.ok(&["status"], 0).stdout;
+    assert!(!status.contains("disable_profile pending"), "{status}");
+    assert!(!status.contains("disable_profile intent"), "{status}");
+
+    // Undo, killed after the vendor re-enabled one profile: the next undo finishes it.
+    let undo = ["cutover", "--undo", "--yes", "--workspace", "1"];
+    run.crash_at(&[], &undo, "after-response", "1");
+    assert_eq!(sandbox.active_profiles(1).len(), 1);
+    run.ok(&undo, 0);
+    assert_eq!(sandbox.active_profiles(1), all);
+    assert_eq!(
+        sandbox.workspace(1)["api_keys"].as_array().unwrap().len(),
+        4,
+        "no new key is touched"
+    );
+    // Undone switches are forgotten: a later wave may switch them off anew.
+    run.ok(&wave, 0);
+    assert!(sandbox.active_profiles(1).is_empty());
 }

@@ -2,17 +2,14 @@
 
 mod common;
 
-use common::{clean_env, read_jsonl, BIN};
+use common::{keyshift, read_jsonl};
 use serde_json::Value;
-use std::process::Command;
 
 #[test]
 fn demo_runs_the_pipeline_and_writes_its_files() {
     let dir = tempfile::tempdir().unwrap();
     let out_dir = dir.path().join("keyshift-demo");
-    let mut cmd = Command::new(BIN);
-    clean_env(&mut cmd);
-    let out = cmd
+    let out = keyshift()
         .current_dir(dir.path())
         .args(["demo", "--profiles", "120", "--dir"])
         .arg(&out_dir)

@@ -6,10 +6,9 @@
 //! Only loopback and `.invalid` names (which never resolve) are used.
 
 mod common;
-mod netkit;
 
+use common::net::{closed_port, ks, silent_server, Ca, TlsFront};
 use common::Sandbox;
-use netkit::{closed_port, ks, silent_server, Ca, TlsFront};
 use std::time::Duration;
 
 /// Generous: the point is "seconds, not the minutes eight back-off retries take".

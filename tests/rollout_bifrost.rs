@@ -6,24 +6,9 @@
 
 mod common;
 
-use common::{adoption_lines, Run, Sandbox};
+use common::{adoption_lines, Run, Sandbox, BIFROST_HOLDERS};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
-
-const HOLDERS: &[&str] = &["u-alice", "u-bob", "u-carol", "u-dave"];
-
-fn mapping(run: &Run, mode: &str) -> String {
-    let text = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/mappings/bifrost-profiles-to-virtual-keys.toml"
-    ))
-    .unwrap()
-    .replace("mode = \"per_profile\"", &format!("mode = \"{mode}\""))
-    .replace("holders = []", &format!("holders = {HOLDERS:?}"));
-    let path = run.dir.path().join(format!("bifrost-{mode}.toml"));
-    std::fs::write(&path, text).unwrap();
-    path.display().to_string()
-}
 
 struct World {
     sandbox: Sandbox,
@@ -44,7 +29,7 @@ impl World {
         args.extend_from_slice(extra);
         let sandbox = Sandbox::start(&args);
         let run = Run::new(&sandbox);
-        let m = mapping(&run, mode);
+        let m = run.bifrost_mapping(mode);
         run.ok(&["export", "--mapping", &m], 0);
         let _ = run.ks(&["plan"]);
         run.ok(&["apply", "--yes"], 0);
@@ -53,7 +38,7 @@ impl World {
         let mut old = BTreeMap::new();
         for c in creds["bifrost"].as_array().unwrap() {
             let user = c["user_id"].as_str().unwrap();
-            if HOLDERS.contains(&user) {
+            if BIFROST_HOLDERS.contains(&user) {
                 old.insert(
                     format!("{}:{user}", c["profile_id"]),
                     c["value"].as_str().unwrap().to_string(),

@@ -239,7 +239,7 @@ fn secrets_cmd_gets_each_record_and_only_receipts_stay() {
 #[test]
 fn plain_http_to_a_remote_host_is_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let out = std::process::Command::new(common::BIN)
+    let out = common::keyshift()
         .arg("--state")
         .arg(dir.path().join("s.db"))
         .arg("export")

@@ -1,28 +1,24 @@
-//! Descope access keys as a target: seeded Workato inventories (Developer and Embedded) to
-//! Descope, each key exchanged for a JWT checked against the JWKS, idempotent re-runs, crash
-//! recovery by rotation, and the Descope rate limit.
+//! Migrate, Workato legacy profiles → Descope access keys: seeded inventories (Developer and
+//! Embedded) to Descope, each key exchanged for a JWT checked against the JWKS, idempotent
+//! re-runs, crash recovery by rotation, and the Descope rate limit. Cutover and rollback are in
+//! cutover_rollback_descope.rs.
 
 mod common;
 
-use common::{clean_env, sha256_hex, Run, Sandbox, BIN};
+use common::{sha256_hex, Run, Sandbox};
 use serde_json::Value;
 use std::collections::{BTreeSet, HashMap};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
+/// The shipped Descope mapping with a custom claim on every key.
 fn mapping(run: &Run) -> String {
-    let text = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/mappings/workato-legacy-to-descope.toml"
-    ))
-    .unwrap()
-    .replace(
-        "# [descope.custom_claims]\n# migrated_from = \"workato\"",
-        "[descope.custom_claims]\nmigrated_from = \"workato\"",
-    );
-    let path = run.dir.path().join("descope.toml");
-    std::fs::write(&path, text).unwrap();
-    path.display().to_string()
+    run.edited_mapping(
+        "workato-legacy-to-descope",
+        &[(
+            "# [descope.custom_claims]\n# migrated_from = \"workato\"",
+            "[descope.custom_claims]\nmigrated_from = \"workato\"",
+        )],
+        "descope.toml",
+    )
 }
 
 fn strings(v: &Value) -> BTreeSet<String> {
@@ -170,28 +166,7 @@ fn crash_after_create_before_sink_recovers_by_rotation() {
     let m = mapping(&run);
     run.ok(&["export", "--mapping", &m], 0);
     let _ = run.ks(&["plan"]);
-    let marker = run.dir.path().join("parked");
-    let mut cmd = Command::new(BIN);
-    clean_env(&mut cmd);
-    let mut child = cmd
-        .arg("--state")
-        .arg(run.state())
-        .args(["apply", "--yes"])
-        .envs(run.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .env("KEYSHIFT_CRASH_AT", "after-journal")
-        .env("KEYSHIFT_CRASH_AFTER", "3")
-        .env("KEYSHIFT_CRASH_MARKER", &marker)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !marker.exists() {
-        assert!(Instant::now() < deadline);
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child.kill().unwrap();
-    child.wait().unwrap();
+    run.crash_at(&[], &["apply", "--yes"], "after-journal", "3");
     run.ok(&["apply", "--yes"], 0);
     check_keys(&sandbox, &run);
     let rotations: u64 = sandbox.route_count("descope", "/v1/mgmt/accesskey/rotate");

@@ -1,30 +1,13 @@
-//! verify detects every kind of drift; cutover disables exactly the verified profiles;
-//! rollback leaves the target side as it was before the run.
+//! Cutover and rollback, Workato legacy profiles → v2 clients and keys: cutover disables
+//! exactly the verified profiles and never makes the plan stale; rollback leaves the target
+//! side as it was before the run, leaves objects keyshift did not create alone, and counts
+//! everything it removed even when answers are lost.
 
 mod common;
 
 use common::{Run, Sandbox};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
-
-fn call(sandbox: &Sandbox, method: reqwest::Method, path: &str, body: Option<Value>) {
-    let mut req = reqwest::blocking::Client::new()
-        .request(
-            method,
-            format!("{}{path}", sandbox.var("KEYSHIFT_WORKATO_URL")),
-        )
-        .bearer_auth(sandbox.var("KEYSHIFT_WORKATO_TOKEN"));
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    let resp = req.send().unwrap();
-    let status = resp.status();
-    assert!(
-        status.is_success(),
-        "{path}: {status}: {}",
-        resp.text().unwrap()
-    );
-}
 
 fn migrated(seed: &str, profiles: &str) -> (Sandbox, Run) {
     let sandbox = Sandbox::start(&["--seed", seed, "--profiles", profiles, "--rate-scale", "0"]);
@@ -34,87 +17,6 @@ fn migrated(seed: &str, profiles: &str) -> (Sandbox, Run) {
     run.ok(&["apply", "--yes"], 0);
     run.ok(&["verify"], 0);
     (sandbox, run)
-}
-
-#[test]
-fn verify_detects_each_kind_of_drift() {
-    let (sandbox, run) = migrated("17", "120");
-    let ws = sandbox.workspace(1);
-    let keys: Vec<Value> = ws["api_keys"].as_array().unwrap().clone();
-    let active: Vec<&Value> = keys.iter().filter(|k| k["active"] == true).collect();
-    let path = |k: &Value| {
-        format!(
-            "/api/v2/api_clients/{}/api_keys/{}",
-            k["api_client_id"], k["id"]
-        )
-    };
-    // A key deleted, one disabled, one renamed, one whose IP list changed.
-    call(&sandbox, reqwest::Method::DELETE, &path(active[0]), None);
-    call(
-        &sandbox,
-        reqwest::Method::PUT,
-        &format!("{}/disable", path(active[1])),
-        None,
-    );
-    call(
-        &sandbox,
-        reqwest::Method::PUT,
-        &path(active[2]),
-        Some(json!({"name": "renamed by hand"})),
-    );
-    call(
-        &sandbox,
-        reqwest::Method::PUT,
-        &path(active[3]),
-        Some(json!({"ip_allow_list": ["198.51.100.0/24"]})),
-    );
-    // A client's collections changed.
-    let client = ws["v2_clients"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| {
-            c["id"] != active[0]["api_client_id"]
-                && c["api_collections"].as_array().unwrap().len() > 1
-        })
-        .expect("a client with two collections")
-        .clone();
-    let first = client["api_collections"][0]["id"].clone();
-    call(
-        &sandbox,
-        reqwest::Method::PUT,
-        &format!("/api/v2/api_clients/{}", client["id"]),
-        Some(json!({"name": client["name"], "api_collection_ids": [first]})),
-    );
-    let d = run.ks(&["verify"]);
-    assert_eq!(d.code, 4, "{}", d.stdout);
-    let name = |k: &Value| k["name"].as_str().unwrap().to_string();
-    for (needle, field) in [
-        (name(active[0]), "existence expected present, found missing"),
-        (name(active[1]), "active expected true, found false"),
-        (name(active[2]), "existence expected present, found missing"),
-        (
-            "renamed by hand".to_string(),
-            "unplanned key \"renamed by hand\"",
-        ),
-        (name(active[3]), "ip_allow_list expected"),
-        (
-            client["name"].as_str().unwrap().to_string(),
-            "api_collection_ids expected",
-        ),
-    ] {
-        assert!(
-            d.stdout
-                .lines()
-                .any(|l| l.contains("drift:") && l.contains(&needle) && l.contains(field)),
-            "no drift line for {needle} / {field}:\n{}",
-            d.stdout
-        );
-    }
-    // The JSON report carries the differences too.
-    let report: Value =
-        serde_json::from_str(&run.ok(&["report", "--format", "json"], 0).stdout).unwrap();
-    assert!(report["verify"]["drift"].as_array().unwrap().len() >= 6);
 }
 
 #[test]
@@ -236,16 +138,14 @@ fn rollback_leaves_foreign_objects_alone() {
         .clone();
     let collection = ours["api_collections"][0]["id"].clone();
     // Someone else's client, and someone else's key inside one of our clients.
-    call(
-        &sandbox,
+    sandbox.workato_call(
         reqwest::Method::POST,
         "/api/v2/api_clients",
         Some(
             json!({"name": "Hand-made client", "auth_type": "token", "api_collection_ids": [collection]}),
         ),
     );
-    call(
-        &sandbox,
+    sandbox.workato_call(
         reqwest::Method::POST,
         &format!("/api/v2/api_clients/{}/api_keys", ours["id"]),
         Some(json!({"name": "added by hand", "active": true})),

@@ -7,53 +7,22 @@
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, KeyUsagePurpose};
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_rustls::rustls;
 use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 
-use crate::common::{clean_env, Done, BIN};
+use super::{keyshift_in, Done};
 
-/// Network settings of the machine running the tests must not reach the binary.
-pub const NET_VARS: &[&str] = &[
-    "https_proxy",
-    "HTTPS_PROXY",
-    "http_proxy",
-    "HTTP_PROXY",
-    "all_proxy",
-    "ALL_PROXY",
-    "no_proxy",
-    "NO_PROXY",
-    "SSL_CERT_FILE",
-    "KEYSHIFT_CA_FILE",
-];
-
-/// Run `keyshift` in `dir` with exactly `env` (plus PATH etc.), returning what it did and how
-/// long it took.
+/// Run `keyshift` in `dir` with exactly `env` (plus PATH etc.; the user's keyshift and
+/// network settings stripped), returning what it did and how long it took.
 pub fn ks(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> (Done, Duration) {
-    let mut cmd = Command::new(BIN);
-    clean_env(&mut cmd);
-    for v in NET_VARS {
-        cmd.env_remove(v);
-    }
-    cmd.current_dir(dir)
-        .arg("--state")
-        .arg(dir.join("keyshift.db"))
-        .args(args)
-        .envs(env.iter().copied())
-        .stdin(Stdio::null());
+    let mut cmd = keyshift_in(dir);
+    cmd.args(args).envs(env.iter().copied());
     let started = Instant::now();
     let out = cmd.output().expect("run keyshift");
-    (
-        Done {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        },
-        started.elapsed(),
-    )
+    (out.into(), started.elapsed())
 }
 
 /// A certificate authority made by the test.
