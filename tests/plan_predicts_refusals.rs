@@ -24,18 +24,18 @@ mod workato_source {
     use serde_json::{json, Value};
     use std::collections::{BTreeMap, BTreeSet};
 
-    /// Which pair a scenario runs.
+    /// Which target a scenario writes to (both read a Workato legacy source).
     #[derive(Clone, Copy, Debug)]
-    enum Pair {
+    enum Target {
         WorkatoV2,
-        WorkatoDescope,
+        Descope,
     }
 
-    impl Pair {
+    impl Target {
         fn mapping(self) -> &'static str {
             match self {
-                Pair::WorkatoV2 => "workato-legacy-to-v2",
-                Pair::WorkatoDescope => "workato-legacy-to-descope",
+                Target::WorkatoV2 => "workato-legacy-to-v2",
+                Target::Descope => "workato-legacy-to-descope",
             }
         }
 
@@ -45,13 +45,13 @@ mod workato_source {
                 (_, UnknownAuthType) => Some("auth_type"),
                 (_, BadIp) => Some("ip_allow_list"),
                 (_, MissingCollection) => Some("api_collection_ids"),
-                (Pair::WorkatoV2, RsaNotPem | RsaPrivateKey | RsaBrokenPem) => Some("jwt_secret"),
-                (Pair::WorkatoV2, JwtUnknownMethod) => Some("jwt_method"),
-                (Pair::WorkatoV2, OidcBothIssuerAndJwks) => Some("oidc_issuer"),
-                (Pair::WorkatoV2, NoCollection) => Some("api_collection_ids"),
-                (Pair::WorkatoV2, UnknownLegacyClient) => Some("api_client_id"),
-                (Pair::WorkatoV2, IssuerNotFetchable) => Some("oidc_issuer"),
-                (Pair::WorkatoV2, UnmatchableClaim) => Some("access_profile_claim"),
+                (Target::WorkatoV2, RsaNotPem | RsaPrivateKey | RsaBrokenPem) => Some("jwt_secret"),
+                (Target::WorkatoV2, JwtUnknownMethod) => Some("jwt_method"),
+                (Target::WorkatoV2, OidcBothIssuerAndJwks) => Some("oidc_issuer"),
+                (Target::WorkatoV2, NoCollection) => Some("api_collection_ids"),
+                (Target::WorkatoV2, UnknownLegacyClient) => Some("api_client_id"),
+                (Target::WorkatoV2, IssuerNotFetchable) => Some("oidc_issuer"),
+                (Target::WorkatoV2, UnmatchableClaim) => Some("access_profile_claim"),
                 // Descope keys carry no JWT settings; a key without roles is valid; names are
                 // built from the client and profile names and never blank.
                 _ => None,
@@ -60,13 +60,13 @@ mod workato_source {
 
         /// Whether `d` makes the plan rename the key (a `transformed` finding on `name`).
         fn renames(self, d: Defect) -> bool {
-            matches!(self, Pair::WorkatoV2) && matches!(d, BlankName | LongName | ControlCharName)
+            matches!(self, Target::WorkatoV2) && matches!(d, BlankName | LongName | ControlCharName)
         }
     }
 
     /// Run one inventory through export → plan → apply; `Err` describes the first broken
     /// promise.
-    fn check(pair: Pair, cases: &[Case], dir: &std::path::Path) -> Result<(), String> {
+    fn check(target: Target, cases: &[Case], dir: &std::path::Path) -> Result<(), String> {
         let path = write_fixture(dir, &fixture(cases));
         let sandbox = Sandbox::start(&[
             "--fixture",
@@ -77,7 +77,7 @@ mod workato_source {
             "full",
         ]);
         let run = Run::new(&sandbox);
-        let export = run.ks(&["export", "--mapping", pair.mapping()]);
+        let export = run.ks(&["export", "--mapping", target.mapping()]);
         if export.code != 0 {
             return Err(format!("export exited {}: {}", export.code, export.stderr));
         }
@@ -114,7 +114,7 @@ mod workato_source {
             let want: BTreeSet<&str> = c
                 .defects
                 .iter()
-                .filter_map(|d| pair.blocked_field(*d))
+                .filter_map(|d| target.blocked_field(*d))
                 .collect();
             // A client that is not there hides nothing else, but an unknown auth type makes the
             // JWT/OIDC checks moot: compare what the vendor would refuse first.
@@ -125,7 +125,7 @@ mod workato_source {
                 ));
             }
             for d in &c.defects {
-                if pair.renames(*d)
+                if target.renames(*d)
                     && want.is_empty()
                     && !got.iter().any(|(k, f)| k == "transformed" && f == "name")
                 {
@@ -175,8 +175,8 @@ mod workato_source {
     }
 
     /// Remove profiles while the failure persists (halves, then quarters, …), within a budget.
-    fn shrink(pair: Pair, mut cases: Vec<Case>, dir: &std::path::Path) -> (Vec<Case>, String) {
-        let mut last = check(pair, &cases, dir).err().unwrap_or_default();
+    fn shrink(target: Target, mut cases: Vec<Case>, dir: &std::path::Path) -> (Vec<Case>, String) {
+        let mut last = check(target, &cases, dir).err().unwrap_or_default();
         let mut chunk = cases.len() / 2;
         let mut budget = 40;
         while chunk >= 1 && budget > 0 {
@@ -187,7 +187,7 @@ mod workato_source {
                 let end = (start + chunk).min(trial.len());
                 trial.drain(start..end);
                 budget -= 1;
-                match check(pair, &trial, dir) {
+                match check(target, &trial, dir) {
                     Err(e) if !trial.is_empty() => {
                         cases = trial;
                         last = e;
@@ -210,7 +210,7 @@ mod workato_source {
         }
     }
 
-    fn run_property(pair: Pair, default_seeds: &[u64], profiles: usize) -> usize {
+    fn run_property(target: Target, default_seeds: &[u64], profiles: usize) -> usize {
         let mut covered = 0;
         let mut classes = BTreeSet::new();
         for seed in seeds(default_seeds) {
@@ -220,13 +220,13 @@ mod workato_source {
                 classes.extend(c.defects.iter().copied());
             }
             let dir = tempfile::tempdir().unwrap();
-            if let Err(first) = check(pair, &cases, dir.path()) {
-                let (small, why) = shrink(pair, cases, dir.path());
+            if let Err(first) = check(target, &cases, dir.path()) {
+                let (small, why) = shrink(target, cases, dir.path());
                 let out =
-                    std::env::temp_dir().join(format!("keyshift-proptest-{pair:?}-{seed}.json"));
+                    std::env::temp_dir().join(format!("keyshift-proptest-{target:?}-{seed}.json"));
                 std::fs::write(&out, serde_json::to_vec_pretty(&fixture(&small)).unwrap()).unwrap();
                 panic!(
-                    "{pair:?}, seed {seed} (replay: KEYSHIFT_PROPTEST_SEED={seed}): {first}\n\
+                    "{target:?}, seed {seed} (replay: KEYSHIFT_PROPTEST_SEED={seed}): {first}\n\
                      smallest inventory found ({} profiles, fixture at {}): {why}\n{}",
                     small.len(),
                     out.display(),
@@ -238,11 +238,11 @@ mod workato_source {
         }
         assert!(
             classes.len() >= 12,
-            "{pair:?}: only {} defect classes drawn: {classes:?}",
+            "{target:?}: only {} defect classes drawn: {classes:?}",
             classes.len()
         );
         eprintln!(
-            "{pair:?}: {covered} profiles, {} defect classes: {classes:?}",
+            "{target:?}: {covered} profiles, {} defect classes: {classes:?}",
             classes.len()
         );
         covered
@@ -250,12 +250,12 @@ mod workato_source {
 
     #[test]
     fn workato_v2_plan_predicts_every_refusal() {
-        run_property(Pair::WorkatoV2, &[1, 2, 3, 4], 600);
+        run_property(Target::WorkatoV2, &[1, 2, 3, 4], 600);
     }
 
     #[test]
     fn workato_descope_plan_predicts_every_refusal() {
-        run_property(Pair::WorkatoDescope, &[5, 6], 600);
+        run_property(Target::Descope, &[5, 6], 600);
     }
 
     /// The known refusal cases, one profile each: every one is blocked or transformed at plan with
