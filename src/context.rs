@@ -50,12 +50,8 @@ impl ConfigFile {
                 p
             }
         };
-        let text = std::fs::read_to_string(&path).map_err(|e| {
-            KeyshiftError::Config(format!(
-                "config file {}: cannot read it: {e}",
-                path.display()
-            ))
-        })?;
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| KeyshiftError::unreadable("config file", &path, &e, None))?;
         let bad = |what: String| {
             KeyshiftError::Config(format!(
                 "config file {}: {what} — see docs/cli.md for its keys",

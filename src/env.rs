@@ -38,9 +38,8 @@ impl Env {
         }
         let file_var = format!("{name}_FILE");
         if let Some(path) = self.vars.get(&file_var).filter(|v| !v.is_empty()) {
-            let text = std::fs::read_to_string(path).map_err(|e| {
-                KeyshiftError::Config(format!("{file_var}: cannot read {path}: {e}"))
-            })?;
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| KeyshiftError::unreadable(file_var.clone(), path, &e, None))?;
             return Ok(Some(text.trim().to_string()));
         }
         Ok(None)
@@ -48,5 +47,19 @@ impl Env {
 
     pub fn secret(&self, name: &str) -> Result<Option<SecretString>> {
         Ok(self.get(name)?.map(SecretString::from))
+    }
+
+    /// [`get`](Self::get) a setting the command cannot do without; `fix` says how to set it.
+    pub fn require(&self, name: &'static str, fix: &'static str) -> Result<String> {
+        Ok(self
+            .get(name)?
+            .ok_or(KeyshiftError::MissingSetting { name, fix })?)
+    }
+
+    /// [`require`](Self::require) a secret.
+    pub fn require_secret(&self, name: &'static str, fix: &'static str) -> Result<SecretString> {
+        Ok(self
+            .secret(name)?
+            .ok_or(KeyshiftError::MissingSetting { name, fix })?)
     }
 }

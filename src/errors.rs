@@ -52,7 +52,8 @@ impl fmt::Display for ExitCode {
 }
 
 /// Errors whose kind decides the exit code. Messages are written for the user: what went
-/// wrong, with which object, and what to do.
+/// wrong, with which object, and what to do. The kinds that recur across the code carry
+/// their parts as fields and are worded here, once; the rest carry their sentence.
 #[derive(Debug, thiserror::Error)]
 pub enum KeyshiftError {
     #[error("{0}")]
@@ -63,6 +64,25 @@ pub enum KeyshiftError {
     State(String),
     #[error("{0}")]
     Config(String),
+    /// A setting a command needs (an environment variable, or its `_FILE`) is not set.
+    #[error("{name} is not set — {fix}")]
+    MissingSetting {
+        name: &'static str,
+        fix: &'static str,
+    },
+    /// A file the user named cannot be read.
+    #[error("{what} {}: cannot read it: {reason}{}", .path.display(), fix_suffix(*.fix))]
+    Unreadable {
+        /// What the file is, e.g. `mapping file`, or the setting that named it.
+        what: String,
+        path: std::path::PathBuf,
+        reason: String,
+        fix: Option<&'static str>,
+    },
+}
+
+fn fix_suffix(fix: Option<&'static str>) -> String {
+    fix.map(|f| format!(" — {f}")).unwrap_or_default()
 }
 
 impl KeyshiftError {
@@ -70,7 +90,25 @@ impl KeyshiftError {
         match self {
             KeyshiftError::Usage(_) => ExitCode::Usage,
             KeyshiftError::StalePlan(_) => ExitCode::StalePlan,
-            KeyshiftError::State(_) | KeyshiftError::Config(_) => ExitCode::Error,
+            KeyshiftError::State(_)
+            | KeyshiftError::Config(_)
+            | KeyshiftError::MissingSetting { .. }
+            | KeyshiftError::Unreadable { .. } => ExitCode::Error,
+        }
+    }
+
+    /// A file that cannot be read: what it is, where, and why (the I/O error's words).
+    pub fn unreadable(
+        what: impl Into<String>,
+        path: impl Into<std::path::PathBuf>,
+        e: &std::io::Error,
+        fix: Option<&'static str>,
+    ) -> KeyshiftError {
+        KeyshiftError::Unreadable {
+            what: what.into(),
+            path: path.into(),
+            reason: e.to_string(),
+            fix,
         }
     }
 }
@@ -98,6 +136,40 @@ pub fn one_line(err: &anyhow::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn recurring_kinds_are_worded_once() {
+        let missing = KeyshiftError::MissingSetting {
+            name: "KEYSHIFT_X_URL",
+            fix: "point it at the host",
+        };
+        assert_eq!(
+            missing.to_string(),
+            "KEYSHIFT_X_URL is not set — point it at the host"
+        );
+        assert_eq!(missing.exit_code(), ExitCode::Error);
+        let e = std::io::Error::new(std::io::ErrorKind::NotFound, "No such file");
+        let unreadable = KeyshiftError::unreadable("mapping file", "m.toml", &e, None);
+        assert_eq!(
+            unreadable.to_string(),
+            "mapping file m.toml: cannot read it: No such file"
+        );
+        let with_fix =
+            KeyshiftError::unreadable("SSL_CERT_FILE", "/ca.pem", &e, Some("point it at a PEM"));
+        assert_eq!(
+            with_fix.to_string(),
+            "SSL_CERT_FILE /ca.pem: cannot read it: No such file — point it at a PEM"
+        );
+        let env = crate::env::Env::from_pairs([]);
+        let err = env.require("KEYSHIFT_Y", "set it").unwrap_err();
+        assert!(matches!(
+            err.downcast_ref::<KeyshiftError>(),
+            Some(KeyshiftError::MissingSetting {
+                name: "KEYSHIFT_Y",
+                ..
+            })
+        ));
+    }
 
     #[test]
     fn precedence_follows_the_contract() {

@@ -85,10 +85,12 @@ impl NetConfig {
         let mut out = Vec::new();
         for (name, path) in &self.ca_files {
             let pem = std::fs::read(path).map_err(|e| {
-                KeyshiftError::Config(format!(
-                    "{name}={}: cannot read it ({e}) — point it at a PEM file of CA certificates",
-                    path.display()
-                ))
+                KeyshiftError::unreadable(
+                    name.clone(),
+                    path,
+                    &e,
+                    Some("point it at a PEM file of CA certificates"),
+                )
             })?;
             let certs = reqwest::Certificate::from_pem_bundle(&pem)
                 .ok()

@@ -306,12 +306,8 @@ impl Mapping {
             ))
             .into());
         }
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            KeyshiftError::Config(format!(
-                "mapping file {}: cannot read it: {e}",
-                path.display()
-            ))
-        })?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| KeyshiftError::unreadable("mapping file", path, &e, None))?;
         Mapping::parse(&path.display().to_string(), &text, pairs)
     }
 

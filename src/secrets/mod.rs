@@ -121,10 +121,12 @@ pub struct ProbeKey {
 impl SigningSecrets {
     pub fn load(path: &Path) -> Result<SigningSecrets> {
         let text = std::fs::read_to_string(path).map_err(|e| {
-            KeyshiftError::Config(format!(
-                "signing-secrets file {}: cannot read it: {e} — check KEYSHIFT_SIGNING_SECRETS",
-                path.display()
-            ))
+            KeyshiftError::unreadable(
+                "signing-secrets file",
+                path,
+                &e,
+                Some("check KEYSHIFT_SIGNING_SECRETS"),
+            )
         })?;
         // serde_json's error names line and column, never the content.
         serde_json::from_str(&text).map_err(|e| {

@@ -182,22 +182,17 @@ const TIMEOUT: Duration = Duration::from_secs(30);
 impl VaultClient {
     /// From `VAULT_ADDR`, `VAULT_TOKEN`/`VAULT_TOKEN_FILE`, `VAULT_NAMESPACE`, `VAULT_CACERT`.
     pub fn from_env(env: &Env, mut net: NetConfig, allow_insecure: bool) -> Result<VaultClient> {
-        let addr = env.get("VAULT_ADDR")?.ok_or_else(|| {
-            KeyshiftError::Config(
-                "VAULT_ADDR is not set — --secrets-vault needs the address of the Vault or \
-                 OpenBao server, e.g. https://vault.example.com:8200"
-                    .into(),
-            )
-        })?;
+        let addr = env.require(
+            "VAULT_ADDR",
+            "--secrets-vault needs the address of the Vault or OpenBao server, e.g. \
+             https://vault.example.com:8200",
+        )?;
         let addr = addr.trim_end_matches('/').to_string();
         crate::http::check_transport("VAULT_ADDR", &addr, allow_insecure)?;
-        let token = env.secret("VAULT_TOKEN")?.ok_or_else(|| {
-            KeyshiftError::Config(
-                "VAULT_TOKEN is not set — give the token in VAULT_TOKEN or a file named by \
-                 VAULT_TOKEN_FILE"
-                    .into(),
-            )
-        })?;
+        let token = env.require_secret(
+            "VAULT_TOKEN",
+            "give the token in VAULT_TOKEN or a file named by VAULT_TOKEN_FILE",
+        )?;
         let namespace = env.get("VAULT_NAMESPACE")?;
         if let Some(ca) = env.get("VAULT_CACERT")? {
             net.ca_files.push(("VAULT_CACERT".into(), ca.into()));

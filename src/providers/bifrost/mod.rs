@@ -808,30 +808,28 @@ pub fn connect(
 ) -> Result<Arc<BifrostConn>> {
     use crate::errors::KeyshiftError;
     use crate::http::check_transport;
-    let url = ctx.env.get("KEYSHIFT_BIFROST_URL")?.ok_or_else(|| {
-        KeyshiftError::Config(
-            "KEYSHIFT_BIFROST_URL is not set — point it at your Bifrost deployment (e.g. \
-             http://bifrost.internal:8080)"
-                .into(),
-        )
-    })?;
+    let url = ctx.env.require(
+        "KEYSHIFT_BIFROST_URL",
+        "point it at your Bifrost deployment (e.g. http://bifrost.internal:8080)",
+    )?;
     check_transport("KEYSHIFT_BIFROST_URL", &url, ctx.allow_insecure_http)?;
-    let credential =
-        match ctx.env.secret("KEYSHIFT_BIFROST_TOKEN")? {
-            Some(t) => BifrostCredential::Bearer(t),
-            None => match (
-                ctx.env.get("KEYSHIFT_BIFROST_USER")?,
-                ctx.env.secret("KEYSHIFT_BIFROST_PASSWORD")?,
-            ) {
-                (Some(u), Some(p)) => BifrostCredential::Basic(u, p),
-                _ => return Err(KeyshiftError::Config(
-                    "KEYSHIFT_BIFROST_TOKEN is not set — export a management API key (bfst-…), \
-                     or KEYSHIFT_BIFROST_USER and KEYSHIFT_BIFROST_PASSWORD for the admin"
-                        .into(),
-                )
-                .into()),
-            },
-        };
+    let credential = match ctx.env.secret("KEYSHIFT_BIFROST_TOKEN")? {
+        Some(t) => BifrostCredential::Bearer(t),
+        None => match (
+            ctx.env.get("KEYSHIFT_BIFROST_USER")?,
+            ctx.env.secret("KEYSHIFT_BIFROST_PASSWORD")?,
+        ) {
+            (Some(u), Some(p)) => BifrostCredential::Basic(u, p),
+            _ => {
+                return Err(KeyshiftError::MissingSetting {
+                    name: "KEYSHIFT_BIFROST_TOKEN",
+                    fix: "export a management API key (bfst-…), or KEYSHIFT_BIFROST_USER \
+                              and KEYSHIFT_BIFROST_PASSWORD for the admin",
+                }
+                .into())
+            }
+        },
+    };
     Ok(BifrostConn::new(
         std::sync::Arc::new(ctx.http_client("KEYSHIFT_BIFROST_URL", patience)?),
         BifrostSettings {

@@ -420,25 +420,16 @@ pub fn connect(
     max_rate: Option<f64>,
     patience: crate::http::Patience,
 ) -> Result<Arc<DescopeConn>> {
-    use crate::errors::KeyshiftError;
     use crate::http::check_transport;
-    let project_id = ctx.env.get("KEYSHIFT_DESCOPE_PROJECT_ID")?.ok_or_else(|| {
-        KeyshiftError::Config(
-            "KEYSHIFT_DESCOPE_PROJECT_ID is not set — the Descope project to create access \
-             keys in"
-                .into(),
-        )
-    })?;
-    let key = ctx
-        .env
-        .secret("KEYSHIFT_DESCOPE_MANAGEMENT_KEY")?
-        .ok_or_else(|| {
-            KeyshiftError::Config(
-                "KEYSHIFT_DESCOPE_MANAGEMENT_KEY is not set — export a management key, or put it \
-             in a file named by KEYSHIFT_DESCOPE_MANAGEMENT_KEY_FILE"
-                    .into(),
-            )
-        })?;
+    let project_id = ctx.env.require(
+        "KEYSHIFT_DESCOPE_PROJECT_ID",
+        "the Descope project to create access keys in",
+    )?;
+    let key = ctx.env.require_secret(
+        "KEYSHIFT_DESCOPE_MANAGEMENT_KEY",
+        "export a management key, or put it in a file named by \
+             KEYSHIFT_DESCOPE_MANAGEMENT_KEY_FILE",
+    )?;
     let base_url = ctx.env.get("KEYSHIFT_DESCOPE_URL")?;
     let effective = base_url
         .clone()

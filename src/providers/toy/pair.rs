@@ -14,7 +14,6 @@ use crate::context::Ctx;
 use crate::engine::adoption::{Consumer, UsageSource};
 use crate::engine::verify::Prober;
 use crate::engine::{Exported, Fut, Source, Target, Words};
-use crate::errors::KeyshiftError;
 use crate::http::{Patience, RateBudget};
 use crate::mapping::{check_template, render, Mapping, Own, PairSpec};
 use crate::model::{ConsumerChange, Inventory, Plan, StandaloneSpec, Vendor, Workspace};
@@ -92,9 +91,7 @@ fn load(mapping: &Mapping, problems: &mut Vec<String>) -> Result<Own, String> {
 }
 
 fn store(ctx: &Ctx) -> Result<String> {
-    Ok(ctx.env.get("KEYSHIFT_TOY_STORE")?.ok_or_else(|| {
-        KeyshiftError::Config("KEYSHIFT_TOY_STORE is not set — name the toy store".into())
-    })?)
+    ctx.env.require("KEYSHIFT_TOY_STORE", "name the toy store")
 }
 
 fn connect(ctx: &Ctx, max_rate: Option<f64>) -> Result<Arc<ToyConn>> {

@@ -328,22 +328,18 @@ pub fn connect(
     let config: Config = ctx.config.section(VENDOR)?;
     let url = match ctx.env.get("KEYSHIFT_WORKATO_URL")? {
         Some(u) => u,
-        None => config.url.clone().ok_or_else(|| {
-            KeyshiftError::Config(
-                "KEYSHIFT_WORKATO_URL is not set — point it at your Workato host (e.g. \
-                 https://www.workato.com), or start `keyshift sandbox` and load its env lines"
-                    .into(),
-            )
+        None => config.url.clone().ok_or(KeyshiftError::MissingSetting {
+            name: "KEYSHIFT_WORKATO_URL",
+            fix: "point it at your Workato host (e.g. https://www.workato.com), or start \
+                  `keyshift sandbox` and load its env lines",
         })?,
     };
     check_transport("KEYSHIFT_WORKATO_URL", &url, ctx.allow_insecure_http)?;
-    let token = ctx.env.secret("KEYSHIFT_WORKATO_TOKEN")?.ok_or_else(|| {
-        KeyshiftError::Config(
-            "KEYSHIFT_WORKATO_TOKEN is not set — export the Developer API client token, or \
-             put it in a file named by KEYSHIFT_WORKATO_TOKEN_FILE"
-                .into(),
-        )
-    })?;
+    let token = ctx.env.require_secret(
+        "KEYSHIFT_WORKATO_TOKEN",
+        "export the Developer API client token, or put it in a file named by \
+         KEYSHIFT_WORKATO_TOKEN_FILE",
+    )?;
     let http = std::sync::Arc::new(ctx.http_client("KEYSHIFT_WORKATO_URL", patience)?);
     Ok(WorkatoConn::new(
         http,
