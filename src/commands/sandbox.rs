@@ -32,6 +32,8 @@ pub async fn run(
     for (name, value) in sandbox.env() {
         printer.raw(format!("{name}={value}"));
     }
+    // A blank line ends the settings, however many vendors print theirs.
+    printer.raw("");
     wait_for_shutdown().await;
     sandbox.shutdown().await;
     Ok(ExitCode::Ok)

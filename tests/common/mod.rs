@@ -26,10 +26,6 @@ use std::time::{Duration, Instant};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_keyshift");
 
-/// The last of the connection settings `keyshift sandbox` prints (docs/sandbox.md lists them
-/// in order). A blank line ends them too.
-const LAST_SETTING: &str = "KEYSHIFT_RATE_SCALE";
-
 /// The user's network settings: a proxy or CA of the machine running the tests must not reach
 /// the binary (every vendor is on 127.0.0.1; the network tests set their own).
 pub const NET_VARS: &[&str] = &[
@@ -255,8 +251,8 @@ pub fn clean_env(cmd: &mut Command) {
     }
 }
 
-/// The connection settings at the top of the sandbox's stdout: `NAME=value` lines, up to a
-/// blank line or the last documented one — however many vendors print theirs.
+/// The connection settings at the top of the sandbox's stdout: `NAME=value` lines, up to the
+/// blank line that ends them — however many vendors print theirs.
 fn read_settings(
     lines: &mut impl Iterator<Item = std::io::Result<String>>,
 ) -> Vec<(String, String)> {
@@ -270,9 +266,6 @@ fn read_settings(
             .split_once('=')
             .unwrap_or_else(|| panic!("the sandbox printed {line:?}, not a NAME=value line"));
         env.push((k.to_string(), v.to_string()));
-        if k == LAST_SETTING {
-            return env;
-        }
     }
     assert!(
         env.iter().any(|(k, _)| k == "KEYSHIFT_SANDBOX_URL"),
