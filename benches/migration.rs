@@ -127,7 +127,7 @@ impl Target {
     }
 }
 
-/// The fewest requests the job needs (contract §10). Workato v2: list pages to export, the
+/// The fewest requests the job needs (docs/benchmarks.md, "Request economy"). Workato v2: list pages to export, the
 /// same legacy pages again for the stale check, one v2 list page per workspace, one create per
 /// client and key, then one v2 list page per workspace and one key page per client to verify.
 /// Descope: the same export and stale check, one search for keys already there, one create per
