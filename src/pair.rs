@@ -89,8 +89,16 @@ pub trait VendorDef: Sync {
     fn config_section(&self) -> Option<Section> {
         None
     }
-    /// Whether `doctor` checks it on this machine (it is configured, or always checked).
-    fn doctor_applies(&self, ctx: &Ctx) -> Result<bool>;
+    /// The setting whose presence means this machine uses the vendor, so `doctor` checks it;
+    /// `None`: always checked.
+    fn configured_by(&self) -> Option<&'static str>;
+    /// Whether `doctor` checks it on this machine.
+    fn doctor_applies(&self, ctx: &Ctx) -> Result<bool> {
+        Ok(match self.configured_by() {
+            Some(setting) => ctx.env.get(setting)?.is_some(),
+            None => true,
+        })
+    }
     /// One short read that proves address and credential; the vendor's clock, when its
     /// response said.
     fn doctor<'a>(&'a self, ctx: &'a Ctx) -> Fut<'a, Result<(String, Option<DateTime<Utc>>)>>;

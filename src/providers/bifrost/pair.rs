@@ -29,8 +29,8 @@ impl VendorDef for Bifrost {
     fn name(&self) -> &'static str {
         super::VENDOR
     }
-    fn doctor_applies(&self, ctx: &Ctx) -> Result<bool> {
-        Ok(ctx.env.get("KEYSHIFT_BIFROST_URL")?.is_some())
+    fn configured_by(&self) -> Option<&'static str> {
+        Some("KEYSHIFT_BIFROST_URL")
     }
     fn doctor<'a>(&'a self, ctx: &'a Ctx) -> Fut<'a, Result<(String, Option<DateTime<Utc>>)>> {
         Box::pin(async move { Ok((super::doctor(ctx).await?, None)) })

@@ -30,8 +30,8 @@ impl VendorDef for Descope {
     fn name(&self) -> &'static str {
         super::VENDOR
     }
-    fn doctor_applies(&self, ctx: &Ctx) -> Result<bool> {
-        Ok(ctx.env.get("KEYSHIFT_DESCOPE_PROJECT_ID")?.is_some())
+    fn configured_by(&self) -> Option<&'static str> {
+        Some("KEYSHIFT_DESCOPE_PROJECT_ID")
     }
     fn doctor<'a>(&'a self, ctx: &'a Ctx) -> Fut<'a, Result<(String, Option<DateTime<Utc>>)>> {
         Box::pin(async move { Ok((super::doctor(ctx).await?, None)) })

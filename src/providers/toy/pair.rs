@@ -30,8 +30,8 @@ impl VendorDef for Toy {
     fn name(&self) -> &'static str {
         super::VENDOR
     }
-    fn doctor_applies(&self, ctx: &Ctx) -> Result<bool> {
-        Ok(ctx.env.get("KEYSHIFT_TOY_STORE")?.is_some())
+    fn configured_by(&self) -> Option<&'static str> {
+        Some("KEYSHIFT_TOY_STORE")
     }
     fn doctor<'a>(&'a self, ctx: &'a Ctx) -> Fut<'a, Result<(String, Option<DateTime<Utc>>)>> {
         Box::pin(async move {

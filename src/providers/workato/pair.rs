@@ -34,8 +34,8 @@ impl VendorDef for Workato {
     fn config_section(&self) -> Option<Section> {
         Some((super::VENDOR, super::check_config))
     }
-    fn doctor_applies(&self, _ctx: &Ctx) -> Result<bool> {
-        Ok(true)
+    fn configured_by(&self) -> Option<&'static str> {
+        None
     }
     fn doctor<'a>(&'a self, ctx: &'a Ctx) -> Fut<'a, Result<(String, Option<DateTime<Utc>>)>> {
         Box::pin(super::doctor(ctx))
