@@ -1,15 +1,21 @@
 #!/usr/bin/env python3
-"""The vendor seam holds: commands, the engine and the reports name no vendor.
+"""The vendor seam holds: commands, the engine, the mapping parser and the reports name no vendor.
 
-- Nothing in src/commands/, src/engine/ or src/report/ imports from `providers` or names a
-  pair kind (`PairKind::`) or a vendor (`Vendor::`): they reach vendors only through
-  src/registry.rs and the engine's traits. (The engine's own unit tests may name a vendor for
+- Nothing in src/commands/, src/engine/, src/report/ or src/mapping/ (nor src/pair.rs) imports
+  from `providers` or names a vendor (`Vendor::`): they reach vendors only through
+  src/registry.rs and the pair traits. (The engine's own unit tests may name a vendor for
   their in-memory target.)
-- Outside src/providers/, src/sandbox/ and src/mapping/, only src/registry.rs names a vendor's
-  types: no other file reaches into `providers::` or a pair's planner
-  (`providers::bifrost::plan`, `providers::descope::plan`), names a pair kind, or names a vendor-prefixed
-  type (`WorkatoConfig`, `BifrostProfile`, …); and none compares a vendor's name as a string.
+- Outside src/providers/ and src/sandbox/, only src/registry.rs names a vendor's types: no
+  other file reaches into `providers::` or names a vendor-prefixed type (`WorkatoConfig`,
+  `BifrostProfile`, …); and none compares a vendor's name as a string.
+- Outside the vendor folders (src/providers/<vendor>/, src/sandbox/) and src/registry.rs, a
+  vendor's name appears in code (comments and unit tests aside) in four files only, each for
+  a reason: the vendor enum (src/model.rs), the CLI's vendor flags (src/cli.rs), the list of
+  vendor folders (src/providers/mod.rs) and a schema migration (src/state/schema.rs).
 - Every command file stays under 250 lines: commands orchestrate.
+
+The vendors are the folders of src/providers/ that hold a pair definition (pair.rs), so a new
+pair needs no edit here.
 
 Exit 1 with one line per breach.
 """

@@ -657,7 +657,7 @@ fn check_and_set_writes_once_and_supersedes_by_version() {
     assert!(!format!("{client:?}").contains("not-a-token"));
 }
 
-/// A flat target (Descope access keys) with the vault sink: a SIGKILL with a secret in the
+/// A standalone target (Descope access keys) with the vault sink: a SIGKILL with a secret in the
 /// store and no receipt, recovered by rotation; every key's secret once in OpenBao, live
 /// verification from the store.
 #[test]

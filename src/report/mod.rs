@@ -168,7 +168,7 @@ pub struct ProfileRow {
 }
 
 impl Report {
-    /// `words`: how the run's target calls its objects (`registry::words`).
+    /// `words`: how the run's target calls its objects (`PairDef::words`).
     pub fn build(
         db: &StateDb,
         now: chrono::DateTime<chrono::Utc>,

@@ -45,7 +45,7 @@ impl OpState {
 pub enum OpKind {
     CreateClient,
     CreateKey,
-    /// A flat target's credential (Descope access key, Bifrost virtual key).
+    /// A standalone credential (Descope access key, Bifrost virtual key).
     CreateItem,
     /// cutover: disable a legacy profile whose replacement verified.
     DisableProfile,

@@ -26,7 +26,7 @@ const MIGRATIONS: &[&str] = &[
      CREATE TABLE events (
          seq INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, kind TEXT NOT NULL,
          op_id TEXT, detail TEXT NOT NULL);",
-    // 2: flat targets (Descope access keys, Bifrost virtual keys): planned items, and remote
+    // 2: standalone credentials (Descope access keys, Bifrost virtual keys): planned items, and remote
     // ids that are strings.
     "CREATE TABLE plan_items (
          source TEXT PRIMARY KEY, ord INTEGER NOT NULL, workspace TEXT NOT NULL,
