@@ -371,16 +371,21 @@ impl fmt::Display for FindingKind {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Finding {
     pub kind: FindingKind,
-    pub vendor: String,
+    pub vendor: Text,
     pub workspace: String,
     /// `profile`, `legacy_client`, `group`, `mapping`.
-    pub object_kind: String,
+    pub object_kind: Text,
     pub object_id: String,
     pub object_name: String,
-    pub field: String,
+    pub field: Text,
     pub found: String,
-    pub fix: String,
+    pub fix: Text,
 }
+
+/// Text that is most often a constant (a finding's field name, its fix): a planner of 100,000
+/// profiles writes tens of thousands of findings, and each shares its constant parts instead
+/// of copying them.
+pub type Text = std::borrow::Cow<'static, str>;
 
 impl fmt::Display for Finding {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

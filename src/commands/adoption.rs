@@ -23,7 +23,7 @@ pub async fn run(ctx: &Ctx, args: &AdoptionArgs) -> Result<ExitCode> {
     let mapping = crate::registry::recorded_mapping(&db)?;
     let now = pair.judged_now().await;
     let window = window(args, now, own_probes(&db)?)?;
-    let plan = db.load_plan()?;
+    let plan = db.load_planned()?;
     let inv = db.load_inventory()?;
     let ops = db.operations()?;
     let consumers = pair.consumers(&inv, &plan, &ops)?;

@@ -15,7 +15,7 @@ use crate::state::{OpState, Operation, StateDb};
 pub async fn run(ctx: &Ctx, args: &ApplyArgs) -> Result<ExitCode> {
     let db = StateDb::open(&ctx.state_path, false)?;
     let _lock = super::writer_lock(ctx, "apply")?;
-    let plan = db.load_plan()?;
+    let plan = db.load_planned()?;
     let export_fp = db.meta("export.fingerprint")?;
     let plan_fp = db.meta("plan.fingerprint")?;
     if plan_fp.is_none() {

@@ -64,7 +64,7 @@ pub async fn run(ctx: &Ctx, args: &CutoverArgs) -> Result<ExitCode> {
     }
     let inv = db.load_inventory()?;
     let scope = scope.resolve(&inv.workspaces);
-    let plan = db.load_plan()?;
+    let plan = db.load_planned()?;
     let ops = db.operations()?;
     let consumers = pair.consumers(&inv, &plan, &ops)?;
     let source = pair.source()?;

@@ -36,7 +36,7 @@ fn write_pages(ctx: &Ctx, db: &StateDb, out: &Path) -> Result<usize> {
     let inv = db.load_inventory()?;
     let sink = ctx.sink_path()?;
     let rows = handover::rows(&report, &inv, &sink, &|c| pair.consumer_action(c))?;
-    let consumers = pair.consumers(&inv, &db.load_plan()?)?;
+    let consumers = pair.consumers(&inv, &db.load_planned()?)?;
     let judged = match db.latest_snapshot()? {
         Some(s) => db.snapshot_consumers(s.id)?,
         None => Vec::new(),

@@ -21,7 +21,7 @@ pub async fn run(ctx: &Ctx, args: &RollbackArgs) -> Result<ExitCode> {
     let db = StateDb::open(&ctx.state_path, false)?;
     let _lock = super::writer_lock(ctx, "rollback")?;
     let mapping = crate::registry::recorded_mapping(&db)?;
-    let plan = db.load_plan()?;
+    let plan = db.load_planned()?;
     let ops: HashMap<String, Operation> = db
         .operations()?
         .into_iter()

@@ -15,7 +15,7 @@ use crate::state::{OpState, StateDb};
 
 pub async fn run(ctx: &Ctx, args: &VerifyArgs) -> Result<ExitCode> {
     let db = StateDb::open(&ctx.state_path, false)?;
-    let plan = db.load_plan()?;
+    let plan = db.load_planned()?;
     let pair = crate::registry::Live::recorded(ctx, &db, None)?;
     let target = pair.target()?;
     let units = engine::units(&plan);

@@ -136,11 +136,9 @@ pub async fn run(a: Apply<'_>, units: &[Unit<'_>]) -> Result<Outcome> {
     let unfinished = run
         .a
         .db
-        .operations()?
+        .open_operations()?
         .into_iter()
-        .filter(|o| {
-            in_plan.contains(&o.op_id) && matches!(o.state, OpState::Intent | OpState::Pending)
-        })
+        .filter(|o| in_plan.contains(&o.op_id))
         .collect();
     let failed = run
         .a

@@ -5,7 +5,7 @@ use std::collections::HashSet;
 
 use super::Source;
 use crate::errors::KeyshiftError;
-use crate::state::{OpKind, OpState, StateDb};
+use crate::state::{OpKind, StateDb};
 
 /// Refuse to apply a plan whose source changed since export: re-read the source and
 /// compare its fingerprint with the export's (as keyshift's own cutover left it).
@@ -30,9 +30,8 @@ fn expected_fingerprint(
     exported: Option<String>,
 ) -> Result<Option<String>> {
     let disabled: HashSet<String> = db
-        .operations()?
+        .done_operations(OpKind::DisableProfile)?
         .into_iter()
-        .filter(|o| o.kind == OpKind::DisableProfile && o.state == OpState::Done)
         .map(|o| o.target)
         .collect();
     if disabled.is_empty() {

@@ -25,7 +25,7 @@ pub use filters::{Candidate, Filters, IdOrName, Selector};
 pub use templates::{check_template, render};
 
 use crate::errors::KeyshiftError;
-use crate::model::{Finding, FindingKind, Vendor};
+use crate::model::{Finding, FindingKind, Text, Vendor};
 
 /// What the mapping parser knows of one source→target pair: its `[pair]` keys, its shipped
 /// mapping, and the sections and checks that are its own. Each pair's definition carries one
@@ -165,14 +165,14 @@ pub fn valid_ip_entry(entry: &str) -> bool {
 
 /// The source profile a planner's finding is about.
 pub struct ProfileRef<'a> {
-    pub vendor: &'a str,
+    pub vendor: &'static str,
     pub workspace: &'a str,
     pub id: i64,
     pub name: &'a str,
 }
 
 impl<'a> ProfileRef<'a> {
-    pub fn new(vendor: &'a str, workspace: &'a str, id: i64, name: &'a str) -> ProfileRef<'a> {
+    pub fn new(vendor: &'static str, workspace: &'a str, id: i64, name: &'a str) -> ProfileRef<'a> {
         ProfileRef {
             vendor,
             workspace,
@@ -181,7 +181,16 @@ impl<'a> ProfileRef<'a> {
         }
     }
 
-    pub fn finding(&self, kind: FindingKind, field: &str, found: String, fix: &str) -> Finding {
+    pub fn finding(
+        &self,
+        kind: FindingKind,
+        field: impl Into<Text>,
+        found: String,
+        fix: impl Into<Text>,
+    ) -> Finding {
+        let mut found = found;
+        // `format!` leaves spare capacity; tens of thousands of findings keep it otherwise.
+        found.shrink_to_fit();
         Finding {
             kind,
             vendor: self.vendor.into(),

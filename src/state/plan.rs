@@ -93,6 +93,20 @@ impl StateDb {
     }
 
     pub fn load_plan(&self) -> Result<Plan> {
+        let mut plan = self.load_planned()?;
+        plan.findings = self
+            .conn()
+            .prepare("SELECT body FROM findings ORDER BY seq")?
+            .query_map([], |r| r.get::<_, String>(0))?
+            .map(|r| from_json::<Finding>(&r?))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(plan)
+    }
+
+    /// The plan's clients and standalone credentials, without its findings: what the
+    /// commands that write, verify or switch need (the findings of 100,000 profiles can be
+    /// tens of megabytes they never read).
+    pub fn load_planned(&self) -> Result<Plan> {
         let conn = self.conn();
         let clients = conn
             .prepare("SELECT spec FROM plan_clients ORDER BY ord")?
@@ -104,15 +118,10 @@ impl StateDb {
             .query_map([], |r| r.get::<_, String>(0))?
             .map(|r| from_json::<crate::model::StandaloneSpec>(&r?))
             .collect::<Result<Vec<_>>>()?;
-        let findings = conn
-            .prepare("SELECT body FROM findings ORDER BY seq")?
-            .query_map([], |r| r.get::<_, String>(0))?
-            .map(|r| from_json::<Finding>(&r?))
-            .collect::<Result<Vec<_>>>()?;
         Ok(Plan {
             clients,
             items,
-            findings,
+            findings: Vec::new(),
         })
     }
 }

@@ -9,12 +9,20 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use super::sections::DescopeSection;
 use crate::mapping::{render, Candidate, Mapping, ProfileRef};
 use crate::mapping::{valid_ip_entry, EXCLUDED_FIELD};
-use crate::model::{AuthType, Finding, FindingKind, Inventory, Plan, Profile, StandaloneSpec};
+use crate::model::{
+    AuthType, Finding, FindingKind, Inventory, Plan, Profile, StandaloneSpec, Text,
+};
 
 /// The vendor of the profiles this planner reads (findings name the source)
 const SOURCE_VENDOR: &str = "workato";
 
-fn finding(p: &Profile, kind: FindingKind, field: &str, found: String, fix: &str) -> Finding {
+fn finding(
+    p: &Profile,
+    kind: FindingKind,
+    field: impl Into<Text>,
+    found: String,
+    fix: impl Into<Text>,
+) -> Finding {
     ProfileRef::new(SOURCE_VENDOR, &p.workspace, p.id, &p.name).finding(kind, field, found, fix)
 }
 
@@ -169,7 +177,7 @@ pub fn plan(inv: &Inventory, mapping: &Mapping) -> Plan {
                 "the [descope] name template gives a blank name for this profile; Descope \
                  requires one"
                     .to_string(),
-                &format!("the key is named {named:?}; name the profile in the source or change [descope] name"),
+                format!("the key is named {named:?}; name the profile in the source or change [descope] name"),
             ));
             named
         } else {
@@ -242,7 +250,8 @@ pub fn plan(inv: &Inventory, mapping: &Mapping) -> Plan {
             fix: format!(
                 "create the {what} {name:?} in the Descope project before apply (Descope refuses \
                  keys naming a missing {what}), or change the mapping's [descope] section"
-            ),
+            )
+            .into(),
         });
     }
     Plan {
@@ -292,16 +301,17 @@ fn rule_findings(p: &Profile, mapping: &Mapping, findings: &mut Vec<Finding>) {
                 continue;
             }
         }
+        let fix: Text = if rule.fix.is_empty() {
+            "nothing to do".into()
+        } else {
+            rule.fix.clone().into()
+        };
         findings.push(finding(
             p,
             rule.kind(),
-            field,
+            field.clone(),
             rule.message.clone(),
-            if rule.fix.is_empty() {
-                "nothing to do"
-            } else {
-                &rule.fix
-            },
+            fix,
         ));
     }
 }

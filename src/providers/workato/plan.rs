@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use crate::mapping::{render, valid_ip_entry, Candidate, Mapping, ProfileRef, EXCLUDED_FIELD};
 use crate::model::{
     is_rsa_public_key_pem, AuthType, ClientSettings, ClientSpec, Finding, FindingKind, Inventory,
-    KeySpec, LegacyClient, Plan, Profile, SigningSecretRef,
+    KeySpec, LegacyClient, Plan, Profile, SigningSecretRef, Text,
 };
 use crate::secrets::SigningIndex;
 
@@ -176,7 +176,7 @@ pub fn plan(inv: &Inventory, mapping: &Mapping, signing: &SigningIndex) -> Plan 
                 object_name: legacy.name.clone(),
                 field: "name".into(),
                 found,
-                fix,
+                fix: fix.into(),
             };
             if name != rendered {
                 findings.push(renamed_client(
@@ -309,7 +309,8 @@ fn policy_findings(specs: &[ClientSpec], findings: &mut Vec<Finding>) {
             fix: format!(
                 "check that API policy {policy} exists in workspace {ws} before apply; if it \
                  was deleted, Workato refuses these clients and apply reports them failed"
-            ),
+            )
+            .into(),
         });
     }
 }
@@ -402,7 +403,7 @@ fn key_specs(
             object_name: p.name.clone(),
             field: "name".into(),
             found,
-            fix,
+            fix: fix.into(),
         };
         if name != rendered {
             findings.push(renamed_key(
@@ -486,7 +487,7 @@ fn field_findings(
             object_kind: "group".into(),
             object_id: marker.into(),
             object_name: client_name.into(),
-            field: field.clone(),
+            field: field.clone().into(),
             found: match &value {
                 Some(v) => format!("{field} = {v}: {}", rule.message),
                 None => rule.message.clone(),
@@ -494,13 +495,13 @@ fn field_findings(
             fix: if rule.fix.is_empty() {
                 "nothing to do".into()
             } else {
-                rule.fix.clone()
+                rule.fix.clone().into()
             },
         });
     }
 }
 
-fn blocker(p: &Profile, field: &str, found: String, fix: &str) -> Finding {
+fn blocker(p: &Profile, field: impl Into<Text>, found: String, fix: impl Into<Text>) -> Finding {
     let about = ProfileRef::new(VENDOR, &p.workspace, p.id, &p.name);
     about.finding(FindingKind::Blocker, field, found, fix)
 }
@@ -786,7 +787,7 @@ mod tests {
             .findings
             .iter()
             .filter(|f| f.kind == FindingKind::Blocker)
-            .map(|f| (f.object_id.as_str(), f.field.as_str()))
+            .map(|f| (f.object_id.as_str(), &*f.field))
             .collect();
         assert_eq!(
             fields,

@@ -9,7 +9,7 @@ use crate::mapping::ProfileRef;
 use crate::model::{AuthType, Finding, FindingKind, Profile};
 
 /// The findings for one profile's use-side fields (nothing for fields its auth type ignores).
-pub fn profile(vendor: &str, p: &Profile) -> Vec<Finding> {
+pub fn profile(vendor: &'static str, p: &Profile) -> Vec<Finding> {
     let about = ProfileRef::new(vendor, &p.workspace, p.id, &p.name);
     let mut out = Vec::new();
     if !matches!(p.auth_type, AuthType::Jwt | AuthType::Oidc) {
@@ -205,7 +205,7 @@ mod tests {
     fn kinds(p: &Profile) -> Vec<(FindingKind, String)> {
         profile("workato", p)
             .into_iter()
-            .map(|f| (f.kind, f.field))
+            .map(|f| (f.kind, f.field.into_owned()))
             .collect()
     }
 

@@ -31,7 +31,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use super::sections::BifrostSection;
 use crate::mapping::EXCLUDED_FIELD;
 use crate::mapping::{render, Candidate, Mapping, ProfileRef};
-use crate::model::{Finding, FindingKind, Plan, StandaloneSpec};
+use crate::model::{Finding, FindingKind, Plan, StandaloneSpec, Text};
 pub use inventory::{
     profile_marker, BifrostInventory, BifrostProfile, Budget, Holding, McpClient, ProviderAccess,
     RateLimit, ToolOverride, WORKSPACE,
@@ -57,9 +57,9 @@ pub const RATE_DURATIONS: &[&str] = &["30s", "5m", "1h", "1d", "1w", "1M", "1Y"]
 fn finding(
     p: &BifrostProfile,
     kind: FindingKind,
-    field: &str,
+    field: impl Into<Text>,
     found: String,
-    fix: &str,
+    fix: impl Into<Text>,
 ) -> Finding {
     ProfileRef::new(VENDOR, WS, p.id, p.name.as_str()).finding(kind, field, found, fix)
 }
@@ -72,18 +72,24 @@ struct Checks<'a> {
 }
 
 impl Checks<'_> {
-    fn note(&mut self, kind: FindingKind, field: &str, found: String, fix: &str) {
+    fn note(
+        &mut self,
+        kind: FindingKind,
+        field: impl Into<Text>,
+        found: String,
+        fix: impl Into<Text>,
+    ) {
         if kind == FindingKind::Blocker {
             self.blocked = true;
         }
         self.findings.push(finding(self.p, kind, field, found, fix));
     }
 
-    fn block(&mut self, field: &str, found: String, fix: &str) {
+    fn block(&mut self, field: impl Into<Text>, found: String, fix: impl Into<Text>) {
         self.note(FindingKind::Blocker, field, found, fix);
     }
 
-    fn transform(&mut self, field: &str, found: String, fix: &str) {
+    fn transform(&mut self, field: impl Into<Text>, found: String, fix: impl Into<Text>) {
         self.note(FindingKind::Transformed, field, found, fix);
     }
 }
@@ -309,7 +315,7 @@ pub fn plan(
             };
             if let Some(why) = clash {
                 let renamed = with_suffix(&name, p.id);
-                c.transform("name", why, &format!("the key is named {renamed:?}"));
+                c.transform("name", why, format!("the key is named {renamed:?}"));
                 if !base_blocked {
                     taken.insert(name.clone());
                 }
@@ -391,7 +397,8 @@ fn provider_findings(users: BTreeMap<String, Vec<String>>, findings: &mut Vec<Fi
             fix: format!(
                 "configure the provider {provider:?} (a provider key) in Bifrost before apply — \
                  Bifrost refuses virtual keys naming a missing provider (invalid provider name)"
-            ),
+            )
+            .into(),
         });
     }
 }
@@ -422,13 +429,13 @@ fn key_name(c: &mut Checks, rendered: &str, id: i64) -> String {
             c.transform(
                 "name",
                 format!("{rendered:?} holds control characters, which Bifrost refuses in names"),
-                &format!("they are removed: the key is named {name:?}"),
+                format!("they are removed: the key is named {name:?}"),
             );
         } else if !name.is_empty() {
             c.transform(
                 "name",
                 format!("{rendered:?} has leading or trailing spaces, which Bifrost trims"),
-                &format!("the key is named {name:?}"),
+                format!("the key is named {name:?}"),
             );
         }
     }
@@ -437,7 +444,7 @@ fn key_name(c: &mut Checks, rendered: &str, id: i64) -> String {
         c.transform(
             "name",
             "the name is blank; Bifrost requires a virtual key name".into(),
-            &format!("the key is named {name:?}"),
+            format!("the key is named {name:?}"),
         );
     }
     if name.chars().count() > MAX_NAME_CHARS {
@@ -448,7 +455,7 @@ fn key_name(c: &mut Checks, rendered: &str, id: i64) -> String {
                 "the name is {} characters; Bifrost takes at most {MAX_NAME_CHARS}",
                 name.chars().count()
             ),
-            &format!("the key is named {cut:?}"),
+            format!("the key is named {cut:?}"),
         );
         name = cut;
     }
@@ -506,13 +513,13 @@ fn provider_configs(c: &mut Checks, key_ids: &[String]) -> Vec<ProviderGrant> {
         let provider = pc.provider.trim().to_owned();
         if provider.is_empty() {
             c.block(
-                &format!("{at}.provider_name"),
+                format!("{at}.provider_name"),
                 "the provider name is blank; Bifrost requires one".into(),
                 FIX_PROFILE,
             );
         } else if !seen.insert(provider.clone()) {
             c.block(
-                &format!("{at}.provider_name"),
+                format!("{at}.provider_name"),
                 format!(
                     "provider {provider:?} appears twice; a virtual key holds one config per provider"
                 ),
@@ -520,18 +527,18 @@ fn provider_configs(c: &mut Checks, key_ids: &[String]) -> Vec<ProviderGrant> {
             );
         } else if provider != pc.provider {
             c.transform(
-                &format!("{at}.provider_name"),
+                format!("{at}.provider_name"),
                 format!(
                     "{:?} has surrounding spaces, which Bifrost trims",
                     pc.provider
                 ),
-                &format!("sent as {provider:?}"),
+                format!("sent as {provider:?}"),
             );
         }
         let models = if pc.all_models_allowed {
             vec!["*".to_string()]
         } else {
-            allowed_models(c, &pc.allowed_models, &format!("{at}.allowed_models"))
+            allowed_models(c, &pc.allowed_models, format!("{at}.allowed_models").into())
         };
         out.push(ProviderGrant {
             provider,
@@ -549,10 +556,10 @@ fn provider_configs(c: &mut Checks, key_ids: &[String]) -> Vec<ProviderGrant> {
 
 /// An allow-list of models: `"*"` mixed with names blocks (it would widen or be refused);
 /// blank and repeated names are dropped (nothing is granted or lost by that).
-fn allowed_models(c: &mut Checks, models: &[String], field: &str) -> Vec<String> {
+fn allowed_models(c: &mut Checks, models: &[String], field: Text) -> Vec<String> {
     if models.iter().any(|m| m == "*") && models.len() > 1 {
         c.block(
-            field,
+            field.clone(),
             format!("{models:?} mixes \"*\" with model names; Bifrost refuses it"),
             "keep either \"*\" (all models) or the names in the access profile",
         );
@@ -565,7 +572,7 @@ fn allowed_models(c: &mut Checks, models: &[String], field: &str) -> Vec<String>
     }) {
         c.note(
             FindingKind::Manual,
-            field,
+            field.clone(),
             format!(
                 "the model name {:?} has spaces around it or a control character in it: no \
                  request names a model that way, so it grants nothing",
@@ -582,7 +589,7 @@ fn allowed_models(c: &mut Checks, models: &[String], field: &str) -> Vec<String>
         .collect();
     if kept.len() != models.len() {
         c.transform(
-            field,
+            field.clone(),
             format!(
                 "{} blank or repeated model name(s), which Bifrost refuses",
                 models.len() - kept.len()
@@ -603,7 +610,7 @@ fn budgets(c: &mut Checks, budgets: &[Budget], at: &str) -> Vec<BudgetGrant> {
         let f = format!("{at}[{j}]");
         if !b.max_limit.is_finite() || b.max_limit <= 0.0 {
             c.block(
-                &format!("{f}.max_limit"),
+                format!("{f}.max_limit"),
                 format!(
                     "max_limit {}: Bifrost refuses a budget that is not above 0",
                     b.max_limit
@@ -613,7 +620,7 @@ fn budgets(c: &mut Checks, budgets: &[Budget], at: &str) -> Vec<BudgetGrant> {
         }
         if !BUDGET_DURATIONS.contains(&b.reset_duration.as_str()) {
             c.block(
-                &format!("{f}.reset_duration"),
+                format!("{f}.reset_duration"),
                 format!(
                     "reset_duration {:?} is not a virtual-key budget window ({})",
                     b.reset_duration,
@@ -625,7 +632,7 @@ fn budgets(c: &mut Checks, budgets: &[Budget], at: &str) -> Vec<BudgetGrant> {
         if let (Some(m), "1Q") = (b.quarter_start_month, b.reset_duration.as_str()) {
             if !(1..=12).contains(&m) {
                 c.block(
-                    &format!("{f}.reset_config.quarter_start_month"),
+                    format!("{f}.reset_config.quarter_start_month"),
                     format!("quarter_start_month {m} is not a month (1–12)"),
                     FIX_PROFILE,
                 );
@@ -638,12 +645,12 @@ fn budgets(c: &mut Checks, budgets: &[Budget], at: &str) -> Vec<BudgetGrant> {
                     *kept = b;
                 }
                 c.transform(
-                    &format!("{f}.reset_duration"),
+                    format!("{f}.reset_duration"),
                     format!(
                         "{at}[{first}] and {at}[{j}] both reset every {:?}; a virtual key holds one budget per window",
                         b.reset_duration
                     ),
-                    &format!("one budget per window is sent, with the smaller limit ({})", kept.max_limit),
+                    format!("one budget per window is sent, with the smaller limit ({})", kept.max_limit),
                 );
             }
             None => {
@@ -684,24 +691,24 @@ fn rate_limit(c: &mut Checks, r: &RateLimit, at: &str) -> LimitGrant {
         let whole = max.floor();
         if !max.is_finite() || !(1.0..9.2e18).contains(&whole) {
             c.block(
-                &field,
+                field.clone(),
                 format!("{kind}_max_limit {max}: Bifrost takes a whole number above 0 (int64)"),
                 FIX_PROFILE,
             );
         } else if whole != max {
             c.transform(
-                &field,
+                field.clone(),
                 format!(
                     "{kind}_max_limit {max} is not a whole number; virtual-key limits are integers"
                 ),
-                &format!("sent as {}", whole as i64),
+                format!("sent as {}", whole as i64),
             );
         }
         let every = match window {
             Some(w) if RATE_DURATIONS.contains(&w.as_str()) => w.clone(),
             Some(w) => {
                 c.block(
-                    &format!("{at}.{kind}_reset_duration"),
+                    format!("{at}.{kind}_reset_duration"),
                     format!(
                         "{kind}_reset_duration {w:?} is not a virtual-key rate-limit window ({})",
                         RATE_DURATIONS.join(" ")
@@ -712,9 +719,9 @@ fn rate_limit(c: &mut Checks, r: &RateLimit, at: &str) -> LimitGrant {
             }
             None => {
                 c.transform(
-                    &format!("{at}.{kind}_reset_duration"),
+                    format!("{at}.{kind}_reset_duration"),
                     format!("{kind}_max_limit has no window; Bifrost requires one"),
-                    &format!("sent with {default:?}"),
+                    format!("sent with {default:?}"),
                 );
                 default.to_owned()
             }
@@ -779,7 +786,7 @@ fn mcp_configs(
         let field = at.split('[').next().unwrap_or("mcp_servers").to_owned();
         let Some(client) = mcp.get(client_id) else {
             c.block(
-                &field,
+                field.clone(),
                 format!("{at} names MCP client {client_id:?}, which does not exist"),
                 FIX_MCP,
             );
@@ -788,7 +795,7 @@ fn mcp_configs(
         let name = client.name.trim();
         if name.is_empty() {
             c.block(
-                &field,
+                field.clone(),
                 format!("{at}: MCP client {client_id:?} has no name; Bifrost grants MCP access by client name"),
                 "name the MCP client in Bifrost, then export again",
             );
@@ -796,7 +803,7 @@ fn mcp_configs(
         }
         if name_count.get(name).copied().unwrap_or(0) > 1 {
             c.block(
-                &field,
+                field.clone(),
                 format!("{at}: MCP client {client_id:?} shares its name {name:?} with another client; Bifrost grants MCP access by client name"),
                 "give each MCP client its own name in Bifrost, then export again",
             );
@@ -966,7 +973,7 @@ mod tests {
     }
 
     fn fields(findings: &[&Finding]) -> Vec<String> {
-        findings.iter().map(|f| f.field.clone()).collect()
+        findings.iter().map(|f| f.field.to_string()).collect()
     }
 
     #[test]
