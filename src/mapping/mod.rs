@@ -603,6 +603,21 @@ mod tests {
     }
 
     #[test]
+    fn an_unknown_table_is_named_with_its_line_and_the_known_ones() {
+        let text = shipped() + "\n[clinet]\nname = \"x\"\n";
+        let err = parse_mapping("u.toml", &text).unwrap_err().to_string();
+        let line = text.lines().position(|l| l == "[clinet]").unwrap() + 1;
+        assert!(
+            err.contains(&format!("u.toml (line {line}): key clinet: unknown")),
+            "{err}"
+        );
+        assert!(
+            err.contains("client"),
+            "the pair's own tables are listed: {err}"
+        );
+    }
+
+    #[test]
     fn remaps_validate_and_apply() {
         let text = format!(
             "{}\n[[collections.remap]]\nfrom = 10\nto = 20\n[[collections.remap]]\nworkspace = \"2\"\nfrom = 10\nto = 30\n",
