@@ -110,6 +110,8 @@ type ServerNow = DateTime<Utc>;
 /// The recorded pair of a state file, connected for one run.
 pub struct Live<'c> {
     ctx: &'c Ctx,
+    /// The mapping the plan was made with.
+    pub mapping: Mapping,
     pub def: &'static dyn PairDef,
     source_file: Option<PathBuf>,
     conn: Box<dyn Connected + 'c>,
@@ -118,7 +120,8 @@ pub struct Live<'c> {
 impl<'c> Live<'c> {
     /// The pair the state file's plan was made for; `max_rate` caps writes (`--max-rate`).
     pub fn recorded(ctx: &'c Ctx, db: &StateDb, max_rate: Option<f64>) -> Result<Live<'c>> {
-        let def = pair_of(&recorded_mapping(db)?);
+        let mapping = recorded_mapping(db)?;
+        let def = pair_of(&mapping);
         let source_file = crate::state::source_file(db)?.map(PathBuf::from);
         let conn = def.connect(Run {
             ctx,
@@ -128,6 +131,7 @@ impl<'c> Live<'c> {
         });
         Ok(Live {
             ctx,
+            mapping,
             def,
             source_file,
             conn,

@@ -20,7 +20,7 @@ pub async fn run(ctx: &Ctx, args: &AdoptionArgs) -> Result<ExitCode> {
     let db = StateDb::open(&ctx.state_path, false)?;
     let pair = crate::registry::Live::recorded(ctx, &db, None)?;
     let (old, new) = pair.usage(&args.logs_exports)?;
-    let mapping = crate::registry::recorded_mapping(&db)?;
+    let mapping = &pair.mapping;
     let now = pair.judged_now().await;
     let window = window(args, now, own_probes(&db)?)?;
     let plan = db.load_planned()?;
@@ -33,7 +33,7 @@ pub async fn run(ctx: &Ctx, args: &AdoptionArgs) -> Result<ExitCode> {
         &consumers,
         source.as_ref(),
         &off,
-        source.retired_at(&mapping),
+        source.retired_at(mapping),
         now,
     );
     let (judged, notes, sources, requests) =

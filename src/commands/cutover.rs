@@ -34,8 +34,8 @@ pub async fn run(ctx: &Ctx, args: &CutoverArgs) -> Result<ExitCode> {
     }
     let db = StateDb::open(&ctx.state_path, false)?;
     let _lock = super::writer_lock(ctx, "cutover")?;
-    let mapping = crate::registry::recorded_mapping(&db)?;
     let pair = crate::registry::Live::recorded(ctx, &db, None)?;
+    let mapping = &pair.mapping;
     let now = pair.judged_now().await;
     let p = &ctx.printer;
     if let Some(d) = &mapping.deadlines {

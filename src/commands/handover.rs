@@ -13,51 +13,45 @@ use crate::state::StateDb;
 
 pub fn run(ctx: &Ctx, out: &Path, per_consumer: bool) -> Result<ExitCode> {
     let db = StateDb::open(&ctx.state_path, false)?;
-    let n = write(ctx, &db, out)?;
+    // One report, one inventory read and one pass over the sink for both outputs.
+    let pair = crate::registry::pair_of(&crate::registry::recorded_mapping(&db)?);
+    let report = Report::build(&db, judged_now(ctx, &db)?, pair.words())?;
+    let inv = db.load_inventory()?;
+    let sink = ctx.sink_path()?;
+    let rows = handover::rows(&report, &inv, &sink, &|c| pair.consumer_action(c))?;
+    write(out, &rows)?;
     if per_consumer {
-        let pages = write_pages(ctx, &db, out)?;
+        let consumers = pair.consumers(&inv, &db.load_planned()?)?;
+        let judged = match db.latest_snapshot()? {
+            Some(s) => db.snapshot_consumers(s.id)?,
+            None => Vec::new(),
+        };
+        let pages =
+            handover::consumer_pages(&consumers, &rows, &judged, &sink, pair.how_to_test())?;
+        let dir = out.join("consumers");
+        create_private_dir(&dir)?;
+        for (name, text) in &pages {
+            write_private(&dir.join(name), text)?;
+        }
         ctx.printer.line(format!(
-            "{pages} consumer page(s) written to {}/consumers/",
+            "{} consumer page(s) written to {}/consumers/",
+            pages.len(),
             out.display()
         ));
     }
     ctx.printer.line(format!(
-        "hand-over for {n} profile(s) written to {}/handover.csv and handover.json (no secrets; \
+        "hand-over for {} profile(s) written to {}/handover.csv and handover.json (no secrets; \
          each row names its line in the secret sink)",
+        rows.len(),
         out.display()
     ));
     Ok(ExitCode::Ok)
 }
 
-/// One page per consumer under `out/consumers/`.
-fn write_pages(ctx: &Ctx, db: &StateDb, out: &Path) -> Result<usize> {
-    let pair = crate::registry::pair_of(&crate::registry::recorded_mapping(db)?);
-    let report = Report::build(db, judged_now(ctx, db)?, pair.words())?;
-    let inv = db.load_inventory()?;
-    let sink = ctx.sink_path()?;
-    let rows = handover::rows(&report, &inv, &sink, &|c| pair.consumer_action(c))?;
-    let consumers = pair.consumers(&inv, &db.load_planned()?)?;
-    let judged = match db.latest_snapshot()? {
-        Some(s) => db.snapshot_consumers(s.id)?,
-        None => Vec::new(),
-    };
-    let pages = handover::consumer_pages(&consumers, &rows, &judged, &sink, pair.how_to_test())?;
-    let dir = out.join("consumers");
-    create_private_dir(&dir)?;
-    for (name, text) in &pages {
-        write_private(&dir.join(name), text)?;
-    }
-    Ok(pages.len())
-}
-
-pub fn write(ctx: &Ctx, db: &StateDb, out: &Path) -> Result<usize> {
-    let pair = crate::registry::pair_of(&crate::registry::recorded_mapping(db)?);
-    let report = Report::build(db, judged_now(ctx, db)?, pair.words())?;
-    let rows = handover::rows(&report, &db.load_inventory()?, &ctx.sink_path()?, &|c| {
-        pair.consumer_action(c)
-    })?;
+/// `handover.csv` and `handover.json` (0600).
+fn write(out: &Path, rows: &[handover::HandoverRow]) -> Result<()> {
     create_private_dir(out)?;
-    write_private(&out.join("handover.csv"), &handover::to_csv(&rows)?)?;
+    write_private(&out.join("handover.csv"), &handover::to_csv(rows)?)?;
     write_private(
         &out.join("handover.json"),
         &(serde_json::to_string_pretty(&serde_json::json!({
@@ -66,5 +60,5 @@ pub fn write(ctx: &Ctx, db: &StateDb, out: &Path) -> Result<usize> {
             "profiles": rows,
         }))? + "\n"),
     )?;
-    Ok(rows.len())
+    Ok(())
 }

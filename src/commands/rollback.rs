@@ -20,7 +20,6 @@ use crate::state::{OpKind, OpState, Operation, StateDb};
 pub async fn run(ctx: &Ctx, args: &RollbackArgs) -> Result<ExitCode> {
     let db = StateDb::open(&ctx.state_path, false)?;
     let _lock = super::writer_lock(ctx, "rollback")?;
-    let mapping = crate::registry::recorded_mapping(&db)?;
     let plan = db.load_planned()?;
     let ops: HashMap<String, Operation> = db
         .operations()?
@@ -95,7 +94,7 @@ pub async fn run(ctx: &Ctx, args: &RollbackArgs) -> Result<ExitCode> {
             kind: OpKind::EnableProfile,
             parent: None,
             now,
-            frozen_at: mapping.deadlines.map(|d| d.legacy_frozen),
+            frozen_at: pair.mapping.deadlines.map(|d| d.legacy_frozen),
             stop: None,
         }
         .go(&items)

@@ -142,26 +142,30 @@ impl StateDb {
     }
 
     pub fn operations(&self) -> Result<Vec<Operation>> {
-        self.operations_where("1")
+        self.operations_where("1", &[])
     }
 
     /// Only the failed operations (with their errors), for a run's summary.
     pub fn failed_operations(&self) -> Result<Vec<Operation>> {
-        self.operations_where("state = 'failed'")
+        self.operations_where("state = 'failed'", &[])
     }
 
     /// Only the finished operations of one kind (e.g. the profiles cutover switched off).
     pub fn done_operations(&self, kind: OpKind) -> Result<Vec<Operation>> {
-        self.operations_where(&format!("state = 'done' AND kind = '{}'", kind.as_str()))
+        self.operations_where("state = 'done' AND kind = ?1", &[&kind.as_str()])
     }
 
     /// Only the operations still open (`intent` or `pending`), for a run's summary: never the
     /// whole journal's rows (118,000 at 100,000 profiles).
     pub fn open_operations(&self) -> Result<Vec<Operation>> {
-        self.operations_where("state IN ('intent', 'pending')")
+        self.operations_where("state IN ('intent', 'pending')", &[])
     }
 
-    fn operations_where(&self, filter: &str) -> Result<Vec<Operation>> {
+    fn operations_where(
+        &self,
+        filter: &str,
+        params: &[&dyn rusqlite::ToSql],
+    ) -> Result<Vec<Operation>> {
         let conn = self.conn();
         let mut stmt = conn.prepare(&format!(
             "SELECT op_id, kind, workspace, target, parent, state, remote_id, attempts, error,
@@ -169,7 +173,7 @@ impl StateDb {
              FROM operations WHERE {filter} ORDER BY rowid"
         ))?;
         let ops = stmt
-            .query_map([], |r| {
+            .query_map(params, |r| {
                 Ok(Operation {
                     op_id: r.get(0)?,
                     kind: OpKind::parse(&r.get::<_, String>(1)?),

@@ -167,6 +167,15 @@ fn refused(what: String) -> HttpError {
     crate::engine::refused_here(Vendor::Toy, what)
 }
 
+impl World {
+    fn key_mut(&mut self, id: &str) -> Result<&mut ToyKey, HttpError> {
+        self.keys
+            .iter_mut()
+            .find(|k| k.id == id)
+            .ok_or_else(|| refused(format!("toy key {id} does not exist")))
+    }
+}
+
 impl StandaloneApi for ToyConn {
     const TRAITS: Traits = Traits {
         vendor: Vendor::Toy,
@@ -220,11 +229,7 @@ impl StandaloneApi for ToyConn {
     fn rotate<'a>(&'a self, id: &'a str) -> Issuing<'a> {
         Box::pin(async move {
             let mut w = self.world();
-            let key = w
-                .keys
-                .iter_mut()
-                .find(|k| k.id == id)
-                .ok_or_else(|| refused(format!("toy key {id} does not exist")))?;
+            let key = w.key_mut(id)?;
             key.secret = new_secret();
             Ok((id.to_string(), key.secret.clone()))
         })
@@ -232,11 +237,7 @@ impl StandaloneApi for ToyConn {
     fn set_active<'a>(&'a self, id: &'a str, active: bool) -> Changing<'a> {
         Box::pin(async move {
             let mut w = self.world();
-            let key = w
-                .keys
-                .iter_mut()
-                .find(|k| k.id == id)
-                .ok_or_else(|| refused(format!("toy key {id} does not exist")))?;
+            let key = w.key_mut(id)?;
             key.body["active"] = json!(active);
             Ok(())
         })
